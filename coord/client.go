@@ -1,0 +1,293 @@
+package coord
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the client addresses of members ("host:port"). The
+	// client talks to one at a time and moves to the next when it fails.
+	Endpoints []string
+	// DialTimeout bounds connecting to one endpoint (default 2s).
+	DialTimeout time.Duration
+	// TLS, when set, is used for every connection.
+	TLS *tls.Config
+}
+
+// Client is a connection to a Coord cluster. It is safe for concurrent
+// use; calls are pipelined over one connection.
+//
+// Writes are exactly-once: each carries the client's ID and a sequence
+// number, so when a write is retried after a timeout or a broken
+// connection the cluster applies it at most once and answers the retry
+// with the first result.
+type Client struct {
+	cfg Config
+	id  uint64
+
+	mu      sync.Mutex
+	cur     *conn
+	next    int // index of the endpoint to try next
+	closed  bool
+	dialing chan struct{} // non-nil while a dial is in progress
+
+	seqMu   sync.Mutex
+	nextSeq uint64
+	lowest  uint64 // every seq below has finished
+	done    map[uint64]bool
+}
+
+// New returns a client for the given endpoints. It does not connect until
+// the first call.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: no endpoints given", ErrInvalid)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 2 * time.Second
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	id := binary.LittleEndian.Uint64(b[:]) | 1 // never 0: 0 disables de-duplication
+	return &Client{cfg: cfg, id: id, nextSeq: 1, lowest: 1, done: map[uint64]bool{}}, nil
+}
+
+// Close closes the client's connection. Calls in flight fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.cur != nil {
+		c.cur.close(ErrClosed)
+		c.cur = nil
+	}
+	return nil
+}
+
+// Endpoints returns the configured endpoints.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpoints...) }
+
+// getConn returns the live connection, dialing endpoints in turn if there is none.
+func (c *Client) getConn(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c.cur != nil && !c.cur.broken() {
+			cn := c.cur
+			c.mu.Unlock()
+			return cn, nil
+		}
+		if c.dialing != nil {
+			wait := c.dialing
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		wait := make(chan struct{})
+		c.dialing = wait
+		start := c.next
+		c.mu.Unlock()
+
+		var cn *conn
+		var errs []error
+		n := len(c.cfg.Endpoints)
+		for i := 0; i < n && ctx.Err() == nil; i++ {
+			idx := (start + i) % n
+			addr := c.cfg.Endpoints[idx]
+			var err error
+			cn, err = dialConn(ctx, addr, c.cfg.TLS, c.cfg.DialTimeout, c.id)
+			if err == nil {
+				c.mu.Lock()
+				c.next = (idx + 1) % n
+				c.mu.Unlock()
+				break
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		}
+		c.mu.Lock()
+		c.dialing = nil
+		close(wait)
+		if cn != nil {
+			if c.closed {
+				cn.close(ErrClosed)
+				c.mu.Unlock()
+				return nil, ErrClosed
+			}
+			c.cur = cn
+		}
+		c.mu.Unlock()
+		if cn != nil {
+			return cn, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNoEndpoints, errors.Join(errs...))
+	}
+}
+
+// dropConn discards cn if it is still the current connection, so the next
+// call moves on to another endpoint.
+func (c *Client) dropConn(cn *conn) {
+	c.mu.Lock()
+	if c.cur == cn {
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	cn.close(errConnBroken)
+}
+
+func (c *Client) allocSeq() uint64 {
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	s := c.nextSeq
+	c.nextSeq++
+	return s
+}
+
+func (c *Client) finishSeq(s uint64) {
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	c.done[s] = true
+	for c.done[c.lowest] {
+		delete(c.done, c.lowest)
+		c.lowest++
+	}
+}
+
+func (c *Client) ackBelow() uint64 {
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	return c.lowest
+}
+
+func ctxError(err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	return err
+}
+
+// call runs one unary method, retrying on broken connections, unavailable
+// members and (for writes, which are de-duplicated) timeouts, until ctx ends.
+func (c *Client) call(ctx context.Context, method string, write bool, req, resp any) error {
+	body, err := wire.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var seq uint64
+	if write {
+		seq = c.allocSeq()
+		defer c.finishSeq(seq)
+	}
+	backoff := 20 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				if lastErr != nil {
+					return fmt.Errorf("%w (last error: %v)", ctxError(ctx.Err()), lastErr)
+				}
+				return ctxError(ctx.Err())
+			}
+			if backoff < 500*time.Millisecond {
+				backoff *= 2
+			}
+		}
+		cn, err := c.getConn(ctx)
+		if err != nil {
+			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				return ctxError(err)
+			}
+			lastErr = err
+			continue
+		}
+		f := &wire.Frame{Method: method, Body: body, Seq: seq}
+		if write {
+			f.AckBelow = c.ackBelow()
+		}
+		r, err := cn.unary(ctx, f)
+		if err != nil {
+			if errors.Is(err, errConnBroken) {
+				c.dropConn(cn)
+				lastErr = fmt.Errorf("connection to %s lost", cn.addr)
+				continue
+			}
+			return ctxError(err)
+		}
+		if r.Err != nil {
+			switch r.Err.Code {
+			case wire.CodeUnavailable:
+				// This member cannot serve now (no quorum, stopping):
+				// try another one.
+				c.dropConn(cn)
+				lastErr = fromWire(r.Err)
+				continue
+			case wire.CodeTimeout:
+				if ctx.Err() == nil {
+					lastErr = fromWire(r.Err)
+					continue
+				}
+			}
+			return fromWire(r.Err)
+		}
+		if resp != nil {
+			if err := wire.Unmarshal(r.Body, resp); err != nil {
+				return fmt.Errorf("%w: bad response to %s: %v", ErrUnknown, method, err)
+			}
+		}
+		return nil
+	}
+}
+
+// Status asks the member at endpoint (which need not be one of the
+// client's endpoints) for its status.
+func (c *Client) Status(ctx context.Context, endpoint string) (*StatusResponse, error) {
+	cn, err := dialConn(ctx, endpoint, c.cfg.TLS, c.cfg.DialTimeout, c.id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, endpoint, err)
+	}
+	defer cn.close(ErrClosed)
+	body, _ := wire.Marshal(&wire.StatusRequest{})
+	r, err := cn.unary(ctx, &wire.Frame{Method: wire.MethodStatus, Body: body})
+	if err != nil {
+		if errors.Is(err, errConnBroken) {
+			return nil, fmt.Errorf("%w: %s: connection lost", ErrUnavailable, endpoint)
+		}
+		return nil, ctxError(err)
+	}
+	if r.Err != nil {
+		return nil, fromWire(r.Err)
+	}
+	var resp StatusResponse
+	if err := wire.Unmarshal(r.Body, &resp); err != nil {
+		return nil, fmt.Errorf("%w: bad status response: %v", ErrUnknown, err)
+	}
+	return &resp, nil
+}

@@ -1,0 +1,93 @@
+package coord
+
+import (
+	"errors"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// Sentinel errors returned by the client. Every error from a call that the
+// server refused wraps one of these, so callers test with errors.Is. The
+// *wire.Error carrying the server's message can be had with errors.As.
+var (
+	ErrUnknown          = errors.New("coord: unknown error")
+	ErrInvalid          = errors.New("coord: invalid argument")
+	ErrNotFound         = errors.New("coord: not found")
+	ErrCompacted        = errors.New("coord: revision has been compacted")
+	ErrFutureRevision   = errors.New("coord: revision is newer than the store")
+	ErrLeaseNotFound    = errors.New("coord: lease not found")
+	ErrWrongShard       = errors.New("coord: wrong shard")
+	ErrCrossShardTxn    = errors.New("coord: transaction spans shards")
+	ErrTooLarge         = errors.New("coord: too large")
+	ErrTimeout          = errors.New("coord: timed out")
+	ErrUnavailable      = errors.New("coord: unavailable")
+	ErrPermissionDenied = errors.New("coord: permission denied")
+	ErrCanceled         = errors.New("coord: canceled")
+	ErrUnimplemented    = errors.New("coord: unimplemented")
+	ErrDuplicate        = errors.New("coord: duplicate request")
+	ErrLocked           = errors.New("coord: locked")
+	ErrNotLeader        = errors.New("coord: not leader")
+	ErrNotHolder        = errors.New("coord: not lock holder")
+	ErrEmpty            = errors.New("coord: empty")
+	// ErrClosed is returned by calls on a closed Client.
+	ErrClosed = errors.New("coord: client closed")
+	// ErrNoEndpoints is returned when no endpoint could be reached.
+	ErrNoEndpoints = errors.New("coord: no endpoint reachable")
+)
+
+var codeErrors = map[wire.Code]error{
+	wire.CodeUnknown:          ErrUnknown,
+	wire.CodeInvalid:          ErrInvalid,
+	wire.CodeNotFound:         ErrNotFound,
+	wire.CodeCompacted:        ErrCompacted,
+	wire.CodeFutureRevision:   ErrFutureRevision,
+	wire.CodeLeaseNotFound:    ErrLeaseNotFound,
+	wire.CodeWrongShard:       ErrWrongShard,
+	wire.CodeCrossShardTxn:    ErrCrossShardTxn,
+	wire.CodeTooLarge:         ErrTooLarge,
+	wire.CodeTimeout:          ErrTimeout,
+	wire.CodeUnavailable:      ErrUnavailable,
+	wire.CodePermissionDenied: ErrPermissionDenied,
+	wire.CodeCanceled:         ErrCanceled,
+	wire.CodeUnimplemented:    ErrUnimplemented,
+	wire.CodeDuplicate:        ErrDuplicate,
+	wire.CodeLocked:           ErrLocked,
+	wire.CodeNotLeader:        ErrNotLeader,
+	wire.CodeNotHolder:        ErrNotHolder,
+	wire.CodeEmpty:            ErrEmpty,
+}
+
+// Error is a server-side error as the client sees it: it prints the
+// server's one-line message and matches its sentinel with errors.Is.
+type Error struct {
+	Wire     *wire.Error
+	sentinel error
+}
+
+func (e *Error) Error() string { return e.Wire.Error() }
+
+// Unwrap returns the sentinel, so errors.Is(err, ErrCompacted) works.
+func (e *Error) Unwrap() error { return e.sentinel }
+
+// CompactRevision returns the compacted revision of an ErrCompacted error, or 0.
+func CompactRevision(err error) int64 {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Wire.CompactRevision
+	}
+	return 0
+}
+
+func fromWire(we *wire.Error) error {
+	if we == nil {
+		return nil
+	}
+	s, ok := codeErrors[we.Code]
+	if !ok {
+		s = ErrUnknown
+	}
+	if we.Message == "" {
+		return s
+	}
+	return &Error{Wire: we, sentinel: s}
+}

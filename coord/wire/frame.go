@@ -1,0 +1,141 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// FrameType says what a frame carries.
+type FrameType uint8
+
+// Frame types. A call starts with a Request from the client; the server
+// answers with one Response (More false) for a unary call, or several
+// Responses with More true followed by a final one for a stream. Cancel
+// from the client ends the call with that ID. Send carries a further
+// client message on an open call (client streams).
+const (
+	FrameHello FrameType = iota + 1
+	FrameRequest
+	FrameResponse
+	FrameCancel
+	FrameSend
+)
+
+// Frame is the unit of the wire protocol. On the wire a frame is a 4-byte
+// big-endian length followed by that many bytes: the msgpack encoding of
+// the frame as an array.
+type Frame struct {
+	_msgpack struct{} `msgpack:",as_array"`
+
+	Type   FrameType
+	ID     uint64 // call ID, chosen by the client, unique per connection
+	Method string // on Request
+	// TimeoutMillis is the time the caller is still willing to wait,
+	// measured when the frame was sent (deadlines travel relative to avoid
+	// clock skew). 0 means no deadline.
+	TimeoutMillis int64
+	// Seq and AckBelow tag writes for exactly-once retries (see
+	// statemachine.Command); 0 on reads.
+	Seq      uint64
+	AckBelow uint64
+	More     bool   // on Response: more responses follow
+	Err      *Error // on Response: the call failed
+	Body     []byte // msgpack encoding of the method's request or response
+}
+
+// Hello is the body of the first frame a client sends.
+type Hello struct {
+	Magic    string `msgpack:"magic"`
+	Version  int    `msgpack:"v"`
+	ClientID uint64 `msgpack:"cid"`
+}
+
+// HelloResponse is the body of the server's answer to Hello.
+type HelloResponse struct {
+	Version        int    `msgpack:"v"`
+	Member         string `msgpack:"m"`
+	MaxRequestSize int    `msgpack:"mrs"`
+}
+
+// Protocol constants.
+const (
+	Magic           = "coord"
+	ProtocolVersion = 1
+	// DefaultMaxFrameSize bounds a frame read by either side unless
+	// configured otherwise.
+	DefaultMaxFrameSize = 4 << 20
+)
+
+// ErrFrameTooLarge is returned by a FrameReader for a frame over its limit;
+// the connection must then be closed.
+var ErrFrameTooLarge = errors.New("wire: frame too large")
+
+// FrameReader reads frames from a stream.
+type FrameReader struct {
+	r   *bufio.Reader
+	max int
+	hdr [4]byte
+}
+
+// NewFrameReader returns a reader that refuses frames larger than max bytes.
+func NewFrameReader(r io.Reader, max int) *FrameReader {
+	if max <= 0 {
+		max = DefaultMaxFrameSize
+	}
+	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// Read reads the next frame. Any error leaves the stream unusable.
+func (fr *FrameReader) Read(f *Frame) error {
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(fr.hdr[:])
+	if int64(n) > int64(fr.max) {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(fr.r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return DecodeFrame(buf, f)
+}
+
+// DecodeFrame decodes the payload of one frame (without its length prefix).
+func DecodeFrame(b []byte, f *Frame) error {
+	*f = Frame{}
+	if err := msgpack.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("wire: bad frame: %w", err)
+	}
+	if f.Type < FrameHello || f.Type > FrameSend {
+		return fmt.Errorf("wire: bad frame type %d", f.Type)
+	}
+	return nil
+}
+
+// AppendFrame appends the wire form of f (length prefix included) to dst.
+func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
+	b, err := msgpack.Marshal(f)
+	if err != nil {
+		return dst, err
+	}
+	if len(b) > int(^uint32(0)) {
+		return dst, ErrFrameTooLarge
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
+	return append(dst, b...), nil
+}
+
+// Marshal encodes a message body.
+func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+
+// Unmarshal decodes a message body.
+func Unmarshal(b []byte, v any) error { return msgpack.Unmarshal(b, v) }

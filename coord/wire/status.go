@@ -1,0 +1,25 @@
+package wire
+
+// StatusRequest asks one member for its view of every shard.
+type StatusRequest struct{}
+
+// ShardStatus is one member's view of one shard.
+type ShardStatus struct {
+	Shard           uint32 `msgpack:"s"`
+	Leader          string `msgpack:"l,omitempty"` // member name of the leader, "" if none known
+	IsLeader        bool   `msgpack:"il,omitempty"`
+	Term            uint64 `msgpack:"t"`
+	AppliedIndex    uint64 `msgpack:"ai"`
+	Revision        int64  `msgpack:"r"`
+	CompactRevision int64  `msgpack:"cr"`
+}
+
+// StatusResponse is one member's status.
+type StatusResponse struct {
+	Member     string        `msgpack:"m"`
+	ClientAddr string        `msgpack:"ca"`
+	PeerAddr   string        `msgpack:"pa"`
+	Version    string        `msgpack:"v"`
+	DBSize     int64         `msgpack:"db"`
+	Shards     []ShardStatus `msgpack:"sh"`
+}

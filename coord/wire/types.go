@@ -1,0 +1,186 @@
+package wire
+
+// KeyValue is one version of a key as the store holds it.
+//
+// CreateRevision is the revision of the put that created the key (reset
+// when a deleted key is put again), ModRevision the revision of the last
+// put, Version the number of puts since creation (1 for a new key), and
+// Lease the ID of the lease the key is attached to (0 for none).
+type KeyValue struct {
+	Key            []byte `msgpack:"k"`
+	Value          []byte `msgpack:"v,omitempty"`
+	CreateRevision int64  `msgpack:"c"`
+	ModRevision    int64  `msgpack:"m"`
+	Version        int64  `msgpack:"ver"`
+	Lease          int64  `msgpack:"l,omitempty"`
+}
+
+// ResponseHeader describes the state a response was produced from.
+//
+// A response served by one shard carries that shard and its revision. A
+// response merged from every shard (a range without a hash tag) has Shard
+// set to AllShards and carries each shard's revision in Revisions.
+type ResponseHeader struct {
+	Shard     uint32           `msgpack:"s"`
+	Revision  int64            `msgpack:"r"`
+	RaftTerm  uint64           `msgpack:"t,omitempty"`
+	Member    string           `msgpack:"mem,omitempty"`
+	Revisions map[uint32]int64 `msgpack:"rs,omitempty"`
+}
+
+// AllShards in a header's Shard field marks a response merged from every shard.
+const AllShards = ^uint32(0)
+
+// PutRequest sets Key to Value, creating a new revision.
+type PutRequest struct {
+	Key    []byte `msgpack:"k"`
+	Value  []byte `msgpack:"v"`
+	Lease  int64  `msgpack:"l,omitempty"`
+	PrevKV bool   `msgpack:"p,omitempty"`
+}
+
+// PutResponse answers a PutRequest.
+type PutResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	PrevKV *KeyValue      `msgpack:"p,omitempty"`
+}
+
+// RangeRequest reads keys.
+//
+// RangeEnd selects what is read, as in etcd: empty means the single key
+// Key; "\x00" means every key >= Key; anything else the half-open range
+// [Key, RangeEnd). With Key "\x00" and RangeEnd "\x00" every key is read.
+// Revision 0 reads the current revision. Limit 0 means no limit.
+type RangeRequest struct {
+	Key          []byte `msgpack:"k"`
+	RangeEnd     []byte `msgpack:"e,omitempty"`
+	Limit        int64  `msgpack:"lim,omitempty"`
+	Revision     int64  `msgpack:"r,omitempty"`
+	KeysOnly     bool   `msgpack:"ko,omitempty"`
+	CountOnly    bool   `msgpack:"co,omitempty"`
+	Serializable bool   `msgpack:"ser,omitempty"`
+}
+
+// RangeResponse answers a RangeRequest. Kvs are in key order. Count is the
+// number of keys in the range (ignoring Limit); More reports that Limit cut
+// the result.
+type RangeResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	Kvs    []*KeyValue    `msgpack:"kvs,omitempty"`
+	More   bool           `msgpack:"more,omitempty"`
+	Count  int64          `msgpack:"n"`
+}
+
+// DeleteRangeRequest deletes a key or a range (RangeEnd as in RangeRequest).
+type DeleteRangeRequest struct {
+	Key      []byte `msgpack:"k"`
+	RangeEnd []byte `msgpack:"e,omitempty"`
+	PrevKV   bool   `msgpack:"p,omitempty"`
+}
+
+// DeleteRangeResponse answers a DeleteRangeRequest.
+type DeleteRangeResponse struct {
+	Header  ResponseHeader `msgpack:"h"`
+	Deleted int64          `msgpack:"d"`
+	PrevKvs []*KeyValue    `msgpack:"p,omitempty"`
+}
+
+// CompareTarget names the field of a key a Compare looks at.
+type CompareTarget uint8
+
+// Compare targets.
+const (
+	CompareValue CompareTarget = iota
+	CompareVersion
+	CompareCreate
+	CompareMod
+	CompareLease
+)
+
+// CompareResult is the relation a Compare checks.
+type CompareResult uint8
+
+// Compare relations.
+const (
+	CompareEqual CompareResult = iota
+	CompareNotEqual
+	CompareGreater
+	CompareLess
+)
+
+// Compare is one condition of a transaction. A missing key has value nil,
+// version 0, create and mod revision 0 and lease 0. With RangeEnd set, the
+// condition must hold for every key of the range.
+type Compare struct {
+	Target         CompareTarget `msgpack:"t"`
+	Result         CompareResult `msgpack:"r"`
+	Key            []byte        `msgpack:"k"`
+	RangeEnd       []byte        `msgpack:"e,omitempty"`
+	Value          []byte        `msgpack:"v,omitempty"`
+	Version        int64         `msgpack:"ver,omitempty"`
+	CreateRevision int64         `msgpack:"c,omitempty"`
+	ModRevision    int64         `msgpack:"m,omitempty"`
+	Lease          int64         `msgpack:"l,omitempty"`
+}
+
+// RequestOp is one operation of a transaction branch: exactly one field is set.
+type RequestOp struct {
+	Range       *RangeRequest       `msgpack:"r,omitempty"`
+	Put         *PutRequest         `msgpack:"p,omitempty"`
+	DeleteRange *DeleteRangeRequest `msgpack:"d,omitempty"`
+}
+
+// ResponseOp is the result of one RequestOp: the field matching the op is set.
+type ResponseOp struct {
+	Range       *RangeResponse       `msgpack:"r,omitempty"`
+	Put         *PutResponse         `msgpack:"p,omitempty"`
+	DeleteRange *DeleteRangeResponse `msgpack:"d,omitempty"`
+}
+
+// TxnRequest is an etcd-style transaction: if every Compare holds, the
+// Success ops run, else the Failure ops. All keys must live in one shard.
+// A transaction that writes makes exactly one new revision.
+type TxnRequest struct {
+	Compare []Compare   `msgpack:"c,omitempty"`
+	Success []RequestOp `msgpack:"s,omitempty"`
+	Failure []RequestOp `msgpack:"f,omitempty"`
+}
+
+// TxnResponse answers a TxnRequest.
+type TxnResponse struct {
+	Header    ResponseHeader `msgpack:"h"`
+	Succeeded bool           `msgpack:"ok"`
+	Responses []ResponseOp   `msgpack:"rs,omitempty"`
+}
+
+// CompactRequest discards history below Revision in one shard. With
+// AllShardsFlag set the server compacts every shard up to its own current
+// revision or Revision, whichever is lower.
+type CompactRequest struct {
+	Revision  int64  `msgpack:"r"`
+	Shard     uint32 `msgpack:"s"`
+	AllShards bool   `msgpack:"all,omitempty"`
+}
+
+// CompactResponse answers a CompactRequest.
+type CompactResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+}
+
+// EventType says what happened to a key.
+type EventType uint8
+
+// Event types.
+const (
+	EventPut EventType = iota
+	EventDelete
+)
+
+// Event is one change to one key, produced by an applied command. Kv is the
+// key after the change (for a delete: Key and ModRevision only).
+type Event struct {
+	Type   EventType `msgpack:"t"`
+	Shard  uint32    `msgpack:"s"`
+	Kv     *KeyValue `msgpack:"kv"`
+	PrevKv *KeyValue `msgpack:"p,omitempty"`
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// passthroughCommands are the commands (by path, "lock acquire") whose
+// arguments after "--" are a command line to run. For them reorderArgs keeps
+// the "--" boundary in the arguments the action sees; for every other
+// command "--" only ends the flags, as in etcdctl.
+var passthroughCommands = map[string]bool{}
+
+// reorderArgs rewrites a command line so urfave/cli, which stops parsing
+// flags at the first positional argument, sees every flag: global flags go
+// right after the program name, each command's flags right after that
+// command's name, then "--" and the positional arguments.
+//
+//	coord get a --prefix -w json  =>  coord -w json get --prefix -- a
+//
+// A flag is looked up in the innermost command first, then its parents, then
+// the global flags, to learn whether it takes a value. Unknown flags stay
+// with the innermost command, where urfave/cli reports them. Everything
+// after the first "--" is positional (for a passthrough command it is kept
+// behind a second "--").
+func reorderArgs(app *cli.App, args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	for _, a := range args {
+		// Shell completion must see the command line as typed.
+		if a == "--generate-bash-completion" {
+			return args
+		}
+	}
+
+	rest := args[1:]
+	commands := app.Commands
+	var (
+		path       []string       // command names as typed
+		levels     []*cli.Command // the commands of path
+		flags      = [][]string{nil}
+		positional []string
+		passthru   []string
+		dash       bool
+	)
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			dash = true
+			passthru = rest[i+1:]
+			break
+		}
+		if isFlagArg(a) {
+			level, takesValue := lookupFlag(app, levels, a)
+			flags[level] = append(flags[level], a)
+			if takesValue && !strings.Contains(a, "=") && i+1 < len(rest) {
+				i++
+				flags[level] = append(flags[level], rest[i])
+			}
+			continue
+		}
+		if len(positional) == 0 {
+			if cmd := findCommand(commands, a, len(levels) == 0); cmd != nil {
+				path = append(path, a)
+				levels = append(levels, cmd)
+				flags = append(flags, nil)
+				commands = cmd.Subcommands
+				continue
+			}
+		}
+		positional = append(positional, a)
+	}
+
+	out := []string{args[0]}
+	out = append(out, flags[0]...)
+	for i, name := range path {
+		out = append(out, name)
+		out = append(out, flags[i+1]...)
+	}
+	if len(positional) == 0 && !dash {
+		return out
+	}
+	out = append(out, "--")
+	out = append(out, positional...)
+	if dash {
+		if passthroughCommands[strings.Join(commandNames(levels), " ")] {
+			out = append(out, "--")
+		}
+		out = append(out, passthru...)
+	}
+	return out
+}
+
+// isFlagArg reports whether a looks like a flag ("-w", "--prefix=x"); a
+// lone "-" is an argument.
+func isFlagArg(a string) bool {
+	return len(a) > 1 && a[0] == '-'
+}
+
+// lookupFlag finds the flag of arg in the innermost command of levels, then
+// its parents, then the global flags. It returns the level (0 = global,
+// i = levels[i-1]) where the flag belongs and whether it takes a value.
+func lookupFlag(app *cli.App, levels []*cli.Command, arg string) (int, bool) {
+	name := strings.TrimLeft(arg, "-")
+	if i := strings.IndexByte(name, '='); i >= 0 {
+		name = name[:i]
+	}
+	for i := len(levels) - 1; i >= 0; i-- {
+		if f := findFlag(levels[i].Flags, name); f != nil {
+			return i + 1, flagTakesValue(f)
+		}
+	}
+	if f := findFlag(app.Flags, name); f != nil {
+		return 0, flagTakesValue(f)
+	}
+	if name == "help" || name == "h" {
+		return len(levels), false
+	}
+	// Unknown: leave it with the innermost command to report.
+	return len(levels), false
+}
+
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func flagTakesValue(f cli.Flag) bool {
+	if d, ok := f.(cli.DocGenerationFlag); ok {
+		return d.TakesValue()
+	}
+	return false
+}
+
+func findCommand(cmds []*cli.Command, name string, top bool) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	if top && (name == "help" || name == "h") {
+		// urfave/cli adds the help command during Run.
+		return &cli.Command{Name: name}
+	}
+	return nil
+}
+
+func commandNames(levels []*cli.Command) []string {
+	names := make([]string, len(levels))
+	for i, c := range levels {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// splitPassthrough splits the arguments of a passthrough command into its
+// own arguments and the command line after "--".
+func splitPassthrough(args []string) (own, command []string) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+	}
+	return args, nil
+}

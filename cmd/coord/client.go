@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/coord-io/coord/coord"
+)
+
+const defaultEndpoint = "127.0.0.1:7379"
+
+// Output formats of -w/--write-out.
+const (
+	formatSimple = "simple"
+	formatJSON   = "json"
+	formatTable  = "table"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "endpoints",
+			Usage:   "comma-separated client addresses of cluster members",
+			EnvVars: []string{"COORD_ENDPOINTS"},
+			Value:   defaultEndpoint,
+		},
+		&cli.DurationFlag{
+			Name:  "timeout",
+			Usage: "timeout of each request",
+			Value: 5 * time.Second,
+		},
+		&cli.DurationFlag{
+			Name:  "dial-timeout",
+			Usage: "timeout for connecting to one endpoint",
+			Value: 2 * time.Second,
+		},
+		&cli.StringFlag{
+			Name:    "write-out",
+			Aliases: []string{"w"},
+			Usage:   "output format: simple, json or table",
+			Value:   formatSimple,
+		},
+		&cli.StringFlag{Name: "cacert", Usage: "verify servers with this CA bundle (PEM); enables TLS"},
+		&cli.StringFlag{Name: "cert", Usage: "client certificate (PEM) for mutual TLS; needs --key"},
+		&cli.StringFlag{Name: "key", Usage: "client private key (PEM) for mutual TLS; needs --cert"},
+	}
+}
+
+// outputFormat returns the -w format, validated.
+func outputFormat(c *cli.Context) (string, error) {
+	switch f := c.String("write-out"); f {
+	case formatSimple, formatJSON, formatTable:
+		return f, nil
+	default:
+		return "", usageErrorf(c, "unknown output format %q for --write-out (want simple, json or table)", f)
+	}
+}
+
+// endpoints returns the --endpoints list.
+func endpoints(c *cli.Context) ([]string, error) {
+	var eps []string
+	for _, e := range strings.Split(c.String("endpoints"), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			e = strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, usageErrorf(c, "--endpoints is empty")
+	}
+	return eps, nil
+}
+
+// tlsConfig builds the client TLS configuration from --cacert, --cert and
+// --key; nil when none is set.
+func tlsConfig(c *cli.Context) (*tls.Config, error) {
+	ca, cert, key := c.String("cacert"), c.String("cert"), c.String("key")
+	if ca == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	if (cert == "") != (key == "") {
+		return nil, usageErrorf(c, "--cert and --key must be given together")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("reading --cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificates found", ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("loading --cert/--key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// newClient makes a client from the global flags.
+func newClient(c *cli.Context) (*coord.Client, error) {
+	eps, err := endpoints(c)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return coord.New(coord.Config{
+		Endpoints:   eps,
+		DialTimeout: c.Duration("dial-timeout"),
+		TLS:         tc,
+	})
+}
+
+// withClient runs f with a client made from the global flags and closes it.
+func withClient(c *cli.Context, f func(cl *coord.Client) error) error {
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return f(cl)
+}
+
+// callContext is the context of one request: --timeout from now.
+func callContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	if d := c.Duration("timeout"); d > 0 {
+		return context.WithTimeout(c.Context, d)
+	}
+	return context.WithCancel(c.Context)
+}
+
+// describeError is the one-line reason printed for a failed operation.
+func describeError(err error) string {
+	msg := oneLine(err.Error())
+	switch {
+	case errors.Is(err, coord.ErrNoEndpoints), errors.Is(err, coord.ErrUnavailable) && !isServerError(err):
+		return msg + " (is a member running? start one with `coord serve` or `coord dev`, or set --endpoints)"
+	case errors.Is(err, coord.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		if !strings.Contains(msg, "time") {
+			msg = "timed out: " + msg
+		}
+		return msg + " (raise --timeout if the cluster is slow)"
+	case errors.Is(err, coord.ErrCompacted):
+		if rev := coord.CompactRevision(err); rev > 0 && !strings.Contains(msg, fmt.Sprint(rev)) {
+			return fmt.Sprintf("%s (compacted revision %d)", msg, rev)
+		}
+	}
+	return msg
+}
+
+// isServerError reports whether err carries a message from the server (as
+// opposed to a failure to reach it).
+func isServerError(err error) bool {
+	var e *coord.Error
+	return errors.As(err, &e)
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/coord-io/coord/coord"
+)
+
+func putCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "put",
+		Usage:     "Put a key",
+		ArgsUsage: "KEY [VALUE]",
+		UsageText: `coord put KEY [VALUE] [--prev-kv]
+
+Sets KEY to VALUE and prints OK. Without VALUE the value is all of stdin,
+byte for byte (a trailing newline is kept). A value that starts with "-"
+goes after "--".
+
+   coord put greeting hello
+   coord put config < config.yaml
+   coord put -- offset -1
+   coord put greeting hi --prev-kv     # also prints the previous key and value`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "prev-kv", Usage: "print the previous key and value"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 2, "KEY [VALUE]")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			key := args[0]
+			var value string
+			if len(args) == 2 {
+				value = args[1]
+			} else {
+				b, err := io.ReadAll(env.stdin)
+				if err != nil {
+					return fmt.Errorf("reading the value from stdin: %w", err)
+				}
+				value = string(b)
+			}
+			var opts []coord.OpOption
+			if c.Bool("prev-kv") {
+				opts = append(opts, coord.WithPrevKV())
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, cancel := callContext(c)
+				defer cancel()
+				resp, err := cl.Put(ctx, key, value, opts...)
+				if err != nil {
+					return err
+				}
+				return printPut(env.stdout, format, resp)
+			})
+		},
+	}
+}
+
+func getCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "get",
+		Usage:     "Get a key or a range of keys",
+		ArgsUsage: "KEY [RANGE_END]",
+		UsageText: `coord get KEY [RANGE_END] [--prefix|--from-key] [--limit N] [--rev R]
+                 [--keys-only] [--count-only] [--print-value-only] [--serializable]
+
+Prints each key on a line, then its value on the next line. With RANGE_END
+it reads the keys in [KEY, RANGE_END); --prefix reads every key starting
+with KEY (--prefix '' reads all keys); --from-key every key >= KEY.
+Keys without a {hash tag} are read from every shard and merged by key.
+
+With -w json it prints one object: header, kvs (key and value as strings;
+key_base64/value_base64 instead when not valid UTF-8), count and more.
+With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
+
+   coord get greeting
+   coord get app/ --prefix --keys-only
+   coord get a c                        # keys in [a, c)
+   coord get greeting --rev 4 -w json`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "prefix", Usage: "get every key with prefix KEY"},
+			&cli.BoolFlag{Name: "from-key", Usage: "get every key >= KEY"},
+			&cli.Int64Flag{Name: "limit", Usage: "return at most N keys (0: no limit)"},
+			&cli.Int64Flag{Name: "rev", Usage: "read at revision R (0: the current revision)"},
+			&cli.BoolFlag{Name: "keys-only", Usage: "print only the keys"},
+			&cli.BoolFlag{Name: "count-only", Usage: "print only the number of keys"},
+			&cli.BoolFlag{Name: "print-value-only", Usage: "print only the values (simple output)"},
+			&cli.BoolFlag{Name: "serializable", Usage: "read the local replica without a quorum round (may be stale)"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
+				return usageErrorf(c, "%v", err)
+			}
+			view := getView{keysOnly: c.Bool("keys-only"), countOnly: c.Bool("count-only"), printValueOnly: c.Bool("print-value-only")}
+			if view.keysOnly && view.printValueOnly {
+				return usageErrorf(c, "--keys-only and --print-value-only cannot be used together")
+			}
+			if c.Int64("limit") < 0 || c.Int64("rev") < 0 {
+				return usageErrorf(c, "--limit and --rev must not be negative")
+			}
+			opts := rangeOptions(c, args)
+			if n := c.Int64("limit"); n > 0 {
+				opts = append(opts, coord.WithLimit(n))
+			}
+			if r := c.Int64("rev"); r > 0 {
+				opts = append(opts, coord.WithRev(r))
+			}
+			if view.keysOnly {
+				opts = append(opts, coord.WithKeysOnly())
+			}
+			if view.countOnly {
+				opts = append(opts, coord.WithCountOnly())
+			}
+			if c.Bool("serializable") {
+				opts = append(opts, coord.WithSerializable())
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, cancel := callContext(c)
+				defer cancel()
+				resp, err := cl.Get(ctx, args[0], opts...)
+				if err != nil {
+					return err
+				}
+				return printGet(env.stdout, format, resp, view)
+			})
+		},
+	}
+}
+
+// rangeOptions returns the options for --prefix, --from-key or RANGE_END.
+func rangeOptions(c *cli.Context, args []string) []coord.OpOption {
+	switch {
+	case c.Bool("prefix"):
+		return []coord.OpOption{coord.WithPrefix()}
+	case c.Bool("from-key"):
+		return []coord.OpOption{coord.WithFromKey()}
+	case len(args) == 2:
+		return []coord.OpOption{coord.WithRange(args[1])}
+	}
+	return nil
+}
+
+func delCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "del",
+		Aliases:   []string{"delete"},
+		Usage:     "Delete a key or a range of keys",
+		ArgsUsage: "KEY [RANGE_END]",
+		UsageText: `coord del KEY [RANGE_END] [--prefix|--from-key] [--prev-kv]
+
+Prints the number of keys deleted (then, with --prev-kv, each deleted key
+and value). RANGE_END, --prefix and --from-key select a range as in get.
+
+   coord del greeting
+   coord del app/ --prefix
+   coord del a c --prev-kv               # keys in [a, c)`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "prefix", Usage: "delete every key with prefix KEY"},
+			&cli.BoolFlag{Name: "from-key", Usage: "delete every key >= KEY"},
+			&cli.BoolFlag{Name: "prev-kv", Usage: "print the deleted keys and values"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
+				return usageErrorf(c, "%v", err)
+			}
+			opts := rangeOptions(c, args)
+			if c.Bool("prev-kv") {
+				opts = append(opts, coord.WithPrevKV())
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, cancel := callContext(c)
+				defer cancel()
+				resp, err := cl.Delete(ctx, args[0], opts...)
+				if err != nil {
+					return err
+				}
+				return printDelete(env.stdout, format, resp)
+			})
+		},
+	}
+}
+
+func compactCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "compact",
+		Usage:     "Discard the history below a revision",
+		ArgsUsage: "REV",
+		UsageText: `coord compact REV [--shard S]
+
+Discards old versions below revision REV; reads and watches below it then
+fail with "revision compacted". Each shard has its own revisions: without
+--shard every shard is compacted to the lower of REV and its own current
+revision.
+
+   coord compact 1000
+   coord compact 42 --shard 3`,
+		Flags: []cli.Flag{
+			&cli.Int64Flag{Name: "shard", Usage: "compact only shard S (default: every shard)", Value: -1, DefaultText: "all"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 1, "REV")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			rev, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || rev <= 0 {
+				return usageErrorf(c, "REV must be a positive integer, got %q", args[0])
+			}
+			var opts []coord.CompactOption
+			if c.IsSet("shard") {
+				s := c.Int64("shard")
+				if s < 0 || s > int64(^uint32(0)>>1) {
+					return usageErrorf(c, "--shard must be a shard number >= 0")
+				}
+				opts = append(opts, coord.WithCompactShard(uint32(s)))
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, cancel := callContext(c)
+				defer cancel()
+				resp, err := cl.Compact(ctx, rev, opts...)
+				if err != nil {
+					return err
+				}
+				return printCompact(env.stdout, format, rev, resp)
+			})
+		},
+	}
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// Simple output follows etcdctl: put prints OK, get prints a key line then
+// a value line per key, del prints the number deleted, txn prints SUCCESS or
+// FAILURE and then each op's result after a blank line.
+//
+// JSON output is one object per response on one line. Keys and values are
+// plain strings when they are valid UTF-8 (etcd uses base64 always); a key
+// or value that is not is given as "key_base64"/"value_base64" instead.
+
+// getView selects what a get prints in simple and table output.
+type getView struct {
+	keysOnly       bool
+	countOnly      bool
+	printValueOnly bool
+}
+
+// printPut prints a put response.
+func printPut(w io.Writer, format string, r *wire.PutResponse) error {
+	if format == formatJSON {
+		return writeJSON(w, jsonPut(r))
+	}
+	fmt.Fprintln(w, "OK")
+	if r.PrevKV != nil {
+		printKV(w, r.PrevKV, getView{})
+	}
+	return nil
+}
+
+// printGet prints a get (range) response.
+func printGet(w io.Writer, format string, r *wire.RangeResponse, v getView) error {
+	switch {
+	case format == formatJSON:
+		return writeJSON(w, jsonRange(r))
+	case v.countOnly:
+		fmt.Fprintln(w, r.Count)
+	case format == formatTable:
+		rows := make([][]string, 0, len(r.Kvs))
+		for _, kv := range r.Kvs {
+			rows = append(rows, []string{
+				displayString(kv.Key), displayString(kv.Value),
+				strconv.FormatInt(kv.CreateRevision, 10), strconv.FormatInt(kv.ModRevision, 10),
+				strconv.FormatInt(kv.Version, 10), formatLease(kv.Lease),
+			})
+		}
+		writeBorderedTable(w, []string{"KEY", "VALUE", "CREATE", "MOD", "VERSION", "LEASE"}, rows, []bool{false, false, true, true, true, false})
+	default:
+		for _, kv := range r.Kvs {
+			printKV(w, kv, v)
+		}
+	}
+	return nil
+}
+
+// printDelete prints a delete response.
+func printDelete(w io.Writer, format string, r *wire.DeleteRangeResponse) error {
+	if format == formatJSON {
+		return writeJSON(w, jsonDelete(r))
+	}
+	fmt.Fprintln(w, r.Deleted)
+	for _, kv := range r.PrevKvs {
+		printKV(w, kv, getView{})
+	}
+	return nil
+}
+
+// printTxn prints a txn response; views give how each get op prints (by
+// position in the branch that ran; missing entries print in full).
+func printTxn(w io.Writer, format string, r *wire.TxnResponse, views []getView) error {
+	if format == formatJSON {
+		return writeJSON(w, jsonTxn(r))
+	}
+	if r.Succeeded {
+		fmt.Fprintln(w, "SUCCESS")
+	} else {
+		fmt.Fprintln(w, "FAILURE")
+	}
+	for i, op := range r.Responses {
+		fmt.Fprintln(w)
+		switch {
+		case op.Put != nil:
+			_ = printPut(w, formatSimple, op.Put)
+		case op.DeleteRange != nil:
+			_ = printDelete(w, formatSimple, op.DeleteRange)
+		case op.Range != nil:
+			var v getView
+			if i < len(views) {
+				v = views[i]
+			}
+			_ = printGet(w, formatSimple, op.Range, v)
+		default:
+			fmt.Fprintln(w, "(empty response)")
+		}
+	}
+	return nil
+}
+
+// printCompact prints a compact response.
+func printCompact(w io.Writer, format string, rev int64, r *wire.CompactResponse) error {
+	if format == formatJSON {
+		return writeJSON(w, struct {
+			Header   jsonHeader `json:"header"`
+			Revision int64      `json:"revision"`
+		}{jsonHeaderOf(r.Header), rev})
+	}
+	fmt.Fprintf(w, "compacted revision %d\n", rev)
+	return nil
+}
+
+// printKV prints one key/value the etcdctl way.
+func printKV(w io.Writer, kv *wire.KeyValue, v getView) {
+	switch {
+	case v.printValueOnly:
+		writeLine(w, kv.Value)
+	case v.keysOnly:
+		writeLine(w, kv.Key)
+	default:
+		writeLine(w, kv.Key)
+		writeLine(w, kv.Value)
+	}
+}
+
+func writeLine(w io.Writer, b []byte) {
+	_, _ = w.Write(b)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// formatLease prints a lease ID in hex as the CLI takes it; 0 is "0".
+func formatLease(id int64) string {
+	return strconv.FormatUint(uint64(id), 16)
+}
+
+// displayString shows b in a table cell: as is when it is printable UTF-8,
+// else Go-quoted without the surrounding quotes.
+func displayString(b []byte) string {
+	s := string(b)
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// ---- JSON ----
+
+type jsonHeader struct {
+	Shard     uint32           `json:"shard"`
+	Revision  int64            `json:"revision"`
+	Revisions map[uint32]int64 `json:"revisions,omitempty"`
+	RaftTerm  uint64           `json:"raft_term"`
+	Member    string           `json:"member"`
+}
+
+func jsonHeaderOf(h wire.ResponseHeader) jsonHeader {
+	return jsonHeader{Shard: h.Shard, Revision: h.Revision, Revisions: h.Revisions, RaftTerm: h.RaftTerm, Member: h.Member}
+}
+
+type jsonKV struct {
+	Key            *string `json:"key,omitempty"`
+	KeyBase64      string  `json:"key_base64,omitempty"`
+	Value          *string `json:"value,omitempty"`
+	ValueBase64    string  `json:"value_base64,omitempty"`
+	CreateRevision int64   `json:"create_revision"`
+	ModRevision    int64   `json:"mod_revision"`
+	Version        int64   `json:"version"`
+	Lease          int64   `json:"lease"`
+}
+
+func jsonKVOf(kv *wire.KeyValue) *jsonKV {
+	if kv == nil {
+		return nil
+	}
+	j := &jsonKV{CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
+	j.Key, j.KeyBase64 = jsonBytes(kv.Key)
+	j.Value, j.ValueBase64 = jsonBytes(kv.Value)
+	return j
+}
+
+// jsonBytes gives b as a string when it is valid UTF-8, else as base64.
+func jsonBytes(b []byte) (*string, string) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	return nil, base64.StdEncoding.EncodeToString(b)
+}
+
+func jsonKVs(kvs []*wire.KeyValue) []*jsonKV {
+	out := make([]*jsonKV, 0, len(kvs))
+	for _, kv := range kvs {
+		out = append(out, jsonKVOf(kv))
+	}
+	return out
+}
+
+type jsonPutResp struct {
+	Header jsonHeader `json:"header"`
+	PrevKV *jsonKV    `json:"prev_kv,omitempty"`
+}
+
+func jsonPut(r *wire.PutResponse) jsonPutResp {
+	return jsonPutResp{Header: jsonHeaderOf(r.Header), PrevKV: jsonKVOf(r.PrevKV)}
+}
+
+type jsonRangeResp struct {
+	Header jsonHeader `json:"header"`
+	Kvs    []*jsonKV  `json:"kvs"`
+	Count  int64      `json:"count"`
+	More   bool       `json:"more"`
+}
+
+func jsonRange(r *wire.RangeResponse) jsonRangeResp {
+	return jsonRangeResp{Header: jsonHeaderOf(r.Header), Kvs: jsonKVs(r.Kvs), Count: r.Count, More: r.More}
+}
+
+type jsonDeleteResp struct {
+	Header  jsonHeader `json:"header"`
+	Deleted int64      `json:"deleted"`
+	PrevKvs []*jsonKV  `json:"prev_kvs,omitempty"`
+}
+
+func jsonDelete(r *wire.DeleteRangeResponse) jsonDeleteResp {
+	j := jsonDeleteResp{Header: jsonHeaderOf(r.Header), Deleted: r.Deleted}
+	if len(r.PrevKvs) > 0 {
+		j.PrevKvs = jsonKVs(r.PrevKvs)
+	}
+	return j
+}
+
+type jsonResponseOp struct {
+	Range       *jsonRangeResp  `json:"response_range,omitempty"`
+	Put         *jsonPutResp    `json:"response_put,omitempty"`
+	DeleteRange *jsonDeleteResp `json:"response_delete_range,omitempty"`
+}
+
+type jsonTxnResp struct {
+	Header    jsonHeader       `json:"header"`
+	Succeeded bool             `json:"succeeded"`
+	Responses []jsonResponseOp `json:"responses"`
+}
+
+func jsonTxn(r *wire.TxnResponse) jsonTxnResp {
+	j := jsonTxnResp{Header: jsonHeaderOf(r.Header), Succeeded: r.Succeeded, Responses: []jsonResponseOp{}}
+	for _, op := range r.Responses {
+		var jo jsonResponseOp
+		switch {
+		case op.Range != nil:
+			v := jsonRange(op.Range)
+			jo.Range = &v
+		case op.Put != nil:
+			v := jsonPut(op.Put)
+			jo.Put = &v
+		case op.DeleteRange != nil:
+			v := jsonDelete(op.DeleteRange)
+			jo.DeleteRange = &v
+		}
+		j.Responses = append(j.Responses, jo)
+	}
+	return j
+}
+
+// writeJSON writes v as one line of JSON, without HTML escaping.
+func writeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// ---- tables ----
+
+// writeBorderedTable writes an etcdctl-style table with borders. right
+// marks the columns aligned to the right (numbers).
+func writeBorderedTable(w io.Writer, header []string, rows [][]string, right []bool) {
+	widths := columnWidths(header, rows)
+	sep := func() {
+		var b strings.Builder
+		b.WriteByte('+')
+		for _, wd := range widths {
+			b.WriteString(strings.Repeat("-", wd+2))
+			b.WriteByte('+')
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line := func(cells []string, align []bool) {
+		var b strings.Builder
+		b.WriteByte('|')
+		for i, wd := range widths {
+			b.WriteByte(' ')
+			b.WriteString(pad(cellAt(cells, i), wd, i < len(align) && align[i]))
+			b.WriteString(" |")
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	sep()
+	line(header, nil)
+	sep()
+	for _, r := range rows {
+		line(r, right)
+	}
+	sep()
+}
+
+// writePlainTable writes aligned columns separated by two spaces, without
+// borders (trailing spaces trimmed).
+func writePlainTable(w io.Writer, header []string, rows [][]string) {
+	widths := columnWidths(header, rows)
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, wd := range widths {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString(pad(cellAt(cells, i), wd, false))
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+func columnWidths(header []string, rows [][]string) []int {
+	widths := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = utf8.RuneCountInString(h)
+	}
+	for _, r := range rows {
+		for i := range widths {
+			if n := utf8.RuneCountInString(cellAt(r, i)); n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	return widths
+}
+
+func cellAt(cells []string, i int) string {
+	if i < len(cells) {
+		return cells[i]
+	}
+	return ""
+}
+
+func pad(s string, width int, right bool) string {
+	n := width - utf8.RuneCountInString(s)
+	if n <= 0 {
+		return s
+	}
+	if right {
+		return strings.Repeat(" ", n) + s
+	}
+	return s + strings.Repeat(" ", n)
+}
+
+// humanBytes formats a size like "1.5 MB" (powers of 1000, as etcdctl).
+func humanBytes(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d B", n)
+	}
+	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
+	f := float64(n)
+	i := -1
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if f < 10 {
+		return fmt.Sprintf("%.1f %s", f, units[i])
+	}
+	return fmt.Sprintf("%.0f %s", f, units[i])
+}

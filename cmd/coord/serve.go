@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/coord-io/coord/coord/server"
+)
+
+// stopTimeout bounds a clean shutdown after SIGINT/SIGTERM.
+const stopTimeout = 15 * time.Second
+
+// envName is the environment variable a serve flag is also read from:
+// COORD_ and the flag name in upper snake case (--data-dir: COORD_DATA_DIR).
+func envName(flag string) string {
+	return "COORD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func envVars(flag string) []string { return []string{envName(flag)} }
+
+func serveFlags() []cli.Flag {
+	d := server.DefaultConfig()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "name", Usage: "member name, as in --initial-cluster", Value: d.Name, EnvVars: envVars("name")},
+		&cli.StringFlag{Name: "data-dir", Usage: "directory of the member's Raft log and state", DefaultText: "./NAME.coord with --name, else ./" + strings.TrimPrefix(d.DataDir, "./"), EnvVars: envVars("data-dir")},
+		&cli.StringFlag{Name: "listen-client", Usage: "address clients connect to", Value: d.ListenClient, EnvVars: envVars("listen-client")},
+		&cli.StringFlag{Name: "listen-peer", Usage: "address of this member's Raft transport (fixed once the data dir exists)", Value: d.ListenPeer, EnvVars: envVars("listen-peer")},
+		&cli.StringFlag{Name: "listen-http", Usage: "address of /metrics, /healthz, /readyz and /status (\"\" disables)", Value: d.ListenHTTP, EnvVars: envVars("listen-http")},
+		&cli.StringFlag{Name: "initial-cluster", Usage: "every member as NAME=PEER_ADDR,... in the same order on every member", DefaultText: "NAME=LISTEN_PEER (one member)", EnvVars: envVars("initial-cluster")},
+		&cli.IntFlag{Name: "shards", Usage: "number of Raft groups the keyspace is spread over (fixed at creation)", Value: d.Shards, EnvVars: envVars("shards")},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: envVars("log-level")},
+		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: envVars("log-format")},
+		&cli.IntFlag{Name: "max-key-size", Usage: "largest key in bytes", Value: d.MaxKeySize, EnvVars: envVars("max-key-size")},
+		&cli.IntFlag{Name: "max-value-size", Usage: "largest value in bytes", Value: d.MaxValueSize, EnvVars: envVars("max-value-size")},
+		&cli.IntFlag{Name: "max-request-size", Usage: "largest request in bytes", Value: d.MaxRequestSize, EnvVars: envVars("max-request-size")},
+		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
+	}
+}
+
+func serveCommand(e *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "Run a cluster member",
+		UsageText: `coord serve [--name NAME] [--data-dir DIR] [--listen-client ADDR] [--listen-peer ADDR]
+            [--listen-http ADDR] [--initial-cluster N1=PEER,N2=PEER,...] [--shards N] ...
+
+With no flags: a one-member cluster "n1" with clients on 127.0.0.1:7379,
+Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381 and data in ./default.coord.
+Every flag can also come from the environment as COORD_<FLAG> (COORD_NAME,
+COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
+
+   coord serve
+   coord serve --name n1 --listen-client 10.0.0.1:7379 --listen-peer 10.0.0.1:7380 \
+       --initial-cluster n1=10.0.0.1:7380,n2=10.0.0.2:7380,n3=10.0.0.3:7380`,
+		Flags: serveFlags(),
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			cfg, err := serveConfig(c, e.stderr)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg)
+		},
+	}
+}
+
+// serveConfig builds the server configuration from the serve flags.
+func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	cfg.Name = c.String("name")
+	cfg.DataDir = c.String("data-dir")
+	if cfg.DataDir == "" {
+		if c.IsSet("name") {
+			cfg.DataDir = cfg.Name + ".coord"
+		} else {
+			cfg.DataDir = server.DefaultConfig().DataDir
+		}
+	}
+	cfg.ListenClient = c.String("listen-client")
+	cfg.ListenPeer = c.String("listen-peer")
+	cfg.ListenHTTP = c.String("listen-http")
+	cfg.InitialCluster = c.String("initial-cluster")
+	cfg.Shards = c.Int("shards")
+	cfg.MaxKeySize = c.Int("max-key-size")
+	cfg.MaxValueSize = c.Int("max-value-size")
+	cfg.MaxRequestSize = c.Int("max-request-size")
+	cfg.MaxTxnOps = c.Int("max-txn-ops")
+	logger, level, err := newLogger(logTo, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return cfg, usageErrorf(c, "%v", err)
+	}
+	cfg.Logger = logger.With("member", cfg.Name)
+	if level < cfg.RaftLogLevel {
+		cfg.RaftLogLevel = level
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErrorf(c, "%v", err)
+	}
+	return cfg, nil
+}
+
+// newLogger makes the slog logger of --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), l, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), l, nil
+	default:
+		return nil, 0, fmt.Errorf("unknown log format %q (want text or json)", format)
+	}
+}
+
+// serve runs one member until ctx ends, then stops it.
+func serve(ctx context.Context, cfg server.Config) error {
+	log := cfg.Logger
+	srv, err := server.Start(cfg)
+	if err != nil {
+		return fmt.Errorf("starting member %s: %w", cfg.Name, err)
+	}
+	log.Info("member started", "client", srv.ClientAddr(), "peer", cfg.ListenPeer, "http", srv.HTTPAddr(), "data_dir", cfg.DataDir, "shards", cfg.Shards)
+	go func() {
+		if err := srv.WaitReady(ctx); err == nil {
+			log.Info("member ready: every shard has a leader")
+		}
+	}()
+	<-ctx.Done()
+	log.Info("stopping member")
+	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := srv.Stop(sctx); err != nil {
+		return fmt.Errorf("stopping member %s: %w", cfg.Name, err)
+	}
+	log.Info("member stopped")
+	return nil
+}

@@ -1,0 +1,124 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestFrameRoundTrip(t *testing.T) {
+	body, err := Marshal(&PutRequest{Key: []byte("k"), Value: []byte("v"), PrevKV: true})
+	require.NoError(t, err)
+	in := []Frame{
+		{Type: FrameHello, Body: []byte{1, 2}},
+		{Type: FrameRequest, ID: 7, Method: MethodPut, TimeoutMillis: 1500, Seq: 3, AckBelow: 2, Body: body},
+		{Type: FrameResponse, ID: 7, More: true, Err: &Error{Code: CodeCompacted, Message: "gone", CompactRevision: 9}},
+		{Type: FrameCancel, ID: 7},
+	}
+	var buf []byte
+	for i := range in {
+		buf, err = AppendFrame(buf, &in[i])
+		require.NoError(t, err)
+	}
+	fr := NewFrameReader(bytes.NewReader(buf), 0)
+	for i := range in {
+		var f Frame
+		require.NoError(t, fr.Read(&f))
+		require.Equal(t, in[i], f)
+	}
+	var f Frame
+	require.ErrorIs(t, fr.Read(&f), io.EOF)
+
+	var got PutRequest
+	require.NoError(t, Unmarshal(in[1].Body, &got))
+	require.Equal(t, "k", string(got.Key))
+	require.True(t, got.PrevKV)
+}
+
+func TestFrameReaderRejects(t *testing.T) {
+	big := binary.BigEndian.AppendUint32(nil, 1000)
+	fr := NewFrameReader(bytes.NewReader(append(big, make([]byte, 1000)...)), 100)
+	var f Frame
+	require.ErrorIs(t, fr.Read(&f), ErrFrameTooLarge)
+
+	trunc := binary.BigEndian.AppendUint32(nil, 10)
+	fr = NewFrameReader(bytes.NewReader(append(trunc, 1, 2, 3)), 100)
+	require.ErrorIs(t, fr.Read(&f), io.ErrUnexpectedEOF)
+
+	garbage := append(binary.BigEndian.AppendUint32(nil, 3), 0xc1, 0xc1, 0xc1)
+	fr = NewFrameReader(bytes.NewReader(garbage), 100)
+	err := fr.Read(&f)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, io.EOF))
+
+	// A well-formed msgpack array with an unknown frame type.
+	b, _ := Marshal(&Frame{Type: 99})
+	fr = NewFrameReader(bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)), 100)
+	require.ErrorContains(t, fr.Read(&f), "bad frame type")
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	b, _ := AppendFrame(nil, &Frame{Type: FrameRequest, ID: 1, Method: MethodPut, Body: []byte{0x80}})
+	f.Add(b[4:])
+	f.Add([]byte{})
+	f.Add([]byte{0x9a})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fr Frame
+		if err := DecodeFrame(data, &fr); err != nil {
+			return
+		}
+		// Whatever decodes must encode again and decode to the same frame.
+		out, err := AppendFrame(nil, &fr)
+		require.NoError(t, err)
+		var again Frame
+		require.NoError(t, DecodeFrame(out[4:], &again))
+		require.Equal(t, fr, again)
+	})
+}
+
+func TestHashTagAndRouting(t *testing.T) {
+	cases := []struct{ key, tag string }{
+		{"plain", "plain"},
+		{"{svc}/api/n1", "svc"},
+		{"x{svc}y", "svc"},
+		{"{}x", "{}x"},
+		{"{open", "{open"},
+		{"a{b}{c}", "b"},
+		{"}{a}", "a"},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.tag, string(HashTag([]byte(c.key))), c.key)
+	}
+	for shards := 1; shards <= 16; shards *= 2 {
+		require.Equal(t, ShardOf([]byte("{user1}/a"), shards), ShardOf([]byte("{user1}/b"), shards))
+		require.Equal(t, ShardOf([]byte("user1"), shards), ShardOf([]byte("{user1}/zz"), shards))
+		require.Less(t, ShardOf([]byte("anything"), shards), uint32(shards))
+	}
+	// Keys spread over every shard.
+	seen := map[uint32]bool{}
+	for i := 0; i < 200; i++ {
+		seen[ShardOf([]byte{byte(i), 'k'}, 8)] = true
+	}
+	require.Len(t, seen, 8)
+
+	sh, one := RangeShard([]byte("{svc}/"), PrefixEnd([]byte("{svc}/")), 8)
+	require.True(t, one)
+	require.Equal(t, ShardOf([]byte("{svc}/x"), 8), sh)
+	_, one = RangeShard([]byte("/cfg/"), PrefixEnd([]byte("/cfg/")), 8)
+	require.False(t, one)
+	_, one = RangeShard([]byte("{svc}/a"), []byte("{svc}/z"), 8) // not a prefix range
+	require.False(t, one)
+	_, one = RangeShard([]byte("a"), []byte("z"), 1)
+	require.True(t, one)
+}
+
+func TestPrefixEnd(t *testing.T) {
+	require.Equal(t, []byte("b"), PrefixEnd([]byte("a")))
+	require.Equal(t, []byte("b"), PrefixEnd([]byte("a\xff")))
+	require.Equal(t, []byte{0}, PrefixEnd([]byte("\xff\xff")))
+	require.Equal(t, []byte{0}, PrefixEnd(nil))
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"errors"
+	"io"
+
+	sm "github.com/lni/dragonboat/v3/statemachine"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// diskSM is the one adapter between Dragonboat's on-disk state machine
+// interface and Coord's pure core (statemachine.Shard). It converts
+// entries and results, and hands each applied batch's events to the
+// server without waiting on anyone.
+type diskSM struct {
+	shard   *statemachine.Shard
+	publish func([]wire.Event) // must not block
+	batch   []statemachine.Entry
+}
+
+var _ sm.IOnDiskStateMachine = (*diskSM)(nil)
+
+func (d *diskSM) Open(stopc <-chan struct{}) (uint64, error) { return d.shard.Open() }
+
+func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	if cap(d.batch) < len(ents) {
+		d.batch = make([]statemachine.Entry, len(ents))
+	}
+	batch := d.batch[:len(ents)]
+	for i, e := range ents {
+		batch[i] = statemachine.Entry{Index: e.Index, Cmd: e.Cmd}
+	}
+	events, err := d.shard.Apply(batch)
+	if err != nil {
+		// A storage failure: Dragonboat stops the process, which is the
+		// only safe reaction to a store we can no longer write.
+		return nil, err
+	}
+	for i := range ents {
+		ents[i].Result = sm.Result{Value: uint64(batch[i].Result.Code), Data: batch[i].Result.Data}
+		batch[i] = statemachine.Entry{}
+	}
+	if len(events) > 0 && d.publish != nil {
+		d.publish(events)
+	}
+	return ents, nil
+}
+
+// errBadQuery is returned by Lookup for a query type it does not know.
+var errBadQuery = errors.New("server: unknown query type")
+
+func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
+	switch q := q.(type) {
+	case *wire.RangeRequest:
+		return d.shard.Range(q)
+	default:
+		return nil, errBadQuery
+	}
+}
+
+func (d *diskSM) Sync() error { return d.shard.Sync() }
+
+func (d *diskSM) PrepareSnapshot() (interface{}, error) { return d.shard.PrepareSnapshot() }
+
+func (d *diskSM) SaveSnapshot(ctx interface{}, w io.Writer, _ <-chan struct{}) error {
+	snap, ok := ctx.(*statemachine.Snapshot)
+	if !ok {
+		return errors.New("server: bad snapshot context")
+	}
+	return d.shard.SaveSnapshot(snap, w)
+}
+
+func (d *diskSM) RecoverFromSnapshot(r io.Reader, _ <-chan struct{}) error {
+	return d.shard.RecoverFromSnapshot(r)
+}
+
+func (d *diskSM) Close() error { return d.shard.Close() }

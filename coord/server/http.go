@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/lni/dragonboat/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// metrics are the member's Prometheus metrics, in a registry of its own
+// (several members may share a process).
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	badFrames prometheus.Counter
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coord_requests_total", Help: "Client calls served, by method and result code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "coord_request_duration_seconds", Help: "Time to serve a client call, by method.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}, []string{"method"}),
+		badFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coord_bad_frames_total", Help: "Client connections closed for a malformed or oversized frame.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.badFrames,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_ready", Help: "1 when every shard has a leader."},
+			func() float64 {
+				if s.Ready() {
+					return 1
+				}
+				return 0
+			}),
+	)
+	return m
+}
+
+func (m *metrics) observe(method string, err *wire.Error, d time.Duration) {
+	code := wire.OK
+	if err != nil {
+		code = err.Code
+	}
+	if len(method) > 32 {
+		method = "invalid"
+	}
+	m.requests.WithLabelValues(method, code.String()).Inc()
+	m.latency.WithLabelValues(method).Observe(d.Seconds())
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready: a shard has no leader", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s.status())
+	})
+	prom := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{DisableCompression: true})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		// Coord's metrics, then Dragonboat's Raft-layer metrics.
+		var raft bytes.Buffer
+		dragonboat.WriteHealthMetrics(&raft)
+		rec := &bufferedWriter{ResponseWriter: w}
+		prom.ServeHTTP(rec, r)
+		_, _ = w.Write(rec.buf.Bytes())
+		_, _ = w.Write(raft.Bytes())
+	})
+	return mux
+}
+
+// bufferedWriter captures a handler's body so more can be appended.
+type bufferedWriter struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }

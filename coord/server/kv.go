@@ -1,0 +1,327 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// shardOf routes a key.
+func (s *Server) shardOf(key []byte) uint32 { return wire.ShardOf(key, len(s.shards)) }
+
+func (s *Server) checkKey(key []byte) *wire.Error {
+	if len(key) == 0 {
+		return wire.Errorf(wire.CodeInvalid, "key must not be empty")
+	}
+	if len(key) > s.cfg.MaxKeySize {
+		return wire.Errorf(wire.CodeTooLarge, "key of %d bytes is over the limit of %d bytes", len(key), s.cfg.MaxKeySize)
+	}
+	return nil
+}
+
+func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
+	if err := s.checkKey(p.Key); err != nil {
+		return err
+	}
+	if len(p.Value) > s.cfg.MaxValueSize {
+		return wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(p.Value), s.cfg.MaxValueSize)
+	}
+	return nil
+}
+
+func (s *Server) command(cl *call) *statemachine.Command {
+	return &statemachine.Command{ClientID: cl.c.clientID, Seq: cl.frame.Seq, AckBelow: cl.frame.AckBelow}
+}
+
+// decodeResult turns an applied result into a response or an error.
+func (s *Server) decodeResult(shard uint32, r statemachine.Result, resp any, h *wire.ResponseHeader) *wire.Error {
+	if r.Code != wire.OK {
+		var we wire.Error
+		if err := wire.Unmarshal(r.Data, &we); err != nil || we.Code == wire.OK {
+			return &wire.Error{Code: r.Code}
+		}
+		return &we
+	}
+	if err := wire.Unmarshal(r.Data, resp); err != nil {
+		return wire.Errorf(wire.CodeUnknown, "decode result: %v", err)
+	}
+	s.fillHeader(h, shard)
+	return nil
+}
+
+func (s *Server) put(ctx context.Context, cl *call, req *wire.PutRequest) (*wire.PutResponse, *wire.Error) {
+	if err := s.checkPut(req); err != nil {
+		return nil, err
+	}
+	shard := s.shardOf(req.Key)
+	cmd := s.command(cl)
+	cmd.Put = req
+	r, werr := s.propose(ctx, shard, cmd)
+	if werr != nil {
+		return nil, werr
+	}
+	var resp wire.PutResponse
+	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+func (s *Server) checkRange(key, end []byte) *wire.Error {
+	if len(key) == 0 {
+		return wire.Errorf(wire.CodeInvalid, "key must not be empty (use \\x00 with range end \\x00 for all keys)")
+	}
+	if len(key) > s.cfg.MaxKeySize || len(end) > s.cfg.MaxKeySize {
+		return wire.Errorf(wire.CodeTooLarge, "key of %d bytes is over the limit of %d bytes", max(len(key), len(end)), s.cfg.MaxKeySize)
+	}
+	return nil
+}
+
+func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
+		return nil, err
+	}
+	if req.Limit < 0 {
+		return nil, wire.Errorf(wire.CodeInvalid, "limit must not be negative")
+	}
+	if shard, one := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); one {
+		return s.read(ctx, shard, req)
+	}
+	// Fan out: each shard returns up to Limit keys in order; merge by key.
+	parts := make([]*wire.RangeResponse, len(s.shards))
+	errs := make([]*wire.Error, len(s.shards))
+	var wg sync.WaitGroup
+	for i := range s.shards {
+		wg.Add(1)
+		go func(shard uint32) {
+			defer wg.Done()
+			parts[shard], errs[shard] = s.read(ctx, shard, req)
+		}(uint32(i))
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	out := &wire.RangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
+	for i, p := range parts {
+		out.Header.Revisions[uint32(i)] = p.Header.Revision
+		out.Count += p.Count
+		out.Kvs = append(out.Kvs, p.Kvs...)
+	}
+	sort.Slice(out.Kvs, func(i, j int) bool { return bytes.Compare(out.Kvs[i].Key, out.Kvs[j].Key) < 0 })
+	if req.Limit > 0 && int64(len(out.Kvs)) > req.Limit {
+		out.Kvs = out.Kvs[:req.Limit]
+	}
+	if !req.CountOnly && int64(len(out.Kvs)) < out.Count {
+		out.More = true
+	}
+	return out, nil
+}
+
+func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
+	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
+		return nil, err
+	}
+	one := func(shard uint32) (*wire.DeleteRangeResponse, *wire.Error) {
+		cmd := s.command(cl)
+		cmd.DeleteRange = req
+		r, werr := s.propose(ctx, shard, cmd)
+		if werr != nil {
+			return nil, werr
+		}
+		var resp wire.DeleteRangeResponse
+		if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+			return nil, werr
+		}
+		return &resp, nil
+	}
+	if shard, single := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); single {
+		return one(shard)
+	}
+	parts := make([]*wire.DeleteRangeResponse, len(s.shards))
+	errs := make([]*wire.Error, len(s.shards))
+	var wg sync.WaitGroup
+	for i := range s.shards {
+		wg.Add(1)
+		go func(shard uint32) {
+			defer wg.Done()
+			parts[shard], errs[shard] = one(shard)
+		}(uint32(i))
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	out := &wire.DeleteRangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
+	for i, p := range parts {
+		out.Header.Revisions[uint32(i)] = p.Header.Revision
+		out.Deleted += p.Deleted
+		out.PrevKvs = append(out.PrevKvs, p.PrevKvs...)
+	}
+	sort.Slice(out.PrevKvs, func(i, j int) bool { return bytes.Compare(out.PrevKvs[i].Key, out.PrevKvs[j].Key) < 0 })
+	return out, nil
+}
+
+// txnShard checks a transaction's limits and finds the one shard all its
+// keys live in.
+func (s *Server) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
+	n := len(req.Compare) + len(req.Success) + len(req.Failure)
+	if n > s.cfg.MaxTxnOps {
+		return 0, wire.Errorf(wire.CodeTooLarge, "transaction has %d compares and ops, over the limit of %d", n, s.cfg.MaxTxnOps)
+	}
+	var (
+		shard    uint32
+		firstKey []byte
+	)
+	use := func(key, end []byte) *wire.Error {
+		sh, single := wire.RangeShard(key, end, len(s.shards))
+		if !single {
+			return wire.Errorf(wire.CodeCrossShardTxn,
+				"transaction range %q..%q spans shards: a transaction runs in one shard, so give its keys a common hash tag, e.g. {user1}/a and {user1}/b, and range over a tagged prefix", key, end)
+		}
+		if firstKey == nil {
+			shard, firstKey = sh, key
+			return nil
+		}
+		if sh != shard {
+			return wire.Errorf(wire.CodeCrossShardTxn,
+				"transaction keys %q and %q live in different shards: a transaction runs in one shard, so give its keys a common hash tag, e.g. {user1}/a and {user1}/b", firstKey, key)
+		}
+		return nil
+	}
+	for _, c := range req.Compare {
+		if err := s.checkRange(c.Key, c.RangeEnd); err != nil {
+			return 0, err
+		}
+		if c.Target > wire.CompareLease || c.Result > wire.CompareLess {
+			return 0, wire.Errorf(wire.CodeInvalid, "bad compare on key %q", c.Key)
+		}
+		if err := use(c.Key, c.RangeEnd); err != nil {
+			return 0, err
+		}
+	}
+	for _, ops := range [][]wire.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			var err *wire.Error
+			switch {
+			case op.Put != nil && op.Range == nil && op.DeleteRange == nil:
+				if err = s.checkPut(op.Put); err == nil {
+					err = use(op.Put.Key, nil)
+				}
+			case op.Range != nil && op.Put == nil && op.DeleteRange == nil:
+				if err = s.checkRange(op.Range.Key, op.Range.RangeEnd); err == nil {
+					err = use(op.Range.Key, op.Range.RangeEnd)
+				}
+			case op.DeleteRange != nil && op.Put == nil && op.Range == nil:
+				if err = s.checkRange(op.DeleteRange.Key, op.DeleteRange.RangeEnd); err == nil {
+					err = use(op.DeleteRange.Key, op.DeleteRange.RangeEnd)
+				}
+			default:
+				err = wire.Errorf(wire.CodeInvalid, "a transaction op must set exactly one of put, range and delete")
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	return shard, nil
+}
+
+func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire.TxnResponse, *wire.Error) {
+	shard, werr := s.txnShard(req)
+	if werr != nil {
+		return nil, werr
+	}
+	cmd := s.command(cl)
+	cmd.Txn = req
+	r, werr := s.propose(ctx, shard, cmd)
+	if werr != nil {
+		return nil, werr
+	}
+	var resp wire.TxnResponse
+	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	for _, op := range resp.Responses {
+		switch {
+		case op.Put != nil:
+			s.fillHeader(&op.Put.Header, shard)
+		case op.Range != nil:
+			s.fillHeader(&op.Range.Header, shard)
+		case op.DeleteRange != nil:
+			s.fillHeader(&op.DeleteRange.Header, shard)
+		}
+	}
+	return &resp, nil
+}
+
+func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
+	if req.Revision < 1 {
+		return nil, wire.Errorf(wire.CodeInvalid, "compact revision must be positive")
+	}
+	one := func(shard uint32, rev int64) (*wire.CompactResponse, *wire.Error) {
+		cmd := s.command(cl)
+		cmd.Compact = &wire.CompactRequest{Revision: rev, Shard: shard}
+		r, werr := s.propose(ctx, shard, cmd)
+		if werr != nil {
+			return nil, werr
+		}
+		var resp wire.CompactResponse
+		if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+			return nil, werr
+		}
+		return &resp, nil
+	}
+	if !req.AllShards {
+		if int(req.Shard) >= len(s.shards) {
+			return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", req.Shard, len(s.shards))
+		}
+		return one(req.Shard, req.Revision)
+	}
+	// Every shard, each to the lower of the revision and its own current
+	// revision; shards already compacted that far are left alone.
+	out := &wire.CompactResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
+	for i := range s.shards {
+		shard := uint32(i)
+		cur, compacted := s.shards[i].Revision()
+		rev := min(req.Revision, cur)
+		if rev <= compacted {
+			out.Header.Revisions[shard] = compacted
+			continue
+		}
+		if _, werr := one(shard, rev); werr != nil {
+			if werr.Code == wire.CodeCompacted {
+				continue
+			}
+			return nil, werr
+		}
+		out.Header.Revisions[shard] = rev
+	}
+	return out, nil
+}
+
+func (s *Server) status() *wire.StatusResponse {
+	out := &wire.StatusResponse{
+		Member: s.cfg.Name, ClientAddr: s.ClientAddr(), PeerAddr: s.cfg.ListenPeer, Version: Version,
+	}
+	if st := s.store; st != nil {
+		out.DBSize = st.DiskSize()
+	}
+	for i, sh := range s.shards {
+		leader, term := s.leader(uint32(i))
+		cur, compacted := sh.Revision()
+		out.Shards = append(out.Shards, wire.ShardStatus{
+			Shard: uint32(i), Leader: leader, IsLeader: leader == s.cfg.Name, Term: term,
+			AppliedIndex: sh.AppliedIndex(), Revision: cur, CompactRevision: compacted,
+		})
+	}
+	return out
+}

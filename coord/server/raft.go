@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lni/dragonboat/v3"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// propose replicates one command in shard and returns its applied result.
+// Transient conditions (no leader yet, queues full) are retried until ctx
+// ends; a Raft timeout leaves the outcome unknown and is reported as such
+// (the client retries with the same sequence number, which is safe).
+func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, *wire.Error) {
+	b, err := statemachine.EncodeCommand(cmd)
+	if err != nil {
+		return statemachine.Result{}, wire.Errorf(wire.CodeInvalid, "encode command: %v", err)
+	}
+	backoff := 5 * time.Millisecond
+	for {
+		r, err := s.nh.SyncPropose(ctx, s.session[shard], b)
+		if err == nil {
+			return statemachine.Result{Code: wire.Code(r.Value), Data: r.Data}, nil
+		}
+		if werr := s.retryOrFail(ctx, shard, err, &backoff); werr != nil {
+			return statemachine.Result{}, werr
+		}
+	}
+}
+
+// read runs a range on shard: linearizable (ReadIndex) unless serializable.
+func (s *Server) read(ctx context.Context, shard uint32, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+	if req.Serializable {
+		v, err := s.shards[shard].Range(req)
+		return s.rangeResult(shard, v, err)
+	}
+	backoff := 5 * time.Millisecond
+	for {
+		v, err := s.nh.SyncRead(ctx, clusterID(shard), req)
+		if err == nil {
+			rr, _ := v.(*wire.RangeResponse)
+			return s.rangeResult(shard, rr, nil)
+		}
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return nil, we
+		}
+		if werr := s.retryOrFail(ctx, shard, err, &backoff); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+func (s *Server) rangeResult(shard uint32, rr *wire.RangeResponse, err error) (*wire.RangeResponse, *wire.Error) {
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return nil, we
+		}
+		return nil, wire.Errorf(wire.CodeUnavailable, "shard %d: %v", shard, err)
+	}
+	if rr == nil {
+		return nil, wire.Errorf(wire.CodeUnknown, "shard %d: empty read result", shard)
+	}
+	s.fillHeader(&rr.Header, shard)
+	return rr, nil
+}
+
+// retryOrFail decides what a Dragonboat error means: nil to try again
+// (after sleeping), or the error to return.
+func (s *Server) retryOrFail(ctx context.Context, shard uint32, err error, backoff *time.Duration) *wire.Error {
+	switch {
+	case errors.Is(err, dragonboat.ErrClusterNotReady), errors.Is(err, dragonboat.ErrSystemBusy),
+		errors.Is(err, dragonboat.ErrClusterNotInitialized):
+		// No leader yet, or queues full: wait a little and try again.
+	case errors.Is(err, dragonboat.ErrTimeout):
+		if ctx.Err() == nil {
+			// Dragonboat's own timeout fired before ours: try again (a
+			// write is de-duplicated by its sequence number).
+			break
+		}
+		return wire.Errorf(wire.CodeTimeout, "shard %d: timed out waiting for the cluster; a write may or may not have been applied", shard)
+	case errors.Is(err, dragonboat.ErrCanceled), errors.Is(err, context.Canceled):
+		return wire.Errorf(wire.CodeCanceled, "call cancelled")
+	case errors.Is(err, dragonboat.ErrClusterClosed), errors.Is(err, dragonboat.ErrClosed),
+		errors.Is(err, dragonboat.ErrClusterNotFound), errors.Is(err, statemachine.ErrClosed):
+		return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+	case errors.Is(err, dragonboat.ErrPayloadTooBig):
+		return wire.Errorf(wire.CodeTooLarge, "request too large for the raft log")
+	case errors.Is(err, dragonboat.ErrTimeoutTooSmall), errors.Is(err, context.DeadlineExceeded):
+		return wire.Errorf(wire.CodeTimeout, "shard %d: timed out", shard)
+	default:
+		return wire.Errorf(wire.CodeUnavailable, "shard %d: %v", shard, err)
+	}
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		if leader, _ := s.leader(shard); leader == "" {
+			return wire.Errorf(wire.CodeUnavailable, "shard %d has no leader (is a quorum of members up?)", shard)
+		}
+		return wire.Errorf(wire.CodeTimeout, "shard %d: timed out waiting for the cluster; a write may or may not have been applied", shard)
+	}
+	if *backoff < 100*time.Millisecond {
+		*backoff *= 2
+	}
+	return nil
+}
+
+func (s *Server) fillHeader(h *wire.ResponseHeader, shard uint32) {
+	_, term := s.leader(shard)
+	h.RaftTerm = term
+	h.Member = s.cfg.Name
+}

@@ -1,0 +1,314 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// handshakeTimeout bounds how long a new connection may take to say hello.
+const handshakeTimeout = 10 * time.Second
+
+// maxCallTimeout caps the deadline of a call that brings none.
+const maxCallTimeout = 5 * time.Minute
+
+func (s *Server) acceptLoop() {
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			s.log.Warn("accept failed", "err", err, "retry-in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := &serverConn{
+			s:     s,
+			nc:    nc,
+			sendc: make(chan []byte, 256),
+			done:  make(chan struct{}),
+			calls: map[uint64]context.CancelFunc{},
+		}
+		s.connMu.Lock()
+		if s.stopping.Load() {
+			s.connMu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+		s.connMu.Unlock()
+		go c.serve()
+	}
+}
+
+// serverConn is one client connection. The reader goroutine (serve) owns
+// the call table; each call runs in its own goroutine and hands its encoded
+// answer to the writer goroutine.
+type serverConn struct {
+	s        *Server
+	nc       net.Conn
+	clientID uint64
+	sendc    chan []byte
+	done     chan struct{}
+	once     sync.Once
+	calls    map[uint64]context.CancelFunc
+	callsMu  sync.Mutex
+	inflight sync.WaitGroup
+	draining bool
+}
+
+// close cuts the connection and cancels its calls.
+func (c *serverConn) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.nc.Close()
+		c.callsMu.Lock()
+		for _, cancel := range c.calls {
+			cancel()
+		}
+		c.callsMu.Unlock()
+	})
+}
+
+// drain stops the connection from taking new calls; it closes once the
+// calls in flight have answered.
+func (c *serverConn) drain() {
+	c.callsMu.Lock()
+	c.draining = true
+	idle := len(c.calls) == 0
+	c.callsMu.Unlock()
+	if idle {
+		c.close()
+	}
+}
+
+func (c *serverConn) serve() {
+	s := c.s
+	defer func() {
+		c.close()
+		c.inflight.Wait()
+		s.connMu.Lock()
+		delete(s.conns, c)
+		s.connMu.Unlock()
+		s.connWG.Done()
+	}()
+	fr := wire.NewFrameReader(c.nc, s.cfg.MaxRequestSize+64<<10)
+	if !c.handshake(fr) {
+		return
+	}
+	go c.writeLoop()
+	for {
+		f := new(wire.Frame)
+		if err := fr.Read(f); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("closing client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+				s.metrics.badFrames.Inc()
+			}
+			return
+		}
+		switch f.Type {
+		case wire.FrameRequest:
+			c.startCall(f)
+		case wire.FrameCancel:
+			c.callsMu.Lock()
+			if cancel, ok := c.calls[f.ID]; ok {
+				cancel()
+			}
+			c.callsMu.Unlock()
+		default:
+			s.log.Debug("closing client connection: unexpected frame", "remote", c.nc.RemoteAddr().String(), "type", f.Type)
+			s.metrics.badFrames.Inc()
+			return
+		}
+	}
+}
+
+func (c *serverConn) handshake(fr *wire.FrameReader) bool {
+	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	var f wire.Frame
+	if err := fr.Read(&f); err != nil {
+		c.s.metrics.badFrames.Inc()
+		return false
+	}
+	var h wire.Hello
+	if f.Type != wire.FrameHello || wire.Unmarshal(f.Body, &h) != nil || h.Magic != wire.Magic {
+		c.s.metrics.badFrames.Inc()
+		return false
+	}
+	reply := &wire.Frame{Type: wire.FrameHello}
+	if h.Version != wire.ProtocolVersion {
+		reply.Err = wire.Errorf(wire.CodeUnimplemented, "protocol version %d not supported (server speaks %d)", h.Version, wire.ProtocolVersion)
+	} else {
+		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize})
+	}
+	b, _ := wire.AppendFrame(nil, reply)
+	if _, err := c.nc.Write(b); err != nil || reply.Err != nil {
+		return false
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	c.clientID = h.ClientID
+	return true
+}
+
+func (c *serverConn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		select {
+		case b := <-c.sendc:
+			if _, err := w.Write(b); err != nil {
+				c.close()
+				return
+			}
+			for more := true; more; {
+				select {
+				case b := <-c.sendc:
+					if _, err := w.Write(b); err != nil {
+						c.close()
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if err := w.Flush(); err != nil {
+				c.close()
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// send queues one frame for the writer; it gives up when the connection dies.
+func (c *serverConn) send(f *wire.Frame) {
+	b, err := wire.AppendFrame(nil, f)
+	if err != nil {
+		b, _ = wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameResponse, ID: f.ID,
+			Err: wire.Errorf(wire.CodeUnknown, "encode response: %v", err)})
+	}
+	select {
+	case c.sendc <- b:
+	case <-c.done:
+	}
+}
+
+// call is one request being served.
+type call struct {
+	c     *serverConn
+	frame *wire.Frame
+}
+
+func (c *serverConn) startCall(f *wire.Frame) {
+	timeout := maxCallTimeout
+	if f.TimeoutMillis > 0 && time.Duration(f.TimeoutMillis)*time.Millisecond < timeout {
+		timeout = time.Duration(f.TimeoutMillis) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c.callsMu.Lock()
+	if c.draining {
+		c.callsMu.Unlock()
+		cancel()
+		c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: wire.Errorf(wire.CodeUnavailable, "member %s is stopping", c.s.cfg.Name)})
+		return
+	}
+	if old, dup := c.calls[f.ID]; dup {
+		old()
+	}
+	c.calls[f.ID] = cancel
+	c.inflight.Add(1)
+	c.callsMu.Unlock()
+	go func() {
+		defer c.inflight.Done()
+		defer func() {
+			cancel()
+			c.callsMu.Lock()
+			delete(c.calls, f.ID)
+			idle := c.draining && len(c.calls) == 0
+			c.callsMu.Unlock()
+			if idle {
+				c.close()
+			}
+		}()
+		start := time.Now()
+		body, werr := c.s.dispatch(ctx, &call{c: c, frame: f})
+		c.s.metrics.observe(f.Method, werr, time.Since(start))
+		resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: werr}
+		if werr == nil && body != nil {
+			b, err := wire.Marshal(body)
+			if err != nil {
+				resp.Err = wire.Errorf(wire.CodeUnknown, "encode response: %v", err)
+			} else {
+				resp.Body = b
+			}
+		}
+		c.send(resp)
+	}()
+}
+
+// dispatch runs one call and returns its response body or error.
+func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
+	if s.stopping.Load() {
+		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+	}
+	f := cl.frame
+	switch f.Method {
+	case wire.MethodPut:
+		var req wire.PutRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.put(ctx, cl, &req)
+	case wire.MethodRange:
+		var req wire.RangeRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.rangeKeys(ctx, &req)
+	case wire.MethodDelete:
+		var req wire.DeleteRangeRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.deleteRange(ctx, cl, &req)
+	case wire.MethodTxn:
+		var req wire.TxnRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.txn(ctx, cl, &req)
+	case wire.MethodCompact:
+		var req wire.CompactRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.compact(ctx, cl, &req)
+	case wire.MethodStatus:
+		return s.status(), nil
+	default:
+		return nil, wire.Errorf(wire.CodeUnimplemented, "unknown method %q", f.Method)
+	}
+}
+
+func decode(b []byte, v any) *wire.Error {
+	if err := wire.Unmarshal(b, v); err != nil {
+		return wire.Errorf(wire.CodeInvalid, "malformed request: %v", err)
+	}
+	return nil
+}

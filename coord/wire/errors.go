@@ -9,26 +9,26 @@ type Code uint16
 
 // Error codes. OK (0) means success.
 const (
-	OK                Code = iota
-	CodeUnknown            // an unexpected server-side failure
-	CodeInvalid            // a malformed or meaningless request
-	CodeNotFound           // a named thing does not exist
-	CodeCompacted          // the requested revision has been compacted
-	CodeFutureRevision     // the requested revision is newer than the store
-	CodeLeaseNotFound      // the lease does not exist (expired or revoked)
-	CodeWrongShard         // a key or lease belongs to another shard
-	CodeCrossShardTxn      // a transaction touches keys of more than one shard
-	CodeTooLarge           // a key, value, request or transaction over its limit
-	CodeTimeout            // the deadline passed; the outcome of a write is unknown
-	CodeUnavailable        // no quorum or the member is stopping; try another endpoint
-	CodePermissionDenied   // the reserved keyspace or an unauthorized call
-	CodeCanceled           // the caller cancelled the call
-	CodeUnimplemented      // the method is not known to this server
-	CodeDuplicate          // a retried request whose first result is gone
-	CodeLocked             // a lock is held by someone else
-	CodeNotLeader          // the caller is not the leader of an election
-	CodeNotHolder          // the caller does not hold the lock
-	CodeEmpty              // a queue has no ready item
+	OK                   Code = iota
+	CodeUnknown               // an unexpected server-side failure
+	CodeInvalid               // a malformed or meaningless request
+	CodeNotFound              // a named thing does not exist
+	CodeCompacted             // the requested revision has been compacted
+	CodeFutureRevision        // the requested revision is newer than the store
+	CodeLeaseNotFound         // the lease does not exist (expired or revoked)
+	CodeWrongShard            // a key or lease belongs to another shard
+	CodeCrossShardTxn         // a transaction touches keys of more than one shard
+	CodeTooLarge              // a key, value, request or transaction over its limit
+	CodeTimeout               // the deadline passed; the outcome of a write is unknown
+	CodeUnavailable           // no quorum or the member is stopping; try another endpoint
+	CodePermissionDenied      // the reserved keyspace or an unauthorized call
+	CodeCanceled              // the caller cancelled the call
+	CodeUnimplemented         // the method is not known to this server
+	CodeDuplicate             // a retried request whose first result is gone
+	CodeLocked                // a lock is held by someone else
+	CodeNotLeader             // the caller is not the leader of an election
+	CodeNotHolder             // the caller does not hold the lock
+	CodeEmpty                 // a queue has no ready item
 )
 
 var codeNames = map[Code]string{

@@ -1,0 +1,452 @@
+package statemachine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/mvcc"
+)
+
+// Apply applies committed entries in order, sets each entry's Result, and
+// returns the events they produced in revision order. All their effects
+// and the new applied index are written in one Pebble batch (not synced;
+// see Sync), except that a compaction or an exactly-once eviction first
+// commits the entries before it, with the applied index of the last of
+// them, so a crash never separates data from its applied index.
+//
+// User errors are Results; an error returned is a storage failure, after
+// which the shard must not be used (reopen it).
+func (sh *Shard) Apply(entries []Entry) ([]wire.Event, error) {
+	db, err := sh.acquire()
+	defer sh.store.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if sh.clients == nil {
+		sh.clients = make(map[uint64]*clientRecord)
+	}
+	a := &applier{
+		sh:    sh,
+		db:    db,
+		m:     meta{applied: sh.applied.Load(), current: mvcc.Revision(sh.current.Load()), compacted: mvcc.Revision(sh.compacted.Load())},
+		dirty: make(map[uint64]*clientRecord),
+	}
+	a.w = mvcc.NewWriter(sh.space, db, a.m.current)
+	defer a.w.Close()
+
+	for i := range entries {
+		e := &entries[i]
+		if e.Index/evictEvery != a.m.applied/evictEvery {
+			err = a.evict(e.Index)
+		}
+		if err == nil {
+			e.Result, err = a.applyEntry(e)
+		}
+		if err != nil {
+			// The cache may hold changes that will never be committed.
+			sh.clients = make(map[uint64]*clientRecord)
+			return nil, err
+		}
+		a.m.applied = e.Index
+	}
+	if err := a.flush(false); err != nil {
+		sh.clients = make(map[uint64]*clientRecord)
+		return nil, err
+	}
+	return a.events, nil
+}
+
+// applier is the state of one Apply call.
+type applier struct {
+	sh     *Shard
+	db     *pebble.DB
+	w      *mvcc.Writer
+	m      meta                      // the working meta
+	dirty  map[uint64]*clientRecord // exactly-once records changed since the last flush
+	events []wire.Event
+}
+
+// flush commits everything applied so far with the working meta, then, if
+// rebase, restarts the writer on the committed state.
+func (a *applier) flush(rebase bool) error {
+	b := a.w.Batch()
+	ids := make([]uint64, 0, len(a.dirty))
+	for id := range a.dirty {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if err := b.Set(a.sh.space.DedupKey(id), a.dirty[id].encode(), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(a.sh.space.MetaKey(), a.m.encode(), nil); err != nil {
+		return err
+	}
+	if err := a.db.Apply(b, pebble.NoSync); err != nil {
+		return fmt.Errorf("statemachine: commit: %w", err)
+	}
+	a.sh.publish(a.m)
+	clear(a.dirty)
+	if rebase {
+		a.w.Rebase(a.m.current)
+	}
+	return nil
+}
+
+// evict drops the exactly-once records of clients idle for more than
+// DedupRetention entries before the entry at index.
+func (a *applier) evict(index uint64) error {
+	if err := a.flush(true); err != nil {
+		return err
+	}
+	retention := a.sh.store.cfg.DedupRetention
+	lo, hi := a.sh.space.DedupBounds()
+	it := a.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	b := a.w.Batch()
+	for valid := it.First(); valid; valid = it.Next() {
+		last, ok := recordLast(it.Value())
+		id, okKey := a.sh.space.DedupClient(it.Key())
+		if !ok || !okKey {
+			_ = it.Close()
+			return errCorruptDedup
+		}
+		if index > last && index-last > retention {
+			if err := b.Delete(it.Key(), nil); err != nil {
+				_ = it.Close()
+				return err
+			}
+			delete(a.sh.clients, id)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	// Commit the deletions so that later lookups in the DB agree with the
+	// cache.
+	return a.flush(true)
+}
+
+// client returns the exactly-once record of id, creating an empty one.
+func (a *applier) client(id uint64) (*clientRecord, error) {
+	if c := a.sh.clients[id]; c != nil {
+		return c, nil
+	}
+	c := &clientRecord{}
+	v, closer, err := a.db.Get(a.sh.space.DedupKey(id))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		c, err = decodeClientRecord(v)
+		_ = closer.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	a.sh.clients[id] = c
+	return c, nil
+}
+
+// applyEntry applies one entry, with exactly-once handling.
+func (a *applier) applyEntry(e *Entry) (Result, error) {
+	cmd, err := DecodeCommand(e.Cmd)
+	if err != nil {
+		return errResult(wire.Errorf(wire.CodeInvalid, "statemachine: undecodable command"))
+	}
+	if cmd.ClientID == 0 {
+		return a.execute(cmd)
+	}
+	c, err := a.client(cmd.ClientID)
+	if err != nil {
+		return Result{}, err
+	}
+	c.last = e.Index
+	a.dirty[cmd.ClientID] = c
+	c.forgetBelow(cmd.AckBelow)
+	if r, ok := c.lookup(cmd.Seq); ok {
+		r.Data = bytes.Clone(r.Data)
+		return r, nil
+	}
+	if cmd.Seq < c.floor {
+		return errResult(wire.Errorf(wire.CodeDuplicate,
+			"statemachine: request %d of client %x was already applied and its result acknowledged", cmd.Seq, cmd.ClientID))
+	}
+	r, err := a.execute(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	c.store(cmd.Seq, r)
+	return r, nil
+}
+
+// execute applies one decoded command.
+func (a *applier) execute(cmd *Command) (Result, error) {
+	n := 0
+	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errResult(wire.Errorf(wire.CodeInvalid, "statemachine: a command must carry exactly one operation, not %d", n))
+	}
+	switch {
+	case cmd.Put != nil:
+		return a.put(cmd.Put)
+	case cmd.DeleteRange != nil:
+		return a.deleteRange(cmd.DeleteRange)
+	case cmd.Txn != nil:
+		return a.txn(cmd.Txn)
+	default:
+		return a.compact(cmd.Compact)
+	}
+}
+
+func (a *applier) header() wire.ResponseHeader {
+	return wire.ResponseHeader{Shard: a.sh.id, Revision: int64(a.m.current)}
+}
+
+func (a *applier) put(req *wire.PutRequest) (Result, error) {
+	if werr := checkPut(req); werr != nil {
+		return errResult(werr)
+	}
+	rev := a.m.current + 1
+	prev, err := a.doPut(req, rev)
+	if err != nil {
+		return Result{}, err
+	}
+	a.m.current = rev
+	resp := &wire.PutResponse{Header: a.header()}
+	if req.PrevKV {
+		resp.PrevKV = prev
+	}
+	return okResult(resp)
+}
+
+// doPut writes a validated put at rev and records its event.
+func (a *applier) doPut(req *wire.PutRequest, rev mvcc.Revision) (prev *wire.KeyValue, err error) {
+	kv, prev, err := a.w.Put(req.Key, req.Value, req.Lease, rev)
+	if err != nil {
+		return nil, err
+	}
+	a.events = append(a.events, wire.Event{Type: wire.EventPut, Shard: a.sh.id, Kv: kv, PrevKv: prev})
+	return prev, nil
+}
+
+func (a *applier) deleteRange(req *wire.DeleteRangeRequest) (Result, error) {
+	if werr := checkDelete(req); werr != nil {
+		return errResult(werr)
+	}
+	rev := a.m.current + 1
+	prevs, err := a.doDelete(req, rev)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(prevs) > 0 {
+		a.m.current = rev
+	}
+	resp := &wire.DeleteRangeResponse{Header: a.header(), Deleted: int64(len(prevs))}
+	if req.PrevKV {
+		resp.PrevKvs = prevs
+	}
+	return okResult(resp)
+}
+
+// doDelete deletes, at rev, the live keys of a validated delete, except
+// reserved keys, and records their events.
+func (a *applier) doDelete(req *wire.DeleteRangeRequest, rev mvcc.Revision) ([]*wire.KeyValue, error) {
+	prevs, err := a.w.DeleteRange(req.Key, req.RangeEnd, rev, isReserved)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prevs {
+		a.events = append(a.events, wire.Event{
+			Type:   wire.EventDelete,
+			Shard:  a.sh.id,
+			Kv:     &wire.KeyValue{Key: p.Key, ModRevision: int64(rev)},
+			PrevKv: p,
+		})
+	}
+	return prevs, nil
+}
+
+func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
+	if werr := a.checkTxn(req); werr != nil {
+		return errResult(werr)
+	}
+	succeeded := true
+	for i := range req.Compare {
+		ok, err := a.compare(&req.Compare[i])
+		if err != nil {
+			return Result{}, err
+		}
+		if !ok {
+			succeeded = false
+			break
+		}
+	}
+	ops := req.Success
+	if !succeeded {
+		ops = req.Failure
+	}
+	// Reads without a revision read at rev, the revision this txn writes
+	// (if it writes): they see the txn's earlier writes and everything
+	// before it.
+	rev := a.m.current + 1
+	wrote := false
+	resps := make([]wire.ResponseOp, len(ops))
+	for i, op := range ops {
+		switch {
+		case op.Range != nil:
+			r := op.Range
+			at := rev
+			if r.Revision != 0 {
+				at = mvcc.Revision(r.Revision)
+			}
+			rr, err := a.w.Reader().Range(r.Key, r.RangeEnd, at, rangeOptions(r))
+			if err != nil {
+				return Result{}, err
+			}
+			resps[i].Range = &wire.RangeResponse{Kvs: rr.KVs, More: rr.More, Count: rr.Count}
+		case op.Put != nil:
+			prev, err := a.doPut(op.Put, rev)
+			if err != nil {
+				return Result{}, err
+			}
+			wrote = true
+			resps[i].Put = &wire.PutResponse{}
+			if op.Put.PrevKV {
+				resps[i].Put.PrevKV = prev
+			}
+		case op.DeleteRange != nil:
+			prevs, err := a.doDelete(op.DeleteRange, rev)
+			if err != nil {
+				return Result{}, err
+			}
+			wrote = wrote || len(prevs) > 0
+			resps[i].DeleteRange = &wire.DeleteRangeResponse{Deleted: int64(len(prevs))}
+			if op.DeleteRange.PrevKV {
+				resps[i].DeleteRange.PrevKvs = prevs
+			}
+		}
+	}
+	if wrote {
+		a.m.current = rev
+	}
+	h := a.header()
+	for i, op := range ops {
+		switch {
+		case op.Range != nil:
+			resps[i].Range.Header = h
+			if op.Range.Revision != 0 {
+				resps[i].Range.Header.Revision = op.Range.Revision
+			}
+		case op.Put != nil:
+			resps[i].Put.Header = h
+		case op.DeleteRange != nil:
+			resps[i].DeleteRange.Header = h
+		}
+	}
+	return okResult(&wire.TxnResponse{Header: h, Succeeded: succeeded, Responses: resps})
+}
+
+// compare evaluates one condition at the current revision.
+func (a *applier) compare(c *wire.Compare) (bool, error) {
+	rr, err := a.w.Reader().Range(c.Key, c.RangeEnd, a.m.current, mvcc.RangeOptions{})
+	if err != nil {
+		return false, err
+	}
+	if len(rr.KVs) == 0 {
+		return compareKV(c, &wire.KeyValue{}), nil
+	}
+	for _, kv := range rr.KVs {
+		if !compareKV(c, kv) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// compareKV checks c against kv (a missing key is the zero KeyValue).
+func compareKV(c *wire.Compare, kv *wire.KeyValue) bool {
+	var r int
+	switch c.Target {
+	case wire.CompareValue:
+		r = bytes.Compare(kv.Value, c.Value)
+	case wire.CompareVersion:
+		r = cmpInt(kv.Version, c.Version)
+	case wire.CompareCreate:
+		r = cmpInt(kv.CreateRevision, c.CreateRevision)
+	case wire.CompareMod:
+		r = cmpInt(kv.ModRevision, c.ModRevision)
+	case wire.CompareLease:
+		r = cmpInt(kv.Lease, c.Lease)
+	}
+	switch c.Result {
+	case wire.CompareEqual:
+		return r == 0
+	case wire.CompareNotEqual:
+		return r != 0
+	case wire.CompareGreater:
+		return r > 0
+	default: // wire.CompareLess
+		return r < 0
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
+	rev := mvcc.Revision(req.Revision)
+	if rev > a.m.current {
+		return errResult(wire.Errorf(wire.CodeFutureRevision,
+			"statemachine: cannot compact at revision %d, the shard is at %d", rev, a.m.current))
+	}
+	if rev <= a.m.compacted {
+		werr := wire.Errorf(wire.CodeCompacted, "statemachine: revision %d is already compacted (at %d)", rev, a.m.compacted)
+		werr.CompactRevision = int64(a.m.compacted)
+		return errResult(werr)
+	}
+	// Compaction reads the whole committed keyspace: commit what this
+	// batch wrote so far first.
+	if err := a.flush(true); err != nil {
+		return Result{}, err
+	}
+	if _, err := a.w.Compact(rev); err != nil {
+		return Result{}, err
+	}
+	a.m.compacted = rev
+	return okResult(&wire.CompactResponse{Header: a.header()})
+}
+
+func okResult(resp any) (Result, error) {
+	b, err := msgpack.Marshal(resp)
+	if err != nil {
+		return Result{}, fmt.Errorf("statemachine: encode response: %w", err)
+	}
+	return Result{Code: wire.OK, Data: b}, nil
+}
+
+func errResult(werr *wire.Error) (Result, error) {
+	b, err := msgpack.Marshal(werr)
+	if err != nil {
+		return Result{}, fmt.Errorf("statemachine: encode error: %w", err)
+	}
+	return Result{Code: werr.Code, Data: b}, nil
+}

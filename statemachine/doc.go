@@ -1,0 +1,49 @@
+// Package statemachine is Coord's deterministic replicated core: it
+// applies committed commands to the state of a shard and produces their
+// results and watch events. It knows nothing of Raft: package coord/server
+// adapts it to Dragonboat's on-disk state machine interface.
+//
+// # Data flow
+//
+// A Store owns one Pebble DB per node; Store.Shard hands out the state of
+// each shard, whose keys all start with the shard ID (layout in package
+// mvcc). The server calls Shard.Apply with a batch of committed entries.
+// Each entry holds a msgpack Command (see command.go). Apply decodes it,
+// checks the exactly-once table, runs the one operation it carries (put,
+// delete range, txn or compact) against an mvcc.Writer and sets the entry's
+// Result: the msgpack response, or a *wire.Error for a user error. All the
+// batch's writes, the exactly-once records it touched and the meta record
+// (applied index, current and compacted revision) go to Pebble in one
+// unsynced batch; Sync makes them durable. Apply returns the batch's
+// events, which the server publishes to watchers.
+//
+// Reads (Range) run on any goroutine against one Pebble iterator, so the
+// data and the meta they see are from one point in time. Snapshots are the
+// shard's keys streamed in key order (snapshot.go); restoring replaces the
+// shard's whole prefix in one batch.
+//
+// # Determinism
+//
+// Apply uses no clock, no randomness and no goroutines, and never depends
+// on map order: the same entries give the same bytes in the store, the
+// same results and the same events on every member, whatever the batch
+// boundaries (Shard.Hash checks it). Revisions: an empty shard is at 0,
+// the first write makes revision 1 (see mvcc.Revision).
+//
+// # Exactly-once
+//
+// A command with a ClientID is applied at most once per (ClientID, Seq):
+// its result is kept until the client acknowledges it (AckBelow), a retry
+// returns the stored result verbatim, and a retry of an acknowledged
+// command gets wire.CodeDuplicate. The records are part of the state, and
+// so of snapshots and of the hash. A client idle for Config.DedupRetention
+// entries is forgotten: its record is dropped deterministically, checked
+// every 4096 log indexes.
+//
+// # Concurrency
+//
+// The package starts no goroutine. Apply and the other mutating methods
+// are called by one goroutine at a time (the shard's apply loop);
+// SaveSnapshot and the read methods may run alongside. Store.mu keeps the
+// DB open while any of them uses it.
+package statemachine

@@ -1,0 +1,64 @@
+package statemachine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/coord-io/coord/statemachine/mvcc"
+)
+
+// meta is the shard's bookkeeping, stored under one key ([shard]'m') and
+// written with every applied batch: the index of the last applied entry and
+// the current and compacted revisions. Encoding: three uint64, big-endian.
+type meta struct {
+	applied   uint64
+	current   mvcc.Revision
+	compacted mvcc.Revision
+}
+
+const metaLen = 24
+
+func (m meta) encode() []byte {
+	b := make([]byte, 0, metaLen)
+	b = binary.BigEndian.AppendUint64(b, m.applied)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.current))
+	return binary.BigEndian.AppendUint64(b, uint64(m.compacted))
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	if len(b) != metaLen {
+		return meta{}, fmt.Errorf("statemachine: corrupt meta record (%d bytes)", len(b))
+	}
+	return meta{
+		applied:   binary.BigEndian.Uint64(b),
+		current:   mvcc.Revision(binary.BigEndian.Uint64(b[8:])),
+		compacted: mvcc.Revision(binary.BigEndian.Uint64(b[16:])),
+	}, nil
+}
+
+// readMeta reads the meta record through it (an iterator over the shard);
+// a shard without one is new.
+func readMeta(it *pebble.Iterator, space mvcc.Space) (meta, error) {
+	key := space.MetaKey()
+	if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+		return meta{}, it.Error()
+	}
+	return decodeMeta(it.Value())
+}
+
+// getMeta reads the meta record from db.
+func getMeta(db *pebble.DB, space mvcc.Space) (meta, error) {
+	v, closer, err := db.Get(space.MetaKey())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return meta{}, nil
+	}
+	if err != nil {
+		return meta{}, err
+	}
+	defer closer.Close()
+	return decodeMeta(v)
+}

@@ -1,0 +1,157 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Key tags: the byte after the shard ID that says what a Pebble key holds.
+const (
+	// TagDedup marks a client's exactly-once record (owned by package
+	// statemachine): [shard][TagDedup][client ID uint64 BE].
+	TagDedup byte = 'd'
+	// TagData marks a version of a user key:
+	// [shard][TagData][escaped user key][terminator][revision].
+	TagData byte = 'k'
+	// TagMeta marks the shard's single meta record (owned by package
+	// statemachine): [shard][TagMeta].
+	TagMeta byte = 'm'
+)
+
+// The escaping of user keys inside data keys. A 0x00 byte of the user key
+// becomes 0x00 0xFF, and the escaped key ends with 0x00 0x01. The mapping
+// preserves order (a < b as user keys ⇔ esc(a) < esc(b)), and because
+// 0x00 0x01 cannot occur inside an escaped key, all versions of one user key
+// are contiguous and no key's versions interleave with another's:
+// esc(k) + 0x00 0x01 + revision < esc(k) + 0x00 0x02 <= esc(any key > k).
+const (
+	escByte   = 0x00
+	escEscape = 0xFF
+	escTerm   = 0x01
+)
+
+// Space is one shard's region of the Pebble key space: every key of the
+// shard starts with the shard ID as 4 big-endian bytes.
+type Space struct {
+	shard  uint32
+	prefix [4]byte
+}
+
+// NewSpace returns the key space of shard.
+func NewSpace(shard uint32) Space {
+	var s Space
+	s.shard = shard
+	binary.BigEndian.PutUint32(s.prefix[:], shard)
+	return s
+}
+
+// Shard returns the shard ID.
+func (s Space) Shard() uint32 { return s.shard }
+
+// Prefix returns the 4-byte prefix of every key of the shard.
+func (s Space) Prefix() []byte { return append([]byte(nil), s.prefix[:]...) }
+
+// Lower returns the smallest key of the shard (inclusive bound).
+func (s Space) Lower() []byte { return s.prefix[:len(s.prefix):len(s.prefix)] }
+
+// Upper returns an exclusive upper bound of every key of the shard. Tags are
+// all below 0xFF, so prefix+0xFF is above every key of the shard and below
+// every key of the next one.
+func (s Space) Upper() []byte { return s.tagged(0xFF) }
+
+// MetaKey returns the key of the shard's meta record.
+func (s Space) MetaKey() []byte { return s.tagged(TagMeta) }
+
+// DedupKey returns the key of client's exactly-once record.
+func (s Space) DedupKey(client uint64) []byte {
+	return binary.BigEndian.AppendUint64(s.tagged(TagDedup), client)
+}
+
+// DedupBounds returns the bounds [lower, upper) of all exactly-once records.
+func (s Space) DedupBounds() (lower, upper []byte) {
+	return s.tagged(TagDedup), s.tagged(TagDedup + 1)
+}
+
+// DedupClient decodes the client ID of a key made by DedupKey.
+func (s Space) DedupClient(key []byte) (uint64, bool) {
+	if len(key) != len(s.prefix)+1+8 || !bytes.HasPrefix(key, s.prefix[:]) || key[len(s.prefix)] != TagDedup {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(key[len(s.prefix)+1:]), true
+}
+
+func (s Space) tagged(tag byte) []byte {
+	b := make([]byte, 0, len(s.prefix)+1+8)
+	b = append(b, s.prefix[:]...)
+	return append(b, tag)
+}
+
+// dataPrefixLen is the length of [shard][TagData].
+const dataPrefixLen = 5
+
+// dataLower and dataUpper bound every data key of the shard.
+func (s Space) dataLower() []byte { return s.tagged(TagData) }
+func (s Space) dataUpper() []byte { return s.tagged(TagData + 1) }
+
+// escape appends the escaped form of key, terminator included, to b.
+func escape(b, key []byte) []byte {
+	for _, c := range key {
+		if c == escByte {
+			b = append(b, escByte, escEscape)
+		} else {
+			b = append(b, c)
+		}
+	}
+	return append(b, escByte, escTerm)
+}
+
+// unescape returns the user key of an escaped key (terminator included).
+func unescape(ekey []byte) []byte {
+	body := ekey[:len(ekey)-2]
+	out := make([]byte, 0, len(body))
+	for i := 0; i < len(body); i++ {
+		out = append(out, body[i])
+		if body[i] == escByte {
+			i++ // skip the escape byte
+		}
+	}
+	return out
+}
+
+// ekey returns the escaped form of a user key.
+func ekey(key []byte) []byte { return escape(make([]byte, 0, len(key)+3), key) }
+
+// dataKey returns the data key of the version of ek at rev.
+func (s Space) dataKey(ek []byte, rev Revision) []byte {
+	b := make([]byte, 0, dataPrefixLen+len(ek)+revisionLen)
+	b = append(b, s.prefix[:]...)
+	b = append(b, TagData)
+	b = append(b, ek...)
+	return AppendRevision(b, rev)
+}
+
+// keyStart returns the smallest data key of ek (below all its versions).
+func (s Space) keyStart(ek []byte) []byte {
+	b := make([]byte, 0, dataPrefixLen+len(ek))
+	b = append(b, s.prefix[:]...)
+	b = append(b, TagData)
+	return append(b, ek...)
+}
+
+// keyEnd returns the data key just after every version of ek and before
+// every version of the next user key.
+func (s Space) keyEnd(ek []byte) []byte {
+	b := s.keyStart(ek)
+	b[len(b)-1] = escTerm + 1
+	return b
+}
+
+// splitDataKey splits a data key into the escaped user key (terminator
+// included) and the revision. ok is false for a malformed key.
+func splitDataKey(k []byte) (ek []byte, rev Revision, ok bool) {
+	if len(k) < dataPrefixLen+2+revisionLen {
+		return nil, 0, false
+	}
+	n := len(k) - revisionLen
+	return k[dataPrefixLen:n], DecodeRevision(k[n:]), true
+}

@@ -1,0 +1,145 @@
+package statemachine
+
+import (
+	"bytes"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/mvcc"
+)
+
+// Validation that is the same on every member: it depends on the request
+// only (configurable size limits are the server's, checked before a
+// request is proposed).
+
+func isReserved(key []byte) bool { return bytes.HasPrefix(key, []byte(ReservedPrefix)) }
+
+func checkWriteKey(key []byte) *wire.Error {
+	if len(key) == 0 {
+		return wire.Errorf(wire.CodeInvalid, "statemachine: empty key")
+	}
+	if isReserved(key) {
+		return wire.Errorf(wire.CodePermissionDenied, "statemachine: key %q is in the reserved keyspace %q", key, ReservedPrefix)
+	}
+	return nil
+}
+
+func checkPut(req *wire.PutRequest) *wire.Error {
+	if werr := checkWriteKey(req.Key); werr != nil {
+		return werr
+	}
+	if req.Lease != 0 {
+		return wire.Errorf(wire.CodeLeaseNotFound, "statemachine: lease %x not found", req.Lease)
+	}
+	return nil
+}
+
+// checkDelete refuses a delete whose Key is reserved. A range starting
+// below the reserved keyspace is allowed and skips reserved keys.
+func checkDelete(req *wire.DeleteRangeRequest) *wire.Error {
+	return checkWriteKey(req.Key)
+}
+
+func validateRange(req *wire.RangeRequest) *wire.Error {
+	switch {
+	case req == nil:
+		return wire.Errorf(wire.CodeInvalid, "statemachine: missing range request")
+	case len(req.Key) == 0:
+		return wire.Errorf(wire.CodeInvalid, "statemachine: empty key")
+	case req.Limit < 0:
+		return wire.Errorf(wire.CodeInvalid, "statemachine: negative limit %d", req.Limit)
+	case req.Revision < 0:
+		return wire.Errorf(wire.CodeInvalid, "statemachine: negative revision %d", req.Revision)
+	}
+	return nil
+}
+
+// checkRevision checks that rev can be read given the current and
+// compacted revisions.
+func checkRevision(rev, current, compacted mvcc.Revision) *wire.Error {
+	if rev > current {
+		return wire.Errorf(wire.CodeFutureRevision, "statemachine: revision %d is newer than the shard (%d)", rev, current)
+	}
+	if rev < compacted {
+		werr := wire.Errorf(wire.CodeCompacted, "statemachine: revision %d has been compacted (at %d)", rev, compacted)
+		werr.CompactRevision = int64(compacted)
+		return werr
+	}
+	return nil
+}
+
+// checkTxn validates every compare and the ops of both branches, so that
+// a txn either fails before writing anything or runs to the end.
+func (a *applier) checkTxn(req *wire.TxnRequest) *wire.Error {
+	for i := range req.Compare {
+		c := &req.Compare[i]
+		switch {
+		case len(c.Key) == 0:
+			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: empty key", i)
+		case c.Target > wire.CompareLease:
+			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: unknown target %d", i, c.Target)
+		case c.Result > wire.CompareLess:
+			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: unknown relation %d", i, c.Result)
+		}
+	}
+	for _, ops := range [][]wire.RequestOp{req.Success, req.Failure} {
+		for i := range ops {
+			if werr := a.checkOp(&ops[i]); werr != nil {
+				return werr
+			}
+		}
+	}
+	return nil
+}
+
+func (a *applier) checkOp(op *wire.RequestOp) *wire.Error {
+	n := 0
+	for _, set := range []bool{op.Range != nil, op.Put != nil, op.DeleteRange != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return wire.Errorf(wire.CodeInvalid, "statemachine: a txn op must carry exactly one operation, not %d", n)
+	}
+	switch {
+	case op.Range != nil:
+		if werr := validateRange(op.Range); werr != nil {
+			return werr
+		}
+		if op.Range.Revision != 0 {
+			return checkRevision(mvcc.Revision(op.Range.Revision), a.m.current, a.m.compacted)
+		}
+		return nil
+	case op.Put != nil:
+		return checkPut(op.Put)
+	default:
+		return checkDelete(op.DeleteRange)
+	}
+}
+
+func rangeOptions(req *wire.RangeRequest) mvcc.RangeOptions {
+	return mvcc.RangeOptions{Limit: req.Limit, KeysOnly: req.KeysOnly, CountOnly: req.CountOnly}
+}
+
+// rangeAt serves req from r given the shard's current and compacted
+// revisions. A user error is returned as *wire.Error, a storage error as
+// error.
+func rangeAt(r *mvcc.Reader, shard uint32, req *wire.RangeRequest, current, compacted mvcc.Revision) (*wire.RangeResponse, *wire.Error, error) {
+	rev := mvcc.Revision(req.Revision)
+	if rev == 0 {
+		rev = current
+	}
+	if werr := checkRevision(rev, current, compacted); werr != nil {
+		return nil, werr, nil
+	}
+	rr, err := r.Range(req.Key, req.RangeEnd, rev, rangeOptions(req))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &wire.RangeResponse{
+		Header: wire.ResponseHeader{Shard: shard, Revision: int64(rev)},
+		Kvs:    rr.KVs,
+		More:   rr.More,
+		Count:  rr.Count,
+	}, nil, nil
+}

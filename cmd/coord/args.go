@@ -44,6 +44,8 @@ func reorderArgs(app *cli.App, args []string) []string {
 		positional []string
 		passthru   []string
 		dash       bool
+		unknown    []string // flags no command defines
+		help       bool
 	)
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -53,7 +55,14 @@ func reorderArgs(app *cli.App, args []string) []string {
 			break
 		}
 		if isFlagArg(a) {
-			level, takesValue := lookupFlag(app, levels, a)
+			level, takesValue, known := lookupFlag(app, levels, a)
+			if !known {
+				unknown = append(unknown, a)
+				continue
+			}
+			if name := flagName(a); name == "help" || name == "h" {
+				help = true
+			}
 			flags[level] = append(flags[level], a)
 			if takesValue && !strings.Contains(a, "=") && i+1 < len(rest) {
 				i++
@@ -71,6 +80,13 @@ func reorderArgs(app *cli.App, args []string) []string {
 			}
 		}
 		positional = append(positional, a)
+	}
+
+	// Unknown flags go to the innermost command, which reports them.
+	flags[len(flags)-1] = append(flags[len(flags)-1], unknown...)
+	if help {
+		// Help shows the innermost command; its arguments do not matter.
+		positional, dash = nil, false
 	}
 
 	out := []string{args[0]}
@@ -99,27 +115,34 @@ func isFlagArg(a string) bool {
 	return len(a) > 1 && a[0] == '-'
 }
 
-// lookupFlag finds the flag of arg in the innermost command of levels, then
-// its parents, then the global flags. It returns the level (0 = global,
-// i = levels[i-1]) where the flag belongs and whether it takes a value.
-func lookupFlag(app *cli.App, levels []*cli.Command, arg string) (int, bool) {
+// flagName is the name of a flag argument: "--limit=5" -> "limit".
+func flagName(arg string) string {
 	name := strings.TrimLeft(arg, "-")
 	if i := strings.IndexByte(name, '='); i >= 0 {
 		name = name[:i]
 	}
+	return name
+}
+
+// lookupFlag finds the flag of arg in the innermost command of levels, then
+// its parents, then the global flags. It returns the level (0 = global,
+// i = levels[i-1]) where the flag belongs, whether it takes a value and
+// whether it was found at all.
+func lookupFlag(app *cli.App, levels []*cli.Command, arg string) (int, bool, bool) {
+	name := flagName(arg)
 	for i := len(levels) - 1; i >= 0; i-- {
 		if f := findFlag(levels[i].Flags, name); f != nil {
-			return i + 1, flagTakesValue(f)
+			return i + 1, flagTakesValue(f), true
 		}
 	}
 	if f := findFlag(app.Flags, name); f != nil {
-		return 0, flagTakesValue(f)
+		return 0, flagTakesValue(f), true
 	}
 	if name == "help" || name == "h" {
-		return len(levels), false
+		// urfave/cli adds the help flag to every command during Run.
+		return len(levels), false, true
 	}
-	// Unknown: leave it with the innermost command to report.
-	return len(levels), false
+	return 0, false, false
 }
 
 func findFlag(flags []cli.Flag, name string) cli.Flag {

@@ -28,29 +28,29 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "endpoints",
-			Usage:   "comma-separated client addresses of cluster members",
+			Usage:   "comma-separated client `ADDRS` of cluster members",
 			EnvVars: []string{"COORD_ENDPOINTS"},
 			Value:   defaultEndpoint,
 		},
 		&cli.DurationFlag{
 			Name:  "timeout",
-			Usage: "timeout of each request",
+			Usage: "`DURATION` allowed for each request",
 			Value: 5 * time.Second,
 		},
 		&cli.DurationFlag{
 			Name:  "dial-timeout",
-			Usage: "timeout for connecting to one endpoint",
+			Usage: "`DURATION` allowed for connecting to one endpoint",
 			Value: 2 * time.Second,
 		},
 		&cli.StringFlag{
 			Name:    "write-out",
 			Aliases: []string{"w"},
-			Usage:   "output format: simple, json or table",
+			Usage:   "output `FORMAT`: simple, json or table",
 			Value:   formatSimple,
 		},
-		&cli.StringFlag{Name: "cacert", Usage: "verify servers with this CA bundle (PEM); enables TLS"},
-		&cli.StringFlag{Name: "cert", Usage: "client certificate (PEM) for mutual TLS; needs --key"},
-		&cli.StringFlag{Name: "key", Usage: "client private key (PEM) for mutual TLS; needs --cert"},
+		&cli.StringFlag{Name: "cacert", Usage: "verify servers with this CA bundle `FILE` (PEM); enables TLS"},
+		&cli.StringFlag{Name: "cert", Usage: "client certificate `FILE` (PEM) for mutual TLS; needs --key"},
+		&cli.StringFlag{Name: "key", Usage: "client private key `FILE` (PEM) for mutual TLS; needs --cert"},
 	}
 }
 
@@ -149,8 +149,11 @@ func callContext(c *cli.Context) (context.Context, context.CancelFunc) {
 // describeError is the one-line reason printed for a failed operation.
 func describeError(err error) string {
 	msg := oneLine(err.Error())
+	unreachable := errors.Is(err, coord.ErrNoEndpoints) ||
+		errors.Is(err, coord.ErrUnavailable) && !isServerError(err) ||
+		strings.Contains(msg, coord.ErrNoEndpoints.Error())
 	switch {
-	case errors.Is(err, coord.ErrNoEndpoints), errors.Is(err, coord.ErrUnavailable) && !isServerError(err):
+	case unreachable:
 		return msg + " (is a member running? start one with `coord serve` or `coord dev`, or set --endpoints)"
 	case errors.Is(err, coord.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		if !strings.Contains(msg, "time") {

@@ -25,8 +25,10 @@ const devReadyTimeout = 60 * time.Second
 
 func devCommand(e *cliEnv) *cli.Command {
 	return &cli.Command{
-		Name:  "dev",
-		Usage: "Run a local cluster in this process for trying things out",
+		Name: "dev",
+		// Global client flags do not apply to running members.
+		CustomHelpTemplate: cli.CommandHelpTemplate,
+		Usage:              "Run a local cluster in this process for trying things out",
 		UsageText: `coord dev [--nodes 3] [--data-dir DIR] [--shards N] [--base-port 7379]
 
 Starts NODES members on 127.0.0.1. Member i (from 1) listens for clients on
@@ -40,10 +42,10 @@ lives in a temporary directory that is removed on exit.
    coord dev
    coord dev --nodes 1 --data-dir ./devdata`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "nodes", Usage: "number of members", Value: 3},
-			&cli.StringFlag{Name: "data-dir", Usage: "keep the members' data in DIR/NAME", DefaultText: "a temporary directory removed on exit"},
-			&cli.IntFlag{Name: "shards", Usage: "number of shards", Value: server.DefaultConfig().Shards},
-			&cli.IntFlag{Name: "base-port", Usage: "client port of the first member", Value: 7379},
+			&cli.IntFlag{Name: "nodes", Usage: "number of members `N`", Value: 3},
+			&cli.StringFlag{Name: "data-dir", Usage: "keep the members' data in `DIR`/NAME", DefaultText: "a temporary directory removed on exit"},
+			&cli.IntFlag{Name: "shards", Usage: "number of shards `N`", Value: server.DefaultConfig().Shards},
+			&cli.IntFlag{Name: "base-port", Usage: "client `PORT` of the first member", Value: 7379},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn"},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
 		},
@@ -75,9 +77,7 @@ lives in a temporary directory that is removed on exit.
 			cfgs := devConfigs(n, base, dir, c.Int("shards"))
 			for i := range cfgs {
 				cfgs[i].Logger = logger.With("member", cfgs[i].Name)
-				if level < cfgs[i].RaftLogLevel {
-					cfgs[i].RaftLogLevel = level
-				}
+				cfgs[i].RaftLogLevel = raftLogLevel(level, cfgs[i].RaftLogLevel)
 				if err := cfgs[i].Validate(); err != nil {
 					return usageErrorf(c, "%v", err)
 				}

@@ -257,7 +257,7 @@ func TestCLIServe(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if !strings.Contains(stderr.String(), `"msg":"member stopped"`) {
+	if !strings.Contains(stderr.String(), `"msg":"stopping member"`) {
 		t.Fatalf("serve logs lack the stop message:\n%s", stderr.String())
 	}
 }

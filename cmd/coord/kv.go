@@ -89,8 +89,8 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "prefix", Usage: "get every key with prefix KEY"},
 			&cli.BoolFlag{Name: "from-key", Usage: "get every key >= KEY"},
-			&cli.Int64Flag{Name: "limit", Usage: "return at most N keys (0: no limit)"},
-			&cli.Int64Flag{Name: "rev", Usage: "read at revision R (0: the current revision)"},
+			&cli.Int64Flag{Name: "limit", Usage: "return at most `N` keys (0: no limit)"},
+			&cli.Int64Flag{Name: "rev", Usage: "read at revision `R` (0: the current revision)"},
 			&cli.BoolFlag{Name: "keys-only", Usage: "print only the keys"},
 			&cli.BoolFlag{Name: "count-only", Usage: "print only the number of keys"},
 			&cli.BoolFlag{Name: "print-value-only", Usage: "print only the values (simple output)"},
@@ -220,7 +220,7 @@ revision.
    coord compact 1000
    coord compact 42 --shard 3`,
 		Flags: []cli.Flag{
-			&cli.Int64Flag{Name: "shard", Usage: "compact only shard S (default: every shard)", Value: -1, DefaultText: "all"},
+			&cli.Int64Flag{Name: "shard", Usage: "compact only shard `S`", Value: -1, DefaultText: "all"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 1, 1, "REV")

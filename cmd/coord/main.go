@@ -101,6 +101,9 @@ the command. Everything after "--" is passed through untouched.
 // prepareCommand applies the settings every command shares.
 func prepareCommand(cmd *cli.Command) {
 	cmd.OnUsageError = onUsageError
+	if cmd.CustomHelpTemplate == "" && len(cmd.Subcommands) == 0 {
+		cmd.CustomHelpTemplate = cli.CommandHelpTemplate + globalFlagsHelp
+	}
 	if len(cmd.Subcommands) == 0 {
 		// A leaf command's first argument is data (`coord get help` reads
 		// the key "help"), never a help subcommand.
@@ -125,6 +128,13 @@ func versionCommand(env *cliEnv) *cli.Command {
 		},
 	}
 }
+
+// globalFlagsHelp ends every command's help.
+const globalFlagsHelp = `
+GLOBAL OPTIONS (before or after the command; see coord --help):
+   --endpoints ADDRS [$COORD_ENDPOINTS]  --timeout DURATION  --dial-timeout DURATION
+   -w, --write-out simple|json|table     --cacert FILE  --cert FILE  --key FILE
+`
 
 // usageError is a mistake in the command line: exit code 2 and a hint.
 type usageError struct {

@@ -48,8 +48,10 @@ func serveFlags() []cli.Flag {
 
 func serveCommand(e *cliEnv) *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "Run a cluster member",
+		Name: "serve",
+		// Global client flags do not apply to running members.
+		CustomHelpTemplate: cli.CommandHelpTemplate,
+		Usage:              "Run a cluster member",
 		UsageText: `coord serve [--name NAME] [--data-dir DIR] [--listen-client ADDR] [--listen-peer ADDR]
             [--listen-http ADDR] [--initial-cluster N1=PEER,N2=PEER,...] [--shards N] ...
 
@@ -103,9 +105,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 		return cfg, usageErrorf(c, "%v", err)
 	}
 	cfg.Logger = logger.With("member", cfg.Name)
-	if level < cfg.RaftLogLevel {
-		cfg.RaftLogLevel = level
-	}
+	cfg.RaftLogLevel = raftLogLevel(level, cfg.RaftLogLevel)
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf(c, "%v", err)
 	}
@@ -129,6 +129,15 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, slog.Level, err
 	}
 }
 
+// raftLogLevel is the level of Dragonboat's own (chatty) logs: the
+// server's default unless --log-level debug asks for everything.
+func raftLogLevel(level, dflt slog.Level) slog.Level {
+	if level <= slog.LevelDebug {
+		return level
+	}
+	return dflt
+}
+
 // serve runs one member until ctx ends, then stops it.
 func serve(ctx context.Context, cfg server.Config) error {
 	log := cfg.Logger
@@ -149,6 +158,5 @@ func serve(ctx context.Context, cfg server.Config) error {
 	if err := srv.Stop(sctx); err != nil {
 		return fmt.Errorf("stopping member %s: %w", cfg.Name, err)
 	}
-	log.Info("member stopped")
 	return nil
 }

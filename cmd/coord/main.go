@@ -81,7 +81,11 @@ the command. Everything after "--" is passed through untouched.
 			compactCommand(env),
 			statusCommand(env),
 			versionCommand(env),
+			helpCommand(),
 		},
+		// Help flags and the help command are made per App (below) rather
+		// than urfave/cli's shared globals, so apps can run concurrently.
+		HideHelp: true,
 		// Errors are reported once, by run, with the right exit code.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
@@ -92,6 +96,7 @@ the command. Everything after "--" is passed through untouched.
 			return cli.ShowAppHelp(c)
 		},
 	}
+	app.Flags = append(app.Flags, newHelpFlag())
 	for _, cmd := range app.Commands {
 		prepareCommand(cmd)
 	}
@@ -101,16 +106,38 @@ the command. Everything after "--" is passed through untouched.
 // prepareCommand applies the settings every command shares.
 func prepareCommand(cmd *cli.Command) {
 	cmd.OnUsageError = onUsageError
+	cmd.HideHelp = true
+	cmd.Flags = append(cmd.Flags, newHelpFlag())
 	if cmd.CustomHelpTemplate == "" && len(cmd.Subcommands) == 0 {
 		cmd.CustomHelpTemplate = cli.CommandHelpTemplate + globalFlagsHelp
 	}
-	if len(cmd.Subcommands) == 0 {
-		// A leaf command's first argument is data (`coord get help` reads
-		// the key "help"), never a help subcommand.
-		cmd.HideHelpCommand = true
-	}
 	for _, sub := range cmd.Subcommands {
 		prepareCommand(sub)
+	}
+}
+
+// newHelpFlag is a fresh -h/--help flag. urfave/cli recognizes it by name.
+func newHelpFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+}
+
+// helpCommand is `coord help [COMMAND]`.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "Show the commands, or the help of one command",
+		ArgsUsage: "[COMMAND]",
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 0, 1, "[COMMAND]")
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return cli.ShowCommandHelp(c, args[0])
+		},
 	}
 }
 

@@ -67,7 +67,7 @@ type applier struct {
 	sh     *Shard
 	db     *pebble.DB
 	w      *mvcc.Writer
-	m      meta                      // the working meta
+	m      meta                     // the working meta
 	dirty  map[uint64]*clientRecord // exactly-once records changed since the last flush
 	events []wire.Event
 }

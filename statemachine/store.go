@@ -53,6 +53,7 @@ func OpenStore(dir string, cfg Config) (*Store, error) {
 	defer cache.Unref()
 	opts := &pebble.Options{
 		Cache:        cache,
+		Comparer:     mvcc.Comparer,
 		MemTableSize: memTableSize,
 		Levels:       []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
 	}

@@ -14,29 +14,41 @@
 // All keys of a shard start with its ID (4 bytes, big-endian), then a tag:
 //
 //	[shard]'d'[client uint64 BE]               exactly-once record (statemachine)
-//	[shard]'k'[escaped key][0x00 0x01][rev]    one version of a user key
+//	[shard]'k'[escaped key][0x00 0x01][^rev]   one version of a user key
 //	[shard]'m'                                 meta: applied index, revisions (statemachine)
 //
 // The user key is escaped (0x00 → 0x00 0xFF) and terminated by 0x00 0x01,
 // which keeps user-key order and makes each key's versions contiguous; the
-// revision is 8 bytes big-endian, so versions sort oldest first. A data
+// revision is stored inverted (^rev, 8 bytes big-endian), so a key's
+// versions sort newest first. The store's Comparer splits the revision off
+// data keys, so Pebble's bloom filters answer "does any table hold key k?"
+// for prefix seeks. A data
 // key's value is a record: one flags byte (bit 0: tombstone), then for a
 // live version uvarint create revision, uvarint version, varint lease and
 // the value bytes.
 //
-// Worked example (shard 7, the revisions of the Revision example):
+// Worked example (shard 7, the commands of the Revision example; <r> is
+// ^r as 8 bytes, so <4> sorts before <3>):
 //
-//	put a=1    00000007 'k' 61 00 01 <1>   → {create 1, version 1} "1"
-//	put a=2    00000007 'k' 61 00 01 <2>   → {create 1, version 2} "2"
-//	delete a   00000007 'k' 61 00 01 <3>   → tombstone
-//	put a=3    00000007 'k' 61 00 01 <4>   → {create 4, version 1} "3"
-//	compact 3  deletes the keys at <1>, <2> and <3>
+//	put a=1    00000007 'k' 61 00 01 <1>   → 00 01 01 00 "1"  {create 1, version 1}
+//	put a=2    00000007 'k' 61 00 01 <2>   → 00 01 02 00 "2"  {create 1, version 2}
+//	delete a   00000007 'k' 61 00 01 <3>   → 01               tombstone
+//	put a=3    00000007 'k' 61 00 01 <4>   → 00 04 01 00 "3"  {create 4, version 1}
+//	compact 3  deletes the keys at <3> (the newest <= 3, a tombstone), <2> and <1>
+//
+// After the four commands the shard's keys, in Pebble order, are
+// 'd'… (exactly-once records, if the commands had a client ID), then
+// a@4, a@3, a@2, a@1, then 'm' (meta: applied index, current revision 4,
+// compacted 0). After compact 3: a@4 and the meta (compacted 3).
 //
 // # Reads
 //
-// The newest version of key k at or below revision R is found with
-// SeekLT([shard]'k' esc(k) 00 01 <R+1>). A range scan walks the data keys
-// from esc(lo) and, per user key, steps through a few versions (or seeks,
-// for a long history) to the newest at or below R, skips tombstones, then
-// seeks to esc(k) 00 02, the start of the next key.
+// The newest version of key k at or below revision R is the first key at or
+// after [shard]'k' esc(k) 00 01 <R> with the same prefix (SeekPrefixGE). A
+// range scan walks the data keys from esc(lo) and, per user key, steps
+// over the versions above R (a few with Next, else one seek), takes the
+// first version at or below R (skipping tombstones), then moves to the
+// next key (one Next when the key has no older versions, else a seek to
+// esc(k) 00 02, the start of the next key). Reads at the current revision,
+// the common case, take the first version of each key.
 package mvcc

@@ -3,6 +3,8 @@ package mvcc
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // Key tags: the byte after the shard ID that says what a Pebble key holds.
@@ -121,13 +123,16 @@ func unescape(ekey []byte) []byte {
 // ekey returns the escaped form of a user key.
 func ekey(key []byte) []byte { return escape(make([]byte, 0, len(key)+3), key) }
 
-// dataKey returns the data key of the version of ek at rev.
+// dataKey returns the data key of the version of ek at rev. The revision
+// is stored inverted (^rev, big-endian) so that a key's newest version
+// sorts first: "the newest version at or below R" is then the first key
+// at or after dataKey(ek, R), a prefix seek that bloom filters can answer.
 func (s Space) dataKey(ek []byte, rev Revision) []byte {
 	b := make([]byte, 0, dataPrefixLen+len(ek)+revisionLen)
 	b = append(b, s.prefix[:]...)
 	b = append(b, TagData)
 	b = append(b, ek...)
-	return AppendRevision(b, rev)
+	return binary.BigEndian.AppendUint64(b, ^uint64(rev))
 }
 
 // keyStart returns the smallest data key of ek (below all its versions).
@@ -153,5 +158,20 @@ func splitDataKey(k []byte) (ek []byte, rev Revision, ok bool) {
 		return nil, 0, false
 	}
 	n := len(k) - revisionLen
-	return k[dataPrefixLen:n], DecodeRevision(k[n:]), true
+	return k[dataPrefixLen:n], Revision(^binary.BigEndian.Uint64(k[n:])), true
 }
+
+// Comparer is the Pebble comparer of a store holding Spaces: byte order,
+// with Split cutting the revision off data keys so that bloom filters and
+// prefix seeks work on user keys. A DB must always be opened with it.
+var Comparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Name = "coord.mvcc.v1"
+	c.Split = func(k []byte) int {
+		if len(k) >= dataPrefixLen+2+revisionLen && k[dataPrefixLen-1] == TagData {
+			return len(k) - revisionLen
+		}
+		return len(k)
+	}
+	return &c
+}()

@@ -75,12 +75,14 @@ func (r *Reader) versionAt(ek []byte, rev Revision) (Revision, record, bool, err
 			return v.rev, v.rec, true, nil
 		}
 	}
-	if !r.it.SeekLT(r.space.dataKey(ek, rev+1)) {
+	// Versions sort newest first: the first key at or after (ek, rev) with
+	// the prefix ek is the one wanted. The bloom filters of the tables
+	// that lack ek skip them.
+	if !r.it.SeekPrefixGE(r.space.dataKey(ek, rev)) {
 		return 0, record{}, false, r.it.Error()
 	}
-	k := r.it.Key()
-	if !bytes.HasPrefix(k[dataPrefixLen:], ek) || len(k) != dataPrefixLen+len(ek)+revisionLen ||
-		!bytes.HasPrefix(k, r.space.prefix[:]) || k[len(r.space.prefix)] != TagData {
+	cur, mod, ok := splitDataKey(r.it.Key())
+	if !ok || !bytes.Equal(cur, ek) || !bytes.HasPrefix(r.it.Key(), r.space.prefix[:]) {
 		return 0, record{}, false, nil
 	}
 	r.val = append(r.val[:0], r.it.Value()...)
@@ -88,7 +90,7 @@ func (r *Reader) versionAt(ek []byte, rev Revision) (Revision, record, bool, err
 	if err != nil {
 		return 0, record{}, false, err
 	}
-	return DecodeRevision(k[len(k)-revisionLen:]), rec, true, nil
+	return mod, rec, true, nil
 }
 
 // Range reads the keys selected by key and end (wire.RangeRequest rules) as
@@ -203,8 +205,8 @@ func emitRaw(ek []byte, mod Revision, val []byte, fn func([]byte, Revision, reco
 	return nil
 }
 
-// maxVersionSteps is how many versions of one key the cursor steps through
-// with Next before it seeks to the wanted version instead.
+// maxVersionSteps is how many versions of one key the cursor steps over
+// with Next before it seeks instead.
 const maxVersionSteps = 4
 
 // cursor walks the data keys of a range and yields, per user key, the
@@ -227,44 +229,43 @@ func (c *cursor) checkUpper() {
 func (c *cursor) next() (ek []byte, mod Revision, val []byte, ok bool, err error) {
 	it, r := c.r.it, c.r
 	for c.valid {
-		k := it.Key()
-		cur, rev, good := splitDataKey(k)
+		cur, rev, good := splitDataKey(it.Key())
 		if !good {
 			return nil, 0, nil, false, errCorrupt
 		}
 		r.ek = append(r.ek[:0], cur...)
-		found := false
-		for steps := 0; rev <= c.rev; steps++ {
-			if steps == maxVersionSteps {
-				// A key with a long history: seek to the version wanted.
-				if !it.SeekLT(r.space.dataKey(r.ek, c.rev+1)) {
-					return nil, 0, nil, false, it.Error()
-				}
-				mod = DecodeRevision(it.Key()[len(it.Key())-revisionLen:])
-				r.val = append(r.val[:0], it.Value()...)
+		// Versions run newest first: pass those above rev.
+		same := true
+		for steps := 0; rev > c.rev; steps++ {
+			if steps < maxVersionSteps {
 				c.valid = it.Next()
+			} else {
+				// A long history: seek to the version wanted (or past the key).
+				c.valid = it.SeekGE(r.space.dataKey(r.ek, c.rev))
+			}
+			if !c.valid {
+				same = false
 				break
 			}
-			mod, found = rev, true
-			r.val = append(r.val[:0], it.Value()...)
-			if c.valid = it.Next(); !c.valid {
-				break
-			}
-			var next []byte
-			if next, rev, good = splitDataKey(it.Key()); !good || !bytes.Equal(next, r.ek) {
+			if cur, rev, good = splitDataKey(it.Key()); !good || !bytes.Equal(cur, r.ek) {
+				same = false
 				break
 			}
 		}
-		// Skip the versions of this key above rev, if any.
-		if c.valid {
-			if next, _, good := splitDataKey(it.Key()); good && bytes.Equal(next, r.ek) {
+		if !same {
+			c.checkUpper()
+			continue // the key has no version at or below rev
+		}
+		mod = rev
+		r.val = append(r.val[:0], it.Value()...)
+		// Pass the older versions: usually there are none left.
+		if c.valid = it.Next(); c.valid {
+			if cur, _, good := splitDataKey(it.Key()); good && bytes.Equal(cur, r.ek) {
 				c.valid = it.SeekGE(r.space.keyEnd(r.ek))
 			}
 		}
 		c.checkUpper()
-		if found {
-			return r.ek, mod, r.val, true, nil
-		}
+		return r.ek, mod, r.val, true, nil
 	}
 	return nil, 0, nil, false, it.Error()
 }

@@ -27,8 +27,9 @@ import "encoding/binary"
 // version 2 kept (it is the newest <= 2 and is live), so a read at 2 still
 // sees a=2.
 //
-// On disk a revision is 8 bytes, big-endian, so that byte order is
-// revision order (revisions are never negative).
+// Encoded, a revision is 8 bytes, big-endian, so that byte order is
+// revision order (revisions are never negative). Inside data keys it is
+// stored inverted (^rev), so that a key's newest version sorts first.
 type Revision int64
 
 // revisionLen is the encoded size of a Revision.

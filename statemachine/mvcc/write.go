@@ -233,42 +233,28 @@ func (w *Writer) write(ek []byte, rev Revision, rec record) {
 // by compaction, so the Writer's (now stale) view stays correct for them.
 func (w *Writer) Compact(rev Revision) (deleted int, err error) {
 	it := w.it
-	var (
-		cand      []byte // data key of the newest version <= rev of the current key
-		candTomb  bool
-		candEK    []byte
-		haveCand  bool
-		finishKey = func() {
-			if haveCand && candTomb {
-				_ = w.batch.Delete(cand, nil)
-				deleted++
-			}
-			haveCand = false
-		}
-	)
+	var key []byte // the escaped key whose versions are being visited
+	kept := false  // whether key's newest version <= rev was seen
 	for valid := it.First(); valid; valid = it.Next() {
-		k := it.Key()
-		ek, r, ok := splitDataKey(k)
+		ek, r, ok := splitDataKey(it.Key())
 		if !ok {
 			return deleted, errCorrupt
 		}
-		if haveCand && !bytes.Equal(ek, candEK) {
-			finishKey()
+		if !bytes.Equal(ek, key) {
+			key, kept = append(key[:0], ek...), false
 		}
-		if r > rev {
-			// Versions above rev are kept.
-			finishKey()
-			continue
-		}
-		if haveCand {
-			_ = w.batch.Delete(cand, nil)
+		switch {
+		case r > rev: // newer than the compaction: kept
+		case !kept: // the newest version <= rev: kept unless a tombstone
+			kept = true
+			if isTombstone(it.Value()) {
+				_ = w.batch.Delete(it.Key(), nil)
+				deleted++
+			}
+		default: // older: dropped
+			_ = w.batch.Delete(it.Key(), nil)
 			deleted++
 		}
-		cand = append(cand[:0], k...)
-		candEK = append(candEK[:0], ek...)
-		candTomb = isTombstone(it.Value())
-		haveCand = true
 	}
-	finishKey()
 	return deleted, it.Error()
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// Elections time out after ElectionRTT ticks.
 	RTTMillisecond uint64
 	ElectionRTT    uint64
+	// SnapshotEntries is how many applied entries trigger a Raft snapshot
+	// (for an on-disk state machine only metadata), after which the log is
+	// compacted; members that fall further behind catch up by snapshot.
+	SnapshotEntries uint64
 
 	// Logger receives the member's logs, Dragonboat's included (nil: slog.Default()).
 	Logger *slog.Logger
@@ -67,19 +71,20 @@ const (
 // a one-member cluster on the loopback default ports.
 func DefaultConfig() Config {
 	return Config{
-		Name:           "n1",
-		DataDir:        "default.coord",
-		ListenClient:   "127.0.0.1:7379",
-		ListenPeer:     "127.0.0.1:7380",
-		ListenHTTP:     "127.0.0.1:7381",
-		Shards:         DefaultShards,
-		MaxKeySize:     DefaultMaxKeySize,
-		MaxValueSize:   DefaultMaxValueSize,
-		MaxRequestSize: DefaultMaxRequestSize,
-		MaxTxnOps:      DefaultMaxTxnOps,
-		RTTMillisecond: 10,
-		ElectionRTT:    20,
-		RaftLogLevel:   slog.LevelWarn,
+		Name:            "n1",
+		DataDir:         "default.coord",
+		ListenClient:    "127.0.0.1:7379",
+		ListenPeer:      "127.0.0.1:7380",
+		ListenHTTP:      "127.0.0.1:7381",
+		Shards:          DefaultShards,
+		MaxKeySize:      DefaultMaxKeySize,
+		MaxValueSize:    DefaultMaxValueSize,
+		MaxRequestSize:  DefaultMaxRequestSize,
+		MaxTxnOps:       DefaultMaxTxnOps,
+		RTTMillisecond:  10,
+		ElectionRTT:     20,
+		SnapshotEntries: 10000,
+		RaftLogLevel:    slog.LevelWarn,
 	}
 }
 
@@ -160,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.RTTMillisecond < 1 || c.RTTMillisecond > 1000 {
 		errs = append(errs, fmt.Errorf("rtt must be between 1 and 1000 ms, got %d", c.RTTMillisecond))
+	}
+	if c.SnapshotEntries < 10 {
+		errs = append(errs, fmt.Errorf("snapshot entries must be at least 10, got %d", c.SnapshotEntries))
 	}
 	if c.ElectionRTT < 5 {
 		errs = append(errs, fmt.Errorf("election rtt must be at least 5 ticks, got %d", c.ElectionRTT))

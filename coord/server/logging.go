@@ -43,9 +43,11 @@ func (r *raftLogger) log(level slog.Level, format string, args []any) {
 	l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "raft/"+r.pkg)
 }
 
-func (r *raftLogger) Debugf(f string, a ...interface{})   { r.log(slog.LevelDebug, f, a) }
-func (r *raftLogger) Infof(f string, a ...interface{})    { r.log(slog.LevelInfo, f, a) }
-func (r *raftLogger) Warningf(f string, a ...interface{}) { r.log(slog.LevelWarn, f, a) }
+// Dragonboat logs routine events (every election step) as warnings, so its
+// levels are shifted down one step; Coord logs leader changes itself.
+func (r *raftLogger) Debugf(f string, a ...interface{})   { r.log(slog.LevelDebug-4, f, a) }
+func (r *raftLogger) Infof(f string, a ...interface{})    { r.log(slog.LevelDebug, f, a) }
+func (r *raftLogger) Warningf(f string, a ...interface{}) { r.log(slog.LevelInfo, f, a) }
 func (r *raftLogger) Errorf(f string, a ...interface{})   { r.log(slog.LevelError, f, a) }
 func (r *raftLogger) Panicf(f string, a ...interface{}) {
 	msg := fmt.Sprintf(f, a...)

@@ -22,7 +22,9 @@ func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Co
 	}
 	backoff := 5 * time.Millisecond
 	for {
-		r, err := s.nh.SyncPropose(ctx, s.session[shard], b)
+		actx, cancel := attemptContext(ctx)
+		r, err := s.nh.SyncPropose(actx, s.session[shard], b)
+		cancel()
 		if err == nil {
 			return statemachine.Result{Code: wire.Code(r.Value), Data: r.Data}, nil
 		}
@@ -30,6 +32,16 @@ func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Co
 			return statemachine.Result{}, werr
 		}
 	}
+}
+
+// attemptTimeout bounds one attempt to propose or read. Dragonboat drops
+// a proposal silently in some leader changes (the caller only learns of
+// it by timing out), so long calls are cut into attempts and retried;
+// retried writes are de-duplicated by their (client, sequence) tag.
+const attemptTimeout = time.Second
+
+func attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, attemptTimeout)
 }
 
 // read runs a range on shard: linearizable (ReadIndex) unless serializable.
@@ -40,7 +52,9 @@ func (s *Server) read(ctx context.Context, shard uint32, req *wire.RangeRequest)
 	}
 	backoff := 5 * time.Millisecond
 	for {
-		v, err := s.nh.SyncRead(ctx, clusterID(shard), req)
+		actx, cancel := attemptContext(ctx)
+		v, err := s.nh.SyncRead(actx, clusterID(shard), req)
+		cancel()
 		if err == nil {
 			rr, _ := v.(*wire.RangeResponse)
 			return s.rangeResult(shard, rr, nil)

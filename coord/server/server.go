@@ -143,8 +143,8 @@ func Start(cfg Config) (*Server, error) {
 			CheckQuorum:        true,
 			ElectionRTT:        cfg.ElectionRTT,
 			HeartbeatRTT:       2,
-			SnapshotEntries:    10000,
-			CompactionOverhead: 5000,
+			SnapshotEntries:    cfg.SnapshotEntries,
+			CompactionOverhead: cfg.SnapshotEntries / 2,
 		}
 		if err := rc.Validate(); err != nil {
 			return nil, fmt.Errorf("shard %d raft config: %w", shard, err)
@@ -208,7 +208,10 @@ func (s *Server) LeaderUpdated(info raftio.LeaderInfo) {
 	shard := info.ClusterID - 1
 	if shard < uint64(len(s.leaders)) {
 		i := info
-		s.leaders[shard].v.Store(&i)
+		prev := s.leaders[shard].v.Swap(&i)
+		if prev == nil || prev.LeaderID != info.LeaderID {
+			s.log.Info("shard leader changed", "shard", shard, "leader", s.names[info.LeaderID], "term", info.Term)
+		}
 	}
 }
 

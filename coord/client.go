@@ -212,7 +212,7 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			case <-ctx.Done():
 				t.Stop()
 				if lastErr != nil {
-					return fmt.Errorf("%w (last error: %v)", ctxError(ctx.Err()), lastErr)
+					return fmt.Errorf("%w (last error: %w)", ctxError(ctx.Err()), lastErr)
 				}
 				return ctxError(ctx.Err())
 			}

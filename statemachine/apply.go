@@ -159,7 +159,7 @@ func (a *applier) client(id uint64) (*clientRecord, error) {
 func (a *applier) applyEntry(e *Entry) (Result, error) {
 	cmd, err := DecodeCommand(e.Cmd)
 	if err != nil {
-		return errResult(wire.Errorf(wire.CodeInvalid, "statemachine: undecodable command"))
+		return errResult(wire.Errorf(wire.CodeInvalid, "undecodable command"))
 	}
 	if cmd.ClientID == 0 {
 		return a.execute(cmd)
@@ -177,7 +177,7 @@ func (a *applier) applyEntry(e *Entry) (Result, error) {
 	}
 	if cmd.Seq < c.floor {
 		return errResult(wire.Errorf(wire.CodeDuplicate,
-			"statemachine: request %d of client %x was already applied and its result acknowledged", cmd.Seq, cmd.ClientID))
+			"request %d of client %x was already applied and its result acknowledged", cmd.Seq, cmd.ClientID))
 	}
 	r, err := a.execute(cmd)
 	if err != nil {
@@ -196,7 +196,7 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		}
 	}
 	if n != 1 {
-		return errResult(wire.Errorf(wire.CodeInvalid, "statemachine: a command must carry exactly one operation, not %d", n))
+		return errResult(wire.Errorf(wire.CodeInvalid, "a command must carry exactly one operation, not %d", n))
 	}
 	switch {
 	case cmd.Put != nil:
@@ -416,10 +416,10 @@ func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
 	rev := mvcc.Revision(req.Revision)
 	if rev > a.m.current {
 		return errResult(wire.Errorf(wire.CodeFutureRevision,
-			"statemachine: cannot compact at revision %d, the shard is at %d", rev, a.m.current))
+			"cannot compact at revision %d, the shard is at %d", rev, a.m.current))
 	}
 	if rev <= a.m.compacted {
-		werr := wire.Errorf(wire.CodeCompacted, "statemachine: revision %d is already compacted (at %d)", rev, a.m.compacted)
+		werr := wire.Errorf(wire.CodeCompacted, "revision %d is already compacted (at %d)", rev, a.m.compacted)
 		werr.CompactRevision = int64(a.m.compacted)
 		return errResult(werr)
 	}

@@ -15,10 +15,10 @@ func isReserved(key []byte) bool { return bytes.HasPrefix(key, []byte(ReservedPr
 
 func checkWriteKey(key []byte) *wire.Error {
 	if len(key) == 0 {
-		return wire.Errorf(wire.CodeInvalid, "statemachine: empty key")
+		return wire.Errorf(wire.CodeInvalid, "empty key")
 	}
 	if isReserved(key) {
-		return wire.Errorf(wire.CodePermissionDenied, "statemachine: key %q is in the reserved keyspace %q", key, ReservedPrefix)
+		return wire.Errorf(wire.CodePermissionDenied, "key %q is in the reserved keyspace %q", key, ReservedPrefix)
 	}
 	return nil
 }
@@ -28,7 +28,7 @@ func checkPut(req *wire.PutRequest) *wire.Error {
 		return werr
 	}
 	if req.Lease != 0 {
-		return wire.Errorf(wire.CodeLeaseNotFound, "statemachine: lease %x not found", req.Lease)
+		return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", req.Lease)
 	}
 	return nil
 }
@@ -42,13 +42,13 @@ func checkDelete(req *wire.DeleteRangeRequest) *wire.Error {
 func validateRange(req *wire.RangeRequest) *wire.Error {
 	switch {
 	case req == nil:
-		return wire.Errorf(wire.CodeInvalid, "statemachine: missing range request")
+		return wire.Errorf(wire.CodeInvalid, "missing range request")
 	case len(req.Key) == 0:
-		return wire.Errorf(wire.CodeInvalid, "statemachine: empty key")
+		return wire.Errorf(wire.CodeInvalid, "empty key")
 	case req.Limit < 0:
-		return wire.Errorf(wire.CodeInvalid, "statemachine: negative limit %d", req.Limit)
+		return wire.Errorf(wire.CodeInvalid, "negative limit %d", req.Limit)
 	case req.Revision < 0:
-		return wire.Errorf(wire.CodeInvalid, "statemachine: negative revision %d", req.Revision)
+		return wire.Errorf(wire.CodeInvalid, "negative revision %d", req.Revision)
 	}
 	return nil
 }
@@ -57,10 +57,10 @@ func validateRange(req *wire.RangeRequest) *wire.Error {
 // compacted revisions.
 func checkRevision(rev, current, compacted mvcc.Revision) *wire.Error {
 	if rev > current {
-		return wire.Errorf(wire.CodeFutureRevision, "statemachine: revision %d is newer than the shard (%d)", rev, current)
+		return wire.Errorf(wire.CodeFutureRevision, "revision %d is newer than the shard (%d)", rev, current)
 	}
 	if rev < compacted {
-		werr := wire.Errorf(wire.CodeCompacted, "statemachine: revision %d has been compacted (at %d)", rev, compacted)
+		werr := wire.Errorf(wire.CodeCompacted, "revision %d has been compacted (at %d)", rev, compacted)
 		werr.CompactRevision = int64(compacted)
 		return werr
 	}
@@ -74,11 +74,11 @@ func (a *applier) checkTxn(req *wire.TxnRequest) *wire.Error {
 		c := &req.Compare[i]
 		switch {
 		case len(c.Key) == 0:
-			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: empty key", i)
+			return wire.Errorf(wire.CodeInvalid, "compare %d: empty key", i)
 		case c.Target > wire.CompareLease:
-			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: unknown target %d", i, c.Target)
+			return wire.Errorf(wire.CodeInvalid, "compare %d: unknown target %d", i, c.Target)
 		case c.Result > wire.CompareLess:
-			return wire.Errorf(wire.CodeInvalid, "statemachine: compare %d: unknown relation %d", i, c.Result)
+			return wire.Errorf(wire.CodeInvalid, "compare %d: unknown relation %d", i, c.Result)
 		}
 	}
 	for _, ops := range [][]wire.RequestOp{req.Success, req.Failure} {
@@ -99,7 +99,7 @@ func (a *applier) checkOp(op *wire.RequestOp) *wire.Error {
 		}
 	}
 	if n != 1 {
-		return wire.Errorf(wire.CodeInvalid, "statemachine: a txn op must carry exactly one operation, not %d", n)
+		return wire.Errorf(wire.CodeInvalid, "a txn op must carry exactly one operation, not %d", n)
 	}
 	switch {
 	case op.Range != nil:

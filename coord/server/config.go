@@ -26,6 +26,8 @@ type Config struct {
 	BindPeer string
 	// ListenHTTP serves /metrics, /healthz, /readyz and /status; "" disables it.
 	ListenHTTP string
+	// EnablePprof adds Go's profiler under /debug/pprof/ on the HTTP port.
+	EnablePprof bool
 	// InitialCluster lists every member as "name=peer-address,..." in the
 	// same order on every member. Empty means a one-member cluster of
 	// Name at ListenPeer.

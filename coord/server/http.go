@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/lni/dragonboat/v3"
@@ -84,6 +85,13 @@ func (s *Server) httpHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.status())
 	})
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	prom := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{DisableCompression: true})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		// Coord's metrics, then Dragonboat's Raft-layer metrics.

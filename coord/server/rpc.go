@@ -155,7 +155,7 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 	if h.Version != wire.ProtocolVersion {
 		reply.Err = wire.Errorf(wire.CodeUnimplemented, "protocol version %d not supported (server speaks %d)", h.Version, wire.ProtocolVersion)
 	} else {
-		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize})
+		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize, Shards: len(c.s.shards)})
 	}
 	b, _ := wire.AppendFrame(nil, reply)
 	if _, err := c.nc.Write(b); err != nil || reply.Err != nil {

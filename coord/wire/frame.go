@@ -60,6 +60,7 @@ type HelloResponse struct {
 	Version        int    `msgpack:"v"`
 	Member         string `msgpack:"m"`
 	MaxRequestSize int    `msgpack:"mrs"`
+	Shards         int    `msgpack:"sh"` // number of shards, for client-side routing
 }
 
 // Protocol constants.

@@ -9,4 +9,11 @@ const (
 	MethodTxn     = "kv.txn"     // TxnRequest → TxnResponse (write)
 	MethodCompact = "kv.compact" // CompactRequest → CompactResponse (write)
 	MethodStatus  = "status"     // StatusRequest → StatusResponse
+
+	MethodLeaseGrant      = "lease.grant"     // LeaseGrantRequest → LeaseGrantResponse (write)
+	MethodLeaseRevoke     = "lease.revoke"    // LeaseRevokeRequest → LeaseRevokeResponse (write)
+	MethodLeaseKeepAlive  = "lease.keepalive" // LeaseKeepAliveRequest → LeaseKeepAliveResponse
+	MethodLeaseTimeToLive = "lease.ttl"       // LeaseTimeToLiveRequest → LeaseTimeToLiveResponse
+	MethodLeaseLeases     = "lease.list"      // LeaseLeasesRequest → LeaseLeasesResponse
+	MethodWatch           = "watch"           // WatchRequest → stream of WatchResponse
 )

@@ -62,6 +62,9 @@ func (sh *Shard) Apply(entries []Entry) ([]wire.Event, error) {
 	return a.events, nil
 }
 
+// testCommitHook, when set by a test, sees every batch Apply commits.
+var testCommitHook func(*pebble.Batch)
+
 // applier is the state of one Apply call.
 type applier struct {
 	sh     *Shard
@@ -88,6 +91,9 @@ func (a *applier) flush(rebase bool) error {
 	}
 	if err := b.Set(a.sh.space.MetaKey(), a.m.encode(), nil); err != nil {
 		return err
+	}
+	if testCommitHook != nil {
+		testCommitHook(b)
 	}
 	if err := a.db.Apply(b, pebble.NoSync); err != nil {
 		return fmt.Errorf("statemachine: commit: %w", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
@@ -38,6 +39,9 @@ func BenchmarkApplyPut(b *testing.B) {
 	}
 	batch := make([]Entry, batchSize)
 	index := uint64(0)
+	var pebbleKeys uint64
+	testCommitHook = func(pb *pebble.Batch) { pebbleKeys += uint64(pb.Count()) }
+	defer func() { testCommitHook = nil }()
 	b.SetBytes(int64(len(value)))
 	b.ResetTimer()
 	for n := 0; n < b.N; n += batchSize {
@@ -53,4 +57,6 @@ func BenchmarkApplyPut(b *testing.B) {
 			b.Fatalf("result %v", batch[0].Result.Code)
 		}
 	}
+	b.StopTimer()
+	b.ReportMetric(float64(pebbleKeys)/float64(b.N), "pebble-keys/op")
 }

@@ -138,9 +138,13 @@ func writeLine(w io.Writer, b []byte) {
 	_, _ = io.WriteString(w, "\n")
 }
 
-// formatLease prints a lease ID in hex as the CLI takes it; 0 is "0".
+// formatLease prints a lease ID in hex as the lease commands print it
+// (leaseHex); 0, no lease, is "0".
 func formatLease(id int64) string {
-	return strconv.FormatUint(uint64(id), 16)
+	if id == 0 {
+		return "0"
+	}
+	return leaseHex(id)
 }
 
 // displayString shows b in a table cell: as is when it is printable UTF-8,

@@ -145,6 +145,27 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 	}
 }
 
+// shardCount returns the cluster's number of shards (from the handshake).
+func (c *Client) shardCount(ctx context.Context) (int, error) {
+	cn, err := c.getConn(ctx)
+	if err != nil {
+		return 0, ctxError(err)
+	}
+	if cn.shards < 1 {
+		return 1, nil
+	}
+	return cn.shards, nil
+}
+
+// ShardOf returns the shard of key in the connected cluster.
+func (c *Client) ShardOf(ctx context.Context, key string) (uint32, error) {
+	n, err := c.shardCount(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return wire.ShardOf([]byte(key), n), nil
+}
+
 // dropConn discards cn if it is still the current connection, so the next
 // call moves on to another endpoint.
 func (c *Client) dropConn(cn *conn) {

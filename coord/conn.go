@@ -26,6 +26,7 @@ type conn struct {
 	nc       net.Conn
 	member   string
 	maxReq   int
+	shards   int
 	sendc    chan []byte
 	done     chan struct{} // closed when the connection is dead
 	mu       sync.Mutex
@@ -88,6 +89,7 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout 
 		nc:      nc,
 		member:  hr.Member,
 		maxReq:  hr.MaxRequestSize,
+		shards:  hr.Shards,
 		sendc:   make(chan []byte, 1024),
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan *wire.Frame),
@@ -136,12 +138,17 @@ func (c *conn) readLoop(fr *wire.FrameReader) {
 		case ch <- f:
 		default:
 			// A stream consumer that does not keep up loses its stream
-			// rather than stalling every other call on the connection.
+			// (it resumes on a new call) rather than stalling every other
+			// call on the connection.
 			if f.More {
 				c.mu.Lock()
+				_, still := c.pending[f.ID]
 				delete(c.pending, f.ID)
 				c.mu.Unlock()
-				close(ch)
+				if still {
+					close(ch)
+					c.cancel(f.ID)
+				}
 			}
 		}
 	}

@@ -47,6 +47,8 @@ type Op struct {
 	serializable bool
 	prevKV       bool
 	lease        int64
+	filterPut    bool
+	filterDelete bool
 }
 
 // OpOption modifies an Op.

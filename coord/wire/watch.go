@@ -9,6 +9,9 @@ type WatchRequest struct {
 	Key           []byte `msgpack:"k"`
 	RangeEnd      []byte `msgpack:"e,omitempty"`
 	StartRevision int64  `msgpack:"r,omitempty"`
+	// StartRevisions overrides StartRevision per shard; a client resuming
+	// a watch over several shards sets it to each shard's next revision.
+	StartRevisions map[uint32]int64 `msgpack:"rs,omitempty"`
 	PrevKV        bool   `msgpack:"p,omitempty"`
 	NoPut         bool   `msgpack:"np,omitempty"`
 	NoDelete      bool   `msgpack:"nd,omitempty"`

@@ -1,0 +1,195 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// WatchChan delivers the responses of one watch.
+type WatchChan <-chan WatchResponse
+
+// WatchResponse is one batch of events, in revision order within each
+// shard. The first response of a watch has Created set and no events.
+type WatchResponse struct {
+	Header          ResponseHeader
+	Events          []*Event
+	CompactRevision int64
+	Canceled        bool
+	Created         bool
+	err             error
+}
+
+// Err is why the watch ended (nil unless Canceled). A watch that asked for
+// compacted history ends with an error wrapping ErrCompacted whose
+// revision CompactRevision also reports.
+func (wr *WatchResponse) Err() error { return wr.err }
+
+// WithFilterPut drops put events from a watch.
+func WithFilterPut() OpOption { return func(o *Op) { o.filterPut = true } }
+
+// WithFilterDelete drops delete events from a watch.
+func WithFilterDelete() OpOption { return func(o *Op) { o.filterDelete = true } }
+
+// Watch streams the changes to a key, or to a range with WithPrefix,
+// WithFromKey or WithRange, from the next revision or, with WithRev, from
+// an older one (history first, then live, with no gap and no duplicate).
+// The channel closes when ctx ends or after a response with Canceled set.
+// A broken connection is invisible to the caller: the watch resumes on
+// another endpoint after the last revision it delivered.
+func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) WatchChan {
+	o := newOp(opGet, key, "", opts)
+	req := &wire.WatchRequest{
+		Key: []byte(o.key), RangeEnd: o.endBytes(), StartRevision: o.rev,
+		PrevKV: o.prevKV, NoPut: o.filterPut, NoDelete: o.filterDelete,
+	}
+	out := make(chan WatchResponse, 16)
+	go c.watchLoop(ctx, req, out)
+	return out
+}
+
+func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan<- WatchResponse) {
+	defer close(out)
+	next := map[uint32]int64{} // shard → next revision to deliver
+	created := false
+	deliver := func(wr WatchResponse) bool {
+		select {
+		case out <- wr:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	cancelWith := func(err error, compactRev int64) {
+		deliver(WatchResponse{Canceled: true, err: err, CompactRevision: compactRev})
+	}
+	backoff := 20 * time.Millisecond
+	for ctx.Err() == nil {
+		cn, err := c.getConn(ctx)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				cancelWith(ErrClosed, 0)
+				return
+			}
+			if !sleepCtx(ctx, &backoff) {
+				return
+			}
+			continue
+		}
+		r := *req
+		if len(next) > 0 {
+			r.StartRevisions = next
+		}
+		body, _ := wire.Marshal(&r)
+		id, ch, err := cn.start(ctx, &wire.Frame{Method: wire.MethodWatch, Body: body}, 256)
+		if err != nil {
+			if errors.Is(err, errConnBroken) {
+				c.dropConn(cn)
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			cancelWith(err, 0)
+			return
+		}
+	stream:
+		for {
+			select {
+			case <-ctx.Done():
+				cn.cancel(id)
+				return
+			case <-cn.done:
+				c.dropConn(cn)
+				break stream
+			case f, ok := <-ch:
+				if !ok {
+					break stream // we fell behind: resume where we were
+				}
+				if f.Err != nil {
+					if f.Err.Code == wire.CodeUnavailable {
+						c.dropConn(cn)
+						break stream
+					}
+					cancelWith(fromWire(f.Err), f.Err.CompactRevision)
+					return
+				}
+				var wr wire.WatchResponse
+				if err := wire.Unmarshal(f.Body, &wr); err != nil {
+					cn.cancel(id)
+					cancelWith(fmt.Errorf("%w: bad watch response: %v", ErrUnknown, err), 0)
+					return
+				}
+				backoff = 20 * time.Millisecond
+				if wr.Created {
+					// The revisions the watch starts after, per shard.
+					if wr.Header.Shard == wire.AllShards {
+						for sh, rev := range wr.Header.Revisions {
+							if _, seen := next[sh]; !seen {
+								next[sh] = rev + 1
+							}
+						}
+					} else if _, seen := next[wr.Header.Shard]; !seen {
+						next[wr.Header.Shard] = wr.Header.Revision + 1
+					}
+					if created {
+						continue // a resumed stream: the caller saw Created already
+					}
+					created = true
+				}
+				resp := WatchResponse{Header: wr.Header, Created: wr.Created, CompactRevision: wr.CompactRevision, Canceled: wr.Canceled}
+				for i := range wr.Events {
+					ev := &wr.Events[i]
+					if ev.Kv != nil && ev.Kv.ModRevision < next[ev.Shard] {
+						continue // already delivered before a resume
+					}
+					resp.Events = append(resp.Events, ev)
+				}
+				for _, ev := range resp.Events {
+					if ev.Kv != nil && ev.Kv.ModRevision+1 > next[ev.Shard] {
+						next[ev.Shard] = ev.Kv.ModRevision + 1
+					}
+				}
+				if wr.Canceled {
+					code := wire.CodeCanceled
+					if wr.CompactRevision > 0 {
+						code = wire.CodeCompacted
+					}
+					resp.err = fromWire(&wire.Error{Code: code, Message: wr.Reason, CompactRevision: wr.CompactRevision})
+					deliver(resp)
+					return
+				}
+				if len(resp.Events) == 0 && !resp.Created {
+					continue
+				}
+				if !deliver(resp) {
+					cn.cancel(id)
+					return
+				}
+				if !f.More {
+					return
+				}
+			}
+		}
+		if !sleepCtx(ctx, &backoff) {
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, backoff *time.Duration) bool {
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	if *backoff < time.Second {
+		*backoff *= 2
+	}
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -13,8 +13,28 @@ import (
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
+// Applied is what one Apply call produced, for the server.
+type Applied struct {
+	// Events are the watch events of the batch, in revision order.
+	Events []wire.Event
+	// Leases are the batch's lease changes, in apply order, for the
+	// server's lessor: one per grant, per lease renewed, and per revoke
+	// (also for an expiry revoke that was ignored because the lease was
+	// renewed since: it reports the lease's current state, not revoked).
+	Leases []LeaseChange
+}
+
+// LeaseChange is the state of a lease after a command changed it: its
+// granted TTL in seconds, its renewal count, and whether it is gone.
+type LeaseChange struct {
+	ID       int64
+	TTL      int64
+	RenewSeq uint64
+	Revoked  bool
+}
+
 // Apply applies committed entries in order, sets each entry's Result, and
-// returns the events they produced in revision order. All their effects
+// returns the events and lease changes they produced. All their effects
 // and the new applied index are written in one Pebble batch (not synced;
 // see Sync), except that a compaction or an exactly-once eviction first
 // commits the entries before it, with the applied index of the last of
@@ -22,7 +42,7 @@ import (
 //
 // User errors are Results; an error returned is a storage failure, after
 // which the shard must not be used (reopen it).
-func (sh *Shard) Apply(entries []Entry) ([]wire.Event, error) {
+func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 	db, err := sh.acquire()
 	defer sh.store.mu.RUnlock()
 	if err != nil {
@@ -32,9 +52,14 @@ func (sh *Shard) Apply(entries []Entry) ([]wire.Event, error) {
 		sh.clients = make(map[uint64]*clientRecord)
 	}
 	a := &applier{
-		sh:    sh,
-		db:    db,
-		m:     meta{applied: sh.applied.Load(), current: mvcc.Revision(sh.current.Load()), compacted: mvcc.Revision(sh.compacted.Load())},
+		sh: sh,
+		db: db,
+		m: meta{
+			applied:   sh.applied.Load(),
+			current:   mvcc.Revision(sh.current.Load()),
+			compacted: mvcc.Revision(sh.compacted.Load()),
+			lastLease: sh.lastLease.Load(),
+		},
 		dirty: make(map[uint64]*clientRecord),
 	}
 	a.w = mvcc.NewWriter(sh.space, db, a.m.current)
@@ -59,7 +84,7 @@ func (sh *Shard) Apply(entries []Entry) ([]wire.Event, error) {
 		sh.clients = make(map[uint64]*clientRecord)
 		return nil, err
 	}
-	return a.events, nil
+	return &Applied{Events: a.events, Leases: a.changes}, nil
 }
 
 // testCommitHook, when set by a test, sees every batch Apply commits.
@@ -73,6 +98,10 @@ type applier struct {
 	m      meta                     // the working meta
 	dirty  map[uint64]*clientRecord // exactly-once records changed since the last flush
 	events []wire.Event
+
+	leases  map[int64]*leaseEntry     // lease records read or written by this call (lease.go)
+	attach  map[int64]map[string]bool // attachments set (true) or removed (false) by this call
+	changes []LeaseChange
 }
 
 // flush commits everything applied so far with the working meta, then, if
@@ -88,6 +117,9 @@ func (a *applier) flush(rebase bool) error {
 		if err := b.Set(a.sh.space.DedupKey(id), a.dirty[id].encode(), nil); err != nil {
 			return err
 		}
+	}
+	if err := a.flushLeases(b); err != nil {
+		return err
 	}
 	if err := b.Set(a.sh.space.MetaKey(), a.m.encode(), nil); err != nil {
 		return err
@@ -196,7 +228,8 @@ func (a *applier) applyEntry(e *Entry) (Result, error) {
 // execute applies one decoded command.
 func (a *applier) execute(cmd *Command) (Result, error) {
 	n := 0
-	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil} {
+	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
+		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil} {
 		if set {
 			n++
 		}
@@ -211,8 +244,14 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		return a.deleteRange(cmd.DeleteRange)
 	case cmd.Txn != nil:
 		return a.txn(cmd.Txn)
-	default:
+	case cmd.Compact != nil:
 		return a.compact(cmd.Compact)
+	case cmd.LeaseGrant != nil:
+		return a.leaseGrant(cmd.LeaseGrant)
+	case cmd.LeaseRevoke != nil:
+		return a.leaseRevoke(cmd.LeaseRevoke)
+	default:
+		return a.leaseRenew(cmd.LeaseRenew)
 	}
 }
 
@@ -221,7 +260,13 @@ func (a *applier) header() wire.ResponseHeader {
 }
 
 func (a *applier) put(req *wire.PutRequest) (Result, error) {
-	if werr := checkPut(req); werr != nil {
+	if werr := a.checkPut(req); werr != nil {
+		return errResult(werr)
+	}
+	if werr, err := a.checkLeaseExists(req); err != nil || werr != nil {
+		if err != nil {
+			return Result{}, err
+		}
 		return errResult(werr)
 	}
 	rev := a.m.current + 1
@@ -237,11 +282,24 @@ func (a *applier) put(req *wire.PutRequest) (Result, error) {
 	return okResult(resp)
 }
 
-// doPut writes a validated put at rev and records its event.
+// doPut writes a validated put at rev, moves the key's lease attachment
+// if its lease changes, and records its event.
 func (a *applier) doPut(req *wire.PutRequest, rev mvcc.Revision) (prev *wire.KeyValue, err error) {
 	kv, prev, err := a.w.Put(req.Key, req.Value, req.Lease, rev)
 	if err != nil {
 		return nil, err
+	}
+	var old int64
+	if prev != nil {
+		old = prev.Lease
+	}
+	if old != req.Lease {
+		if old != 0 {
+			a.detach(old, req.Key)
+		}
+		if req.Lease != 0 {
+			a.attachKey(req.Lease, req.Key)
+		}
 	}
 	a.events = append(a.events, wire.Event{Type: wire.EventPut, Shard: a.sh.id, Kv: kv, PrevKv: prev})
 	return prev, nil
@@ -252,7 +310,7 @@ func (a *applier) deleteRange(req *wire.DeleteRangeRequest) (Result, error) {
 		return errResult(werr)
 	}
 	rev := a.m.current + 1
-	prevs, err := a.doDelete(req, rev)
+	prevs, err := a.doDelete(req.Key, req.RangeEnd, rev, isReserved)
 	if err != nil {
 		return Result{}, err
 	}
@@ -266,14 +324,18 @@ func (a *applier) deleteRange(req *wire.DeleteRangeRequest) (Result, error) {
 	return okResult(resp)
 }
 
-// doDelete deletes, at rev, the live keys of a validated delete, except
-// reserved keys, and records their events.
-func (a *applier) doDelete(req *wire.DeleteRangeRequest, rev mvcc.Revision) ([]*wire.KeyValue, error) {
-	prevs, err := a.w.DeleteRange(req.Key, req.RangeEnd, rev, isReserved)
+// doDelete deletes, at rev, the live keys selected by key and end except
+// those skip returns true for (nil: none), detaches them from their
+// leases, and records their events.
+func (a *applier) doDelete(key, end []byte, rev mvcc.Revision, skip func([]byte) bool) ([]*wire.KeyValue, error) {
+	prevs, err := a.w.DeleteRange(key, end, rev, skip)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range prevs {
+		if p.Lease != 0 {
+			a.detach(p.Lease, p.Key)
+		}
 		a.events = append(a.events, wire.Event{
 			Type:   wire.EventDelete,
 			Shard:  a.sh.id,
@@ -302,6 +364,19 @@ func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
 	ops := req.Success
 	if !succeeded {
 		ops = req.Failure
+	}
+	// The leases of the branch's puts must exist (checked before any
+	// write: a txn fails whole or runs to the end; it cannot revoke).
+	for i := range ops {
+		if ops[i].Put == nil {
+			continue
+		}
+		if werr, err := a.checkLeaseExists(ops[i].Put); err != nil || werr != nil {
+			if err != nil {
+				return Result{}, err
+			}
+			return errResult(werr)
+		}
 	}
 	// Reads without a revision read at rev, the revision this txn writes
 	// (if it writes): they see the txn's earlier writes and everything
@@ -333,7 +408,7 @@ func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
 				resps[i].Put.PrevKV = prev
 			}
 		case op.DeleteRange != nil:
-			prevs, err := a.doDelete(op.DeleteRange, rev)
+			prevs, err := a.doDelete(op.DeleteRange.Key, op.DeleteRange.RangeEnd, rev, isReserved)
 			if err != nil {
 				return Result{}, err
 			}

@@ -24,6 +24,39 @@ type Command struct {
 	DeleteRange *wire.DeleteRangeRequest `msgpack:"del,omitempty"`
 	Txn         *wire.TxnRequest         `msgpack:"txn,omitempty"`
 	Compact     *wire.CompactRequest     `msgpack:"cmp,omitempty"`
+	LeaseGrant  *LeaseGrant              `msgpack:"lg,omitempty"`
+	LeaseRevoke *LeaseRevoke             `msgpack:"lr,omitempty"`
+	LeaseRenew  *LeaseRenew              `msgpack:"lk,omitempty"`
+}
+
+// LeaseGrant creates a lease of TTL seconds in the shard. The state
+// machine assigns its ID (see wire.LeaseID). Result: *wire.LeaseGrantResponse.
+type LeaseGrant struct {
+	TTL int64 `msgpack:"ttl"`
+}
+
+// LeaseRevoke deletes every key attached to lease ID, at one revision, and
+// then the lease. Result: *wire.LeaseRevokeResponse.
+//
+// A client's revoke has Expire false and always applies. The leader's
+// lessor sets Expire when it decides the lease has expired, with RenewSeq
+// the lease's renewal count as the lessor last saw it (LeaseChange): the
+// revoke then applies only if the lease has not been renewed since
+// (RenewSeq still equal), and is otherwise ignored, returning an OK
+// LeaseRevokeResponse and changing nothing. So a deposed leader's late
+// revoke never kills a lease renewed through its successor.
+type LeaseRevoke struct {
+	ID       int64  `msgpack:"id"`
+	Expire   bool   `msgpack:"x,omitempty"`
+	RenewSeq uint64 `msgpack:"rs,omitempty"`
+}
+
+// LeaseRenew renews the listed leases (keep-alives coalesced by the
+// server): each existing one has its RenewSeq incremented. Result:
+// *wire.LeaseKeepAliveResponse, with TTL 0 for a lease that does not exist
+// in the shard.
+type LeaseRenew struct {
+	IDs []int64 `msgpack:"ids"`
 }
 
 // EncodeCommand encodes a command for proposal.
@@ -43,7 +76,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 // Result is what applying one command produced. Code is wire.OK on
 // success, in which case Data is the msgpack encoding of the operation's
 // response (*wire.PutResponse, *wire.DeleteRangeResponse,
-// *wire.TxnResponse or *wire.CompactResponse). Otherwise Data is the
+// *wire.TxnResponse, *wire.CompactResponse, *wire.LeaseGrantResponse,
+// *wire.LeaseRevokeResponse or *wire.LeaseKeepAliveResponse). Otherwise Data is the
 // msgpack encoding of a *wire.Error. User errors are results, never Go
 // errors: an error returned from Apply is a storage failure.
 type Result struct {

@@ -116,9 +116,9 @@ func applyLog(t *testing.T, sh *Shard, log []Entry, rng *rand.Rand) ([]Result, [
 		for i := range batch {
 			batch[i] = Entry{Index: log[i].Index, Cmd: log[i].Cmd}
 		}
-		ev, err := sh.Apply(batch)
+		applied, err := sh.Apply(batch)
 		require.NoError(t, err)
-		events = append(events, ev...)
+		events = append(events, applied.Events...)
 		for _, e := range batch {
 			results = append(results, e.Result)
 		}

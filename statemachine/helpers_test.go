@@ -16,6 +16,8 @@ type harness struct {
 	st    *Store
 	sh    *Shard
 	index uint64
+
+	leaseChanges []LeaseChange // every LeaseChange Apply reported
 }
 
 func newHarness(t testing.TB) *harness {
@@ -51,13 +53,14 @@ func (h *harness) apply(cmds ...*Command) ([]Result, []wire.Event) {
 	for i, c := range cmds {
 		entries[i] = h.entry(c)
 	}
-	events, err := h.sh.Apply(entries)
+	applied, err := h.sh.Apply(entries)
 	require.NoError(h.t, err)
 	results := make([]Result, len(entries))
 	for i := range entries {
 		results[i] = entries[i].Result
 	}
-	return results, events
+	h.leaseChanges = append(h.leaseChanges, applied.Leases...)
+	return results, applied.Events
 }
 
 func (h *harness) apply1(cmd *Command) Result {

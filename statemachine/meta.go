@@ -12,32 +12,47 @@ import (
 )
 
 // meta is the shard's bookkeeping, stored under one key ([shard]'m') and
-// written with every applied batch: the index of the last applied entry and
-// the current and compacted revisions. Encoding: three uint64, big-endian.
+// written with every applied batch: the index of the last applied entry,
+// the current and compacted revisions, and the number of the last lease
+// granted (see wire.LeaseID; never reused). Encoding: uint64s, big-endian;
+// the lease counter is left out while it is 0 (24 bytes, the format of
+// shards that never granted a lease), else 32 bytes.
 type meta struct {
 	applied   uint64
 	current   mvcc.Revision
 	compacted mvcc.Revision
+	lastLease uint64
 }
 
-const metaLen = 24
+const (
+	metaLen      = 24
+	metaLeaseLen = 32
+)
 
 func (m meta) encode() []byte {
-	b := make([]byte, 0, metaLen)
+	b := make([]byte, 0, metaLeaseLen)
 	b = binary.BigEndian.AppendUint64(b, m.applied)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.current))
-	return binary.BigEndian.AppendUint64(b, uint64(m.compacted))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.compacted))
+	if m.lastLease != 0 {
+		b = binary.BigEndian.AppendUint64(b, m.lastLease)
+	}
+	return b
 }
 
 func decodeMeta(b []byte) (meta, error) {
-	if len(b) != metaLen {
+	if len(b) != metaLen && len(b) != metaLeaseLen {
 		return meta{}, fmt.Errorf("statemachine: corrupt meta record (%d bytes)", len(b))
 	}
-	return meta{
+	m := meta{
 		applied:   binary.BigEndian.Uint64(b),
 		current:   mvcc.Revision(binary.BigEndian.Uint64(b[8:])),
 		compacted: mvcc.Revision(binary.BigEndian.Uint64(b[16:])),
-	}, nil
+	}
+	if len(b) == metaLeaseLen {
+		m.lastLease = binary.BigEndian.Uint64(b[24:])
+	}
+	return m, nil
 }
 
 // readMeta reads the meta record through it (an iterator over the shard);

@@ -18,7 +18,8 @@ import (
 // Apply, Sync, PrepareSnapshot, RecoverFromSnapshot, Open and Close must be
 // called serially (the apply loop owns the shard's mutable state: the
 // exactly-once cache). SaveSnapshot may run concurrently with Apply. The
-// read methods (Range, Revision, AppliedIndex, Hash) may run concurrently
+// read methods (Range, History, Leases, Lease, LeaseKeys, Revision,
+// AppliedIndex, Hash) may run concurrently
 // with anything, even after Close.
 type Shard struct {
 	store *Store
@@ -31,6 +32,7 @@ type Shard struct {
 	applied   atomic.Uint64
 	current   atomic.Int64
 	compacted atomic.Int64
+	lastLease atomic.Uint64
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -90,6 +92,7 @@ func (sh *Shard) publish(m meta) {
 	sh.applied.Store(m.applied)
 	sh.current.Store(int64(m.current))
 	sh.compacted.Store(int64(m.compacted))
+	sh.lastLease.Store(m.lastLease)
 }
 
 // acquire is Store.acquire that also fails on a closed shard. The caller

@@ -23,12 +23,25 @@ func checkWriteKey(key []byte) *wire.Error {
 	return nil
 }
 
-func checkPut(req *wire.PutRequest) *wire.Error {
+// checkPut checks what can be checked of a put without reading the state:
+// its key, and that its lease (if any) is one of this shard's. Whether the
+// lease exists is checkLeaseExists.
+func (a *applier) checkPut(req *wire.PutRequest) *wire.Error {
 	if werr := checkWriteKey(req.Key); werr != nil {
 		return werr
 	}
-	if req.Lease != 0 {
-		return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", req.Lease)
+	if req.Lease == 0 {
+		return nil
+	}
+	shard, ok := wire.LeaseShard(req.Lease)
+	if !ok {
+		return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found (not a lease ID)", req.Lease)
+	}
+	if shard != a.sh.id {
+		return wire.Errorf(wire.CodeWrongShard,
+			"key %q (shard %d) cannot be attached to lease %x of shard %d: a key can only be attached to a lease of its own shard; "+
+				"give the keys a common hash tag ({tag}) or grant the lease with the key as routing key",
+			req.Key, a.sh.id, req.Lease, shard)
 	}
 	return nil
 }
@@ -111,7 +124,7 @@ func (a *applier) checkOp(op *wire.RequestOp) *wire.Error {
 		}
 		return nil
 	case op.Put != nil:
-		return checkPut(op.Put)
+		return a.checkPut(op.Put)
 	default:
 		return checkDelete(op.DeleteRange)
 	}

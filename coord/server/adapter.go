@@ -16,7 +16,8 @@ import (
 // server without waiting on anyone.
 type diskSM struct {
 	shard   *statemachine.Shard
-	publish func([]wire.Event) // must not block
+	publish func([]wire.Event)               // must not block
+	leases  func([]statemachine.LeaseChange) // for the lessor; must not block
 	batch   []statemachine.Entry
 }
 
@@ -32,7 +33,7 @@ func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	for i, e := range ents {
 		batch[i] = statemachine.Entry{Index: e.Index, Cmd: e.Cmd}
 	}
-	events, err := d.shard.Apply(batch)
+	applied, err := d.shard.Apply(batch)
 	if err != nil {
 		// A storage failure: Dragonboat stops the process, which is the
 		// only safe reaction to a store we can no longer write.
@@ -42,8 +43,11 @@ func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 		ents[i].Result = sm.Result{Value: uint64(batch[i].Result.Code), Data: batch[i].Result.Data}
 		batch[i] = statemachine.Entry{}
 	}
-	if len(events) > 0 && d.publish != nil {
-		d.publish(events)
+	if len(applied.Events) > 0 && d.publish != nil {
+		d.publish(applied.Events)
+	}
+	if len(applied.Leases) > 0 && d.leases != nil {
+		d.leases(applied.Leases)
 	}
 	return ents, nil
 }

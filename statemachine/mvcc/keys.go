@@ -9,12 +9,21 @@ import (
 
 // Key tags: the byte after the shard ID that says what a Pebble key holds.
 const (
+	// TagAttach marks the attachment of a user key to a lease (owned by
+	// package statemachine): [shard][TagAttach][lease ID uint64 BE][user
+	// key]. The user key is stored raw: the lease ID has a fixed length,
+	// so the attachments of one lease are contiguous and in key order.
+	// The value is empty.
+	TagAttach byte = 'a'
 	// TagDedup marks a client's exactly-once record (owned by package
 	// statemachine): [shard][TagDedup][client ID uint64 BE].
 	TagDedup byte = 'd'
 	// TagData marks a version of a user key:
 	// [shard][TagData][escaped user key][terminator][revision].
 	TagData byte = 'k'
+	// TagLease marks a lease record (owned by package statemachine):
+	// [shard][TagLease][lease ID uint64 BE].
+	TagLease byte = 'l'
 	// TagMeta marks the shard's single meta record (owned by package
 	// statemachine): [shard][TagMeta].
 	TagMeta byte = 'm'
@@ -80,6 +89,54 @@ func (s Space) DedupClient(key []byte) (uint64, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(key[len(s.prefix)+1:]), true
+}
+
+// LeaseKey returns the key of the record of lease id.
+func (s Space) LeaseKey(id int64) []byte {
+	return binary.BigEndian.AppendUint64(s.tagged(TagLease), uint64(id))
+}
+
+// LeaseBounds returns the bounds [lower, upper) of all lease records.
+func (s Space) LeaseBounds() (lower, upper []byte) {
+	return s.tagged(TagLease), s.tagged(TagLease + 1)
+}
+
+// LeaseOf decodes the lease ID of a key made by LeaseKey.
+func (s Space) LeaseOf(key []byte) (int64, bool) {
+	if len(key) != len(s.prefix)+1+8 || !bytes.HasPrefix(key, s.prefix[:]) || key[len(s.prefix)] != TagLease {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(key[len(s.prefix)+1:])), true
+}
+
+// AttachKey returns the key recording that user key is attached to lease
+// id.
+func (s Space) AttachKey(id int64, key []byte) []byte {
+	b := make([]byte, 0, len(s.prefix)+1+8+len(key))
+	b = append(b, s.prefix[:]...)
+	b = append(b, TagAttach)
+	b = binary.BigEndian.AppendUint64(b, uint64(id))
+	return append(b, key...)
+}
+
+// AttachBounds returns the bounds [lower, upper) of the attachments of
+// lease id.
+func (s Space) AttachBounds(id int64) (lower, upper []byte) {
+	lower = s.AttachKey(id, nil)
+	if uint64(id) == ^uint64(0) {
+		return lower, s.tagged(TagAttach + 1)
+	}
+	return lower, s.AttachKey(int64(uint64(id)+1), nil)
+}
+
+// AttachedKey returns the user key of a key made by AttachKey (aliasing
+// it).
+func (s Space) AttachedKey(key []byte) ([]byte, bool) {
+	n := len(s.prefix) + 1 + 8
+	if len(key) < n || !bytes.HasPrefix(key, s.prefix[:]) || key[len(s.prefix)] != TagAttach {
+		return nil, false
+	}
+	return key[n:], true
 }
 
 func (s Space) tagged(tag byte) []byte {

@@ -82,7 +82,9 @@ func endpoints(c *cli.Context) ([]string, error) {
 // tlsConfig builds the client TLS configuration from --cacert, --cert and
 // --key; nil when none is set.
 func tlsConfig(c *cli.Context) (*tls.Config, error) {
-	ca, cert, key := c.String("cacert"), c.String("cert"), c.String("key")
+	// Read from the global flags: `lease grant` has a --key of its own.
+	g := rootContext(c)
+	ca, cert, key := g.String("cacert"), g.String("cert"), g.String("key")
 	if ca == "" && cert == "" && key == "" {
 		return nil, nil
 	}
@@ -109,6 +111,18 @@ func tlsConfig(c *cli.Context) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// rootContext is the context of the global flags: the outermost one of
+// the app (urfave/cli puts a bare context, without App, above it).
+func rootContext(c *cli.Context) *cli.Context {
+	l := c.Lineage()
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i] != nil && l[i].App != nil {
+			return l[i]
+		}
+	}
+	return c
 }
 
 // newClient makes a client from the global flags.

@@ -15,18 +15,27 @@ func putCommand(env *cliEnv) *cli.Command {
 		Name:      "put",
 		Usage:     "Put a key",
 		ArgsUsage: "KEY [VALUE]",
-		UsageText: `coord put KEY [VALUE] [--prev-kv]
+		UsageText: `coord put KEY [VALUE] [--lease ID | --ttl DUR] [--prev-kv]
 
 Sets KEY to VALUE and prints OK. Without VALUE the value is all of stdin,
 byte for byte (a trailing newline is kept). A value that starts with "-"
 goes after "--".
 
+--lease attaches the key to a lease (hex ID from coord lease grant, granted
+with --key in KEY's shard): the key is deleted when the lease ends. --ttl
+grants a new lease of that TTL in KEY's shard and attaches the key, without
+renewing it, so the key expires after DUR (seconds or a duration, 30s).
+
    coord put greeting hello
    coord put config < config.yaml
    coord put -- offset -1
-   coord put greeting hi --prev-kv     # also prints the previous key and value`,
+   coord put greeting hi --prev-kv     # also prints the previous key and value
+   coord put svc/a up --lease 694d77aa9e38260f
+   coord put tmp/token abc --ttl 1m    # gone in a minute`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "prev-kv", Usage: "print the previous key and value"},
+			&cli.StringFlag{Name: "lease", Usage: "attach the key to lease `ID` (hex)"},
+			&cli.StringFlag{Name: "ttl", Usage: "attach the key to a new lease of TTL `DUR` (not renewed)"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 1, 2, "KEY [VALUE]")
@@ -36,6 +45,20 @@ goes after "--".
 			format, err := outputFormat(c)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("lease") && c.IsSet("ttl") {
+				return usageErrorf(c, "--lease and --ttl cannot be used together")
+			}
+			var leaseID, ttl int64
+			if c.IsSet("lease") {
+				if leaseID, err = parseLeaseArg(c.String("lease")); err != nil {
+					return usageErrorf(c, "--lease: %v", err)
+				}
+			}
+			if c.IsSet("ttl") {
+				if ttl, err = parseTTL(c.String("ttl")); err != nil {
+					return usageErrorf(c, "--ttl: %v", err)
+				}
 			}
 			key := args[0]
 			var value string
@@ -55,9 +78,25 @@ goes after "--".
 			return withClient(c, func(cl *coord.Client) error {
 				ctx, cancel := callContext(c)
 				defer cancel()
+				if ttl > 0 {
+					g, err := cl.Grant(ctx, ttl, coord.WithLeaseKey(key))
+					if err != nil {
+						return fmt.Errorf("granting a lease for --ttl: %w", err)
+					}
+					leaseID = g.ID
+				}
+				if leaseID != 0 {
+					opts = append(opts, coord.WithLease(leaseID))
+				}
 				resp, err := cl.Put(ctx, key, value, opts...)
 				if err != nil {
-					return err
+					if ttl > 0 {
+						// Do not leave the fresh lease behind; best effort.
+						rctx, rcancel := callContext(c)
+						_, _ = cl.Revoke(rctx, leaseID)
+						rcancel()
+					}
+					return leaseError(leaseID, err)
 				}
 				return printPut(env.stdout, format, resp)
 			})

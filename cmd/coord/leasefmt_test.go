@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/coord-io/coord/coord/wire"
@@ -154,5 +155,83 @@ func TestKeepAliveTTL(t *testing.T) {
 	}
 	if _, ok := keepAliveTTL(r, 7); ok {
 		t.Error("id 7 found")
+	}
+}
+
+func TestLeaseWatchUsageErrors(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+		hint    string
+	}{
+		{[]string{"lease"}, "", ""}, // help, exit 0
+		{[]string{"lease", "frob"}, `Error: unknown lease command "frob"`, "coord lease --help"},
+		{[]string{"lease", "grant"}, "Error: missing argument: TTL", "coord lease grant --help"},
+		{[]string{"lease", "grant", "0"}, `Error: TTL must be positive, got "0"`, "coord lease grant --help"},
+		{[]string{"lease", "grant", "ten"}, `Error: bad TTL "ten"`, "coord lease grant --help"},
+		{[]string{"lease", "grant", "5", "6"}, `Error: too many arguments: unexpected "6"`, "coord lease grant --help"},
+		{[]string{"lease", "revoke"}, "Error: missing argument: ID", "coord lease revoke --help"},
+		{[]string{"lease", "revoke", "xyz"}, `Error: bad lease ID "xyz"`, "coord lease revoke --help"},
+		{[]string{"lease", "keepalive", "0"}, `Error: bad lease ID "0"`, "coord lease keepalive --help"},
+		{[]string{"lease", "ttl", "--", "-5"}, `Error: bad lease ID "-5"`, "coord lease ttl --help"},
+		{[]string{"lease", "list", "x"}, `Error: unexpected argument "x"`, "coord lease list --help"},
+		{[]string{"lease", "grant", "5", "--key", "k", "--cert", "c.pem"}, "Error: --cert and --key must be given together", "coord lease grant --help"},
+		{[]string{"put", "k", "v", "--lease", "1", "--ttl", "5s"}, "Error: --lease and --ttl cannot be used together", "coord put --help"},
+		{[]string{"put", "k", "v", "--lease", "nope"}, `Error: --lease: bad lease ID "nope"`, "coord put --help"},
+		{[]string{"put", "k", "v", "--ttl", "-1s"}, `Error: --ttl: TTL must be positive`, "coord put --help"},
+		{[]string{"watch"}, "Error: missing argument: KEY [RANGE_END]", "coord watch --help"},
+		{[]string{"watch", "a", "b", "--prefix"}, "Error: --prefix and RANGE_END cannot be used together", "coord watch --help"},
+		{[]string{"watch", "a", "--filter-put", "--filter-delete"}, "Error: --filter-put and --filter-delete cannot be used together", "coord watch --help"},
+		{[]string{"watch", "a", "--rev", "-3"}, "Error: --rev must not be negative", "coord watch --help"},
+		{[]string{"watch", "a", "-w", "yaml"}, `Error: unknown output format "yaml"`, "coord watch --help"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCLI(t, "", tt.args...)
+		if tt.wantErr == "" {
+			if code != 0 || out == "" || errOut != "" {
+				t.Errorf("%q: exit %d, stdout %d bytes, stderr %q", tt.args, code, len(out), errOut)
+			}
+			continue
+		}
+		if code != exitUsage {
+			t.Errorf("%q: exit code %d, want %d (stderr %q)", tt.args, code, exitUsage, errOut)
+			continue
+		}
+		lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], tt.wantErr) || !strings.Contains(lines[1], tt.hint) {
+			t.Errorf("%q: stderr %q, want %q then a hint naming %q", tt.args, errOut, tt.wantErr, tt.hint)
+		}
+		if out != "" {
+			t.Errorf("%q: unexpected stdout %q", tt.args, out)
+		}
+	}
+}
+
+func TestLeaseWatchHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"lease", "--help"}, []string{"grant", "revoke", "keepalive", "ttl", "list", "--lease"}},
+		{[]string{"help", "lease"}, []string{"grant", "keepalive"}},
+		{[]string{"lease", "grant", "--help"}, []string{"TTL", "--key", "coord lease grant 30", "hash tag"}},
+		{[]string{"lease", "grant", "5", "-h"}, []string{"coord lease grant 30"}},
+		{[]string{"lease", "revoke", "--help"}, []string{"coord lease revoke 694d77aa9e38260f"}},
+		{[]string{"lease", "keepalive", "--help"}, []string{"--once", "keepalived with TTL", "Ctrl-C"}},
+		{[]string{"lease", "ttl", "--help"}, []string{"--keys", "remaining", "already expired"}},
+		{[]string{"lease", "list", "--help"}, []string{"found N leases", "-w table"}},
+		{[]string{"watch", "--help"}, []string{"--prefix", "--rev", "--prev-kv", "--filter-put", "--filter-delete", "compact_revision", "Ctrl-C"}},
+		{[]string{"put", "--help"}, []string{"--lease ID", "--ttl DUR"}},
+		{[]string{"--help"}, []string{"watch", "lease"}},
+	} {
+		code, out, errOut := runCLI(t, "", tt.args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("%q: exit %d stderr %q", tt.args, code, errOut)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q: help lacks %q:\n%s", tt.args, w, out)
+			}
+		}
 	}
 }

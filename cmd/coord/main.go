@@ -78,6 +78,8 @@ the command. Everything after "--" is passed through untouched.
 			getCommand(env),
 			delCommand(env),
 			txnCommand(env),
+			watchCommand(env),
+			leaseCommand(env),
 			compactCommand(env),
 			statusCommand(env),
 			versionCommand(env),

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/coord-io/coord/coord"
+)
+
+func watchCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "watch",
+		Usage:     "Stream the changes to a key or a range of keys",
+		ArgsUsage: "KEY [RANGE_END]",
+		UsageText: `coord watch KEY [RANGE_END] [--prefix|--from-key] [--rev R] [--prev-kv]
+                [--filter-put|--filter-delete]
+
+Prints each change until Ctrl-C: a PUT or DELETE line, then the key line,
+then the value line (empty for DELETE); with --prev-kv the previous key
+and value lines come between the type line and the new ones, as etcdctl
+prints them. RANGE_END, --prefix and --from-key select a range as in get.
+--rev R first replays the history from revision R (per shard), then goes
+on live with no gap; it fails if R has been compacted.
+
+With -w json it prints one object per batch of events on one line:
+{"header":...,"events":[{"type":"PUT","kv":{...},"prev_kv":{...}}],
+"compact_revision":0}, each kv as in get -w json.
+
+   coord watch greeting
+   coord watch app/ --prefix --prev-kv
+   coord watch app/ --prefix --rev 1 -w json     # history, then live
+   coord watch jobs/ --prefix --filter-put       # deletes only`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "prefix", Usage: "watch every key with prefix KEY"},
+			&cli.BoolFlag{Name: "from-key", Usage: "watch every key >= KEY"},
+			&cli.Int64Flag{Name: "rev", Usage: "replay the history from revision `R` first (0: from now)"},
+			&cli.BoolFlag{Name: "prev-kv", Usage: "print each changed key's previous key and value"},
+			&cli.BoolFlag{Name: "filter-put", Usage: "leave out PUT events"},
+			&cli.BoolFlag{Name: "filter-delete", Usage: "leave out DELETE events"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
+				return usageErrorf(c, "%v", err)
+			}
+			if c.Bool("filter-put") && c.Bool("filter-delete") {
+				return usageErrorf(c, "--filter-put and --filter-delete cannot be used together (nothing would be left)")
+			}
+			if c.Int64("rev") < 0 {
+				return usageErrorf(c, "--rev must not be negative")
+			}
+			opts := rangeOptions(c, args)
+			if r := c.Int64("rev"); r > 0 {
+				opts = append(opts, coord.WithRev(r))
+			}
+			if c.Bool("prev-kv") {
+				opts = append(opts, coord.WithPrevKV())
+			}
+			if c.Bool("filter-put") {
+				opts = append(opts, coord.WithFilterPut())
+			}
+			if c.Bool("filter-delete") {
+				opts = append(opts, coord.WithFilterDelete())
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return watchLoop(ctx, cl, env, format, args[0], opts, c.Duration("timeout"))
+			})
+		},
+	}
+}
+
+// watchLoop prints the events of one watch until ctx ends (nil) or the
+// server ends the watch (an error naming why). The watch must be
+// established (its first response) within establish, if positive.
+func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key string, opts []coord.OpOption, establish time.Duration) error {
+	// The watch runs under its own context, cancelled on return, so an
+	// early return (a write error, no answer) stops it.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := cl.Watch(wctx, key, opts...)
+	var timeout <-chan time.Time
+	if establish > 0 {
+		t := time.NewTimer(establish)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		var wr coord.WatchResponse
+		var ok bool
+		select {
+		case wr, ok = <-wch:
+		case <-timeout:
+			return &watchError{
+				msg: fmt.Sprintf("timed out after %s establishing the watch (is a member running at --endpoints?)", establish),
+				err: coord.ErrTimeout,
+			}
+		}
+		if !ok {
+			break
+		}
+		timeout = nil
+		if len(wr.Events) > 0 {
+			if err := printWatchEvents(env.stdout, format, wr.Header, wr.Events, wr.CompactRevision); err != nil {
+				return err
+			}
+		}
+		if wr.Canceled {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return watchCanceledError(&wr)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted
+	}
+	return errors.New("watch ended: the stream closed without a reason")
+}
+
+// watchCanceledError is the one-line error of a watch the server ended:
+// its reason, naming the compacted revision when there is one.
+func watchCanceledError(wr *coord.WatchResponse) error {
+	err := wr.Err()
+	rev := wr.CompactRevision
+	if rev == 0 {
+		rev = coord.CompactRevision(err)
+	}
+	msg := "canceled by the server"
+	if err != nil {
+		msg = oneLine(err.Error())
+	}
+	msg = strings.TrimPrefix(msg, "coord: ")
+	if rev > 0 || errors.Is(err, coord.ErrCompacted) {
+		if rev > 0 && !strings.Contains(msg, strconv.FormatInt(rev, 10)) {
+			msg = fmt.Sprintf("%s (compacted revision %d)", msg, rev)
+		}
+		if !strings.Contains(msg, "compacted") {
+			msg = "revision compacted: " + msg
+		}
+	}
+	if !strings.HasPrefix(msg, "watch") {
+		msg = "watch canceled: " + msg
+	}
+	return &watchError{msg: msg, err: err}
+}
+
+// watchError keeps the cause matchable (errors.Is) while printing msg.
+type watchError struct {
+	msg string
+	err error
+}
+
+func (e *watchError) Error() string { return e.msg }
+func (e *watchError) Unwrap() error { return e.err }

@@ -126,7 +126,7 @@ func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key s
 			if ctx.Err() != nil {
 				return nil
 			}
-			return watchCanceledError(&wr)
+			return watchCanceledError(wr.Err(), wr.CompactRevision)
 		}
 	}
 	if ctx.Err() != nil {
@@ -136,28 +136,32 @@ func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key s
 }
 
 // watchCanceledError is the one-line error of a watch the server ended:
-// its reason, naming the compacted revision when there is one.
-func watchCanceledError(wr *coord.WatchResponse) error {
-	err := wr.Err()
-	rev := wr.CompactRevision
-	if rev == 0 {
-		rev = coord.CompactRevision(err)
+// its reason (err, from WatchResponse.Err), naming the compacted revision
+// when the watch asked for compacted history.
+func watchCanceledError(err error, compactRev int64) error {
+	if compactRev == 0 {
+		compactRev = coord.CompactRevision(err)
 	}
-	msg := "canceled by the server"
+	msg := ""
 	if err != nil {
-		msg = oneLine(err.Error())
+		msg = strings.TrimPrefix(oneLine(err.Error()), "coord: ")
 	}
-	msg = strings.TrimPrefix(msg, "coord: ")
-	if rev > 0 || errors.Is(err, coord.ErrCompacted) {
-		if rev > 0 && !strings.Contains(msg, strconv.FormatInt(rev, 10)) {
-			msg = fmt.Sprintf("%s (compacted revision %d)", msg, rev)
-		}
+	if msg == "" || msg == "canceled" {
+		msg = "canceled by the server"
+	}
+	if compactRev > 0 || errors.Is(err, coord.ErrCompacted) {
 		if !strings.Contains(msg, "compacted") {
 			msg = "revision compacted: " + msg
+		}
+		if compactRev > 0 && !strings.Contains(msg, strconv.FormatInt(compactRev, 10)) {
+			msg = fmt.Sprintf("%s (compacted revision %d)", msg, compactRev)
 		}
 	}
 	if !strings.HasPrefix(msg, "watch") {
 		msg = "watch canceled: " + msg
+	}
+	if err == nil {
+		err = coord.ErrCanceled
 	}
 	return &watchError{msg: msg, err: err}
 }

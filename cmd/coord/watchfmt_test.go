@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
+	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
 )
 
@@ -39,3 +41,45 @@ func TestPrintWatchEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestWatchCanceledError(t *testing.T) {
+	// Errors as the client builds them: the server's message, matching a
+	// sentinel.
+	compacted := serverErr{"required revision has been compacted", coord.ErrCompacted}
+	tests := []struct {
+		err  error
+		rev  int64
+		want string
+		is   error
+	}{
+		{compacted, 42, "watch canceled: required revision has been compacted (compacted revision 42)", coord.ErrCompacted},
+		{serverErr{"revision 42 has been compacted", coord.ErrCompacted}, 42, "watch canceled: revision 42 has been compacted", coord.ErrCompacted},
+		{coord.ErrCompacted, 7, "watch canceled: revision has been compacted (compacted revision 7)", coord.ErrCompacted},
+		{nil, 9, "watch canceled: revision compacted: canceled by the server (compacted revision 9)", coord.ErrCanceled},
+		{coord.ErrCanceled, 0, "watch canceled: canceled by the server", coord.ErrCanceled},
+		{nil, 0, "watch canceled: canceled by the server", coord.ErrCanceled},
+		{serverErr{"member n1 is shutting down", coord.ErrCanceled}, 0, "watch canceled: member n1 is shutting down", coord.ErrCanceled},
+		{errors.New("watch limit reached\nretry later"), 0, "watch limit reached; retry later", nil},
+	}
+	for _, tt := range tests {
+		err := watchCanceledError(tt.err, tt.rev)
+		if err.Error() != tt.want {
+			t.Errorf("watchCanceledError(%v, %d) = %q, want %q", tt.err, tt.rev, err, tt.want)
+		}
+		if tt.is != nil && !errors.Is(err, tt.is) {
+			t.Errorf("watchCanceledError(%v, %d) does not match %v", tt.err, tt.rev, tt.is)
+		}
+		var buf bytes.Buffer
+		if code := reportError(err, &buf); code != exitError || buf.String() != "Error: "+tt.want+"\n" {
+			t.Errorf("reported as %d %q", code, buf.String())
+		}
+	}
+}
+
+type serverErr struct {
+	msg      string
+	sentinel error
+}
+
+func (e serverErr) Error() string { return e.msg }
+func (e serverErr) Unwrap() error { return e.sentinel }

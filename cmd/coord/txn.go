@@ -24,7 +24,7 @@ Every key of a transaction must live in one shard: give them a common
 Compares:   value("KEY") = "VALUE"      version("KEY") > "2"
             create("KEY") = "0"         mod("KEY") < "9"
             lease("KEY") = "694d71ddacfda227"       (relations: = != > <)
-Operations: put KEY VALUE [--prev-kv]
+Operations: put KEY VALUE [--prev-kv] [--lease ID]
             get KEY [RANGE_END] [--prefix|--from-key] [--limit N] [--rev R]
                 [--keys-only] [--count-only]
             del KEY [RANGE_END] [--prefix|--from-key] [--prev-kv]

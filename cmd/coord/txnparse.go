@@ -48,6 +48,7 @@ type txnOp struct {
 	prefix    bool
 	fromKey   bool
 	prevKV    bool  // put, del
+	lease     int64 // put
 	limit     int64 // get
 	rev       int64 // get
 	keysOnly  bool  // get
@@ -330,6 +331,17 @@ func parseTxnOp(s string) (txnOp, error) {
 			ferr = boolFlag(&op.keysOnly)
 		case flag == "count-only" && op.kind == opGet:
 			ferr = boolFlag(&op.countOnly)
+		case flag == "lease" && op.kind == opPut:
+			if !hasVal {
+				if i+1 >= len(words) {
+					return op, fmt.Errorf("%s: flag --%s needs a value", name, flag)
+				}
+				i++
+				val = words[i].text
+			}
+			if op.lease, ferr = parseLeaseArg(val); ferr != nil {
+				ferr = fmt.Errorf("%s: --lease: %v", name, ferr)
+			}
 		case flag == "limit" && op.kind == opGet:
 			op.limit, ferr = needInt()
 		case flag == "rev" && op.kind == opGet:
@@ -390,6 +402,9 @@ func (o txnOp) options() []coord.OpOption {
 	if o.prevKV {
 		opts = append(opts, coord.WithPrevKV())
 	}
+	if o.lease != 0 {
+		opts = append(opts, coord.WithLease(o.lease))
+	}
 	if o.limit > 0 {
 		opts = append(opts, coord.WithLimit(o.limit))
 	}
@@ -446,6 +461,9 @@ func (o txnOp) String() string {
 		if f.on {
 			b.WriteString(" " + f.name)
 		}
+	}
+	if o.lease != 0 {
+		b.WriteString(" --lease " + leaseHex(o.lease))
 	}
 	if o.limit > 0 {
 		fmt.Fprintf(&b, " --limit %d", o.limit)

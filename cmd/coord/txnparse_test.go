@@ -71,6 +71,8 @@ del k end --prev-kv
 delete --prefix k
 get "" --prefix
 put "--x" "-v"
+put k v --lease 694d71ddacfda227
+put k v --lease=0x1000000000001 --prev-kv
 `,
 			want: &txnSpec{success: []txnOp{
 				{kind: opPut, key: "k with space", value: "v\tx", prevKV: true},
@@ -83,6 +85,8 @@ put "--x" "-v"
 				{kind: opDel, key: "k", prefix: true},
 				{kind: opGet, key: "", prefix: true},
 				{kind: opPut, key: "--x", value: "-v"},
+				{kind: opPut, key: "k", value: "v", lease: 0x694d71ddacfda227},
+				{kind: opPut, key: "k", value: "v", lease: 0x1000000000001, prevKV: true},
 			}},
 		},
 		{name: "empty input", in: "", want: &txnSpec{}},
@@ -141,6 +145,9 @@ func TestParseTxnErrors(t *testing.T) {
 		{"\nget a --limit x", `line 2: get: --limit needs a non-negative integer, got "x"`},
 		{"\nput a b --prefix", `line 2: put: unknown flag --prefix`},
 		{"\nget a --prev-kv", `line 2: get: unknown flag --prev-kv`},
+		{"\nget a --lease 1", `line 2: get: unknown flag --lease`},
+		{"\nput a b --lease", `line 2: put: flag --lease needs a value`},
+		{"\nput a b --lease zz", `line 2: put: --lease: bad lease ID "zz"`},
 		{"\nrange a", `line 2: unknown operation "range"`},
 		{"\n\"put\" a b", `line 2: unknown operation "put"`},
 		{"\nput \"a b", `line 2: unterminated or malformed quoted string`},
@@ -199,6 +206,7 @@ func FuzzParseTxn(f *testing.F) {
 		"mod(\"k\") > \"0\"\n\nput k \"v v\" --prev-kv\n\ndel --prefix k\n",
 		"\nget a c --limit 2 --rev=7 --keys-only\n",
 		"lease(\"k\") = \"694d71ddacfda227\"\n",
+		"\nput k v --lease 694d71ddacfda227 --prev-kv\n",
 		"value(`k`) != `a\\b`\n\nput \"\\x00k\" \"\\u00e9\"\n",
 	} {
 		f.Add(s)

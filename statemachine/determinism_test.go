@@ -13,8 +13,11 @@ import (
 )
 
 // randomLog makes a command log exercising every operation, exactly-once
-// retries and acknowledgements, invalid commands, compactions and index
-// jumps that trigger exactly-once eviction.
+// retries and acknowledgements, invalid commands, compactions, index
+// jumps that trigger exactly-once eviction, and leases (of shard
+// leaseShard, the shard the log is applied to: grants, renewals, client
+// and expiry revokes, stale or not, puts attached to existing, missing
+// and foreign leases).
 func randomLog(rng *rand.Rand, n int) []Entry {
 	keys := []string{"a", "a\x00", "a\x00b", "ab", "b", "b/1", "b/2", "c", "\x00x", ReservedPrefix + "q", "\xff"}
 	key := func() []byte { return []byte(keys[rng.Intn(len(keys))]) }
@@ -29,13 +32,34 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 		}
 	}
 	value := func() []byte { return []byte(fmt.Sprintf("v%d", rng.Intn(100))) }
+	// A lease ID: mostly one of the shard's leases (granted, revoked or
+	// not yet granted: grants counts the grant commands, not the grants
+	// that succeeded), sometimes another shard's or a malformed one.
+	grants := 0
+	leaseID := func() int64 {
+		switch r := rng.Intn(20); {
+		case r == 0:
+			return wire.LeaseID(leaseShard+1, 1)
+		case r == 1:
+			return int64(rng.Intn(3)) - 1
+		default:
+			// About 4/5 of the grant commands succeed (TTL 0, retries).
+			return wire.LeaseID(leaseShard, uint64(1+rng.Intn(1+grants*4/5)))
+		}
+	}
+	putLease := func() int64 {
+		if rng.Intn(3) == 0 {
+			return leaseID()
+		}
+		return 0
+	}
 	op := func() wire.RequestOp {
 		switch rng.Intn(3) {
 		case 0:
 			k := key()
 			return wire.RequestOp{Range: &wire.RangeRequest{Key: k, RangeEnd: end(k), Limit: int64(rng.Intn(3))}}
 		case 1:
-			return wire.RequestOp{Put: &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0}}
+			return wire.RequestOp{Put: &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()}}
 		default:
 			k := key()
 			return wire.RequestOp{DeleteRange: &wire.DeleteRangeRequest{Key: k, RangeEnd: end(k), PrevKV: true}}
@@ -51,12 +75,12 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 		}
 		var cmd Command
 		switch r := rng.Intn(100); {
-		case r < 45:
-			cmd.Put = &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0}
-		case r < 60:
+		case r < 40:
+			cmd.Put = &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()}
+		case r < 52:
 			k := key()
 			cmd.DeleteRange = &wire.DeleteRangeRequest{Key: k, RangeEnd: end(k), PrevKV: rng.Intn(2) == 0}
-		case r < 90:
+		case r < 78:
 			t := &wire.TxnRequest{}
 			for j := rng.Intn(3); j > 0; j-- {
 				k := key()
@@ -72,13 +96,27 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 				t.Failure = append(t.Failure, op())
 			}
 			cmd.Txn = t
-		case r < 93:
+		case r < 81:
 			cmd.Compact = &wire.CompactRequest{Revision: int64(rng.Intn(i + 1))}
-		case r < 95:
+		case r < 83:
 			entries = append(entries, Entry{Index: index, Cmd: []byte{byte(rng.Intn(256)), 0x01}})
 			continue
-		default:
+		case r < 85:
 			cmd.Put, cmd.Compact = &wire.PutRequest{Key: key()}, &wire.CompactRequest{}
+		case r < 89:
+			cmd.LeaseGrant = &LeaseGrant{TTL: int64(rng.Intn(10))}
+			grants++
+		case r < 94:
+			ids := make([]int64, 1+rng.Intn(3))
+			for j := range ids {
+				ids[j] = leaseID()
+			}
+			cmd.LeaseRenew = &LeaseRenew{IDs: ids}
+		default:
+			cmd.LeaseRevoke = &LeaseRevoke{ID: leaseID()}
+			if rng.Intn(2) == 0 {
+				cmd.LeaseRevoke.Expire, cmd.LeaseRevoke.RenewSeq = true, uint64(rng.Intn(3))
+			}
 		}
 		if c := uint64(rng.Intn(4)); c != 0 {
 			cmd.ClientID = c
@@ -100,12 +138,16 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 	return entries
 }
 
+// leaseShard is the shard openShard opens, whose leases randomLog uses.
+const leaseShard = 3
+
 // applyLog applies log to sh in batches of random sizes (1 if rng is nil)
-// and returns the results and events.
-func applyLog(t *testing.T, sh *Shard, log []Entry, rng *rand.Rand) ([]Result, []wire.Event) {
+// and returns the results, events and lease changes.
+func applyLog(t *testing.T, sh *Shard, log []Entry, rng *rand.Rand) ([]Result, []wire.Event, []LeaseChange) {
 	t.Helper()
 	var results []Result
 	var events []wire.Event
+	var leases []LeaseChange
 	for len(log) > 0 {
 		n := 1
 		if rng != nil {
@@ -119,12 +161,13 @@ func applyLog(t *testing.T, sh *Shard, log []Entry, rng *rand.Rand) ([]Result, [
 		applied, err := sh.Apply(batch)
 		require.NoError(t, err)
 		events = append(events, applied.Events...)
+		leases = append(leases, applied.Leases...)
 		for _, e := range batch {
 			results = append(results, e.Result)
 		}
 		log = log[n:]
 	}
-	return results, events
+	return results, events, leases
 }
 
 func openShard(t *testing.T, cfg Config) (*Store, *Shard) {
@@ -132,7 +175,7 @@ func openShard(t *testing.T, cfg Config) (*Store, *Shard) {
 	st, err := OpenStore(t.TempDir(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	sh := st.Shard(3)
+	sh := st.Shard(leaseShard)
 	_, err = sh.Open()
 	require.NoError(t, err)
 	return st, sh
@@ -163,21 +206,22 @@ func TestDeterminism(t *testing.T) {
 
 	// a: random batches, with a snapshot taken halfway and saved while
 	// the rest of the log is applied.
-	resA, evA := applyLog(t, a, log[:half], rng)
+	resA, evA, lsA := applyLog(t, a, log[:half], rng)
 	snap, err := a.PrepareSnapshot()
 	require.NoError(t, err)
 	hashHalf := mustHash(t, a)
 	var buf bytes.Buffer
 	saved := make(chan error, 1)
 	go func() { saved <- a.SaveSnapshot(snap, &buf) }()
-	r2, e2 := applyLog(t, a, log[half:], rng)
-	resA, evA = append(resA, r2...), append(evA, e2...)
+	r2, e2, l2 := applyLog(t, a, log[half:], rng)
+	resA, evA, lsA = append(resA, r2...), append(evA, e2...), append(lsA, l2...)
 	require.NoError(t, <-saved)
 
 	// b: one entry per batch.
-	resB, evB := applyLog(t, b, log, nil)
+	resB, evB, lsB := applyLog(t, b, log, nil)
 	require.Equal(t, resA, resB)
 	require.Equal(t, evA, evB)
+	require.Equal(t, lsA, lsB)
 	require.Equal(t, mustHash(t, a), mustHash(t, b))
 	require.Equal(t, a.AppliedIndex(), b.AppliedIndex())
 
@@ -187,9 +231,10 @@ func TestDeterminism(t *testing.T) {
 	require.NoError(t, c.RecoverFromSnapshot(bytes.NewReader(buf.Bytes())))
 	require.Equal(t, hashHalf, mustHash(t, c))
 	require.Equal(t, log[half-1].Index, c.AppliedIndex())
-	resC, evC := applyLog(t, c, log[half:], rng)
+	resC, evC, lsC := applyLog(t, c, log[half:], rng)
 	require.Equal(t, resA[half:], resC)
 	require.Equal(t, evA[len(evA)-len(evC):], evC)
+	require.Equal(t, lsA[len(lsA)-len(lsC):], lsC)
 	require.Equal(t, mustHash(t, a), mustHash(t, c))
 
 	// d: restored from a final snapshot; reads agree at every revision.
@@ -211,6 +256,48 @@ func TestDeterminism(t *testing.T) {
 		require.Equal(t, errA, errD)
 		require.Equal(t, ra, rd)
 	}
+	la, err := a.Leases()
+	require.NoError(t, err)
+	ld, err := d.Leases()
+	require.NoError(t, err)
+	require.Equal(t, la, ld)
+	for _, l := range la {
+		ka, err := a.LeaseKeys(l.ID)
+		require.NoError(t, err)
+		kd, err := d.LeaseKeys(l.ID)
+		require.NoError(t, err)
+		require.Equal(t, ka, kd)
+	}
+	ha, _, errA := a.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
+	hd, _, errD := d.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
+	require.Equal(t, errA, errD)
+	require.Equal(t, ha, hd)
+
+	// The log exercised leases: keys attached, revoked with their keys,
+	// expiries both applied and ignored.
+	attached, revokedKeys := 0, 0
+	for _, e := range evA {
+		if e.Kv.Lease != 0 {
+			attached++
+		}
+		if e.Type == wire.EventDelete && e.PrevKv != nil && e.PrevKv.Lease != 0 {
+			revokedKeys++
+		}
+	}
+	var revoked, renewed int
+	for _, c := range lsA {
+		if c.Revoked {
+			revoked++
+		} else if c.RenewSeq > 0 {
+			renewed++
+		}
+	}
+	t.Logf("events of keys with a lease %d, deletes of such keys %d, revokes %d, renewals %d, leases left %d",
+		attached, revokedKeys, revoked, renewed, len(la))
+	require.Positive(t, attached)
+	require.Positive(t, revokedKeys)
+	require.Positive(t, revoked)
+	require.Positive(t, renewed)
 
 	// The same bytes for the same state.
 	var again bytes.Buffer

@@ -113,11 +113,8 @@ func (h *history) key(ek, key []byte, valid bool) (same bool, err error) {
 	var below *version // the newest version below from, for withPrev
 	for valid {
 		cur, rev, ok := splitDataKey(it.Key())
-		if !ok {
-			return false, errCorrupt
-		}
-		if !bytes.Equal(cur, ek) {
-			break
+		if !ok || !bytes.Equal(cur, ek) {
+			break // another key (the caller checks it), or past the data keys
 		}
 		if rev < h.from {
 			same = true

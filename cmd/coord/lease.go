@@ -198,6 +198,20 @@ If the lease expires or is revoked it exits 1. --once renews once.
 
 // keepAliveLoop renews lease id until ctx ends (nil) or the lease is lost.
 func keepAliveLoop(ctx context.Context, c *cli.Context, cl *coord.Client, env *cliEnv, format string, id int64) error {
+	// The first renewal is bounded by --timeout, so an unreachable cluster
+	// or a missing lease fails fast; KeepAlive then renews on its own.
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if d := c.Duration("timeout"); d > 0 {
+		fctx, cancel = context.WithTimeout(ctx, d)
+	}
+	_, err := cl.KeepAliveOnce(fctx, id)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return keepAliveError(id, err)
+	}
 	ch, err := cl.KeepAlive(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {

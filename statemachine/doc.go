@@ -10,17 +10,32 @@
 // mvcc). The server calls Shard.Apply with a batch of committed entries.
 // Each entry holds a msgpack Command (see command.go). Apply decodes it,
 // checks the exactly-once table, runs the one operation it carries (put,
-// delete range, txn or compact) against an mvcc.Writer and sets the entry's
-// Result: the msgpack response, or a *wire.Error for a user error. All the
-// batch's writes, the exactly-once records it touched and the meta record
-// (applied index, current and compacted revision) go to Pebble in one
+// delete range, txn, compact, lease grant, renew or revoke) against an
+// mvcc.Writer and sets the entry's Result: the msgpack response, or a
+// *wire.Error for a user error. All the batch's writes, the exactly-once
+// records and lease records it touched and the meta record (applied index,
+// current and compacted revision, lease counter) go to Pebble in one
 // unsynced batch; Sync makes them durable. Apply returns the batch's
-// events, which the server publishes to watchers.
+// events, which the server publishes to watchers, and its lease changes,
+// which feed the server's lessor (Applied).
 //
-// Reads (Range) run on any goroutine against one Pebble iterator, so the
-// data and the meta they see are from one point in time. Snapshots are the
+// Reads (Range, History, Leases, Lease, LeaseKeys) run on any goroutine;
+// Range and History read through one Pebble iterator, so the data and the
+// meta they see are from one point in time. History rebuilds a watch's
+// missed events from the stored versions (history.go). Snapshots are the
 // shard's keys streamed in key order (snapshot.go); restoring replaces the
 // shard's whole prefix in one batch.
+//
+// # Leases
+//
+// A lease is a record (TTL, renewal count) under the shard's prefix, with
+// an index of its attached keys; its ID encodes the shard (wire.LeaseID)
+// and a per-shard number from the meta record, never reused. The state
+// machine has no clock: a grant, a renewal or a revoke is a command, and
+// each reports a LeaseChange so that the leader's lessor can track
+// deadlines. An expiry revoke carries the renewal count the lessor saw and
+// is ignored if the lease was renewed since (lease.go). Revoking deletes
+// the lease's keys at one revision.
 //
 // # Determinism
 //

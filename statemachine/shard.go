@@ -12,8 +12,8 @@ import (
 )
 
 // Shard is the replicated state of one shard: its MVCC keyspace, its meta
-// record and its exactly-once table, all in the Store's DB under the
-// shard's prefix.
+// record, its exactly-once table and its leases, all in the Store's DB
+// under the shard's prefix.
 //
 // Apply, Sync, PrepareSnapshot, RecoverFromSnapshot, Open and Close must be
 // called serially (the apply loop owns the shard's mutable state: the

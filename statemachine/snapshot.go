@@ -20,8 +20,9 @@ import (
 //	end    uvarint 0 (keys are never empty)
 //	crc    uint32 big-endian, CRC-32C of everything before it
 //
-// A snapshot carries the meta record (applied index, revisions) and the
-// exactly-once records with the data, so a restored replica continues
+// A snapshot carries the meta record (applied index, revisions, lease
+// counter), the exactly-once records, the leases and their attachments
+// with the data, so a restored replica continues
 // exactly where the snapshot was taken.
 const snapshotMagic = "coordsm1"
 

@@ -2,7 +2,8 @@
 // the substrate the state machine and the primitives build on.
 //
 // Every version of every key is one Pebble key; nothing else is written per
-// put. A Writer applies puts and deletes at a Revision into a Pebble batch
+// put (package statemachine adds an attachment key when a put changes the
+// key's lease). A Writer applies puts and deletes at a Revision into a Pebble batch
 // that its caller commits (with the caller's own bookkeeping, atomically),
 // and reads through the Writer see those uncommitted writes. A Reader
 // answers reads at any revision from a consistent Pebble view. Package
@@ -13,9 +14,16 @@
 //
 // All keys of a shard start with its ID (4 bytes, big-endian), then a tag:
 //
+//	[shard]'a'[lease uint64 BE][user key]      key attached to a lease, empty value (statemachine)
 //	[shard]'d'[client uint64 BE]               exactly-once record (statemachine)
 //	[shard]'k'[escaped key][0x00 0x01][^rev]   one version of a user key
-//	[shard]'m'                                 meta: applied index, revisions (statemachine)
+//	[shard]'l'[lease uint64 BE]                lease: uvarint TTL, uvarint renewals (statemachine)
+//	[shard]'m'                                 meta: applied index, revisions, lease counter (statemachine)
+//
+// The attachment keys of one lease are contiguous and in user-key order
+// (the lease ID has a fixed length, so the user key needs no escaping):
+// revoking a lease reads them with one bounded scan. A put without a lease
+// on a key without one writes no lease or attachment key.
 //
 // The user key is escaped (0x00 → 0x00 0xFF) and terminated by 0x00 0x01,
 // which keeps user-key order and makes each key's versions contiguous; the
@@ -51,4 +59,14 @@
 // next key (one Next when the key has no older versions, else a seek to
 // esc(k) 00 02, the start of the next key). Reads at the current revision,
 // the common case, take the first version of each key.
+//
+// # History
+//
+// Reader.History rebuilds the events of revisions from..to: each stored
+// version is one event (a live version a put, a tombstone a delete), and
+// the version after it, older, is its previous value. Per key it seeks once
+// (passing versions above to), steps through the versions in from..to and
+// reads one more for the previous value, then seeks to the next key;
+// versions below from are not visited. The events are then sorted by
+// revision (stable: keys were visited in order).
 package mvcc

@@ -51,3 +51,40 @@ func TestRecordRoundTrip(t *testing.T) {
 	_, err = decodeRecord([]byte{0, 0x80})
 	require.Error(t, err)
 }
+
+func TestLeaseKeys(t *testing.T) {
+	s := NewSpace(3)
+	for _, id := range []int64{1, 1 << 48, 1<<62 + 5, -1} {
+		k := s.LeaseKey(id)
+		got, ok := s.LeaseOf(k)
+		require.True(t, ok)
+		require.Equal(t, id, got)
+		lo, hi := s.LeaseBounds()
+		require.True(t, bytes.Compare(lo, k) <= 0 && bytes.Compare(k, hi) < 0)
+
+		lo, hi = s.AttachBounds(id)
+		require.Negative(t, bytes.Compare(lo, hi))
+		for _, key := range [][]byte{{0}, []byte("a"), []byte("a\x00"), {0xFF, 0xFF}} {
+			ak := s.AttachKey(id, key)
+			require.True(t, bytes.Compare(lo, ak) <= 0 && bytes.Compare(ak, hi) < 0)
+			uk, ok := s.AttachedKey(ak)
+			require.True(t, ok)
+			require.Equal(t, key, uk)
+		}
+	}
+	// Attachment keys of one lease sort in user-key order, and other
+	// leases' keys are outside its bounds.
+	require.Negative(t, bytes.Compare(s.AttachKey(5, []byte("a")), s.AttachKey(5, []byte("a\x00"))))
+	lo, hi := s.AttachBounds(5)
+	for _, k := range [][]byte{s.AttachKey(4, []byte{0xFF}), s.AttachKey(6, nil)} {
+		require.False(t, bytes.Compare(lo, k) <= 0 && bytes.Compare(k, hi) < 0)
+	}
+	_, ok := s.LeaseOf(s.MetaKey())
+	require.False(t, ok)
+	_, ok = s.AttachedKey(s.LeaseKey(1))
+	require.False(t, ok)
+	// Data keys' Split is unchanged; lease keys are not split.
+	require.Equal(t, len(s.LeaseKey(1)), Comparer.Split(s.LeaseKey(1)))
+	ak := s.AttachKey(1, []byte("some long user key"))
+	require.Equal(t, len(ak), Comparer.Split(ak))
+}

@@ -18,12 +18,32 @@ type diskSM struct {
 	shard   *statemachine.Shard
 	publish func([]wire.Event)               // must not block
 	leases  func([]statemachine.LeaseChange) // for the lessor; must not block
+	reload  func([]statemachine.LeaseInfo)   // the shard's whole lease table, after open or restore
 	batch   []statemachine.Entry
 }
 
 var _ sm.IOnDiskStateMachine = (*diskSM)(nil)
 
-func (d *diskSM) Open(stopc <-chan struct{}) (uint64, error) { return d.shard.Open() }
+func (d *diskSM) Open(stopc <-chan struct{}) (uint64, error) {
+	idx, err := d.shard.Open()
+	if err != nil {
+		return 0, err
+	}
+	return idx, d.reloadLeases()
+}
+
+// reloadLeases hands the lessor the shard's lease table.
+func (d *diskSM) reloadLeases() error {
+	if d.reload == nil {
+		return nil
+	}
+	infos, err := d.shard.Leases()
+	if err != nil {
+		return err
+	}
+	d.reload(infos)
+	return nil
+}
 
 func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	if cap(d.batch) < len(ents) {
@@ -59,6 +79,20 @@ func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 	switch q := q.(type) {
 	case *wire.RangeRequest:
 		return d.shard.Range(q)
+	case *leaseQuery:
+		info, found, err := d.shard.Lease(q.id)
+		if err != nil || !found {
+			return &leaseQueryResult{found: false}, err
+		}
+		res := &leaseQueryResult{info: info, found: true}
+		if q.keys {
+			if res.keys, err = d.shard.LeaseKeys(q.id); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	case leasesQuery:
+		return d.shard.Leases()
 	default:
 		return nil, errBadQuery
 	}
@@ -77,7 +111,10 @@ func (d *diskSM) SaveSnapshot(ctx interface{}, w io.Writer, _ <-chan struct{}) e
 }
 
 func (d *diskSM) RecoverFromSnapshot(r io.Reader, _ <-chan struct{}) error {
-	return d.shard.RecoverFromSnapshot(r)
+	if err := d.shard.RecoverFromSnapshot(r); err != nil {
+		return err
+	}
+	return d.reloadLeases()
 }
 
 func (d *diskSM) Close() error { return d.shard.Close() }

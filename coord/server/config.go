@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Config configures one member of a Coord cluster.
@@ -50,6 +51,11 @@ type Config struct {
 	// (for an on-disk state machine only metadata), after which the log is
 	// compacted; members that fall further behind catch up by snapshot.
 	SnapshotEntries uint64
+
+	// AutoCompactionRetention, when positive, makes the leader of each
+	// shard compact its history periodically, keeping at least this much
+	// time of it (as etcd's periodic auto-compaction).
+	AutoCompactionRetention time.Duration
 
 	// Logger receives the member's logs, Dragonboat's included (nil: slog.Default()).
 	Logger *slog.Logger

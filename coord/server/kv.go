@@ -30,6 +30,16 @@ func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
 	if len(p.Value) > s.cfg.MaxValueSize {
 		return wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(p.Value), s.cfg.MaxValueSize)
 	}
+	if p.Lease != 0 {
+		ls, ok := wire.LeaseShard(p.Lease)
+		if !ok || int(ls) >= len(s.shards) {
+			return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", p.Lease)
+		}
+		if ks := s.shardOf(p.Key); ks != ls {
+			return wire.Errorf(wire.CodeWrongShard,
+				"key %q is in shard %d but lease %x is in shard %d: a key can only be attached to a lease of its own shard (grant the lease with this key as its routing key, or give the keys a common hash tag)", p.Key, ks, p.Lease, ls)
+		}
+	}
 	return nil
 }
 

@@ -215,6 +215,22 @@ type call struct {
 	frame *wire.Frame
 }
 
+// stream sends one intermediate message of a streaming call. It reports
+// false once the connection is gone.
+func (cl *call) stream(body any) bool {
+	b, err := wire.Marshal(body)
+	if err != nil {
+		return false
+	}
+	cl.c.send(&wire.Frame{Type: wire.FrameResponse, ID: cl.frame.ID, More: true, Body: b})
+	select {
+	case <-cl.c.done:
+		return false
+	default:
+		return true
+	}
+}
+
 func (c *serverConn) startCall(f *wire.Frame) {
 	timeout := maxCallTimeout
 	if f.TimeoutMillis > 0 && time.Duration(f.TimeoutMillis)*time.Millisecond < timeout {
@@ -301,6 +317,38 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		return s.compact(ctx, cl, &req)
 	case wire.MethodStatus:
 		return s.status(), nil
+	case wire.MethodWatch:
+		var req wire.WatchRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.watch(ctx, cl, &req)
+	case wire.MethodLeaseGrant:
+		var req wire.LeaseGrantRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.leaseGrant(ctx, cl, &req)
+	case wire.MethodLeaseRevoke:
+		var req wire.LeaseRevokeRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.leaseRevoke(ctx, cl, &req)
+	case wire.MethodLeaseKeepAlive:
+		var req wire.LeaseKeepAliveRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.leaseKeepAlive(ctx, &req)
+	case wire.MethodLeaseTimeToLive:
+		var req wire.LeaseTimeToLiveRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.leaseTimeToLive(ctx, &req)
+	case wire.MethodLeaseLeases:
+		return s.leaseLeases(ctx)
 	default:
 		return nil, wire.Errorf(wire.CodeUnimplemented, "unknown method %q", f.Method)
 	}

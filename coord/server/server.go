@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,6 +44,12 @@ type Server struct {
 	nh      *dragonboat.NodeHost
 	session []*client.Session // one NoOP session per shard
 
+	hub      *hub
+	lessor   *lessor
+	renewers []*renewer
+	stopc    chan struct{} // closed when Stop begins
+	bgWG     sync.WaitGroup
+
 	ln       net.Listener
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -77,7 +82,8 @@ func Start(cfg Config) (*Server, error) {
 		log = slog.Default()
 	}
 	members, _ := cfg.members()
-	s := &Server{cfg: cfg, log: log, names: map[uint64]string{}, conns: map[*serverConn]struct{}{}}
+	s := &Server{cfg: cfg, log: log, names: map[uint64]string{}, conns: map[*serverConn]struct{}{},
+		hub: newHub(cfg.Shards), lessor: newLessor(cfg.Shards, time.Now), stopc: make(chan struct{})}
 	for _, m := range members {
 		s.names[m.NodeID] = m.Name
 		if m.Name == cfg.Name {
@@ -154,12 +160,25 @@ func Start(cfg Config) (*Server, error) {
 			join = map[uint64]dragonboat.Target{} // restart: membership is in the log
 		}
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
-			return &diskSM{shard: s.shards[shard], publish: s.publish(shard)}
+			return &diskSM{
+				shard:   s.shards[shard],
+				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
+				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+			}
 		}
 		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {
 			return nil, fmt.Errorf("start shard %d: %w", shard, err)
 		}
 		s.session = append(s.session, nh.GetNoOPSession(rc.ClusterID))
+		s.renewers = append(s.renewers, &renewer{s: s, shard: shard, reqs: make(chan *renewReq, 1024)})
+	}
+	for _, r := range s.renewers {
+		s.goBackground(r.run)
+	}
+	s.goBackground(s.runLessor)
+	if cfg.AutoCompactionRetention > 0 {
+		s.goBackground(s.runCompactor)
 	}
 
 	ln, err := net.Listen("tcp", cfg.ListenClient)
@@ -209,6 +228,7 @@ func (s *Server) LeaderUpdated(info raftio.LeaderInfo) {
 	if shard < uint64(len(s.leaders)) {
 		i := info
 		prev := s.leaders[shard].v.Swap(&i)
+		s.lessor.setLeader(uint32(shard), info.LeaderID == s.self.NodeID)
 		if prev == nil || prev.LeaderID != info.LeaderID {
 			s.log.Info("shard leader changed", "shard", shard, "leader", s.names[info.LeaderID], "term", info.Term)
 		}
@@ -276,6 +296,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopping.Store(true)
+		close(s.stopc)
 		if s.ln != nil {
 			s.ln.Close()
 		}
@@ -309,7 +330,22 @@ func (s *Server) Stop(ctx context.Context) error {
 	return s.stopErr
 }
 
+// goBackground runs f until Stop closes stopc; Stop waits for it.
+func (s *Server) goBackground(f func(stop <-chan struct{})) {
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		f(s.stopc)
+	}()
+}
+
 func (s *Server) closeAll() error {
+	select {
+	case <-s.stopc:
+	default:
+		close(s.stopc)
+	}
+	s.bgWG.Wait()
 	if s.nh != nil {
 		s.nh.Stop()
 		s.nh = nil
@@ -328,10 +364,3 @@ func (s *Server) closeAll() error {
 	return err
 }
 
-// publish returns the function the shard's adapter hands applied events
-// to. Watches arrive with a later issue; until then events are dropped.
-func (s *Server) publish(shard uint32) func([]wire.Event) {
-	return func([]wire.Event) {}
-}
-
-var errStopping = errors.New("server: stopping")

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// Lease queries served by the adapter's Lookup after a ReadIndex.
+type (
+	leaseQuery struct {
+		id   int64
+		keys bool
+	}
+	leaseQueryResult struct {
+		info  statemachine.LeaseInfo
+		found bool
+		keys  [][]byte
+	}
+	leasesQuery struct{}
+)
+
+// lessorTick is how often the lessor looks for expired leases.
+const lessorTick = 100 * time.Millisecond
+
+// maxLeaseTTL bounds a lease's TTL (as etcd does).
+const maxLeaseTTL = 9_000_000_000
+
+// minLeaseTTL is the shortest TTL granted: a few election timeouts, so
+// that a leader change alone cannot expire a lease.
+func (s *Server) minLeaseTTL() int64 {
+	election := time.Duration(s.cfg.ElectionRTT*s.cfg.RTTMillisecond) * time.Millisecond
+	min := int64((3*election + time.Second - 1) / time.Second)
+	if min < 1 {
+		min = 1
+	}
+	return min
+}
+
+func (s *Server) leaseShard(id int64) (uint32, *wire.Error) {
+	shard, ok := wire.LeaseShard(id)
+	if !ok || int(shard) >= len(s.shards) {
+		return 0, wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", id)
+	}
+	return shard, nil
+}
+
+func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantRequest) (*wire.LeaseGrantResponse, *wire.Error) {
+	if req.TTL < 1 {
+		return nil, wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, got %d", req.TTL)
+	}
+	ttl := min(max(req.TTL, s.minLeaseTTL()), maxLeaseTTL)
+	shard := req.Shard
+	if len(req.RoutingKey) > 0 {
+		if err := s.checkKey(req.RoutingKey); err != nil {
+			return nil, err
+		}
+		shard = s.shardOf(req.RoutingKey)
+	} else if int(shard) >= len(s.shards) {
+		return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", shard, len(s.shards))
+	}
+	cmd := s.command(cl)
+	cmd.LeaseGrant = &statemachine.LeaseGrant{TTL: ttl}
+	r, werr := s.propose(ctx, shard, cmd)
+	if werr != nil {
+		return nil, werr
+	}
+	var resp wire.LeaseGrantResponse
+	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+func (s *Server) leaseRevoke(ctx context.Context, cl *call, req *wire.LeaseRevokeRequest) (*wire.LeaseRevokeResponse, *wire.Error) {
+	shard, werr := s.leaseShard(req.ID)
+	if werr != nil {
+		return nil, werr
+	}
+	cmd := s.command(cl)
+	cmd.LeaseRevoke = &statemachine.LeaseRevoke{ID: req.ID}
+	r, werr := s.propose(ctx, shard, cmd)
+	if werr != nil {
+		return nil, werr
+	}
+	var resp wire.LeaseRevokeResponse
+	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+// leaseKeepAlive renews leases. Renewals are coalesced per shard: each
+// shard's renewer proposes one command for every keep-alive that arrived
+// while its previous proposal was in flight.
+func (s *Server) leaseKeepAlive(ctx context.Context, req *wire.LeaseKeepAliveRequest) (*wire.LeaseKeepAliveResponse, *wire.Error) {
+	if len(req.IDs) == 0 {
+		return nil, wire.Errorf(wire.CodeInvalid, "no lease to keep alive")
+	}
+	if len(req.IDs) > 100_000 {
+		return nil, wire.Errorf(wire.CodeTooLarge, "%d leases in one keep-alive, over the limit of 100000", len(req.IDs))
+	}
+	byShard := map[uint32][]int64{}
+	ttl := map[int64]int64{}
+	for _, id := range req.IDs {
+		shard, ok := wire.LeaseShard(id)
+		if !ok || int(shard) >= len(s.shards) {
+			ttl[id] = 0
+			continue
+		}
+		byShard[shard] = append(byShard[shard], id)
+	}
+	type part struct {
+		ttls map[int64]int64
+		err  *wire.Error
+	}
+	results := make(chan part, len(byShard))
+	for shard, ids := range byShard {
+		go func(shard uint32, ids []int64) {
+			t, err := s.renewers[shard].renew(ctx, ids)
+			results <- part{t, err}
+		}(shard, ids)
+	}
+	resp := &wire.LeaseKeepAliveResponse{Header: wire.ResponseHeader{Member: s.cfg.Name}}
+	for range byShard {
+		p := <-results
+		if p.err != nil {
+			return nil, p.err
+		}
+		for id, t := range p.ttls {
+			ttl[id] = t
+		}
+	}
+	for _, id := range req.IDs {
+		resp.IDs = append(resp.IDs, id)
+		resp.TTLs = append(resp.TTLs, ttl[id])
+	}
+	return resp, nil
+}
+
+func (s *Server) leaseTimeToLive(ctx context.Context, req *wire.LeaseTimeToLiveRequest) (*wire.LeaseTimeToLiveResponse, *wire.Error) {
+	resp := &wire.LeaseTimeToLiveResponse{ID: req.ID, TTL: -1}
+	shard, ok := wire.LeaseShard(req.ID)
+	if !ok || int(shard) >= len(s.shards) {
+		return resp, nil
+	}
+	v, werr := s.lookup(ctx, shard, &leaseQuery{id: req.ID, keys: req.Keys})
+	if werr != nil {
+		return nil, werr
+	}
+	res := v.(*leaseQueryResult)
+	s.fillHeader(&resp.Header, shard)
+	resp.Header.Shard = shard
+	if !res.found {
+		return resp, nil
+	}
+	resp.GrantedTTL = res.info.TTL
+	resp.TTL = res.info.TTL
+	if left, ok := s.lessor.remaining(shard, req.ID); ok {
+		resp.TTL = int64((left + time.Second - 1) / time.Second)
+	}
+	resp.Keys = res.keys
+	return resp, nil
+}
+
+func (s *Server) leaseLeases(ctx context.Context) (*wire.LeaseLeasesResponse, *wire.Error) {
+	resp := &wire.LeaseLeasesResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
+	for i := range s.shards {
+		v, werr := s.lookup(ctx, uint32(i), leasesQuery{})
+		if werr != nil {
+			return nil, werr
+		}
+		for _, in := range v.([]statemachine.LeaseInfo) {
+			resp.Leases = append(resp.Leases, wire.LeaseStatus{ID: in.ID, TTL: in.TTL})
+		}
+		cur, _ := s.shards[i].Revision()
+		resp.Header.Revisions[uint32(i)] = cur
+	}
+	sort.Slice(resp.Leases, func(i, j int) bool { return resp.Leases[i].ID < resp.Leases[j].ID })
+	return resp, nil
+}
+
+// renewer coalesces the keep-alives of one shard into few proposals.
+type renewer struct {
+	s     *Server
+	shard uint32
+	reqs  chan *renewReq
+}
+
+type renewReq struct {
+	ids  []int64
+	done chan struct{}
+	ttls map[int64]int64
+	err  *wire.Error
+}
+
+func (r *renewer) renew(ctx context.Context, ids []int64) (map[int64]int64, *wire.Error) {
+	req := &renewReq{ids: ids, done: make(chan struct{})}
+	select {
+	case r.reqs <- req:
+	case <-ctx.Done():
+		return nil, wire.Errorf(wire.CodeTimeout, "keep-alive timed out")
+	}
+	select {
+	case <-req.done:
+		return req.ttls, req.err
+	case <-ctx.Done():
+		return nil, wire.Errorf(wire.CodeTimeout, "keep-alive timed out")
+	}
+}
+
+// run serves renewals until stop closes. It owns nothing but its batch.
+func (r *renewer) run(stop <-chan struct{}) {
+	for {
+		var batch []*renewReq
+		select {
+		case <-stop:
+			return
+		case req := <-r.reqs:
+			batch = append(batch, req)
+		}
+	drain:
+		for len(batch) < 4096 {
+			select {
+			case req := <-r.reqs:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		seen := map[int64]bool{}
+		var ids []int64
+		for _, req := range batch {
+			for _, id := range req.ids {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ttls, werr := r.propose(ctx, ids)
+		cancel()
+		for _, req := range batch {
+			req.ttls, req.err = ttls, werr
+			close(req.done)
+		}
+	}
+}
+
+func (r *renewer) propose(ctx context.Context, ids []int64) (map[int64]int64, *wire.Error) {
+	res, werr := r.s.propose(ctx, r.shard, &statemachine.Command{LeaseRenew: &statemachine.LeaseRenew{IDs: ids}})
+	if werr != nil {
+		return nil, werr
+	}
+	var resp wire.LeaseKeepAliveResponse
+	if werr := r.s.decodeResult(r.shard, res, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	ttls := make(map[int64]int64, len(resp.IDs))
+	for i, id := range resp.IDs {
+		if i < len(resp.TTLs) {
+			ttls[id] = resp.TTLs[i]
+		}
+	}
+	return ttls, nil
+}
+
+// runLessor revokes, through Raft, the leases the lessor finds expired on
+// the shards this member leads.
+func (s *Server) runLessor(stop <-chan struct{}) {
+	t := time.NewTicker(lessorTick)
+	defer t.Stop()
+	sem := make(chan struct{}, 16)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, e := range s.lessor.expired(256) {
+			select {
+			case sem <- struct{}{}:
+			case <-stop:
+				return
+			}
+			go func(e expiredLease) {
+				defer func() { <-sem }()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				cmd := &statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: e.id, Expire: true, RenewSeq: e.renewSeq}}
+				if _, werr := s.propose(ctx, e.shard, cmd); werr != nil {
+					s.log.Debug("lease revoke failed", "lease", fmt.Sprintf("%x", e.id), "err", werr)
+				}
+				// If the lease is gone, the applied revoke removed it from
+				// the lessor already; if not, it may be tried again.
+				s.lessor.revokeDone(e.shard, e.id)
+			}(e)
+		}
+	}
+}
+
+// lookup runs a local query on shard after a ReadIndex (linearizable).
+func (s *Server) lookup(ctx context.Context, shard uint32, q any) (any, *wire.Error) {
+	backoff := 5 * time.Millisecond
+	for {
+		actx, cancel := attemptContext(ctx)
+		v, err := s.nh.SyncRead(actx, clusterID(shard), q)
+		cancel()
+		if err == nil {
+			return v, nil
+		}
+		if werr := s.retryOrFail(ctx, shard, err, &backoff); werr != nil {
+			return nil, werr
+		}
+	}
+}

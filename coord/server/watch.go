@@ -1,0 +1,309 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// hub hands the events of each applied batch to the watchers of the
+// member. publish never blocks: a watcher whose buffer is full is marked
+// as lagging and catches up from the store (statemachine History) instead,
+// so neither the apply loop nor other watchers ever wait on a slow one.
+type hub struct {
+	mu   sync.RWMutex
+	subs []map[*watcher]struct{} // per shard
+}
+
+// watcher is one shard's subscription of one watch.
+type watcher struct {
+	key, end []byte
+	ch       chan []wire.Event
+	lagging  atomic.Bool
+}
+
+// watcherBuffer is how many event batches a watcher may fall behind
+// before it switches to catching up from the store.
+const watcherBuffer = 128
+
+func newHub(shards int) *hub {
+	h := &hub{subs: make([]map[*watcher]struct{}, shards)}
+	for i := range h.subs {
+		h.subs[i] = map[*watcher]struct{}{}
+	}
+	return h
+}
+
+func (h *hub) subscribe(shard uint32, key, end []byte) *watcher {
+	w := &watcher{key: key, end: end, ch: make(chan []wire.Event, watcherBuffer)}
+	h.mu.Lock()
+	h.subs[shard][w] = struct{}{}
+	h.mu.Unlock()
+	return w
+}
+
+func (h *hub) unsubscribe(shard uint32, w *watcher) {
+	h.mu.Lock()
+	delete(h.subs[shard], w)
+	h.mu.Unlock()
+}
+
+// count returns the number of subscriptions.
+func (h *hub) count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, m := range h.subs {
+		n += len(m)
+	}
+	return n
+}
+
+// inRange reports whether key is in [start, end) with RangeRequest rules.
+func inRange(key, start, end []byte) bool {
+	switch {
+	case len(end) == 0:
+		return bytes.Equal(key, start)
+	case len(end) == 1 && end[0] == 0:
+		return bytes.Compare(key, start) >= 0
+	default:
+		return bytes.Compare(key, start) >= 0 && bytes.Compare(key, end) < 0
+	}
+}
+
+func (h *hub) publish(shard uint32, events []wire.Event) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for w := range h.subs[shard] {
+		if w.lagging.Load() {
+			continue
+		}
+		var mine []wire.Event
+		for i := range events {
+			if inRange(events[i].Kv.Key, w.key, w.end) {
+				mine = append(mine, events[i])
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		select {
+		case w.ch <- mine:
+		default:
+			w.lagging.Store(true)
+		}
+	}
+}
+
+// historyPage bounds the events read from the store at once (History
+// never splits a revision, so a page may hold more).
+const historyPage = 1000
+
+// watch serves one watch stream: per shard, history from the start
+// revision, then live events, merged onto the stream.
+func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (any, *wire.Error) {
+	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
+		return nil, err
+	}
+	var shards []uint32
+	if shard, one := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); one {
+		shards = []uint32{shard}
+	} else {
+		for i := range s.shards {
+			shards = append(shards, uint32(i))
+		}
+	}
+	// Subscribe first, then read where each shard is: every event after
+	// that point arrives live, every event up to it is in the store.
+	subs := make([]*watcher, len(shards))
+	for i, sh := range shards {
+		subs[i] = s.hub.subscribe(sh, req.Key, req.RangeEnd)
+	}
+	defer func() {
+		for i, sh := range shards {
+			s.hub.unsubscribe(sh, subs[i])
+		}
+	}()
+	created := wire.WatchResponse{Created: true}
+	next := make([]int64, len(shards))
+	for i, sh := range shards {
+		cur, _ := s.shards[sh].Revision()
+		start := req.StartRevision
+		if r, ok := req.StartRevisions[sh]; ok {
+			start = r
+		}
+		if start <= 0 {
+			start = cur + 1
+		}
+		next[i] = start
+		if len(shards) == 1 {
+			created.Header.Shard, created.Header.Revision = sh, start-1
+		} else {
+			if created.Header.Revisions == nil {
+				created.Header.Shard, created.Header.Revisions = wire.AllShards, map[uint32]int64{}
+			}
+			created.Header.Revisions[sh] = start - 1
+		}
+	}
+	created.Header.Member = s.cfg.Name
+	if !cl.stream(&created) {
+		return s.watchEnded(ctx)
+	}
+
+	// One goroutine per shard feeds a shared channel; this goroutine owns
+	// the stream.
+	type batch struct {
+		shard  uint32
+		events []wire.Event
+		err    *wire.Error
+	}
+	out := make(chan batch, 16)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, sh := range shards {
+		wg.Add(1)
+		go func(sh uint32, w *watcher, next int64) {
+			defer wg.Done()
+			emit := func(evs []wire.Event, err *wire.Error) bool {
+				select {
+				case out <- batch{shard: sh, events: evs, err: err}:
+					return true
+				case <-wctx.Done():
+					return false
+				}
+			}
+			s.feedShard(wctx, sh, w, req, next, emit)
+		}(sh, subs[i], next[i])
+	}
+	go func() { wg.Wait(); close(out) }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return s.watchEnded(ctx)
+		case <-s.stopc:
+			return s.watchEnded(ctx)
+		case b, ok := <-out:
+			if !ok {
+				return s.watchEnded(ctx)
+			}
+			if b.err != nil {
+				resp := &wire.WatchResponse{Canceled: true, Reason: b.err.Message, CompactRevision: b.err.CompactRevision}
+				resp.Header.Shard, resp.Header.Member = b.shard, s.cfg.Name
+				return resp, nil
+			}
+			resp := &wire.WatchResponse{Events: filterEvents(b.events, req)}
+			if len(resp.Events) == 0 {
+				continue
+			}
+			resp.Header.Shard = b.shard
+			resp.Header.Revision = b.events[len(b.events)-1].Kv.ModRevision
+			s.fillHeader(&resp.Header, b.shard)
+			if !cl.stream(resp) {
+				return s.watchEnded(ctx)
+			}
+		}
+	}
+}
+
+// watchEnded is the last message of a watch that ended without an error
+// of its own: the member is stopping (the client resumes elsewhere), the
+// call was cancelled or its connection is gone.
+func (s *Server) watchEnded(ctx context.Context) (any, *wire.Error) {
+	if s.stopping.Load() {
+		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+	}
+	return &wire.WatchResponse{Canceled: true, Reason: "watch cancelled"}, nil
+}
+
+func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
+	out := evs[:0:0]
+	for _, e := range evs {
+		if (e.Type == wire.EventPut && req.NoPut) || (e.Type == wire.EventDelete && req.NoDelete) {
+			continue
+		}
+		if !req.PrevKV {
+			e.PrevKv = nil
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// feedShard delivers one shard's events from revision next on: history
+// from the store, then live events from w, falling back to the store
+// whenever w lags. Events are emitted whole revisions at a time.
+func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
+	catchUp := func() bool {
+		for {
+			cur, _ := s.shards[shard].Revision()
+			if next > cur {
+				return true
+			}
+			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, cur, true, historyPage)
+			if err != nil {
+				werr, ok := err.(*wire.Error)
+				if !ok {
+					werr = wire.Errorf(wire.CodeUnavailable, "watch: %v", err)
+				} else if werr.Code == wire.CodeCompacted {
+					werr = &wire.Error{Code: wire.CodeCompacted, CompactRevision: werr.CompactRevision,
+						Message: fmt.Sprintf("watch: required revision %d has been compacted (compact revision %d)", next, werr.CompactRevision)}
+				}
+				emit(nil, werr)
+				return false
+			}
+			if len(evs) > 0 {
+				if !emit(evs, nil) {
+					return false
+				}
+				next = evs[len(evs)-1].Kv.ModRevision + 1
+			}
+			if !more {
+				next = max(next, cur+1)
+				return true
+			}
+		}
+	}
+	if !catchUp() {
+		return
+	}
+	for {
+		if w.lagging.Load() {
+			// Drop what is buffered and read it from the store instead.
+			for drained := false; !drained; {
+				select {
+				case <-w.ch:
+				default:
+					drained = true
+				}
+			}
+			w.lagging.Store(false)
+			if !catchUp() {
+				return
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case evs := <-w.ch:
+			i := 0
+			for i < len(evs) && evs[i].Kv.ModRevision < next {
+				i++
+			}
+			evs = evs[i:]
+			if len(evs) == 0 {
+				continue
+			}
+			if !emit(evs, nil) {
+				return
+			}
+			next = evs[len(evs)-1].Kv.ModRevision + 1
+		}
+	}
+}

@@ -145,6 +145,16 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 	}
 }
 
+// ActiveEndpoint returns the endpoint the client is connected to, or "".
+func (c *Client) ActiveEndpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil || c.cur.broken() {
+		return ""
+	}
+	return c.cur.addr
+}
+
 // shardCount returns the cluster's number of shards (from the handshake).
 func (c *Client) shardCount(ctx context.Context) (int, error) {
 	cn, err := c.getConn(ctx)

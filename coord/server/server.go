@@ -363,4 +363,3 @@ func (s *Server) closeAll() error {
 	}
 	return err
 }
-

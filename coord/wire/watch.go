@@ -12,9 +12,9 @@ type WatchRequest struct {
 	// StartRevisions overrides StartRevision per shard; a client resuming
 	// a watch over several shards sets it to each shard's next revision.
 	StartRevisions map[uint32]int64 `msgpack:"rs,omitempty"`
-	PrevKV        bool   `msgpack:"p,omitempty"`
-	NoPut         bool   `msgpack:"np,omitempty"`
-	NoDelete      bool   `msgpack:"nd,omitempty"`
+	PrevKV         bool             `msgpack:"p,omitempty"`
+	NoPut          bool             `msgpack:"np,omitempty"`
+	NoDelete       bool             `msgpack:"nd,omitempty"`
 }
 
 // WatchResponse is one message of a watch stream: a batch of events in

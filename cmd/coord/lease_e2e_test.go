@@ -87,31 +87,6 @@ func (c cliAt) getJSON(args ...string) jsonGet {
 	return g
 }
 
-// requireLeaseRPCs skips the test while the member has no lease RPCs.
-// TODO: remove once the server side of leases and watches is committed.
-func requireLeaseRPCs(c cliAt) {
-	c.t.Helper()
-	if code, _, errOut := c.run("", "lease", "list"); code != 0 && strings.Contains(errOut, "unknown method") {
-		c.t.Skipf("the member has no lease RPCs yet: %s", strings.TrimSpace(errOut))
-	}
-}
-
-// requireWatchRPC skips the test while the member has no watch RPC.
-// TODO: remove once the server side of watches is committed.
-func requireWatchRPC(c cliAt) {
-	c.t.Helper()
-	w := startBG(c.t, c.ep, "watch", "probe")
-	select {
-	case code := <-w.done:
-		w.done <- code
-		if strings.Contains(w.stderr.String(), "unknown method") {
-			c.t.Skipf("the member has no watch RPC yet: %s", strings.TrimSpace(w.stderr.String()))
-		}
-	case <-time.After(time.Second):
-	}
-	w.cancel()
-}
-
 var grantRE = regexp.MustCompile(`^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)\n$`)
 
 // grant runs `lease grant` with args and returns the hex ID and TTL.
@@ -128,7 +103,6 @@ func (c cliAt) grant(args ...string) (string, int64) {
 
 func TestCLILease(t *testing.T) {
 	c := cliAt{t, startMemberShards(t, 4)}
-	requireLeaseRPCs(c)
 
 	id, ttl := c.grant("60", "--key", "svc/a")
 	if ttl != 60 {
@@ -188,7 +162,6 @@ func TestCLILease(t *testing.T) {
 // shard, and that --key avoids that.
 func TestCLILeaseWrongShard(t *testing.T) {
 	c := cliAt{t, startMemberShards(t, 4)}
-	requireLeaseRPCs(c)
 	id, _ := c.grant("60", "--key", "{a}")
 	// Find a key in another shard: some of 20 keys must be.
 	for i := 0; i < 20; i++ {
@@ -211,7 +184,6 @@ func TestCLILeaseWrongShard(t *testing.T) {
 
 func TestCLIPutTTL(t *testing.T) {
 	c := cliAt{t, startMemberShards(t, 4)}
-	requireLeaseRPCs(c)
 	c.ok("OK\n", "put", "tmp/token", "abc", "--ttl", "2s")
 	g := c.getJSON("tmp/token")
 	if len(g.Kvs) != 1 || g.Kvs[0].Lease == 0 {
@@ -280,7 +252,6 @@ func (b *bg) running(t *testing.T) {
 func TestCLILeaseKeepAlive(t *testing.T) {
 	ep := startMemberShards(t, 1)
 	c := cliAt{t, ep}
-	requireLeaseRPCs(c)
 	id, ttl := c.grant("3")
 	ka := startBG(t, ep, "lease", "keepalive", id)
 	line := fmt.Sprintf("lease %s keepalived with TTL(%d)\n", id, ttl)
@@ -320,7 +291,6 @@ func watchBlock(typ, key, value string) string { return typ + "\n" + key + "\n" 
 func TestCLIWatch(t *testing.T) {
 	ep := startMemberShards(t, 1)
 	c := cliAt{t, ep}
-	requireWatchRPC(c)
 	// Keys with a {w} hash tag live in one shard, so their events are
 	// totally ordered even with several shards.
 	w := startBG(t, ep, "watch", "{w}/", "--prefix")
@@ -356,7 +326,6 @@ func TestCLIWatch(t *testing.T) {
 func TestCLIWatchHistory(t *testing.T) {
 	ep := startMemberShards(t, 1)
 	c := cliAt{t, ep}
-	requireWatchRPC(c)
 	c.ok("OK\n", "put", "h/a", "1")
 	start := c.getJSON("h/a").Kvs[0].ModRevision
 	c.ok("OK\n", "put", "h/a", "2")

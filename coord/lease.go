@@ -69,7 +69,7 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 		return nil, err
 	}
 	if len(resp.TTLs) != 1 || resp.TTLs[0] <= 0 {
-		return nil, fmt.Errorf("%w: lease %x expired or was revoked", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: lease %016x expired or was revoked", ErrLeaseNotFound, id)
 	}
 	return resp, nil
 }

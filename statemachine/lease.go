@@ -130,7 +130,7 @@ func (a *applier) checkLeaseExists(req *wire.PutRequest) (*wire.Error, error) {
 	if err != nil || e.exists {
 		return nil, err
 	}
-	return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", req.Lease), nil
+	return wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found", req.Lease), nil
 }
 
 // attachKey attaches key to lease id (in the batch).
@@ -246,7 +246,7 @@ func (a *applier) leaseRevoke(req *LeaseRevoke) (Result, error) {
 		}
 	}
 	if e == nil || !e.exists {
-		return errResult(wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", req.ID))
+		return errResult(wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found", req.ID))
 	}
 	if req.Expire && e.rec.renewSeq != req.RenewSeq {
 		// A stale expiry: the lease was renewed after the lessor's view.

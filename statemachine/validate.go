@@ -35,11 +35,11 @@ func (a *applier) checkPut(req *wire.PutRequest) *wire.Error {
 	}
 	shard, ok := wire.LeaseShard(req.Lease)
 	if !ok {
-		return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found (not a lease ID)", req.Lease)
+		return wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found (not a lease ID)", req.Lease)
 	}
 	if shard != a.sh.id {
 		return wire.Errorf(wire.CodeWrongShard,
-			"key %q (shard %d) cannot be attached to lease %x of shard %d: a key can only be attached to a lease of its own shard; "+
+			"key %q (shard %d) cannot be attached to lease %016x of shard %d: a key can only be attached to a lease of its own shard; "+
 				"give the keys a common hash tag ({tag}) or grant the lease with the key as routing key",
 			req.Key, a.sh.id, req.Lease, shard)
 	}

@@ -43,6 +43,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-value-size", Usage: "largest value in bytes", Value: d.MaxValueSize, EnvVars: envVars("max-value-size")},
 		&cli.IntFlag{Name: "max-request-size", Usage: "largest request in bytes", Value: d.MaxRequestSize, EnvVars: envVars("max-request-size")},
 		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
+		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 	}
 }
@@ -102,6 +103,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxRequestSize = c.Int("max-request-size")
 	cfg.MaxTxnOps = c.Int("max-txn-ops")
 	cfg.EnablePprof = c.Bool("enable-pprof")
+	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
 	logger, level, err := newLogger(logTo, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, usageErrorf(c, "%v", err)

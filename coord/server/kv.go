@@ -33,11 +33,11 @@ func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
 	if p.Lease != 0 {
 		ls, ok := wire.LeaseShard(p.Lease)
 		if !ok || int(ls) >= len(s.shards) {
-			return wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", p.Lease)
+			return wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found", p.Lease)
 		}
 		if ks := s.shardOf(p.Key); ks != ls {
 			return wire.Errorf(wire.CodeWrongShard,
-				"key %q is in shard %d but lease %x is in shard %d: a key can only be attached to a lease of its own shard (grant the lease with this key as its routing key, or give the keys a common hash tag)", p.Key, ks, p.Lease, ls)
+				"key %q is in shard %d but lease %016x is in shard %d: a key can only be attached to a lease of its own shard (grant the lease with this key as its routing key, or give the keys a common hash tag)", p.Key, ks, p.Lease, ls)
 		}
 	}
 	return nil

@@ -44,7 +44,7 @@ func (s *Server) minLeaseTTL() int64 {
 func (s *Server) leaseShard(id int64) (uint32, *wire.Error) {
 	shard, ok := wire.LeaseShard(id)
 	if !ok || int(shard) >= len(s.shards) {
-		return 0, wire.Errorf(wire.CodeLeaseNotFound, "lease %x not found", id)
+		return 0, wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found", id)
 	}
 	return shard, nil
 }
@@ -125,7 +125,19 @@ func (s *Server) leaseKeepAlive(ctx context.Context, req *wire.LeaseKeepAliveReq
 			results <- part{t, err}
 		}(shard, ids)
 	}
-	resp := &wire.LeaseKeepAliveResponse{Header: wire.ResponseHeader{Member: s.cfg.Name}}
+	resp := &wire.LeaseKeepAliveResponse{}
+	if len(byShard) == 1 {
+		for shard := range byShard {
+			resp.Header.Shard = shard
+			resp.Header.Revision, _ = s.shards[shard].Revision()
+			s.fillHeader(&resp.Header, shard)
+		}
+	} else {
+		resp.Header = wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}
+		for shard := range byShard {
+			resp.Header.Revisions[shard], _ = s.shards[shard].Revision()
+		}
+	}
 	for range byShard {
 		p := <-results
 		if p.err != nil {
@@ -294,7 +306,7 @@ func (s *Server) runLessor(stop <-chan struct{}) {
 				defer cancel()
 				cmd := &statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: e.id, Expire: true, RenewSeq: e.renewSeq}}
 				if _, werr := s.propose(ctx, e.shard, cmd); werr != nil {
-					s.log.Debug("lease revoke failed", "lease", fmt.Sprintf("%x", e.id), "err", werr)
+					s.log.Debug("lease revoke failed", "lease", fmt.Sprintf("%016x", e.id), "err", werr)
 				}
 				// If the lease is gone, the applied revoke removed it from
 				// the lessor already; if not, it may be tried again.

@@ -223,3 +223,28 @@ func TestWatchAcrossShardsAndResume(t *testing.T) {
 		require.Equal(t, 1, n, "key %s delivered %d times", k, n)
 	}
 }
+
+func TestAutoCompaction(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	tc.stopAll()
+	tc.cfgs[0].AutoCompactionRetention = 300 * time.Millisecond
+	tc.start(0)
+	tc.waitReady()
+	ctx := ctxT(t, 30*time.Second)
+	c := tc.client()
+	first, err := c.Put(ctx, "ac", "0")
+	require.NoError(t, err)
+	// Keep writing; the history older than the retention goes.
+	require.Eventually(t, func() bool {
+		if _, err := c.Put(ctx, "ac", "x"); err != nil {
+			return false
+		}
+		_, compacted := tc.servers[0].shards[0].Revision()
+		return compacted > first.Header.Revision
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err = c.Get(ctx, "ac", coord.WithRev(first.Header.Revision))
+	require.ErrorIs(t, err, coord.ErrCompacted)
+	g, err := c.Get(ctx, "ac")
+	require.NoError(t, err)
+	require.Equal(t, "x", string(g.Kvs[0].Value))
+}

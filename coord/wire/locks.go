@@ -1,0 +1,109 @@
+package wire
+
+// Locks and elections are first-class calls. Both are a FIFO of owners
+// kept in the reserved keyspace under the name's hash tag (so one lock or
+// election lives in one shard, with any user key tagged {NAME}): the
+// first owner holds the lock or leads; each owner's key is attached to its
+// session lease, so an owner whose lease expires leaves the queue, and the
+// next owner is granted in the same applied command. Each grant gets a
+// fencing token: the revision of the command that granted it, strictly
+// increasing per lock across all holders.
+
+// LockRequest acquires lock Name for the owner holding Lease (a lease of
+// the lock's shard). Owner is free-form data shown by status. With Try the
+// call fails at once with CodeLocked instead of queueing.
+type LockRequest struct {
+	Name  string `msgpack:"n"`
+	Lease int64  `msgpack:"l"`
+	Owner []byte `msgpack:"o,omitempty"`
+	Try   bool   `msgpack:"try,omitempty"`
+}
+
+// LockResponse answers a LockRequest when the lock is held: Key is the
+// owner's key (needed to unlock) and Token the fencing token.
+type LockResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	Key    []byte         `msgpack:"k"`
+	Token  int64          `msgpack:"t"`
+}
+
+// UnlockRequest releases the lock held through Key, or removes Key from
+// the queue if it is still waiting. The next waiter is granted in the same
+// command.
+type UnlockRequest struct {
+	Name string `msgpack:"n"`
+	Key  []byte `msgpack:"k"`
+}
+
+// UnlockResponse answers an UnlockRequest.
+type UnlockResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+}
+
+// LockStatusRequest asks about lock Name.
+type LockStatusRequest struct {
+	Name string `msgpack:"n"`
+}
+
+// LockStatusResponse describes a lock: its holder (if Held), the holder's
+// fencing token, lease and the lease's remaining TTL in seconds, and the
+// number of waiters behind it.
+type LockStatusResponse struct {
+	Header   ResponseHeader `msgpack:"h"`
+	Held     bool           `msgpack:"held"`
+	Key      []byte         `msgpack:"k,omitempty"`
+	Owner    []byte         `msgpack:"o,omitempty"`
+	Token    int64          `msgpack:"t,omitempty"`
+	Lease    int64          `msgpack:"l,omitempty"`
+	LeaseTTL int64          `msgpack:"ttl,omitempty"`
+	Waiters  int64          `msgpack:"w"`
+}
+
+// CampaignRequest campaigns in election Name with Value for the owner of
+// Lease; it returns once the caller leads.
+type CampaignRequest struct {
+	Name  string `msgpack:"n"`
+	Lease int64  `msgpack:"l"`
+	Value []byte `msgpack:"v"`
+}
+
+// LeaderResponse describes a leadership: the leader's key, value, lease
+// and term (the revision at which it became leader, usable as a fencing
+// token). It answers Campaign, Leader and each message of Observe.
+type LeaderResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	Key    []byte         `msgpack:"k,omitempty"`
+	Value  []byte         `msgpack:"v,omitempty"`
+	Term   int64          `msgpack:"t,omitempty"`
+	Lease  int64          `msgpack:"l,omitempty"`
+}
+
+// ProclaimRequest changes the leader's value; Key must be the current
+// leader's key (else CodeNotLeader).
+type ProclaimRequest struct {
+	Name  string `msgpack:"n"`
+	Key   []byte `msgpack:"k"`
+	Value []byte `msgpack:"v"`
+}
+
+// ResignRequest leaves election Name (leader or still campaigning); the
+// next candidate leads from the same command on.
+type ResignRequest struct {
+	Name string `msgpack:"n"`
+	Key  []byte `msgpack:"k"`
+}
+
+// LeaderRequest asks who leads election Name (CodeNotFound if nobody).
+// With Observe it opens a stream of LeaderResponse: the current leader if
+// any, then every change of leader or value.
+type LeaderRequest struct {
+	Name    string `msgpack:"n"`
+	Observe bool   `msgpack:"obs,omitempty"`
+}
+
+// CompareLockToken is a Compare target: lock Compare.Key (a lock name, not
+// a key) compared on the fencing token of its current holder, with
+// Compare.Version holding the token (0 when the lock is free). "lock L =
+// token T" lets a transaction fence a write by the store itself; the
+// transaction's other keys must share the lock's shard (tag them {L}).
+const CompareLockToken CompareTarget = 5

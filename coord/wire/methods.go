@@ -17,3 +17,14 @@ const (
 	MethodLeaseLeases     = "lease.list"      // LeaseLeasesRequest → LeaseLeasesResponse
 	MethodWatch           = "watch"           // WatchRequest → stream of WatchResponse
 )
+
+// Methods of the primitives.
+const (
+	MethodLock       = "lock.lock"      // LockRequest → LockResponse (write; waits)
+	MethodUnlock     = "lock.unlock"    // UnlockRequest → UnlockResponse (write)
+	MethodLockStatus = "lock.status"    // LockStatusRequest → LockStatusResponse
+	MethodCampaign   = "elect.campaign" // CampaignRequest → LeaderResponse (write; waits)
+	MethodProclaim   = "elect.proclaim" // ProclaimRequest → LeaderResponse (write)
+	MethodResign     = "elect.resign"   // ResignRequest → LeaderResponse (write)
+	MethodLeader     = "elect.leader"   // LeaderRequest → LeaderResponse, or a stream of them with Observe
+)

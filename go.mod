@@ -3,6 +3,7 @@ module github.com/coord-io/coord
 go 1.23.0
 
 require (
+	github.com/anishathalye/porcupine v1.0.0
 	github.com/cockroachdb/pebble v0.0.0-20210331181633-27fc006b8bfb
 	github.com/lni/dragonboat/v3 v3.3.8
 	github.com/prometheus/client_golang v1.23.2

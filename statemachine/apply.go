@@ -10,6 +10,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/election"
+	"github.com/coord-io/coord/locks"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -229,7 +231,8 @@ func (a *applier) applyEntry(e *Entry) (Result, error) {
 func (a *applier) execute(cmd *Command) (Result, error) {
 	n := 0
 	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
-		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil} {
+		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil,
+		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil} {
 		if set {
 			n++
 		}
@@ -250,8 +253,18 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		return a.leaseGrant(cmd.LeaseGrant)
 	case cmd.LeaseRevoke != nil:
 		return a.leaseRevoke(cmd.LeaseRevoke)
-	default:
+	case cmd.LeaseRenew != nil:
 		return a.leaseRenew(cmd.LeaseRenew)
+	case cmd.Lock != nil:
+		return applyRule(a, cmd.Lock, locks.ApplyLock, lockHeader)
+	case cmd.Unlock != nil:
+		return applyRule(a, cmd.Unlock, locks.ApplyUnlock, unlockHeader)
+	case cmd.Campaign != nil:
+		return applyRule(a, cmd.Campaign, election.ApplyCampaign, leaderHeader)
+	case cmd.Proclaim != nil:
+		return applyRule(a, cmd.Proclaim, election.ApplyProclaim, leaderHeader)
+	default:
+		return applyRule(a, cmd.Resign, election.ApplyResign, leaderHeader)
 	}
 }
 
@@ -441,6 +454,9 @@ func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
 
 // compare evaluates one condition at the current revision.
 func (a *applier) compare(c *wire.Compare) (bool, error) {
+	if c.Target == wire.CompareLockToken {
+		return a.compareLockToken(c)
+	}
 	rr, err := a.w.Reader().Range(c.Key, c.RangeEnd, a.m.current, mvcc.RangeOptions{})
 	if err != nil {
 		return false, err
@@ -471,7 +487,13 @@ func compareKV(c *wire.Compare, kv *wire.KeyValue) bool {
 	case wire.CompareLease:
 		r = cmpInt(kv.Lease, c.Lease)
 	}
-	switch c.Result {
+	return relation(r, c.Result)
+}
+
+// relation reports whether r, the comparison of a key's field with a
+// Compare's (-1, 0, +1), satisfies result.
+func relation(r int, result wire.CompareResult) bool {
+	switch result {
 	case wire.CompareEqual:
 		return r == 0
 	case wire.CompareNotEqual:

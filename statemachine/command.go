@@ -27,6 +27,13 @@ type Command struct {
 	LeaseGrant  *LeaseGrant              `msgpack:"lg,omitempty"`
 	LeaseRevoke *LeaseRevoke             `msgpack:"lr,omitempty"`
 	LeaseRenew  *LeaseRenew              `msgpack:"lk,omitempty"`
+
+	// Locks and elections (rules in packages locks and election).
+	Lock     *wire.LockRequest     `msgpack:"lo,omitempty"`
+	Unlock   *wire.UnlockRequest   `msgpack:"ul,omitempty"`
+	Campaign *wire.CampaignRequest `msgpack:"ca,omitempty"`
+	Proclaim *wire.ProclaimRequest `msgpack:"pc,omitempty"`
+	Resign   *wire.ResignRequest   `msgpack:"rs,omitempty"`
 }
 
 // LeaseGrant creates a lease of TTL seconds in the shard. The state
@@ -77,7 +84,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 // success, in which case Data is the msgpack encoding of the operation's
 // response (*wire.PutResponse, *wire.DeleteRangeResponse,
 // *wire.TxnResponse, *wire.CompactResponse, *wire.LeaseGrantResponse,
-// *wire.LeaseRevokeResponse or *wire.LeaseKeepAliveResponse). Otherwise Data is the
+// *wire.LeaseRevokeResponse, *wire.LeaseKeepAliveResponse,
+// *wire.LockResponse (Lock), *wire.UnlockResponse (Unlock) or
+// *wire.LeaderResponse (Campaign, Proclaim, Resign)). Otherwise Data is the
 // msgpack encoding of a *wire.Error. User errors are results, never Go
 // errors: an error returned from Apply is a storage failure.
 type Result struct {

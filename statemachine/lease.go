@@ -258,21 +258,28 @@ func (a *applier) leaseRevoke(req *LeaseRevoke) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	rev := a.m.current + 1
-	deleted := false
+	st := a.ruleStore()
+	var gone [][]byte
 	for _, k := range keys {
 		// Reserved keys too: the primitives attach their keys to leases.
-		prevs, err := a.doDelete(k, nil, rev, nil)
+		prevs, err := a.doDelete(k, nil, st.rev, nil)
 		if err != nil {
 			return Result{}, err
 		}
-		deleted = deleted || len(prevs) > 0
+		if len(prevs) > 0 {
+			gone = append(gone, k)
+		}
 		if len(prevs) == 0 || prevs[0].Lease != req.ID {
 			a.detach(req.ID, k) // a stale attachment: drop it anyway
 		}
 	}
-	if deleted {
-		a.m.current = rev
+	// Locks and elections whose owner left are handed on, at the same
+	// revision.
+	if err := a.ownersDeleted(st, gone); err != nil {
+		return Result{}, err
+	}
+	if len(gone) > 0 || st.wrote {
+		a.m.current = st.rev
 	}
 	e.exists, e.dirty = false, true
 	a.changes = append(a.changes, LeaseChange{ID: req.ID, TTL: e.rec.ttl, RenewSeq: e.rec.renewSeq, Revoked: true})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/locks"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -88,10 +89,19 @@ func (a *applier) checkTxn(req *wire.TxnRequest) *wire.Error {
 		switch {
 		case len(c.Key) == 0:
 			return wire.Errorf(wire.CodeInvalid, "compare %d: empty key", i)
-		case c.Target > wire.CompareLease:
+		case c.Target > wire.CompareLease && c.Target != wire.CompareLockToken:
 			return wire.Errorf(wire.CodeInvalid, "compare %d: unknown target %d", i, c.Target)
 		case c.Result > wire.CompareLess:
 			return wire.Errorf(wire.CodeInvalid, "compare %d: unknown relation %d", i, c.Result)
+		}
+		if c.Target == wire.CompareLockToken {
+			// Key is a lock name, not a key.
+			if err := locks.ValidateName(string(c.Key)); err != nil {
+				return wire.Errorf(wire.CodeInvalid, "compare %d: %v", i, err)
+			}
+			if len(c.RangeEnd) != 0 {
+				return wire.Errorf(wire.CodeInvalid, "compare %d: a lock token compare names one lock and takes no range end", i)
+			}
 		}
 	}
 	for _, ops := range [][]wire.RequestOp{req.Success, req.Failure} {

@@ -1,0 +1,236 @@
+package statemachine
+
+import (
+	"fmt"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/election"
+	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/statemachine/mvcc"
+)
+
+// Primitives.
+//
+// The rules of locks and elections live in their packages, written
+// against locks.Store; ruleStore implements it over the applier, so that a
+// primitive's writes are ordinary puts and deletes (same versions, events
+// and lease attachments) and a primitive command, like a txn, makes at
+// most one revision. The revoke of a lease calls ownerHooks for the keys
+// it deleted, so that a lock or an election whose owner's lease expired
+// is handed on in the same command.
+
+// ruleStore is the locks.Store of one command: reads and writes at rev,
+// the revision the command makes if it writes.
+type ruleStore struct {
+	a     *applier
+	rev   mvcc.Revision
+	wrote bool
+}
+
+var _ locks.Store = (*ruleStore)(nil)
+
+func (a *applier) ruleStore() *ruleStore { return &ruleStore{a: a, rev: a.m.current + 1} }
+
+func (s *ruleStore) Get(key []byte) (*wire.KeyValue, error) {
+	return s.a.w.Reader().Get(key, s.rev)
+}
+
+func (s *ruleStore) Range(key, end []byte, limit int) ([]*wire.KeyValue, error) {
+	rr, err := s.a.w.Reader().Range(key, end, s.rev, mvcc.RangeOptions{Limit: int64(limit)})
+	return rr.KVs, err
+}
+
+func (s *ruleStore) Count(key, end []byte) (int64, error) {
+	rr, err := s.a.w.Reader().Range(key, end, s.rev, mvcc.RangeOptions{CountOnly: true})
+	return rr.Count, err
+}
+
+func (s *ruleStore) Put(key, value []byte, lease int64) error {
+	if lease != 0 {
+		ok, err := s.LeaseExists(lease)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("statemachine: a primitive's rule put %q with lease %016x, which does not exist", key, lease)
+		}
+	}
+	if _, err := s.a.doPut(&wire.PutRequest{Key: key, Value: value, Lease: lease}, s.rev); err != nil {
+		return err
+	}
+	s.wrote = true
+	return nil
+}
+
+func (s *ruleStore) Delete(key []byte) (bool, error) {
+	prevs, err := s.a.doDelete(key, nil, s.rev, nil)
+	if err != nil {
+		return false, err
+	}
+	if len(prevs) > 0 {
+		s.wrote = true
+	}
+	return len(prevs) > 0, nil
+}
+
+func (s *ruleStore) LeaseExists(id int64) (bool, error) {
+	if shard, ok := wire.LeaseShard(id); !ok || shard != s.a.sh.id {
+		return false, nil
+	}
+	e, err := s.a.lease(id)
+	if err != nil {
+		return false, err
+	}
+	return e.exists, nil
+}
+
+func (s *ruleStore) Shard() uint32 { return s.a.sh.id }
+
+func (s *ruleStore) Revision() int64 { return int64(s.rev) }
+
+// revReader is the locks.Reader of the keyspace at one revision.
+type revReader struct {
+	r   *mvcc.Reader
+	rev mvcc.Revision
+}
+
+func (r revReader) Get(key []byte) (*wire.KeyValue, error) { return r.r.Get(key, r.rev) }
+
+func (r revReader) Range(key, end []byte, limit int) ([]*wire.KeyValue, error) {
+	rr, err := r.r.Range(key, end, r.rev, mvcc.RangeOptions{Limit: int64(limit)})
+	return rr.KVs, err
+}
+
+func (r revReader) Count(key, end []byte) (int64, error) {
+	rr, err := r.r.Range(key, end, r.rev, mvcc.RangeOptions{CountOnly: true})
+	return rr.Count, err
+}
+
+// applyRule runs a primitive's rule as one command and encodes its
+// result, with the header of the revision it made (or the current one).
+// A rule fails before it writes (locks.Store); one that wrote and then
+// failed is a bug that would leave half a command in the batch, so it is
+// a storage-class error.
+func applyRule[Q, R any](a *applier, req Q, rule func(locks.Store, Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) (Result, error) {
+	st := a.ruleStore()
+	resp, werr, err := rule(st, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if werr != nil {
+		if st.wrote {
+			return Result{}, fmt.Errorf("statemachine: a primitive's rule wrote and then failed: %w", werr)
+		}
+		return errResult(werr)
+	}
+	if st.wrote {
+		a.m.current = st.rev
+	}
+	*header(resp) = a.header()
+	return okResult(resp)
+}
+
+func lockHeader(r *wire.LockResponse) *wire.ResponseHeader     { return &r.Header }
+func unlockHeader(r *wire.UnlockResponse) *wire.ResponseHeader { return &r.Header }
+func leaderHeader(r *wire.LeaderResponse) *wire.ResponseHeader { return &r.Header }
+
+// ownerHooks hand a primitive instance on after a lease revoke deleted
+// one of its owner keys: for every deleted key under prefix, in key order,
+// after all the lease's keys are gone, at the revoke's revision.
+var ownerHooks = []struct {
+	prefix  string
+	deleted func(locks.Store, []byte) error
+}{
+	{locks.Root, locks.OwnerDeleted},
+	{election.Root, election.OwnerDeleted},
+}
+
+// ownersDeleted runs ownerHooks for keys (deleted by a revoke, in key
+// order) and reports whether they wrote.
+func (a *applier) ownersDeleted(st *ruleStore, keys [][]byte) error {
+	for _, k := range keys {
+		for _, h := range ownerHooks {
+			if len(k) >= len(h.prefix) && string(k[:len(h.prefix)]) == h.prefix {
+				if err := h.deleted(st, k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// compareLockToken evaluates a wire.CompareLockToken compare (validated
+// by checkTxn) at the current revision.
+func (a *applier) compareLockToken(c *wire.Compare) (bool, error) {
+	token, werr, err := locks.ReadToken(revReader{r: a.w.Reader(), rev: a.m.current}, string(c.Key))
+	if err != nil {
+		return false, err
+	}
+	if werr != nil {
+		return false, fmt.Errorf("statemachine: unchecked lock compare: %w", werr)
+	}
+	return relation(cmpInt(token, c.Version), c.Result), nil
+}
+
+// readAt runs fn over the shard's keyspace at its current revision, from
+// one consistent view, and returns the header of that revision.
+func (sh *Shard) readAt(fn func(locks.Reader) error) (wire.ResponseHeader, error) {
+	db, err := sh.acquire()
+	defer sh.store.mu.RUnlock()
+	if err != nil {
+		return wire.ResponseHeader{}, err
+	}
+	it := sh.newIter(db)
+	defer it.Close()
+	m, err := readMeta(it, sh.space)
+	if err != nil {
+		return wire.ResponseHeader{}, err
+	}
+	if err := fn(revReader{r: mvcc.NewReader(sh.space, it), rev: m.current}); err != nil {
+		return wire.ResponseHeader{}, err
+	}
+	return wire.ResponseHeader{Shard: sh.id, Revision: int64(m.current)}, nil
+}
+
+// LockStatus describes lock name from the local replica: holder (Key,
+// Owner, Token, Lease) if Held, and the number of Waiters. LeaseTTL is
+// left to the caller (the lessor knows it). Errors are *wire.Error
+// (CodeInvalid for a bad name), ErrClosed or storage errors.
+func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
+	var resp *wire.LockStatusResponse
+	var werr *wire.Error
+	h, err := sh.readAt(func(r locks.Reader) (err error) {
+		resp, werr, err = locks.ReadStatus(r, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	resp.Header = h
+	return resp, nil
+}
+
+// Leader returns the leader of election name from the local replica. When
+// nobody leads the error is a *wire.Error with CodeNotFound; other errors
+// are *wire.Error (CodeInvalid for a bad name), ErrClosed or storage
+// errors.
+func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
+	var resp *wire.LeaderResponse
+	var werr *wire.Error
+	h, err := sh.readAt(func(r locks.Reader) (err error) {
+		resp, werr, err = election.ReadLeader(r, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	resp.Header = h
+	return resp, nil
+}

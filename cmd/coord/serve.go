@@ -34,6 +34,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data-dir", Usage: "directory of the member's Raft log and state", DefaultText: "./NAME.coord with --name, else ./" + strings.TrimPrefix(d.DataDir, "./"), EnvVars: envVars("data-dir")},
 		&cli.StringFlag{Name: "listen-client", Usage: "address clients connect to", Value: d.ListenClient, EnvVars: envVars("listen-client")},
 		&cli.StringFlag{Name: "listen-peer", Usage: "address of this member's Raft transport (fixed once the data dir exists)", Value: d.ListenPeer, EnvVars: envVars("listen-peer")},
+		&cli.StringFlag{Name: "bind-peer", Usage: "address the Raft transport listens on when it differs from --listen-peer (a proxy or NAT in front of it); default: --listen-peer", EnvVars: envVars("bind-peer")},
 		&cli.StringFlag{Name: "listen-http", Usage: "address of /metrics, /healthz, /readyz and /status (\"\" disables)", Value: d.ListenHTTP, EnvVars: envVars("listen-http")},
 		&cli.StringFlag{Name: "initial-cluster", Usage: "every member as NAME=PEER_ADDR,... in the same order on every member", DefaultText: "NAME=LISTEN_PEER (one member)", EnvVars: envVars("initial-cluster")},
 		&cli.IntFlag{Name: "shards", Usage: "number of Raft groups the keyspace is spread over (fixed at creation)", Value: d.Shards, EnvVars: envVars("shards")},
@@ -96,6 +97,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.ListenClient = c.String("listen-client")
 	cfg.ListenPeer = c.String("listen-peer")
 	cfg.ListenHTTP = c.String("listen-http")
+	cfg.BindPeer = c.String("bind-peer")
 	cfg.InitialCluster = c.String("initial-cluster")
 	cfg.Shards = c.Int("shards")
 	cfg.MaxKeySize = c.Int("max-key-size")

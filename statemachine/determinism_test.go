@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/election"
+	"github.com/coord-io/coord/locks"
 )
 
 // randomLog makes a command log exercising every operation, exactly-once
@@ -17,7 +20,9 @@ import (
 // jumps that trigger exactly-once eviction, and leases (of shard
 // leaseShard, the shard the log is applied to: grants, renewals, client
 // and expiry revokes, stale or not, puts attached to existing, missing
-// and foreign leases).
+// and foreign leases), and locks and elections (acquires, tries, unlocks,
+// campaigns, proclaims and resigns with live, stale and bogus keys, bad
+// names, lock-token compares).
 func randomLog(rng *rand.Rand, n int) []Entry {
 	keys := []string{"a", "a\x00", "a\x00b", "ab", "b", "b/1", "b/2", "c", "\x00x", ReservedPrefix + "q", "\xff"}
 	key := func() []byte { return []byte(keys[rng.Intn(len(keys))]) }
@@ -65,6 +70,17 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			return wire.RequestOp{DeleteRange: &wire.DeleteRangeRequest{Key: k, RangeEnd: end(k), PrevKV: true}}
 		}
 	}
+	// Locks and elections: a few names (one invalid); owner keys of
+	// revisions up to the log's length, so that some are live.
+	name := func() string { return primitiveNames[rng.Intn(len(primitiveNames))] }
+	ownerKey := func(prefix []byte, i int) []byte {
+		if rng.Intn(10) == 0 {
+			return []byte("x")
+		}
+		return binary.BigEndian.AppendUint64(append(prefix, 'o', '/'), uint64(rng.Intn(i+2)))
+	}
+	lockKey := func(i int) []byte { return ownerKey(locks.Prefix(name()), i) }
+	electKey := func(i int) []byte { return ownerKey(election.Prefix(name()), i) }
 	seqs := map[uint64]uint64{}
 	var entries []Entry
 	index := uint64(0)
@@ -74,7 +90,7 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			index += uint64(rng.Intn(3000))
 		}
 		var cmd Command
-		switch r := rng.Intn(100); {
+		switch r := rng.Intn(125); {
 		case r < 40:
 			cmd.Put = &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()}
 		case r < 52:
@@ -84,10 +100,14 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			t := &wire.TxnRequest{}
 			for j := rng.Intn(3); j > 0; j-- {
 				k := key()
-				t.Compare = append(t.Compare, wire.Compare{
+				c := wire.Compare{
 					Target: wire.CompareTarget(rng.Intn(5)), Result: wire.CompareResult(rng.Intn(4)),
 					Key: k, RangeEnd: end(k), Value: value(), Version: int64(rng.Intn(3)), ModRevision: int64(rng.Intn(i + 1)),
-				})
+				}
+				if rng.Intn(4) == 0 {
+					c.Target, c.Key, c.RangeEnd, c.Version = wire.CompareLockToken, []byte(name()), nil, int64(rng.Intn(i+1))
+				}
+				t.Compare = append(t.Compare, c)
 			}
 			for j := rng.Intn(4); j > 0; j-- {
 				t.Success = append(t.Success, op())
@@ -112,11 +132,21 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 				ids[j] = leaseID()
 			}
 			cmd.LeaseRenew = &LeaseRenew{IDs: ids}
-		default:
+		case r < 100:
 			cmd.LeaseRevoke = &LeaseRevoke{ID: leaseID()}
 			if rng.Intn(2) == 0 {
 				cmd.LeaseRevoke.Expire, cmd.LeaseRevoke.RenewSeq = true, uint64(rng.Intn(3))
 			}
+		case r < 108:
+			cmd.Lock = &wire.LockRequest{Name: name(), Lease: leaseID(), Owner: value(), Try: rng.Intn(3) == 0}
+		case r < 113:
+			cmd.Unlock = &wire.UnlockRequest{Name: name(), Key: lockKey(i)}
+		case r < 118:
+			cmd.Campaign = &wire.CampaignRequest{Name: name(), Lease: leaseID(), Value: value()}
+		case r < 121:
+			cmd.Proclaim = &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value()}
+		default:
+			cmd.Resign = &wire.ResignRequest{Name: name(), Key: electKey(i)}
 		}
 		if c := uint64(rng.Intn(4)); c != 0 {
 			cmd.ClientID = c
@@ -137,6 +167,10 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 	}
 	return entries
 }
+
+// primitiveNames are the lock and election names of randomLog (one
+// invalid).
+var primitiveNames = []string{"L", "M", "{L}/data", "L"}
 
 // leaseShard is the shard openShard opens, whose leases randomLog uses.
 const leaseShard = 3
@@ -268,6 +302,16 @@ func TestDeterminism(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, ka, kd)
 	}
+	for _, n := range primitiveNames {
+		sa, errA := a.LockStatus(n)
+		sd, errD := d.LockStatus(n)
+		require.Equal(t, errA, errD)
+		require.Equal(t, sa, sd)
+		la, errA := a.Leader(n)
+		ld, errD := d.Leader(n)
+		require.Equal(t, errA, errD)
+		require.Equal(t, la, ld)
+	}
 	ha, _, errA := a.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
 	hd, _, errD := d.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
 	require.Equal(t, errA, errD)
@@ -284,6 +328,23 @@ func TestDeterminism(t *testing.T) {
 			revokedKeys++
 		}
 	}
+	// And the primitives: grants of locks and elections, some of them by
+	// a revoke (the holder record put in the revision of an owner's
+	// delete with a lease).
+	grants, revokeGrants := 0, 0
+	for i, e := range evA {
+		k := string(e.Kv.Key)
+		if e.Type != wire.EventPut || (k != string(locks.HolderKey("L")) && k != string(election.LeaderKey("L"))) {
+			continue
+		}
+		grants++
+		if i > 0 && evA[i-1].Type == wire.EventDelete && evA[i-1].PrevKv != nil && evA[i-1].PrevKv.Lease != 0 &&
+			evA[i-1].Kv.ModRevision == e.Kv.ModRevision {
+			revokeGrants++
+		}
+	}
+	t.Logf("holder/leader record puts of L %d, after an owner's delete %d", grants, revokeGrants)
+	require.Positive(t, grants)
 	var revoked, renewed int
 	for _, c := range lsA {
 		if c.Revoked {

@@ -200,6 +200,12 @@ func reportError(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var ce *commandExit
+	if errors.As(err, &ce) {
+		// A command run under lock acquire or elect campaign failed: its
+		// status is ours, and it has said what went wrong itself.
+		return ce.code
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "Error: %s\n", oneLine(ue.msg))

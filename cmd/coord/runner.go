@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Commands run under `lock acquire` and `elect campaign` must never outlive
+// what protects them (DESIGN §7):
+//
+//   - the command runs in its own process group, with a parent-death signal
+//     of SIGKILL, so a SIGKILLed coord takes it (and, through the group
+//     kill below, its children) along;
+//   - when the lock or leadership is lost, the group gets SIGTERM, then
+//     SIGKILL after a grace period (as `consul lock` does);
+//   - SIGINT/SIGTERM to coord is forwarded to the group, which is then
+//     given the same grace period;
+//   - when the command itself exits, whatever it left running in its group
+//     is killed before the lock is released.
+//
+// The command is in a process group of its own, so the terminal's Ctrl-C
+// reaches coord, which forwards it. One consequence: a command that reads
+// from the terminal is a background job and is stopped (SIGTTIN).
+
+// defaultKillGrace is how long a command has between SIGTERM and SIGKILL.
+const defaultKillGrace = 5 * time.Second
+
+// runner runs one guarded command.
+type runner struct {
+	argv   []string
+	env    []string // added to coord's environment
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	grace  time.Duration // SIGTERM → SIGKILL
+}
+
+// runOutcome is how a guarded command ended.
+type runOutcome struct {
+	code int  // its exit status; 128+N when killed by signal N
+	lost bool // the guard was lost and the command terminated for it
+	// interrupted is the first signal forwarded to the command, if any.
+	interrupted os.Signal
+}
+
+// run starts the command and waits for it. Each signal from interrupt is
+// forwarded to the command's process group; lost closing (the lock or the
+// leadership is gone) sends it SIGTERM. Either way it is SIGKILLed if it
+// has not exited after the grace period. An error means the command could
+// not be started.
+func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutcome, error) {
+	if len(r.argv) == 0 {
+		return runOutcome{}, errors.New("no command to run")
+	}
+	cmd := exec.Command(r.argv[0], r.argv[1:]...)
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
+	cmd.SysProcAttr = commandSysProcAttr()
+	// With non-file stdio (tests) Go copies through pipes; a grandchild
+	// holding them open must not block Wait for long (it is killed anyway).
+	cmd.WaitDelay = time.Second
+
+	started := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the thread that forked the
+		// child exits, not the process (golang/go#27505): keep that thread
+		// alive, and to ourselves, for as long as the child runs.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		done <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return runOutcome{}, fmt.Errorf("cannot run %s: %w", r.argv[0], unwrapExecError(err))
+	}
+	pgid := cmd.Process.Pid
+
+	var (
+		out  runOutcome
+		kill <-chan time.Time
+	)
+	startGrace := func() {
+		if kill == nil {
+			kill = time.After(r.grace)
+		}
+	}
+	for {
+		select {
+		case err := <-done:
+			// Nothing of the command may run on without the lock.
+			killGroup(pgid, syscall.SIGKILL)
+			out.code = exitStatus(cmd.ProcessState, err)
+			return out, nil
+		case sig := <-interrupt:
+			if out.interrupted == nil {
+				out.interrupted = sig
+			}
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				s = syscall.SIGTERM
+			}
+			killGroup(pgid, s)
+			startGrace()
+		case <-lost:
+			lost = nil
+			out.lost = true
+			killGroup(pgid, syscall.SIGTERM)
+			startGrace()
+		case <-kill:
+			kill = nil
+			killGroup(pgid, syscall.SIGKILL)
+		}
+	}
+}
+
+// exitStatus is the shell-style exit status of a finished command:
+// its exit code, or 128+N when signal N killed it.
+func exitStatus(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return exitError
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return code
+	}
+	if err != nil {
+		return exitError
+	}
+	return exitOK
+}
+
+// unwrapExecError drops the "fork/exec PATH: " wrapping of a start error.
+func unwrapExecError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// commandExit makes coord exit with a command's status, printing nothing.
+type commandExit struct{ code int }
+
+func (e *commandExit) Error() string { return fmt.Sprintf("command exited with status %d", e.code) }
+
+// exitWith is nil for status 0, else a *commandExit for it.
+func exitWith(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return &commandExit{code: code}
+}
+
+// interrupts delivers the SIGINT/SIGTERM coord receives, and a SIGINT when
+// ctx ends (runContext's cancellation stands for Ctrl-C). stop undoes it.
+func interrupts(ctx context.Context) (ch <-chan os.Signal, stop func()) {
+	c := make(chan os.Signal, 4)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case c <- os.Interrupt:
+			default:
+			}
+		case <-quit:
+		}
+	}()
+	return c, func() {
+		signal.Stop(c)
+		close(quit)
+	}
+}
+
+// commandLine shows argv the way a shell user would type it, for status
+// displays (not for running).
+func commandLine(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		parts[i] = shellQuote(a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ownerInfo is the owner data sent with a lock or shown for a campaign:
+// "HOSTNAME pid PID", then ": COMMAND LINE" when a command runs, cut to a
+// reasonable length.
+func ownerInfo(argv []string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	s := fmt.Sprintf("%s pid %d", host, os.Getpid())
+	if len(argv) > 0 {
+		s += ": " + commandLine(argv)
+	}
+	const maxOwner = 256
+	if len(s) > maxOwner {
+		s = strings.ToValidUTF8(s[:maxOwner-3], "") + "..."
+	}
+	return s
+}

@@ -358,7 +358,7 @@ func TestLockRandomHistory(t *testing.T) {
 		lastToken[name] = s.Token
 	}
 
-	for i := 0; i < 1500; i++ {
+	for i := 0; i < 1000; i++ {
 		name := names[rng.Intn(len(names))]
 		before := h.Rev()
 		switch r := rng.Intn(100); {

@@ -1,0 +1,53 @@
+package locks
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestHolderEncoding(t *testing.T) {
+	for _, h := range []Holder{
+		{Key: OwnerKey("L", 1), Token: 1, Lease: 0x0007000000000001},
+		{Key: OwnerKey("L", 1<<40), Token: 1 << 40, Lease: 1, Owner: []byte("host-a pid 42")},
+		{Key: []byte{}, Token: 0, Lease: -1, Owner: []byte{0, 1, 2}},
+	} {
+		b := h.Encode()
+		got, err := DecodeHolder(b)
+		require.NoError(t, err)
+		if len(h.Key) == 0 {
+			h.Key = []byte{}
+		}
+		require.Equal(t, h, got)
+		b[len(b)-1] ^= 0xff // the decoded holder does not alias the value
+		require.Equal(t, h, got)
+	}
+	good := Holder{Key: []byte("k"), Token: 3, Lease: 4, Owner: []byte("o")}.Encode()
+	for _, bad := range [][]byte{nil, {}, {2}, {1}, {1, 3}, {1, 3, 8}, {1, 3, 8, 5, 'k'}, append([]byte{9}, good[1:]...)} {
+		_, err := DecodeHolder(bad)
+		require.ErrorIs(t, err, ErrCorruptHolder, "%q", bad)
+	}
+}
+
+func TestOwnerName(t *testing.T) {
+	for _, tc := range []struct {
+		key  []byte
+		name string
+		ok   bool
+	}{
+		{OwnerKey("L", 5), "L", true},
+		{OwnerKey("a.b c", 1<<50), "a.b c", true},
+		{HolderKey("L"), "", false},
+		{Prefix("L"), "", false},
+		{append(OwnerKey("L", 5), 0), "", false},
+		{OwnerKey("L", 5)[:len(OwnerKey("L", 5))-1], "", false},
+		{[]byte(Root + "L}/o/12345678"), "", false},
+		{[]byte(Root + "{}/o/12345678"), "", false},
+		{[]byte(Root + "{L/o/12345678"), "", false},
+		{[]byte("\x00coord/elect/{L}/o/12345678"), "", false},
+	} {
+		name, ok := OwnerName(Root, tc.key)
+		require.Equal(t, tc.ok, ok, "%q", tc.key)
+		require.Equal(t, tc.name, name, "%q", tc.key)
+	}
+}

@@ -1,0 +1,234 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/locks"
+)
+
+// LockEvent is one step of a lock client, recorded for the checker.
+//
+//   - "grant": Lock returned the lock with Token.
+//   - "write": a write to the lock's fenced register, a txn guarded by
+//     locks.LockToken(Lock, Token), made while the client believed it
+//     held the lock. Outcome "ok" (accepted at revision Rev), "rejected"
+//     (the compare failed) or "unknown".
+//   - "release": Unlock of Token returned (Outcome "ok" or "unknown").
+//   - "stale": a fenced write with Token made after its release was
+//     acknowledged; it must be rejected.
+type LockEvent struct {
+	Kind    string `json:"kind"`
+	Client  int    `json:"client"`
+	Lock    string `json:"lock"`
+	Token   int64  `json:"token"`
+	Outcome string `json:"outcome,omitempty"`
+	Rev     int64  `json:"rev,omitempty"`
+	Call    int64  `json:"call"`   // ns since the history started
+	Return  int64  `json:"return"` // ns since the history started
+}
+
+// LockHistory is everything one lock scenario recorded.
+type LockHistory struct {
+	Events []LockEvent `json:"events"`
+}
+
+// CheckLocks checks a lock history and returns one message per violation:
+//
+//  1. a token granted twice (for one lock);
+//  2. tokens not increasing in grant order: a grant that returned before
+//     another was asked for has the smaller token;
+//  3. two holders at once, as the store saw them: a write fenced by token
+//     T accepted at revision R although a later token T2 (T < T2 <= R) had
+//     been granted by then (tokens are grant revisions, so T was no longer
+//     the holder at R);
+//  4. accepted fenced writes whose tokens decrease in revision order;
+//  5. a stale-token write accepted after its release was acknowledged.
+func CheckLocks(h LockHistory) []string {
+	var out []string
+	grants := map[string][]LockEvent{}
+	writes := map[string][]LockEvent{}
+	for _, e := range h.Events {
+		switch e.Kind {
+		case "grant":
+			grants[e.Lock] = append(grants[e.Lock], e)
+		case "write", "stale":
+			if e.Outcome == "ok" {
+				writes[e.Lock] = append(writes[e.Lock], e)
+			}
+			if e.Kind == "stale" && e.Outcome == "ok" {
+				out = append(out, fmt.Sprintf("lock %s: stale token %d accepted at revision %d after client %d released it", e.Lock, e.Token, e.Rev, e.Client))
+			}
+		}
+	}
+	names := make([]string, 0, len(grants)+len(writes))
+	for n := range grants {
+		names = append(names, n)
+	}
+	for n := range writes {
+		if _, ok := grants[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		gs := grants[name]
+		seen := map[int64]LockEvent{}
+		for _, g := range gs {
+			if p, ok := seen[g.Token]; ok {
+				out = append(out, fmt.Sprintf("lock %s: token %d granted twice (clients %d and %d)", name, g.Token, p.Client, g.Client))
+			}
+			seen[g.Token] = g
+		}
+		for _, a := range gs {
+			for _, b := range gs {
+				if a.Return < b.Call && a.Token >= b.Token {
+					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
+				}
+			}
+		}
+		tokens := make([]int64, 0, len(seen))
+		for t := range seen {
+			tokens = append(tokens, t)
+		}
+		sort.Slice(tokens, func(i, j int) bool { return tokens[i] < tokens[j] })
+		ws := writes[name]
+		sort.Slice(ws, func(i, j int) bool { return ws[i].Rev < ws[j].Rev })
+		for i, w := range ws {
+			if w.Token > w.Rev {
+				out = append(out, fmt.Sprintf("lock %s: write fenced by token %d accepted at revision %d, before the token existed", name, w.Token, w.Rev))
+			}
+			// The first grant after w.Token.
+			j := sort.Search(len(tokens), func(k int) bool { return tokens[k] > w.Token })
+			if j < len(tokens) && tokens[j] <= w.Rev {
+				out = append(out, fmt.Sprintf("lock %s: two holders: client %d's write fenced by token %d accepted at revision %d, after token %d was granted at revision %d", name, w.Client, w.Token, w.Rev, tokens[j], tokens[j]))
+			}
+			if i > 0 && ws[i-1].Token > w.Token {
+				out = append(out, fmt.Sprintf("lock %s: fenced writes out of order: token %d accepted at revision %d after token %d at revision %d", name, w.Token, w.Rev, ws[i-1].Token, ws[i-1].Rev))
+			}
+		}
+	}
+	return out
+}
+
+// LockWorkload drives lock clients: acquire, two fenced writes, release,
+// then one stale write with the released token.
+type LockWorkload struct {
+	Clients    []*coord.Client
+	Locks      []string
+	SessionTTL int64 // seconds
+	OpTimeout  time.Duration
+	Think      time.Duration
+}
+
+// Register is the key of lock name's fenced register (same hash tag as
+// the lock, so a txn can guard it with the lock's token).
+func Register(name string) string { return "{" + name + "}/reg" }
+
+// Run runs every client until ctx ends and returns the history.
+func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) LockHistory {
+	var mu sync.Mutex
+	var h LockHistory
+	record := func(e LockEvent) {
+		mu.Lock()
+		h.Events = append(h.Events, e)
+		mu.Unlock()
+	}
+	now := func() int64 { return int64(time.Since(start)) }
+	var wg sync.WaitGroup
+	for i, c := range w.Clients {
+		wg.Add(1)
+		go func(id int, c *coord.Client) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed + int64(id)*104729))
+			var sess *coord.Session
+			defer func() {
+				if sess != nil {
+					sess.Orphan()
+				}
+			}()
+			fenced := func(kind string, name string, token int64) {
+				e := LockEvent{Kind: kind, Client: id, Lock: name, Token: token, Call: now()}
+				octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+				r, err := c.Txn(octx).If(locks.LockToken(name, token)).
+					Then(coord.OpPut(Register(name), strconv.FormatInt(token, 10))).Commit()
+				cancel()
+				e.Return = now()
+				switch {
+				case err != nil:
+					e.Outcome, e.Return = "unknown", Infinity
+				case r.Succeeded:
+					e.Outcome, e.Rev = "ok", r.Header.Revision
+				default:
+					e.Outcome = "rejected"
+				}
+				record(e)
+			}
+			for ctx.Err() == nil {
+				if w.Think > 0 {
+					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+				}
+				if sess != nil {
+					select {
+					case <-sess.Done():
+						sess.Orphan()
+						sess = nil
+					default:
+					}
+				}
+				if sess == nil {
+					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
+					if err != nil {
+						pause(ctx, 100*time.Millisecond)
+						continue
+					}
+					sess = s
+				}
+				name := w.Locks[rng.Intn(len(w.Locks))]
+				m := locks.NewMutex(sess, name)
+				call := now()
+				lctx, cancel := context.WithTimeout(ctx, w.OpTimeout)
+				err := m.Lock(lctx)
+				cancel()
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
+						pause(ctx, 50*time.Millisecond)
+					}
+					continue
+				}
+				token := m.Token()
+				record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()})
+				fenced("write", name, token)
+				pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
+				fenced("write", name, token)
+				e := LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}
+				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+				err = m.Unlock(uctx)
+				cancel()
+				e.Return = now()
+				if err != nil {
+					e.Outcome, e.Return = "unknown", Infinity
+					record(e)
+					// The lock may still be ours: drop the session so its
+					// lease expires and the lock moves on.
+					sess.Orphan()
+					sess = nil
+					continue
+				}
+				e.Outcome = "ok"
+				record(e)
+				fenced("stale", name, token)
+			}
+		}(i, c)
+	}
+	wg.Wait()
+	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
+	return h
+}

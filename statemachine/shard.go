@@ -18,8 +18,8 @@ import (
 // Apply, Sync, PrepareSnapshot, RecoverFromSnapshot, Open and Close must be
 // called serially (the apply loop owns the shard's mutable state: the
 // exactly-once cache). SaveSnapshot may run concurrently with Apply. The
-// read methods (Range, History, Leases, Lease, LeaseKeys, Revision,
-// AppliedIndex, Hash) may run concurrently
+// read methods (Range, History, Leases, Lease, LeaseKeys, LockStatus,
+// Leader, Revision, AppliedIndex, Hash) may run concurrently
 // with anything, even after Close.
 type Shard struct {
 	store *Store

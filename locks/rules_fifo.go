@@ -294,8 +294,13 @@ func (f *FIFO) SetOwner(st Store, key, data []byte) (Holder, bool, error) {
 	if err != nil || !held || !bytes.Equal(h.Key, key) {
 		return Holder{}, false, err
 	}
+	kv, err := st.Get(key)
+	if err != nil || kv == nil {
+		// A holder record naming a missing owner breaks the invariant.
+		return Holder{}, false, errors.Join(err, fmt.Errorf("locks: %s %q: holder %q has no owner key", f.kind, f.name, key))
+	}
 	h.Owner = bytes.Clone(data)
-	if err := st.Put(key, data, h.Lease); err != nil {
+	if err := st.Put(key, data, kv.Lease); err != nil {
 		return Holder{}, false, err
 	}
 	if err := st.Put(f.HolderKey(), h.Encode(), 0); err != nil {

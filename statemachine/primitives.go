@@ -145,8 +145,8 @@ var ownerHooks = []struct {
 	{election.Root, election.OwnerDeleted},
 }
 
-// ownersDeleted runs ownerHooks for keys (deleted by a revoke, in key
-// order) and reports whether they wrote.
+// ownersDeleted runs ownerHooks for keys, deleted by a revoke through st
+// (in key order); st.wrote tells whether they wrote.
 func (a *applier) ownersDeleted(st *ruleStore, keys [][]byte) error {
 	for _, k := range keys {
 		for _, h := range ownerHooks {

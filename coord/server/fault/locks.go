@@ -126,6 +126,12 @@ type LockWorkload struct {
 	SessionTTL int64 // seconds
 	OpTimeout  time.Duration
 	Think      time.Duration
+	// Stall makes client 0 stall once while holding a lock, on its third
+	// grant: it stops renewing its session and waits out the lease, so
+	// the lock moves on, then makes its fenced writes with the superseded
+	// token, which the store must refuse (the process pause of Jepsen's
+	// etcd lock analysis).
+	Stall bool
 }
 
 // Register is the key of lock name's fenced register (same hash tag as
@@ -171,6 +177,7 @@ func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) Loc
 				}
 				record(e)
 			}
+			grants := 0
 			for ctx.Err() == nil {
 				if w.Think > 0 {
 					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
@@ -205,6 +212,11 @@ func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) Loc
 				}
 				token := m.Token()
 				record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()})
+				grants++
+				if w.Stall && id == 0 && grants == 3 {
+					sess.Orphan()
+					pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
+				}
 				fenced("write", name, token)
 				pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
 				fenced("write", name, token)

@@ -39,6 +39,10 @@
 //	rev 7  Resign db, c4                     delete c4, delete h: nobody leads
 //	       Resign db, c4 (again)             OK, nothing written: Resign is idempotent
 //
+// Each Campaign queues a new candidate, also for a lease that already
+// campaigns (it then waits behind itself); a candidate whose lease is
+// revoked leaves, and if it led, the next one leads from the revoke.
+//
 // # Determinism
 //
 // As for locks: the rules read and write only through locks.Store, check

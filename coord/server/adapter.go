@@ -93,6 +93,10 @@ func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 		return res, nil
 	case leasesQuery:
 		return d.shard.Leases()
+	case lockStatusQuery:
+		return d.shard.LockStatus(q.name)
+	case leaderQuery:
+		return d.shard.Leader(q.name)
 	default:
 		return nil, errBadQuery
 	}

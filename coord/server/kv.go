@@ -211,7 +211,7 @@ func (s *Server) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
 		if err := s.checkRange(c.Key, c.RangeEnd); err != nil {
 			return 0, err
 		}
-		if c.Target > wire.CompareLease || c.Result > wire.CompareLess {
+		if c.Target > wire.CompareLockToken || c.Result > wire.CompareLess {
 			return 0, wire.Errorf(wire.CodeInvalid, "bad compare on key %q", c.Key)
 		}
 		if err := use(c.Key, c.RangeEnd); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -325,6 +326,10 @@ func (s *Server) lookup(ctx context.Context, shard uint32, q any) (any, *wire.Er
 		cancel()
 		if err == nil {
 			return v, nil
+		}
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return nil, we
 		}
 		if werr := s.retryOrFail(ctx, shard, err, &backoff); werr != nil {
 			return nil, werr

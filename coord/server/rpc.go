@@ -15,6 +15,12 @@ import (
 // handshakeTimeout bounds how long a new connection may take to say hello.
 const handshakeTimeout = 10 * time.Second
 
+// waitingMethods block until something happens; without a deadline of
+// their own they are not cut off by maxCallTimeout.
+var waitingMethods = map[string]bool{
+	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
+}
+
 // maxCallTimeout caps the deadline of a call that brings none.
 const maxCallTimeout = 5 * time.Minute
 
@@ -236,7 +242,15 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	if f.TimeoutMillis > 0 && time.Duration(f.TimeoutMillis)*time.Millisecond < timeout {
 		timeout = time.Duration(f.TimeoutMillis) * time.Millisecond
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if f.TimeoutMillis == 0 && waitingMethods[f.Method] {
+		// A blocking call without a deadline waits as long as its
+		// connection lives.
+		ctx, cancel = context.WithCancel(context.Background())
+	} else {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	}
 	c.callsMu.Lock()
 	if c.draining {
 		c.callsMu.Unlock()
@@ -349,6 +363,48 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		return s.leaseTimeToLive(ctx, &req)
 	case wire.MethodLeaseLeases:
 		return s.leaseLeases(ctx)
+	case wire.MethodLock:
+		var req wire.LockRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.lock(ctx, cl, &req)
+	case wire.MethodUnlock:
+		var req wire.UnlockRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.unlock(ctx, cl, &req)
+	case wire.MethodLockStatus:
+		var req wire.LockStatusRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.lockStatus(ctx, &req)
+	case wire.MethodCampaign:
+		var req wire.CampaignRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.campaign(ctx, cl, &req)
+	case wire.MethodProclaim:
+		var req wire.ProclaimRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.proclaim(ctx, cl, &req)
+	case wire.MethodResign:
+		var req wire.ResignRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.resign(ctx, cl, &req)
+	case wire.MethodLeader:
+		var req wire.LeaderRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.leaderCall(ctx, cl, &req)
 	default:
 		return nil, wire.Errorf(wire.CodeUnimplemented, "unknown method %q", f.Method)
 	}

@@ -156,7 +156,9 @@ type coordSession struct{ s *coord.Session }
 
 func (s *coordSession) Mutex(name string) Mutex { return locks.NewMutex(s.s, name) }
 
-func (s *coordSession) Election(name string) Election { return &coordElection{e: election.New(s.s, name)} }
+func (s *coordSession) Election(name string) Election {
+	return &coordElection{e: election.New(s.s, name)}
+}
 
 func (s *coordSession) Barrier(string, int) (Barrier, error) {
 	return nil, &UnsupportedError{Workload: "barrier", Primitive: "barrier", Target: "coord"}

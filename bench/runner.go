@@ -62,12 +62,12 @@ type Result struct {
 	// Unit says what one operation is ("put", "acquire+release", …).
 	Unit string `json:"unit"`
 	// Latency summarizes the successful operations' latencies.
-	Latency     Latency          `json:"latency_ms"`
-	Percentiles []Percentile     `json:"percentiles"`
-	Timeline    []Interval       `json:"timeline"`
-	Extra       map[string]any   `json:"extra,omitempty"`
-	Resources   *Resources       `json:"resources,omitempty"`
-	Interrupted bool             `json:"interrupted,omitempty"`
+	Latency     Latency        `json:"latency_ms"`
+	Percentiles []Percentile   `json:"percentiles"`
+	Timeline    []Interval     `json:"timeline"`
+	Extra       map[string]any `json:"extra,omitempty"`
+	Resources   *Resources     `json:"resources,omitempty"`
+	Interrupted bool           `json:"interrupted,omitempty"`
 }
 
 // Params are the settings a run used.

@@ -47,7 +47,7 @@ var workloads = map[string]workloadInfo{
 		make: func(Config) Workload { return &electWorkload{} }},
 	"queue": {help: "half the clients enqueue, half dequeue+ack; latency enqueue → ack", unit: "item enqueued, dequeued and acked",
 		usesValues: true,
-		make: func(Config) Workload { return &queueWorkload{} }},
+		make:       func(Config) Workload { return &queueWorkload{} }},
 	"barrier": {help: "rounds of a double barrier of all clients: enter+leave", unit: "enter+leave of one participant", usesTTL: true,
 		make: func(Config) Workload { return &barrierWorkload{} }},
 	"watch": {help: "put under a prefix that --watchers watches see; latency put → event, per watcher", unit: "put seen by every watcher",

@@ -28,3 +28,12 @@ const (
 	MethodResign     = "elect.resign"   // ResignRequest → LeaderResponse (write)
 	MethodLeader     = "elect.leader"   // LeaderRequest → LeaderResponse, or a stream of them with Observe
 )
+
+// Methods of queues and barriers.
+const (
+	MethodEnqueue   = "queue.enqueue" // EnqueueRequest → EnqueueResponse (write)
+	MethodDequeue   = "queue.dequeue" // DequeueRequest → DequeueResponse (write; waits with Wait)
+	MethodAck       = "queue.ack"     // AckRequest → AckResponse (write)
+	MethodQueueInfo = "queue.info"    // QueueInfoRequest → QueueInfoResponse
+	MethodBarrier   = "barrier"       // BarrierRequest → BarrierResponse (Wait, Enter and Leave wait)
+)

@@ -1,0 +1,112 @@
+package wire
+
+// Queues and barriers are first-class calls, kept in the reserved keyspace
+// under their name's hash tag (one queue or barrier lives in one shard).
+
+// QueueItem is one item of a queue. Seq is its sequence number, strictly
+// increasing per queue in enqueue order; Deliveries counts how often it
+// was handed to a consumer (1 on its first delivery).
+type QueueItem struct {
+	Seq        int64  `msgpack:"s"`
+	Value      []byte `msgpack:"v"`
+	Deliveries int64  `msgpack:"d,omitempty"`
+}
+
+// EnqueueRequest appends Values to queue Name in order, in one command.
+// MaxDeliveries, when positive, is recorded with each item: an item
+// delivered more often than that is moved to the dead-letter queue
+// Name + ".dead" instead of being delivered again.
+type EnqueueRequest struct {
+	Name          string   `msgpack:"n"`
+	Values        [][]byte `msgpack:"v"`
+	MaxDeliveries int64    `msgpack:"md,omitempty"`
+}
+
+// EnqueueResponse gives the sequence number of each value, in order.
+type EnqueueResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	Seqs   []int64        `msgpack:"s"`
+}
+
+// DequeueRequest takes the item at the head of queue Name for the consumer
+// holding Lease (a lease of the queue's shard). The item stays in flight
+// until acked; if it is not acked within VisibilitySeconds, or the
+// consumer's lease ends first, it goes back to the head of the queue.
+// With Wait the call blocks until an item is available; without it an
+// empty queue answers CodeEmpty at once.
+type DequeueRequest struct {
+	Name              string `msgpack:"n"`
+	Lease             int64  `msgpack:"l"`
+	VisibilitySeconds int64  `msgpack:"vis"`
+	Wait              bool   `msgpack:"w,omitempty"`
+}
+
+// DequeueResponse carries the delivered item.
+type DequeueResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+	Item   QueueItem      `msgpack:"i"`
+}
+
+// AckRequest completes delivery Deliveries of item Seq (deleting it);
+// with Nack it returns the item to the head of the queue at once. An ack
+// of a delivery that has since timed out and been handed on fails with
+// CodeNotFound.
+type AckRequest struct {
+	Name       string `msgpack:"n"`
+	Seq        int64  `msgpack:"s"`
+	Deliveries int64  `msgpack:"d,omitempty"` // 0: whichever delivery is in flight
+	Nack       bool   `msgpack:"nack,omitempty"`
+}
+
+// AckResponse answers an AckRequest.
+type AckResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+}
+
+// QueueInfoRequest asks for a queue's length and, with Peek, its head.
+type QueueInfoRequest struct {
+	Name string `msgpack:"n"`
+	Peek bool   `msgpack:"p,omitempty"`
+}
+
+// QueueInfoResponse answers a QueueInfoRequest: Ready items wait for a
+// consumer, InFlight ones were delivered and not acked yet. Head is the
+// next item a Dequeue would get (with Peek, when any).
+type QueueInfoResponse struct {
+	Header   ResponseHeader `msgpack:"h"`
+	Ready    int64          `msgpack:"r"`
+	InFlight int64          `msgpack:"f"`
+	Head     *QueueItem     `msgpack:"head,omitempty"`
+}
+
+// BarrierRequest operates on barrier Name. Op is one of the Barrier*
+// constants. For BarrierEnter, Count is the number of participants to
+// wait for and Lease the participant's session lease (of the barrier's
+// shard); Key is the participant's key for BarrierLeave.
+type BarrierRequest struct {
+	Name  string `msgpack:"n"`
+	Op    uint8  `msgpack:"op"`
+	Count int64  `msgpack:"c,omitempty"`
+	Lease int64  `msgpack:"l,omitempty"`
+	Key   []byte `msgpack:"k,omitempty"`
+}
+
+// Barrier operations. Hold, Release and Wait act on a gate barrier: Wait
+// blocks while the gate is held. Enter and Leave act on a double barrier:
+// Enter blocks until Count participants are in, Leave until all have left.
+const (
+	BarrierHold uint8 = iota + 1
+	BarrierRelease
+	BarrierWait
+	BarrierEnter
+	BarrierLeave
+)
+
+// BarrierResponse answers a BarrierRequest. Key is the participant's key
+// after Enter; Held reports the gate's state; Participants how many are in.
+type BarrierResponse struct {
+	Header       ResponseHeader `msgpack:"h"`
+	Key          []byte         `msgpack:"k,omitempty"`
+	Held         bool           `msgpack:"held,omitempty"`
+	Participants int64          `msgpack:"p,omitempty"`
+}

@@ -1,0 +1,52 @@
+// Package fault is Coord's fault harness: it runs real `coord serve`
+// processes on loopback, injects faults, drives concurrent workloads and
+// checks what the clients saw.
+//
+// # How data moves
+//
+// A test builds the coord binary once (TestMain), then NewCluster starts N
+// members with their data in t.TempDir(). Each member's Raft transport
+// binds --bind-peer while its peers dial --listen-peer, where a proxy of
+// Net listens: the proxy reads the first Dragonboat frame of every
+// connection to learn the sending member, then forwards, delays, drops or
+// blackholes its bytes by the rule of that directed link. Faults
+// (Nemeses): SIGKILL and restart of any member or of a shard's leader
+// (found through each member's status call), two members at once,
+// isolation of the leader (drop or blackhole), an asymmetric cut, slow
+// links, SIGSTOP/SIGCONT, and SIGKILL of every member at once.
+//
+// Workloads record histories and checkers judge them:
+//
+//   - KVWorkload: get/put/CAS on a few keys; CheckKV runs porcupine with a
+//     per-key register model. A write that fails or times out has an
+//     unknown outcome and returns at Infinity; failed reads are dropped.
+//   - LockWorkload: acquire (locks.Mutex on a coord.Session), two writes to
+//     a fenced register guarded by locks.LockToken, release, then one write
+//     with the released token; one client stalls past its lease while
+//     holding. CheckLocks: tokens unique and increasing in grant order, no
+//     write of a superseded or released token accepted.
+//   - WriteWorkload: fresh keys put concurrently; every acknowledged one
+//     must be read back after all members were SIGKILLed and restarted.
+//   - Queues: not yet. A queue workload plugs in like the others: a
+//     workload that records enqueue/dequeue/ack events with a Nemesis run
+//     by runScenario, and a checker for no loss and no double delivery to
+//     live consumers.
+//
+// # Modes
+//
+// By default (and with -short) each test runs a fixed list of faults
+// (ShortNemeses), a few seconds each. With COORD_FAULT_DURATION=10m the
+// tests loop random nemeses until their share of the duration has passed.
+// COORD_FAULT_SEED replays a run's fault schedule; a failing check writes
+// its history (and for KV a porcupine visualization) under
+// $COORD_FAULT_OUT or $TMPDIR/coord-fault and prints the path and seed.
+// The run ends with "faults: scenarios=N ops=N faults=N violations=N".
+//
+// # Goroutines
+//
+// Net: one accept loop per proxy and two copy loops per connection; link
+// rules and the connection set are owned by Net.mu. Cluster: one waiter
+// per member process, which closes Member.exited. Workloads: one goroutine
+// per client, each appending to the history under a mutex. Faults are
+// injected from the test goroutine only.
+package fault

@@ -103,10 +103,13 @@ const (
 )
 
 // BarrierResponse answers a BarrierRequest. Key is the participant's key
-// after Enter; Held reports the gate's state; Participants how many are in.
+// after Enter; Held reports the gate's state; Participants how many are
+// in the double barrier, and Ready whether its ready record exists (all
+// Count participants entered and not all have left yet).
 type BarrierResponse struct {
 	Header       ResponseHeader `msgpack:"h"`
 	Key          []byte         `msgpack:"k,omitempty"`
 	Held         bool           `msgpack:"held,omitempty"`
 	Participants int64          `msgpack:"p,omitempty"`
+	Ready        bool           `msgpack:"rdy,omitempty"`
 }

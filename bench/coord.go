@@ -25,6 +25,15 @@ func NewCoordTarget(cfg coord.Config) *CoordTarget { return &CoordTarget{cfg: cf
 // Name implements Target.
 func (t *CoordTarget) Name() string { return "coord" }
 
+// Supports reports the workloads whose primitive this build lacks.
+func (t *CoordTarget) Supports(workload string) error {
+	switch workload {
+	case "queue", "barrier":
+		return &UnsupportedError{Workload: workload, Primitive: workload, Target: "coord"}
+	}
+	return nil
+}
+
 // Dial implements Target.
 func (t *CoordTarget) Dial(ctx context.Context, i int) (Conn, error) {
 	cfg := t.cfg

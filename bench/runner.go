@@ -95,6 +95,9 @@ func Run(ctx context.Context, target Target, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := Supports(target, cfg.Workload); err != nil {
+		return nil, err
+	}
 	info := workloads[cfg.Workload]
 	if cfg.Keys == 0 {
 		cfg.Keys = info.defaultKeys

@@ -19,6 +19,21 @@ type Target interface {
 	Dial(ctx context.Context, i int) (Conn, error)
 }
 
+// checker is implemented by targets that know without connecting that
+// they cannot run some workloads.
+type checker interface {
+	Supports(workload string) error
+}
+
+// Supports returns an error wrapping ErrUnsupported when target cannot
+// run workload (as far as it knows without connecting), else nil.
+func Supports(target Target, workload string) error {
+	if c, ok := target.(checker); ok {
+		return c.Supports(workload)
+	}
+	return nil
+}
+
 // Conn is one client connection. It is safe for concurrent use.
 type Conn interface {
 	// Put writes value at key.

@@ -58,6 +58,7 @@ reports it.
 			&cli.IntFlag{Name: "shards", Usage: "local cluster: number of shards `N`", DefaultText: "the server's default"},
 			&cli.BoolFlag{Name: "enable-pprof", Usage: "local cluster: serve /debug/pprof on the members' HTTP ports (printed at start)"},
 			&cli.StringFlag{Name: "server-pids", Usage: "comma-separated `PIDS` of the server processes whose CPU time and memory to report"},
+			&cli.BoolFlag{Name: "cluster-log", Usage: "local cluster: show the members' warnings and errors on stderr"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress line, even on a terminal"},
 		},
 		Action: func(c *cli.Context) error {
@@ -148,8 +149,15 @@ func runBench(ctx context.Context, c *cli.Context, e *cliEnv, cfg bench.Config, 
 	shards := 0
 	switch c.String("target") {
 	case "coord":
+		// Refuse what this build cannot run before starting a cluster.
+		if err := bench.Supports(bench.NewCoordTarget(coord.Config{}), cfg.Workload); err != nil {
+			return err
+		}
 		if !explicit {
-			lc := bench.LocalClusterConfig{Members: 3, Shards: c.Int("shards"), EnablePprof: c.Bool("enable-pprof"), Log: e.stderr}
+			lc := bench.LocalClusterConfig{Members: 3, Shards: c.Int("shards"), EnablePprof: c.Bool("enable-pprof")}
+			if c.Bool("cluster-log") {
+				lc.Log = e.stderr
+			}
 			if cfg.Progress != nil {
 				fmt.Fprint(e.stderr, "starting a local three-member cluster…")
 			}

@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coord-io/coord/coord"
+)
+
+// testCluster starts a one-member in-process cluster for the test.
+func testCluster(t *testing.T) *LocalCluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := StartLocalCluster(ctx, LocalClusterConfig{Members: 1, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	return cl
+}
+
+// shortConfig is a run of about 300 ms with few clients and keys.
+func shortConfig(workload string) Config {
+	cfg := DefaultConfig()
+	cfg.Workload = workload
+	cfg.Clients, cfg.Conns = 4, 2
+	cfg.Duration = 300 * time.Millisecond
+	cfg.Keys = 20
+	cfg.Watchers = 3
+	cfg.Sessions = 20
+	cfg.TTL = 3 * time.Second
+	cfg.OpTimeout = 5 * time.Second
+	return cfg
+}
+
+// checkRun checks the result of a short run that should have succeeded.
+func checkRun(t *testing.T, res *Result, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops == 0 || res.Errors != 0 {
+		t.Fatalf("%s: %d ops, %d errors (%v)", res.Workload, res.Ops, res.Errors, res.ErrorKinds)
+	}
+	if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P99 || res.OpsPerSec <= 0 {
+		t.Fatalf("%s: latency %+v, %v ops/s", res.Workload, res.Latency, res.OpsPerSec)
+	}
+	if len(res.Timeline) == 0 || len(res.Percentiles) == 0 {
+		t.Fatalf("%s: no timeline or percentiles", res.Workload)
+	}
+}
+
+func TestCoordWorkloads(t *testing.T) {
+	cl := testCluster(t)
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+	for _, w := range workloadOrder {
+		t.Run(w, func(t *testing.T) {
+			cfg := shortConfig(w)
+			cfg.SelfIsServer = true
+			res, err := Run(context.Background(), target, cfg)
+			if w == "queue" || w == "barrier" {
+				if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "workload "+w+" needs the "+w+" primitive") {
+					t.Fatalf("want a clear unsupported error, got %v", err)
+				}
+				return
+			}
+			checkRun(t, res, err)
+			if res.Target != "coord" || res.Resources == nil || len(res.Resources.Processes) != 1 {
+				t.Fatalf("target %q resources %+v", res.Target, res.Resources)
+			}
+			switch w {
+			case "txn":
+				if res.Extra["cas_succeeded"].(int64) == 0 {
+					t.Fatalf("no CAS succeeded: %v", res.Extra)
+				}
+			case "watch":
+				// Each put is seen by every watcher: one sample each.
+				if res.Latency.Count != res.Ops*3 {
+					t.Fatalf("%d samples for %d puts and 3 watchers", res.Latency.Count, res.Ops)
+				}
+			case "lease":
+				if res.Params.Rate != 20 {
+					t.Fatalf("lease rate %v, want sessions×3/ttl = 20", res.Params.Rate)
+				}
+			}
+		})
+	}
+}
+
+func TestTotalAndOpenLoop(t *testing.T) {
+	cl := testCluster(t)
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+
+	cfg := shortConfig("put")
+	cfg.Duration, cfg.Total = 0, 50
+	res, err := Run(context.Background(), target, cfg)
+	checkRun(t, res, err)
+	if res.Ops != 50 || res.Latency.Count != 50 {
+		t.Fatalf("--total 50 ran %d ops (%d samples)", res.Ops, res.Latency.Count)
+	}
+
+	cfg = shortConfig("put")
+	cfg.Duration, cfg.Rate = 500*time.Millisecond, 100
+	res, err = Run(context.Background(), target, cfg)
+	checkRun(t, res, err)
+	if res.Ops < 35 || res.Ops > 51 {
+		t.Fatalf("open loop at 100/s for 0.5 s ran %d ops", res.Ops)
+	}
+}
+
+func TestInterruptedRun(t *testing.T) {
+	cl := testCluster(t)
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	cfg := shortConfig("put")
+	cfg.Duration = time.Minute
+	start := time.Now()
+	res, err := Run(ctx, target, cfg)
+	checkRun(t, res, err)
+	if !res.Interrupted || time.Since(start) > 10*time.Second {
+		t.Fatalf("interrupted %v after %s", res.Interrupted, time.Since(start))
+	}
+}
+
+func TestUnreachableTarget(t *testing.T) {
+	target := NewCoordTarget(coord.Config{Endpoints: []string{"127.0.0.1:1"}, DialTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, target, shortConfig("put")); err == nil || !strings.Contains(err.Error(), "connecting to coord") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestEtcdWorkloads runs every workload against a real etcd when
+// COORD_BENCH_ETCD_ENDPOINTS names one (bench/compare.sh starts one).
+func TestEtcdWorkloads(t *testing.T) {
+	eps := os.Getenv("COORD_BENCH_ETCD_ENDPOINTS")
+	if eps == "" {
+		t.Skip("set COORD_BENCH_ETCD_ENDPOINTS=host:port,... to run the etcd target against a real etcd (bench/compare.sh builds and starts one)")
+	}
+	target := &EtcdTarget{Endpoints: strings.Split(eps, ",")}
+	for _, w := range workloadOrder {
+		t.Run(w, func(t *testing.T) {
+			cfg := shortConfig(w)
+			cfg.Prefix = "coord-bench-test/"
+			if w == "barrier" {
+				cfg.Duration = time.Second
+			}
+			res, err := Run(context.Background(), target, cfg)
+			checkRun(t, res, err)
+		})
+	}
+}

@@ -41,9 +41,9 @@ func TestRecorderPercentiles(t *testing.T) {
 
 func TestRecorderSmallAndClamped(t *testing.T) {
 	r := NewRecorder(time.Now())
-	r.Done(0, nil)                // below the lowest value: counted as 1 µs
+	r.Done(0, nil) // below the lowest value: counted as 1 µs
 	r.Done(500*time.Microsecond, nil)
-	r.Done(time.Hour, nil)        // above the highest: counted as the highest
+	r.Done(time.Hour, nil) // above the highest: counted as the highest
 	var res Result
 	r.fill(&res)
 	approx(t, "min", res.Latency.Min, 0.001)

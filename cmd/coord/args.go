@@ -10,7 +10,10 @@ import (
 // arguments after "--" are a command line to run. For them reorderArgs keeps
 // the "--" boundary in the arguments the action sees; for every other
 // command "--" only ends the flags, as in etcdctl.
-var passthroughCommands = map[string]bool{}
+var passthroughCommands = map[string]bool{
+	"lock acquire":   true,
+	"elect campaign": true,
+}
 
 // reorderArgs rewrites a command line so urfave/cli, which stops parsing
 // flags at the first positional argument, sees every flag: global flags go

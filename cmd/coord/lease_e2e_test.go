@@ -51,7 +51,21 @@ type cliAt struct {
 
 func (c cliAt) run(stdin string, args ...string) (int, string, string) {
 	c.t.Helper()
-	return runCLI(c.t, stdin, append(args, "--endpoints", c.ep)...)
+	return runCLI(c.t, stdin, withEndpoints(args, c.ep)...)
+}
+
+// withEndpoints adds --endpoints ep at the end of args, or before the
+// command to run after "--".
+func withEndpoints(args []string, ep string) []string {
+	out := make([]string, 0, len(args)+2)
+	for i, a := range args {
+		if a == "--" {
+			out = append(out, "--endpoints", ep)
+			return append(out, args[i:]...)
+		}
+		out = append(out, a)
+	}
+	return append(out, "--endpoints", ep)
 }
 
 // ok runs args, which must succeed; want "*" accepts any output.
@@ -212,7 +226,7 @@ func startBG(t *testing.T, ep string, args ...string) *bg {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bg{cancel: cancel, done: make(chan int, 1)}
-	full := append([]string{"coord"}, append(args, "--endpoints", ep)...)
+	full := append([]string{"coord"}, withEndpoints(args, ep)...)
 	go func() { b.done <- runContext(ctx, full, strings.NewReader(""), &b.stdout, &b.stderr) }()
 	t.Cleanup(func() { cancel(); <-b.done })
 	return b

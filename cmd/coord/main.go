@@ -28,6 +28,7 @@ const (
 )
 
 func main() {
+	runGuardIfAsked()
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -80,6 +81,8 @@ the command. Everything after "--" is passed through untouched.
 			txnCommand(env),
 			watchCommand(env),
 			leaseCommand(env),
+			lockCommand(env),
+			electCommand(env),
 			compactCommand(env),
 			statusCommand(env),
 			versionCommand(env),

@@ -17,9 +17,9 @@ import (
 // Commands run under `lock acquire` and `elect campaign` must never outlive
 // what protects them (DESIGN §7):
 //
-//   - the command runs in its own process group, with a parent-death signal
-//     of SIGKILL, so a SIGKILLed coord takes it (and, through the group
-//     kill below, its children) along;
+//   - the command runs in its own process group, tied to coord by the
+//     kernel's parent-death signal, so a SIGKILLed coord takes it and its
+//     children along (on Linux, through a guard process: runner_linux.go);
 //   - when the lock or leadership is lost, the group gets SIGTERM, then
 //     SIGKILL after a grace period (as `consul lock` does);
 //   - SIGINT/SIGTERM to coord is forwarded to the group, which is then
@@ -61,10 +61,13 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 	if len(r.argv) == 0 {
 		return runOutcome{}, errors.New("no command to run")
 	}
-	cmd := exec.Command(r.argv[0], r.argv[1:]...)
-	cmd.Env = append(os.Environ(), r.env...)
+	// Say now if the command cannot be found, as a failure of ours.
+	if _, err := exec.LookPath(r.argv[0]); err != nil {
+		return runOutcome{}, fmt.Errorf("cannot run %s: %w", r.argv[0], unwrapExecError(err))
+	}
+	cmd := guardedCommand(r.argv)
+	cmd.Env = append(cmd.Env, r.env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
-	cmd.SysProcAttr = commandSysProcAttr()
 	// With non-file stdio (tests) Go copies through pipes; a grandchild
 	// holding them open must not block Wait for long (it is killed anyway).
 	cmd.WaitDelay = time.Second

@@ -12,6 +12,12 @@ import (
 	"time"
 )
 
+func TestMain(m *testing.M) {
+	// Guarded commands start through a guard process: this binary again.
+	runGuardIfAsked()
+	os.Exit(m.Run())
+}
+
 // newTestRunner runs sh -c script with output to buffers.
 func newTestRunner(script string, env ...string) (*runner, *syncBuffer, *syncBuffer) {
 	var out, errOut syncBuffer
@@ -206,26 +212,29 @@ func TestRunnerKillsProcessGroup(t *testing.T) {
 }
 
 // TestRunnerParentDeath runs a runner in a child process (this test binary
-// again), SIGKILLs that process, and checks the command died with it.
+// again), SIGKILLs that process, and checks the command and the command's
+// own child died with it.
 func TestRunnerParentDeath(t *testing.T) {
-	if pidFile := os.Getenv("COORD_TEST_RUNNER_PIDFILE"); pidFile != "" {
-		r := &runner{argv: []string{"sh", "-c", `trap '' TERM; echo $$ > ` + pidFile + `; sleep 30`}, grace: time.Minute}
+	if dir := os.Getenv("COORD_TEST_RUNNER_DIR"); dir != "" {
+		script := `trap '' TERM; echo $$ > ` + dir + `/pid; (trap '' TERM; sleep 60) & echo $! > ` + dir + `/child; wait`
+		r := &runner{argv: []string{"sh", "-c", script}, grace: time.Minute}
 		_, _ = r.run(nil, nil)
 		os.Exit(0)
 	}
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRunnerParentDeath$")
-	cmd.Env = append(os.Environ(), "COORD_TEST_RUNNER_PIDFILE="+pidFile)
+	cmd.Env = append(os.Environ(), "COORD_TEST_RUNNER_DIR="+dir)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := readPID(t, pidFile)
-	if !pidAlive(pid) {
+	pid, child := readPID(t, filepath.Join(dir, "pid")), readPID(t, filepath.Join(dir, "child"))
+	if !pidAlive(pid) || !pidAlive(child) {
 		t.Fatal("the command is not running")
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	waitFor(t, 5*time.Second, "the command to die with its coord", func() bool { return !pidAlive(pid) })
+	waitFor(t, 5*time.Second, "the command's child to die with its coord", func() bool { return !pidAlive(child) })
 }
 
 func TestExitStatusAndCommandExit(t *testing.T) {

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/locks"
+)
+
+// defaultSessionTTL is the --ttl of lock acquire and elect campaign: how
+// long the lock or leadership outlives a coord that stopped renewing it.
+const defaultSessionTTL = "10s"
+
+func lockCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "lock",
+		Usage: "Acquire distributed locks and inspect them",
+		UsageText: `coord lock acquire|status ARGS... (see coord lock COMMAND --help)
+
+A lock is held through a session lease: if the holder stops renewing it
+(crashed, partitioned) the lock is released after the TTL and the next
+waiter, in arrival order, gets it. Each holder gets a fencing token,
+strictly increasing per lock: pass it along with the writes the lock
+protects so a stale holder's writes can be refused.
+
+   coord lock acquire backup -- ./backup.sh      # run while holding "backup"
+   coord lock status backup`,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf(c, "unknown lock command %q (want acquire or status)", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
+		Subcommands: []*cli.Command{
+			lockAcquireCommand(env),
+			lockStatusCommand(env),
+		},
+	}
+}
+
+// guardFlags are the flags lock acquire and elect campaign share.
+func guardFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ttl", Usage: "session `TTL`: how long the hold outlives a coord that stopped renewing it (seconds or a duration)", Value: defaultSessionTTL},
+		&cli.DurationFlag{Name: "kill-grace", Usage: "`DURATION` between SIGTERM and SIGKILL when the command must stop", Value: defaultKillGrace},
+	}
+}
+
+// guardOptions are the parsed arguments of lock acquire and elect campaign.
+type guardOptions struct {
+	format string
+	ttl    int64
+	grace  time.Duration
+	argv   []string // the command after "--"; nil: none
+}
+
+// parseGuard reads the positional arguments (want of them, named by what)
+// and the shared flags of a passthrough command.
+func parseGuard(c *cli.Context, want int, what string) ([]string, guardOptions, error) {
+	var o guardOptions
+	own, argv := splitPassthrough(c.Args().Slice())
+	switch {
+	case len(own) < want:
+		return nil, o, usageErrorf(c, "missing argument: %s", what)
+	case len(own) > want:
+		return nil, o, usageErrorf(c, "too many arguments: unexpected %q (a command to run goes after \"--\": %s -- COMMAND [ARGS...])", own[want], what)
+	case argv != nil && len(argv) == 0:
+		return nil, o, usageErrorf(c, "missing command after \"--\"")
+	}
+	var err error
+	if o.format, err = outputFormat(c); err != nil {
+		return nil, o, err
+	}
+	if o.ttl, err = parseTTL(c.String("ttl")); err != nil {
+		return nil, o, usageErrorf(c, "--ttl: %v", err)
+	}
+	if o.grace = c.Duration("kill-grace"); o.grace < 0 {
+		return nil, o, usageErrorf(c, "--kill-grace must not be negative")
+	}
+	o.argv = argv
+	return own, o, nil
+}
+
+// lockAcquireGlobalsHelp ends the help of commands whose own --timeout
+// shadows the global one.
+const lockAcquireGlobalsHelp = `
+GLOBAL OPTIONS (see coord --help):
+   --endpoints ADDRS [$COORD_ENDPOINTS]  --dial-timeout DURATION
+   -w, --write-out simple|json|table     --cacert FILE  --cert FILE  --key FILE
+   --timeout DURATION (per request) only before the command: coord --timeout 2s lock acquire ...
+`
+
+func lockAcquireCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "acquire",
+		Usage:     "Acquire a lock and hold it, or run a command while holding it",
+		ArgsUsage: "NAME [-- COMMAND [ARGS...]]",
+		UsageText: `coord lock acquire NAME [--ttl DUR] [--timeout DUR] [--kill-grace DUR] [-- COMMAND [ARGS...]]
+
+Waits (in arrival order) until lock NAME is held, then:
+  - without a command: prints "NAME TOKEN" and holds the lock until
+    Ctrl-C or SIGTERM, then releases it (exit 0);
+  - with a command: runs it with COORD_LOCK_NAME and COORD_LOCK_TOKEN (the
+    fencing token) in its environment, releases the lock when it exits and
+    exits with its status (128+N if signal N killed it).
+The command never outlives the lock: if the session is lost it gets
+SIGTERM, then SIGKILL after --kill-grace, and coord exits 1; if coord is
+killed the kernel kills the command too (Linux). Ctrl-C or SIGTERM to
+coord is passed on to the command, which is waited for (then SIGKILLed
+after --kill-grace). Ctrl-C while waiting gives up (exit 1).
+
+Here --timeout is how long to wait for the lock (default: forever); the
+global per-request --timeout goes before the command:
+coord --timeout 2s lock acquire NAME --timeout 1m.
+
+   coord lock acquire backup                    # prints "backup 1234", holds
+   coord lock acquire backup -- ./backup.sh --full
+   coord lock acquire cron/report --timeout 30s -- sh -c 'report --token $COORD_LOCK_TOKEN'`,
+		Flags: append(guardFlags(),
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after `DURATION` (0: wait forever)"},
+		),
+		CustomHelpTemplate: cli.CommandHelpTemplate + lockAcquireGlobalsHelp,
+		Action: func(c *cli.Context) error {
+			args, o, err := parseGuard(c, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			wait := c.Duration("timeout")
+			if wait < 0 {
+				return usageErrorf(c, "--timeout must not be negative")
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				return lockAcquire(c, env, cl, args[0], wait, o)
+			})
+		},
+	}
+}
+
+// requestContext is the context of one request of a command whose own
+// --timeout shadows the global one: the global --timeout from now. It
+// does not end with the command's context, so releasing after an
+// interrupt still works.
+func requestContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	d := rootContext(c).Duration("timeout")
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wait time.Duration, o guardOptions) error {
+	sigs, stopSignals := interrupts(c.Context)
+	defer stopSignals()
+
+	// One bounded request first: an unreachable cluster or a bad name
+	// fails now instead of waiting forever.
+	if _, err := lockStatus(c, cl, name); err != nil {
+		return err
+	}
+	s, err := coord.NewSession(cl, coord.WithTTL(o.ttl))
+	if err != nil {
+		return err
+	}
+	// Closing the session revokes its lease: whatever happens below, the
+	// lock (or our place in its queue) goes with it.
+	sessionOpen := true
+	defer func() {
+		if sessionOpen {
+			_ = s.Close()
+		}
+	}()
+	m := locks.NewMutex(s, name, locks.WithOwner([]byte(ownerInfo(o.argv))))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if wait > 0 {
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	locked := make(chan error, 1)
+	go func() { locked <- m.Lock(ctx) }()
+	var interrupted bool
+	select {
+	case err = <-locked:
+	case <-sigs:
+		interrupted = true
+		cancel()
+		err = <-locked
+	}
+	release := func() error {
+		sessionOpen = false
+		rctx, cancel := requestContext(c)
+		defer cancel()
+		uerr := m.Unlock(rctx)
+		if cerr := s.Close(); uerr != nil && cerr != nil {
+			return fmt.Errorf("releasing lock %s: %w", name, uerr)
+		}
+		return nil
+	}
+	switch {
+	case interrupted:
+		if err == nil {
+			_ = release() // granted as we gave up
+		}
+		return fmt.Errorf("interrupted while waiting for lock %s", name)
+	case err != nil && ctx.Err() == context.DeadlineExceeded:
+		return lockTimeoutError(c, cl, name)
+	case err != nil:
+		return lockError(name, err)
+	}
+
+	if o.argv == nil {
+		if err := printLockHeld(env.stdout, o.format, name, m.Key(), m.Token()); err != nil {
+			_ = release()
+			return err
+		}
+		select {
+		case <-sigs:
+			return release()
+		case <-s.Done():
+			return fmt.Errorf("lock %s lost (session expired)", name)
+		}
+	}
+
+	r := &runner{
+		argv:  o.argv,
+		env:   []string{"COORD_LOCK_NAME=" + name, fmt.Sprintf("COORD_LOCK_TOKEN=%d", m.Token())},
+		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
+		grace: o.grace,
+	}
+	out, err := r.run(sigs, s.Done())
+	if err != nil {
+		_ = release()
+		return err
+	}
+	if out.lost {
+		return fmt.Errorf("lock %s lost (session expired); command terminated", name)
+	}
+	if err := release(); err != nil && out.code == exitOK {
+		return err
+	}
+	return exitWith(out.code)
+}
+
+// lockStatus asks for the status of lock name within the global --timeout.
+func lockStatus(c *cli.Context, cl *coord.Client, name string) (*wire.LockStatusResponse, error) {
+	ctx, cancel := requestContext(c)
+	defer cancel()
+	st, err := locks.Status(ctx, cl, name)
+	if err != nil {
+		return nil, lockError(name, err)
+	}
+	return st, nil
+}
+
+// lockTimeoutError says who holds the lock we gave up waiting for.
+func lockTimeoutError(c *cli.Context, cl *coord.Client, name string) error {
+	msg := "timed out waiting for lock " + name
+	if st, err := lockStatus(c, cl, name); err == nil && st.Held {
+		msg += fmt.Sprintf(" (held by %s, token %d)", displayString(st.Owner), st.Token)
+	}
+	return &watchError{msg: msg, err: coord.ErrTimeout}
+}
+
+// lockError names the lock in an error of the server's.
+func lockError(name string, err error) error {
+	if errors.Is(err, coord.ErrInvalid) {
+		return fmt.Errorf("lock %q: %w", name, err)
+	}
+	return err
+}
+
+func lockStatusCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "Show who holds a lock and how many wait for it",
+		ArgsUsage: "NAME",
+		UsageText: `coord lock status NAME
+
+Prints "holder: OWNER", "token: T", "lease: ID", "ttl: Ns" (the holder's
+lease time left) and "waiters: N"; "free" and "waiters: N" when nobody
+holds the lock. OWNER is what the holder sent: coord lock acquire sends
+"HOST pid PID" and the command it runs.
+
+   coord lock status backup
+   coord lock status backup -w json     # {"header":...,"name":...,"held":true,"owner":...,"token":N,...}
+   coord lock status backup -w table`,
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			return withClient(c, func(cl *coord.Client) error {
+				ctx, cancel := callContext(c)
+				defer cancel()
+				st, err := locks.Status(ctx, cl, args[0])
+				if err != nil {
+					return lockError(args[0], err)
+				}
+				return printLockStatus(env.stdout, format, args[0], st)
+			})
+		},
+	}
+}

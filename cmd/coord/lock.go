@@ -123,7 +123,7 @@ coord --timeout 2s lock acquire NAME --timeout 1m.
    coord lock acquire backup -- ./backup.sh --full
    coord lock acquire cron/report --timeout 30s -- sh -c 'report --token $COORD_LOCK_TOKEN'`,
 		Flags: append(guardFlags(),
-			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after `DURATION` (0: wait forever)"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after `DURATION` (0: wait forever)", DefaultText: "wait forever"},
 		),
 		CustomHelpTemplate: cli.CommandHelpTemplate + lockAcquireGlobalsHelp,
 		Action: func(c *cli.Context) error {
@@ -265,7 +265,9 @@ func lockTimeoutError(c *cli.Context, cl *coord.Client, name string) error {
 	if st, err := lockStatus(c, cl, name); err == nil && st.Held {
 		msg += fmt.Sprintf(" (held by %s, token %d)", displayString(st.Owner), st.Token)
 	}
-	return &watchError{msg: msg, err: coord.ErrTimeout}
+	// Not wrapping coord.ErrTimeout: the advice to raise the per-request
+	// --timeout would be wrong here.
+	return errors.New(msg)
 }
 
 // lockError names the lock in an error of the server's.

@@ -77,7 +77,7 @@ func TestCLILockHoldStatusAndTimeout(t *testing.T) {
 
 	// --timeout after the command is the wait: it runs out, naming the holder.
 	start := time.Now()
-	errOut := c.fails("timed out waiting for lock L (held by "+*st.Owner+", token "+token+")", "lock", "acquire", "L", "--timeout", "300ms", "--", "true")
+	errOut := c.fails("timed out waiting for lock L (held by "+*st.Owner+", token "+token+")\n", "lock", "acquire", "L", "--timeout", "300ms", "--", "true")
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("--timeout 300ms took %s (%q)", d, errOut)
 	}

@@ -85,7 +85,7 @@ type Cluster struct {
 	Members []*Member
 	Net     *Net
 	// Faults counts the faults injected so far.
-	Faults int
+	Faults  int
 	initial string
 }
 

@@ -19,8 +19,13 @@ import (
 )
 
 // Binary builds the coord binary once into dir and returns its path.
-// The module root is found from the working directory.
+// The module root is found from the working directory. COORD_FAULT_BIN,
+// when set, names a binary to use instead (say, one built from another
+// commit).
 func Binary(dir string) (string, error) {
+	if b := os.Getenv("COORD_FAULT_BIN"); b != "" {
+		return filepath.Abs(b)
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err

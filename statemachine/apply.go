@@ -9,9 +9,11 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/election"
 	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/queue"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -232,7 +234,8 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 	n := 0
 	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
 		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil,
-		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil} {
+		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil,
+		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil} {
 		if set {
 			n++
 		}
@@ -263,8 +266,16 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		return applyRule(a, cmd.Campaign, election.ApplyCampaign, leaderHeader)
 	case cmd.Proclaim != nil:
 		return applyRule(a, cmd.Proclaim, election.ApplyProclaim, leaderHeader)
-	default:
+	case cmd.Resign != nil:
 		return applyRule(a, cmd.Resign, election.ApplyResign, leaderHeader)
+	case cmd.Enqueue != nil:
+		return applyRule(a, cmd.Enqueue, queue.ApplyEnqueue, enqueueHeader)
+	case cmd.Dequeue != nil:
+		return applyRule(a, cmd.Dequeue, queue.ApplyDequeue, dequeueHeader)
+	case cmd.Ack != nil:
+		return applyRule(a, cmd.Ack, queue.ApplyAck, ackHeader)
+	default:
+		return applyRule(a, cmd.Barrier, barrier.ApplyBarrier, barrierHeader)
 	}
 }
 

@@ -34,6 +34,12 @@ type Command struct {
 	Campaign *wire.CampaignRequest `msgpack:"ca,omitempty"`
 	Proclaim *wire.ProclaimRequest `msgpack:"pc,omitempty"`
 	Resign   *wire.ResignRequest   `msgpack:"rs,omitempty"`
+
+	// Queues and barriers (rules in packages queue and barrier).
+	Enqueue *wire.EnqueueRequest `msgpack:"eq,omitempty"`
+	Dequeue *wire.DequeueRequest `msgpack:"dq,omitempty"`
+	Ack     *wire.AckRequest     `msgpack:"ak,omitempty"`
+	Barrier *wire.BarrierRequest `msgpack:"br,omitempty"`
 }
 
 // LeaseGrant creates a lease of TTL seconds in the shard. The state
@@ -85,8 +91,10 @@ func DecodeCommand(b []byte) (*Command, error) {
 // response (*wire.PutResponse, *wire.DeleteRangeResponse,
 // *wire.TxnResponse, *wire.CompactResponse, *wire.LeaseGrantResponse,
 // *wire.LeaseRevokeResponse, *wire.LeaseKeepAliveResponse,
-// *wire.LockResponse (Lock), *wire.UnlockResponse (Unlock) or
-// *wire.LeaderResponse (Campaign, Proclaim, Resign)). Otherwise Data is the
+// *wire.LockResponse (Lock), *wire.UnlockResponse (Unlock),
+// *wire.LeaderResponse (Campaign, Proclaim, Resign), *wire.EnqueueResponse,
+// *wire.DequeueResponse, *wire.AckResponse or *wire.BarrierResponse).
+// Otherwise Data is the
 // msgpack encoding of a *wire.Error. User errors are results, never Go
 // errors: an error returned from Apply is a storage failure.
 type Result struct {

@@ -10,8 +10,8 @@
 // mvcc). The server calls Shard.Apply with a batch of committed entries.
 // Each entry holds a msgpack Command (see command.go). Apply decodes it,
 // checks the exactly-once table, runs the one operation it carries (put,
-// delete range, txn, compact, lease grant, renew or revoke, or a lock or
-// election operation) against an mvcc.Writer and sets the entry's Result: the msgpack response, or a
+// delete range, txn, compact, lease grant, renew or revoke, or a lock,
+// election, queue or barrier operation) against an mvcc.Writer and sets the entry's Result: the msgpack response, or a
 // *wire.Error for a user error. All the batch's writes, the exactly-once
 // records and lease records it touched and the meta record (applied index,
 // current and compacted revision, lease counter) go to Pebble in one
@@ -19,8 +19,8 @@
 // events, which the server publishes to watchers, and its lease changes,
 // which feed the server's lessor (Applied).
 //
-// Reads (Range, History, Leases, Lease, LeaseKeys, LockStatus, Leader)
-// run on any goroutine;
+// Reads (Range, History, Leases, Lease, LeaseKeys, LockStatus, Leader,
+// QueueInfo, BarrierState) run on any goroutine;
 // Range and History read through one Pebble iterator, so the data and the
 // meta they see are from one point in time. History rebuilds a watch's
 // missed events from the stored versions (history.go). Snapshots are the
@@ -38,17 +38,24 @@
 // is ignored if the lease was renewed since (lease.go). Revoking deletes
 // the lease's keys at one revision.
 //
-// # Locks and elections
+// # Primitives: locks, elections, queues, barriers
 //
-// The primitives' rules live in their packages (locks, election), written
-// against locks.Store, which primitives.go implements over the applier:
-// their writes are ordinary puts and deletes of reserved keys, with the
-// same events and lease attachments, and a primitive command makes at
-// most one revision. Revoking a lease then calls the primitives' hooks
-// (ownerHooks) for the owner keys it deleted, at the revoke's revision, so
-// that a lock or an election whose holder's lease is gone is granted to
-// the next owner by the revoke itself. Txn compares with target
-// wire.CompareLockToken read a lock's holder record.
+// The primitives' rules live in their packages (locks, election, queue,
+// barrier), written against locks.Store (queue.Store adds leases granted
+// and revoked inside a command), which primitives.go implements over the
+// applier: their writes are ordinary puts and deletes of reserved keys,
+// with the same events and lease attachments, and a primitive command
+// makes at most one revision. Revoking a lease then calls the primitives'
+// hooks (ownerHooks) for the keys it deleted, at the revoke's revision,
+// so that a lock or an election whose holder's lease is gone is granted
+// to the next owner, a queue item whose consumer's lease or visibility
+// lease ended goes back to its queue, and a barrier participant whose
+// lease ended leaves, by the revoke itself. A hook may itself revoke a
+// lease (a returned item's visibility lease), the same way. A queue's
+// Dequeue grants a lease inside the command (the item's visibility
+// timeout): it is reported in Applied.Leases like any grant, so the
+// leader's lessor times it and proposes its expiry. Txn compares with
+// target wire.CompareLockToken read a lock's holder record.
 //
 // # Determinism
 //

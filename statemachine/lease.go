@@ -200,19 +200,33 @@ func (a *applier) leaseGrant(req *LeaseGrant) (Result, error) {
 	if req.TTL < 1 {
 		return errResult(wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, not %d", req.TTL))
 	}
-	n := a.m.lastLease + 1
-	id := wire.LeaseID(a.sh.id, n)
-	if shard, ok := wire.LeaseShard(id); n > maxLeaseNumber || !ok || shard != a.sh.id {
-		return errResult(wire.Errorf(wire.CodeInvalid, "shard %d cannot grant more leases", a.sh.id))
-	}
-	e, err := a.lease(id)
+	id, werr, err := a.grantLease(req.TTL)
 	if err != nil {
 		return Result{}, err
 	}
-	a.m.lastLease = n
-	*e = leaseEntry{rec: leaseRecord{ttl: req.TTL}, exists: true, dirty: true}
-	a.changes = append(a.changes, LeaseChange{ID: id, TTL: req.TTL})
+	if werr != nil {
+		return errResult(werr)
+	}
 	return okResult(&wire.LeaseGrantResponse{Header: a.header(), ID: id, TTL: req.TTL})
+}
+
+// grantLease creates a lease of ttl (≥ 1) seconds with the next ID and
+// reports it to the lessor. A *wire.Error (the shard ran out of lease
+// IDs) changes nothing.
+func (a *applier) grantLease(ttl int64) (int64, *wire.Error, error) {
+	n := a.m.lastLease + 1
+	id := wire.LeaseID(a.sh.id, n)
+	if shard, ok := wire.LeaseShard(id); n > maxLeaseNumber || !ok || shard != a.sh.id {
+		return 0, wire.Errorf(wire.CodeInvalid, "shard %d cannot grant more leases", a.sh.id), nil
+	}
+	e, err := a.lease(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	a.m.lastLease = n
+	*e = leaseEntry{rec: leaseRecord{ttl: ttl}, exists: true, dirty: true}
+	a.changes = append(a.changes, LeaseChange{ID: id, TTL: ttl})
+	return id, nil, nil
 }
 
 func (a *applier) leaseRenew(req *LeaseRenew) (Result, error) {
@@ -254,36 +268,46 @@ func (a *applier) leaseRevoke(req *LeaseRevoke) (Result, error) {
 		a.changes = append(a.changes, LeaseChange{ID: req.ID, TTL: e.rec.ttl, RenewSeq: e.rec.renewSeq})
 		return okResult(&wire.LeaseRevokeResponse{Header: a.header()})
 	}
-	keys, err := a.attachedKeys(req.ID)
-	if err != nil {
+	st := a.ruleStore()
+	if err := a.revokeLease(st, req.ID, e); err != nil {
 		return Result{}, err
 	}
-	st := a.ruleStore()
-	var gone [][]byte
+	if st.wrote {
+		a.m.current = st.rev
+	}
+	return okResult(&wire.LeaseRevokeResponse{Header: a.header()})
+}
+
+// revokeLease revokes lease id (e, which exists) at st's revision: it
+// deletes every key attached to it, drops the lease and reports it to the
+// lessor, then runs ownerHooks for the deleted keys, so that the
+// primitives whose keys were deleted (a lock's holder, a queue's
+// in-flight item, a barrier's participant) are handed on in the same
+// command. A hook may revoke another lease the same way.
+func (a *applier) revokeLease(st *ruleStore, id int64, e *leaseEntry) error {
+	keys, err := a.attachedKeys(id)
+	if err != nil {
+		return err
+	}
+	var gone []*wire.KeyValue
 	for _, k := range keys {
 		// Reserved keys too: the primitives attach their keys to leases.
 		prevs, err := a.doDelete(k, nil, st.rev, nil)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
 		if len(prevs) > 0 {
-			gone = append(gone, k)
+			gone = append(gone, prevs[0])
+			st.wrote = true
 		}
-		if len(prevs) == 0 || prevs[0].Lease != req.ID {
-			a.detach(req.ID, k) // a stale attachment: drop it anyway
+		if len(prevs) == 0 || prevs[0].Lease != id {
+			a.detach(id, k) // a stale attachment: drop it anyway
 		}
-	}
-	// Locks and elections whose owner left are handed on, at the same
-	// revision.
-	if err := a.ownersDeleted(st, gone); err != nil {
-		return Result{}, err
-	}
-	if len(gone) > 0 || st.wrote {
-		a.m.current = st.rev
 	}
 	e.exists, e.dirty = false, true
-	a.changes = append(a.changes, LeaseChange{ID: req.ID, TTL: e.rec.ttl, RenewSeq: e.rec.renewSeq, Revoked: true})
-	return okResult(&wire.LeaseRevokeResponse{Header: a.header()})
+	a.changes = append(a.changes, LeaseChange{ID: id, TTL: e.rec.ttl, RenewSeq: e.rec.renewSeq, Revoked: true})
+	// The primitives whose keys left are handed on, at the same revision.
+	return a.ownersDeleted(st, gone)
 }
 
 // LeaseInfo is a lease as stored: its granted TTL in seconds and its

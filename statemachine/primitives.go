@@ -1,33 +1,40 @@
 package statemachine
 
 import (
+	"bytes"
 	"fmt"
 
+	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/election"
 	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/queue"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
 // Primitives.
 //
-// The rules of locks and elections live in their packages, written
-// against locks.Store; ruleStore implements it over the applier, so that a
-// primitive's writes are ordinary puts and deletes (same versions, events
-// and lease attachments) and a primitive command, like a txn, makes at
-// most one revision. The revoke of a lease calls ownerHooks for the keys
-// it deleted, so that a lock or an election whose owner's lease expired
-// is handed on in the same command.
+// The rules of locks, elections, queues and barriers live in their
+// packages, written against locks.Store (queue.Store adds leases granted
+// and revoked inside a command); ruleStore implements them over the
+// applier, so that a primitive's writes are ordinary puts and deletes
+// (same versions, events and lease attachments) and a primitive command,
+// like a txn, makes at most one revision. The revoke of a lease calls
+// ownerHooks for the keys it deleted, so that a lock or an election whose
+// owner's lease expired is handed on, a queue item whose consumer's lease
+// or visibility lease ended goes back to its queue, and a barrier
+// participant whose lease ended leaves, in the same command.
 
-// ruleStore is the locks.Store of one command: reads and writes at rev,
-// the revision the command makes if it writes.
+// ruleStore is the queue.Store (and locks.Store) of one command: reads
+// and writes at rev, the revision the command makes if it writes.
 type ruleStore struct {
-	a     *applier
-	rev   mvcc.Revision
-	wrote bool
+	a       *applier
+	rev     mvcc.Revision
+	wrote   bool // a key was put or deleted
+	granted bool // a lease was granted or revoked
 }
 
-var _ locks.Store = (*ruleStore)(nil)
+var _ queue.Store = (*ruleStore)(nil)
 
 func (a *applier) ruleStore() *ruleStore { return &ruleStore{a: a, rev: a.m.current + 1} }
 
@@ -86,6 +93,29 @@ func (s *ruleStore) LeaseExists(id int64) (bool, error) {
 
 func (s *ruleStore) Shard() uint32 { return s.a.sh.id }
 
+func (s *ruleStore) GrantLease(ttl int64) (int64, *wire.Error, error) {
+	if ttl < 1 {
+		return 0, nil, fmt.Errorf("statemachine: a primitive's rule granted a lease of TTL %d", ttl)
+	}
+	id, werr, err := s.a.grantLease(ttl)
+	if werr == nil && err == nil {
+		s.granted = true
+	}
+	return id, werr, err
+}
+
+func (s *ruleStore) RevokeLease(id int64) error {
+	if shard, ok := wire.LeaseShard(id); !ok || shard != s.a.sh.id {
+		return nil
+	}
+	e, err := s.a.lease(id)
+	if err != nil || !e.exists {
+		return err
+	}
+	s.granted = true
+	return s.a.revokeLease(s, id, e)
+}
+
 func (s *ruleStore) Revision() int64 { return int64(s.rev) }
 
 // revReader is the locks.Reader of the keyspace at one revision.
@@ -108,17 +138,18 @@ func (r revReader) Count(key, end []byte) (int64, error) {
 
 // applyRule runs a primitive's rule as one command and encodes its
 // result, with the header of the revision it made (or the current one).
+// S is the store interface the rule takes (locks.Store or queue.Store).
 // A rule fails before it writes (locks.Store); one that wrote and then
 // failed is a bug that would leave half a command in the batch, so it is
 // a storage-class error.
-func applyRule[Q, R any](a *applier, req Q, rule func(locks.Store, Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) (Result, error) {
+func applyRule[S locks.Store, Q, R any](a *applier, req Q, rule func(S, Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) (Result, error) {
 	st := a.ruleStore()
-	resp, werr, err := rule(st, req)
+	resp, werr, err := rule(any(st).(S), req)
 	if err != nil {
 		return Result{}, err
 	}
 	if werr != nil {
-		if st.wrote {
+		if st.wrote || st.granted {
 			return Result{}, fmt.Errorf("statemachine: a primitive's rule wrote and then failed: %w", werr)
 		}
 		return errResult(werr)
@@ -130,28 +161,36 @@ func applyRule[Q, R any](a *applier, req Q, rule func(locks.Store, Q) (*R, *wire
 	return okResult(resp)
 }
 
-func lockHeader(r *wire.LockResponse) *wire.ResponseHeader     { return &r.Header }
-func unlockHeader(r *wire.UnlockResponse) *wire.ResponseHeader { return &r.Header }
-func leaderHeader(r *wire.LeaderResponse) *wire.ResponseHeader { return &r.Header }
+func lockHeader(r *wire.LockResponse) *wire.ResponseHeader       { return &r.Header }
+func unlockHeader(r *wire.UnlockResponse) *wire.ResponseHeader   { return &r.Header }
+func leaderHeader(r *wire.LeaderResponse) *wire.ResponseHeader   { return &r.Header }
+func enqueueHeader(r *wire.EnqueueResponse) *wire.ResponseHeader { return &r.Header }
+func dequeueHeader(r *wire.DequeueResponse) *wire.ResponseHeader { return &r.Header }
+func ackHeader(r *wire.AckResponse) *wire.ResponseHeader         { return &r.Header }
+func barrierHeader(r *wire.BarrierResponse) *wire.ResponseHeader { return &r.Header }
 
 // ownerHooks hand a primitive instance on after a lease revoke deleted
-// one of its owner keys: for every deleted key under prefix, in key order,
-// after all the lease's keys are gone, at the revoke's revision.
+// one of its keys: for every deleted key under prefix, in key order,
+// after all the lease's keys are gone, at the revoke's revision; prev is
+// the deleted key's last live version.
 var ownerHooks = []struct {
 	prefix  string
-	deleted func(locks.Store, []byte) error
+	deleted func(st *ruleStore, prev *wire.KeyValue) error
 }{
-	{locks.Root, locks.OwnerDeleted},
-	{election.Root, election.OwnerDeleted},
+	{locks.Root, func(st *ruleStore, prev *wire.KeyValue) error { return locks.OwnerDeleted(st, prev.Key) }},
+	{election.Root, func(st *ruleStore, prev *wire.KeyValue) error { return election.OwnerDeleted(st, prev.Key) }},
+	{queue.Root, func(st *ruleStore, prev *wire.KeyValue) error { return queue.KeyDeleted(st, prev) }},
+	{barrier.Root, func(st *ruleStore, prev *wire.KeyValue) error { return barrier.KeyDeleted(st, prev) }},
 }
 
-// ownersDeleted runs ownerHooks for keys, deleted by a revoke through st
-// (in key order); st.wrote tells whether they wrote.
-func (a *applier) ownersDeleted(st *ruleStore, keys [][]byte) error {
-	for _, k := range keys {
+// ownersDeleted runs ownerHooks for the keys deleted by a revoke through
+// st (prevs: their last live versions, in key order); st.wrote tells
+// whether they wrote.
+func (a *applier) ownersDeleted(st *ruleStore, prevs []*wire.KeyValue) error {
+	for _, p := range prevs {
 		for _, h := range ownerHooks {
-			if len(k) >= len(h.prefix) && string(k[:len(h.prefix)]) == h.prefix {
-				if err := h.deleted(st, k); err != nil {
+			if bytes.HasPrefix(p.Key, []byte(h.prefix)) {
+				if err := h.deleted(st, p); err != nil {
 					return err
 				}
 			}
@@ -223,6 +262,48 @@ func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
 	var werr *wire.Error
 	h, err := sh.readAt(func(r locks.Reader) (err error) {
 		resp, werr, err = election.ReadLeader(r, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	resp.Header = h
+	return resp, nil
+}
+
+// QueueInfo describes queue name from the local replica: its Ready and
+// InFlight counts (O(1): kept in the queue's meta record) and, with peek,
+// its Head, the item a Dequeue would get next. Errors are *wire.Error
+// (CodeInvalid for a bad name), ErrClosed or storage errors.
+func (sh *Shard) QueueInfo(name string, peek bool) (*wire.QueueInfoResponse, error) {
+	var resp *wire.QueueInfoResponse
+	var werr *wire.Error
+	h, err := sh.readAt(func(r locks.Reader) (err error) {
+		resp, werr, err = queue.ReadInfo(r, name, peek)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	resp.Header = h
+	return resp, nil
+}
+
+// BarrierState describes barrier name from the local replica: whether its
+// gate is Held, how many Participants its double barrier has and whether
+// its ready record exists (Ready). Errors are *wire.Error (CodeInvalid
+// for a bad name), ErrClosed or storage errors.
+func (sh *Shard) BarrierState(name string) (*wire.BarrierResponse, error) {
+	var resp *wire.BarrierResponse
+	var werr *wire.Error
+	h, err := sh.readAt(func(r locks.Reader) (err error) {
+		resp, werr, err = barrier.ReadState(r, name)
 		return err
 	})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // called serially (the apply loop owns the shard's mutable state: the
 // exactly-once cache). SaveSnapshot may run concurrently with Apply. The
 // read methods (Range, History, Leases, Lease, LeaseKeys, LockStatus,
-// Leader, Revision, AppliedIndex, Hash) may run concurrently
+// Leader, QueueInfo, BarrierState, Revision, AppliedIndex, Hash) may run concurrently
 // with anything, even after Close.
 type Shard struct {
 	store *Store

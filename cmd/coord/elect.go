@@ -72,6 +72,11 @@ on to the command, which is waited for (then SIGKILLed after --kill-grace).
 			if err != nil {
 				return err
 			}
+			if o.argv != nil {
+				if err := checkCommand(o.argv); err != nil {
+					return err
+				}
+			}
 			return withClient(c, func(cl *coord.Client) error {
 				return electCampaign(c, env, cl, args[0], args[1], o)
 			})

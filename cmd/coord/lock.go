@@ -131,6 +131,11 @@ coord --timeout 2s lock acquire NAME --timeout 1m.
 			if err != nil {
 				return err
 			}
+			if o.argv != nil {
+				if err := checkCommand(o.argv); err != nil {
+					return err
+				}
+			}
 			wait := c.Duration("timeout")
 			if wait < 0 {
 				return usageErrorf(c, "--timeout must not be negative")

@@ -41,8 +41,18 @@ func TestCLILockAcquireCommand(t *testing.T) {
 	c.ok("free\nwaiters: 0\n", "lock", "status", "L")
 	// The command's flags are its own.
 	c.ok("--ttl x\n", "lock", "acquire", "L", "--ttl", "5s", "--", "echo", "--ttl", "x")
-	// A command that cannot start is an error of ours.
-	c.fails("cannot run coord-no-such-command", "lock", "acquire", "L", "--", "coord-no-such-command")
+	// A command that cannot be found is an error of ours, found before
+	// waiting for the lock (held here by another acquire).
+	holder := startBG(t, ep, "lock", "acquire", "L")
+	waitFor(t, 30*time.Second, "the lock to be held", func() bool {
+		holder.running(t)
+		return strings.HasPrefix(holder.stdout.String(), "L ")
+	})
+	c.fails("cannot run coord-no-such-command: executable file not found", "lock", "acquire", "L", "--", "coord-no-such-command")
+	c.fails("cannot run coord-no-such-command: executable file not found", "elect", "campaign", "E", "v", "--", "coord-no-such-command")
+	if code := holder.stop(t); code != 0 {
+		t.Fatalf("holder exit %d", code)
+	}
 	c.ok("free\nwaiters: 0\n", "lock", "status", "L")
 }
 

@@ -62,8 +62,8 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 		return runOutcome{}, errors.New("no command to run")
 	}
 	// Say now if the command cannot be found, as a failure of ours.
-	if _, err := exec.LookPath(r.argv[0]); err != nil {
-		return runOutcome{}, fmt.Errorf("cannot run %s: %w", r.argv[0], unwrapExecError(err))
+	if err := checkCommand(r.argv); err != nil {
+		return runOutcome{}, err
 	}
 	cmd := guardedCommand(r.argv)
 	cmd.Env = append(cmd.Env, r.env...)
@@ -130,6 +130,15 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 	}
 }
 
+// checkCommand fails when the command of argv cannot be found (or is not
+// executable): callers check before waiting for a lock, not after.
+func checkCommand(argv []string) error {
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return fmt.Errorf("cannot run %s: %w", argv[0], unwrapExecError(err))
+	}
+	return nil
+}
+
 // exitStatus is the shell-style exit status of a finished command:
 // its exit code, or 128+N when signal N killed it.
 func exitStatus(ps *os.ProcessState, err error) int {
@@ -148,8 +157,13 @@ func exitStatus(ps *os.ProcessState, err error) int {
 	return exitOK
 }
 
-// unwrapExecError drops the "fork/exec PATH: " wrapping of a start error.
+// unwrapExecError drops the "fork/exec PATH: " or `exec: "NAME": `
+// wrapping of a start or look-up error.
 func unwrapExecError(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err

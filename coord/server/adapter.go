@@ -97,6 +97,10 @@ func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 		return d.shard.LockStatus(q.name)
 	case leaderQuery:
 		return d.shard.Leader(q.name)
+	case queueInfoQuery:
+		return d.shard.QueueInfo(q.name, q.peek)
+	case barrierStateQuery:
+		return d.shard.BarrierState(q.name)
 	default:
 		return nil, errBadQuery
 	}

@@ -19,6 +19,7 @@ const handshakeTimeout = 10 * time.Second
 // their own they are not cut off by maxCallTimeout.
 var waitingMethods = map[string]bool{
 	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
+	wire.MethodDequeue: true, wire.MethodBarrier: true,
 }
 
 // maxCallTimeout caps the deadline of a call that brings none.
@@ -399,6 +400,36 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 			return nil, err
 		}
 		return s.resign(ctx, cl, &req)
+	case wire.MethodEnqueue:
+		var req wire.EnqueueRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.enqueue(ctx, cl, &req)
+	case wire.MethodDequeue:
+		var req wire.DequeueRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.dequeue(ctx, &req)
+	case wire.MethodAck:
+		var req wire.AckRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.ack(ctx, cl, &req)
+	case wire.MethodQueueInfo:
+		var req wire.QueueInfoRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.queueInfo(ctx, &req)
+	case wire.MethodBarrier:
+		var req wire.BarrierRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.barrier(ctx, cl, &req)
 	case wire.MethodLeader:
 		var req wire.LeaderRequest
 		if err := decode(f.Body, &req); err != nil {

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/coord-io/coord/barrier"
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// Local queries for queues and barriers.
+type (
+	queueInfoQuery    struct {
+		name string
+		peek bool
+	}
+	barrierStateQuery struct{ name string }
+)
+
+// maxEnqueueBatch bounds the values of one enqueue.
+const maxEnqueueBatch = 10000
+
+// defaultVisibility is used when a dequeue names none.
+const defaultVisibility = 30
+
+func (s *Server) enqueue(ctx context.Context, cl *call, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *wire.Error) {
+	if err := queue.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	if len(req.Values) == 0 {
+		return nil, wire.Errorf(wire.CodeInvalid, "nothing to enqueue")
+	}
+	if len(req.Values) > maxEnqueueBatch {
+		return nil, wire.Errorf(wire.CodeTooLarge, "%d values in one enqueue, over the limit of %d", len(req.Values), maxEnqueueBatch)
+	}
+	for _, v := range req.Values {
+		if len(v) > s.cfg.MaxValueSize {
+			return nil, wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(v), s.cfg.MaxValueSize)
+		}
+	}
+	shard := s.shardOf(queue.Prefix(req.Name))
+	cmd := s.command(cl)
+	cmd.Enqueue = req
+	var resp wire.EnqueueResponse
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+// proposeDecode proposes cmd in shard and decodes its result into resp.
+func (s *Server) proposeDecode(ctx context.Context, shard uint32, cmd *statemachine.Command, resp any, h *wire.ResponseHeader) *wire.Error {
+	r, werr := s.propose(ctx, shard, cmd)
+	if werr != nil {
+		return werr
+	}
+	return s.decodeResult(shard, r, resp, h)
+}
+
+// dequeue takes the head item. Each attempt is its own command without
+// de-duplication (a blocked dequeue tries again after every enqueue); a
+// duplicate delivery can only come from an attempt whose answer was lost,
+// and that item goes back to the queue after its visibility timeout —
+// at-least-once, as promised.
+func (s *Server) dequeue(ctx context.Context, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
+	if err := queue.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	if req.VisibilitySeconds <= 0 {
+		req.VisibilitySeconds = defaultVisibility
+	}
+	req.VisibilitySeconds = max(req.VisibilitySeconds, s.minLeaseTTL())
+	prefix := queue.Prefix(req.Name)
+	shard, werr := s.ownerShard(prefix, req.Lease)
+	if werr != nil {
+		return nil, werr
+	}
+	ready := queue.ReadyPrefix(req.Name)
+	for {
+		from, _ := s.shards[shard].Revision()
+		var resp wire.DequeueResponse
+		werr := s.proposeDecode(ctx, shard, &statemachine.Command{Dequeue: req}, &resp, &resp.Header)
+		if werr == nil {
+			return &resp, nil
+		}
+		if werr.Code != wire.CodeEmpty || !req.Wait {
+			return nil, werr
+		}
+		// Empty: wait for an item to become ready after what we saw.
+		if werr := s.waitEvent(ctx, shard, ready, wire.PrefixEnd(ready), from+1, func(e wire.Event) bool { return e.Type == wire.EventPut }); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+// waitEvent blocks until an event of [key, end) from revision from
+// satisfies match.
+func (s *Server) waitEvent(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) bool) *wire.Error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := s.Events(wctx, key, end, from)
+	for {
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return wire.Errorf(wire.CodeTimeout, "timed out waiting")
+			}
+			return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+		case <-s.stopc:
+			return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+		case b, ok := <-ch:
+			if !ok {
+				if s.stopping.Load() {
+					return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+				}
+				return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+			}
+			if b.Err != nil {
+				if we, ok := b.Err.(*wire.Error); ok {
+					return we
+				}
+				return wire.Errorf(wire.CodeUnavailable, "%v", b.Err)
+			}
+			for _, e := range b.Events {
+				if match(e) {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) ack(ctx context.Context, cl *call, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {
+	if err := queue.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	shard := s.shardOf(queue.Prefix(req.Name))
+	cmd := s.command(cl)
+	cmd.Ack = req
+	var resp wire.AckResponse
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+func (s *Server) queueInfo(ctx context.Context, req *wire.QueueInfoRequest) (*wire.QueueInfoResponse, *wire.Error) {
+	if err := queue.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	shard := s.shardOf(queue.Prefix(req.Name))
+	v, werr := s.lookup(ctx, shard, queueInfoQuery{req.Name, req.Peek})
+	if werr != nil {
+		return nil, werr
+	}
+	resp := v.(*wire.QueueInfoResponse)
+	s.fillHeader(&resp.Header, shard)
+	return resp, nil
+}
+
+func (s *Server) barrierState(ctx context.Context, shard uint32, name string) (*wire.BarrierResponse, *wire.Error) {
+	v, werr := s.lookup(ctx, shard, barrierStateQuery{name})
+	if werr != nil {
+		return nil, werr
+	}
+	return v.(*wire.BarrierResponse), nil
+}
+
+func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest) (*wire.BarrierResponse, *wire.Error) {
+	if err := barrier.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	shard := s.shardOf(barrier.Prefix(req.Name))
+	write := func(r *wire.BarrierRequest) (*wire.BarrierResponse, *wire.Error) {
+		cmd := s.internalCommand(cl)
+		cmd.Barrier = r
+		var resp wire.BarrierResponse
+		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+			return nil, werr
+		}
+		return &resp, nil
+	}
+	isKey := func(key []byte, t wire.EventType) func(wire.Event) bool {
+		return func(e wire.Event) bool { return e.Type == t && bytes.Equal(e.Kv.Key, key) }
+	}
+	switch req.Op {
+	case wire.BarrierHold, wire.BarrierRelease:
+		return write(req)
+	case wire.BarrierWait:
+		st, werr := s.barrierState(ctx, shard, req.Name)
+		if werr != nil || !st.Held {
+			return st, werr
+		}
+		gate := barrier.GateKey(req.Name)
+		if werr := s.waitEvent(ctx, shard, gate, nil, st.Header.Revision+1, isKey(gate, wire.EventDelete)); werr != nil {
+			return nil, werr
+		}
+		return &wire.BarrierResponse{Header: wire.ResponseHeader{Shard: shard, Member: s.cfg.Name}}, nil
+	case wire.BarrierEnter:
+		if req.Count < 1 {
+			return nil, wire.Errorf(wire.CodeInvalid, "a double barrier needs a count of at least 1")
+		}
+		if _, werr := s.ownerShard(barrier.Prefix(req.Name), req.Lease); werr != nil {
+			return nil, werr
+		}
+		resp, werr := write(req)
+		if werr != nil {
+			return nil, werr
+		}
+		readyKey := barrier.ReadyKey(req.Name)
+		werr = s.waitState(ctx, shard, req.Name, readyKey, wire.EventPut, func(st *wire.BarrierResponse) bool { return st.Ready })
+		if werr != nil {
+			if werr.Code == wire.CodeCanceled || werr.Code == wire.CodeTimeout {
+				// The participant gave up: it leaves.
+				lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				cmd := &statemachine.Command{Barrier: &wire.BarrierRequest{Name: req.Name, Op: wire.BarrierLeave, Key: resp.Key}}
+				_, _ = s.propose(lctx, shard, cmd)
+			}
+			return nil, werr
+		}
+		return resp, nil
+	case wire.BarrierLeave:
+		resp, werr := write(req)
+		if werr != nil {
+			return nil, werr
+		}
+		readyKey := barrier.ReadyKey(req.Name)
+		if werr := s.waitState(ctx, shard, req.Name, readyKey, wire.EventDelete, func(st *wire.BarrierResponse) bool { return !st.Ready }); werr != nil {
+			return nil, werr
+		}
+		return resp, nil
+	default:
+		return nil, wire.Errorf(wire.CodeInvalid, "unknown barrier operation %d", req.Op)
+	}
+}
+
+// waitState waits until done holds for the barrier's state: it reads the
+// state, and if done does not hold yet, waits for an event of type t on
+// key after what it read, then checks again.
+func (s *Server) waitState(ctx context.Context, shard uint32, name string, key []byte, t wire.EventType, done func(*wire.BarrierResponse) bool) *wire.Error {
+	for {
+		st, werr := s.barrierState(ctx, shard, name)
+		if werr != nil {
+			return werr
+		}
+		if done(st) {
+			return nil
+		}
+		if werr := s.waitEvent(ctx, shard, key, nil, st.Header.Revision+1, func(e wire.Event) bool { return e.Type == t }); werr != nil {
+			return werr
+		}
+	}
+}

@@ -26,7 +26,10 @@ func (b *Barrier) call(ctx context.Context, op uint8) (*wire.BarrierResponse, er
 }
 
 // Hold closes the gate.
-func (b *Barrier) Hold(ctx context.Context) error { _, err := b.call(ctx, wire.BarrierHold); return err }
+func (b *Barrier) Hold(ctx context.Context) error {
+	_, err := b.call(ctx, wire.BarrierHold)
+	return err
+}
 
 // Release opens the gate; every Wait returns.
 func (b *Barrier) Release(ctx context.Context) error {
@@ -35,7 +38,10 @@ func (b *Barrier) Release(ctx context.Context) error {
 }
 
 // Wait blocks while the gate is held (it returns at once if it is not).
-func (b *Barrier) Wait(ctx context.Context) error { _, err := b.call(ctx, wire.BarrierWait); return err }
+func (b *Barrier) Wait(ctx context.Context) error {
+	_, err := b.call(ctx, wire.BarrierWait)
+	return err
+}
 
 // Double is a double barrier: Enter blocks until Count participants have
 // entered, Leave until all have left. Participants belong to a Session, so

@@ -13,7 +13,7 @@ import (
 
 // Local queries for queues and barriers.
 type (
-	queueInfoQuery    struct {
+	queueInfoQuery struct {
 		name string
 		peek bool
 	}

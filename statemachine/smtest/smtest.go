@@ -1,7 +1,7 @@
 // Package smtest drives a real statemachine.Shard from tests of the
-// packages whose rules run inside the state machine (locks, election):
-// their tests live in external test packages (locks_test), which may
-// import statemachine although statemachine imports them.
+// packages whose rules run inside the state machine (locks, election,
+// queue, barrier): their tests live in external test packages (locks_test),
+// which may import statemachine although statemachine imports them.
 package smtest
 
 import (
@@ -22,7 +22,9 @@ type Harness struct {
 	T     testing.TB
 	Store *statemachine.Store
 	Shard *statemachine.Shard
-	index uint64
+	// Leases are the lease changes of the last batch applied.
+	Leases []statemachine.LeaseChange
+	index  uint64
 }
 
 // New opens a store in a temporary directory (closed with the test).
@@ -50,6 +52,7 @@ func (h *Harness) Apply(cmds ...*statemachine.Command) ([]statemachine.Result, [
 	}
 	applied, err := h.Shard.Apply(entries)
 	require.NoError(h.T, err)
+	h.Leases = applied.Leases
 	rs := make([]statemachine.Result, len(entries))
 	for i := range entries {
 		rs[i] = entries[i].Result
@@ -134,4 +137,14 @@ func (h *Harness) Keys(prefix []byte, rev int64) []*wire.KeyValue {
 	resp, err := h.Shard.Range(&wire.RangeRequest{Key: prefix, RangeEnd: wire.PrefixEnd(prefix), Revision: rev})
 	require.NoError(h.T, err)
 	return resp.Kvs
+}
+
+// Compact compacts the shard at its current revision (a no-op at 0).
+func (h *Harness) Compact() {
+	h.T.Helper()
+	if rev := h.Rev(); rev > 0 {
+		if _, comp := h.Shard.Revision(); comp < rev {
+			h.Must(&statemachine.Command{Compact: &wire.CompactRequest{Revision: rev}}, nil)
+		}
+	}
 }

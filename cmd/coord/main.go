@@ -85,6 +85,7 @@ the command. Everything after "--" is passed through untouched.
 			electCommand(env),
 			compactCommand(env),
 			statusCommand(env),
+			benchCommand(env),
 			versionCommand(env),
 			helpCommand(),
 		},

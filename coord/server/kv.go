@@ -70,12 +70,8 @@ func (s *Server) put(ctx context.Context, cl *call, req *wire.PutRequest) (*wire
 	shard := s.shardOf(req.Key)
 	cmd := s.command(cl)
 	cmd.Put = req
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.PutResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	return &resp, nil
@@ -102,21 +98,11 @@ func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.R
 		return s.read(ctx, shard, req)
 	}
 	// Fan out: each shard returns up to Limit keys in order; merge by key.
-	parts := make([]*wire.RangeResponse, len(s.shards))
-	errs := make([]*wire.Error, len(s.shards))
-	var wg sync.WaitGroup
-	for i := range s.shards {
-		wg.Add(1)
-		go func(shard uint32) {
-			defer wg.Done()
-			parts[shard], errs[shard] = s.read(ctx, shard, req)
-		}(uint32(i))
-	}
-	wg.Wait()
-	for _, e := range errs {
-		if e != nil {
-			return nil, e
-		}
+	parts, werr := fanOut(len(s.shards), func(shard uint32) (*wire.RangeResponse, *wire.Error) {
+		return s.read(ctx, shard, req)
+	})
+	if werr != nil {
+		return nil, werr
 	}
 	out := &wire.RangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
 	for i, p := range parts {
@@ -141,12 +127,8 @@ func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRang
 	one := func(shard uint32) (*wire.DeleteRangeResponse, *wire.Error) {
 		cmd := s.command(cl)
 		cmd.DeleteRange = req
-		r, werr := s.propose(ctx, shard, cmd)
-		if werr != nil {
-			return nil, werr
-		}
 		var resp wire.DeleteRangeResponse
-		if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 			return nil, werr
 		}
 		return &resp, nil
@@ -154,21 +136,9 @@ func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRang
 	if shard, single := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); single {
 		return one(shard)
 	}
-	parts := make([]*wire.DeleteRangeResponse, len(s.shards))
-	errs := make([]*wire.Error, len(s.shards))
-	var wg sync.WaitGroup
-	for i := range s.shards {
-		wg.Add(1)
-		go func(shard uint32) {
-			defer wg.Done()
-			parts[shard], errs[shard] = one(shard)
-		}(uint32(i))
-	}
-	wg.Wait()
-	for _, e := range errs {
-		if e != nil {
-			return nil, e
-		}
+	parts, werr := fanOut(len(s.shards), one)
+	if werr != nil {
+		return nil, werr
 	}
 	out := &wire.DeleteRangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
 	for i, p := range parts {
@@ -178,6 +148,28 @@ func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRang
 	}
 	sort.Slice(out.PrevKvs, func(i, j int) bool { return bytes.Compare(out.PrevKvs[i].Key, out.PrevKvs[j].Key) < 0 })
 	return out, nil
+}
+
+// fanOut runs f on every shard at once and returns the results by shard,
+// or the first error by shard order.
+func fanOut[T any](shards int, f func(shard uint32) (T, *wire.Error)) ([]T, *wire.Error) {
+	parts := make([]T, shards)
+	errs := make([]*wire.Error, shards)
+	var wg sync.WaitGroup
+	for i := 0; i < shards; i++ {
+		wg.Add(1)
+		go func(shard uint32) {
+			defer wg.Done()
+			parts[shard], errs[shard] = f(shard)
+		}(uint32(i))
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	return parts, nil
 }
 
 // txnShard checks a transaction's limits and finds the one shard all its
@@ -252,12 +244,8 @@ func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire
 	}
 	cmd := s.command(cl)
 	cmd.Txn = req
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.TxnResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	for _, op := range resp.Responses {
@@ -280,12 +268,8 @@ func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest
 	one := func(shard uint32, rev int64) (*wire.CompactResponse, *wire.Error) {
 		cmd := s.command(cl)
 		cmd.Compact = &wire.CompactRequest{Revision: rev, Shard: shard}
-		r, werr := s.propose(ctx, shard, cmd)
-		if werr != nil {
-			return nil, werr
-		}
 		var resp wire.CompactResponse
-		if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 			return nil, werr
 		}
 		return &resp, nil

@@ -66,12 +66,8 @@ func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantR
 	}
 	cmd := s.command(cl)
 	cmd.LeaseGrant = &statemachine.LeaseGrant{TTL: ttl}
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.LeaseGrantResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	return &resp, nil
@@ -84,12 +80,8 @@ func (s *Server) leaseRevoke(ctx context.Context, cl *call, req *wire.LeaseRevok
 	}
 	cmd := s.command(cl)
 	cmd.LeaseRevoke = &statemachine.LeaseRevoke{ID: req.ID}
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.LeaseRevokeResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	return &resp, nil

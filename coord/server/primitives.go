@@ -133,12 +133,8 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 	}
 	cmd := s.command(cl)
 	cmd.Lock = req
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.LockResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	if resp.Token != 0 {
@@ -165,12 +161,8 @@ func (s *Server) unlock(ctx context.Context, cl *call, req *wire.UnlockRequest) 
 	shard := s.shardOf(locks.Prefix(req.Name))
 	cmd := s.internalCommand(cl)
 	cmd.Unlock = req
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.UnlockResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	return &resp, nil
@@ -209,12 +201,8 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 	}
 	cmd := s.command(cl)
 	cmd.Campaign = req
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.LeaderResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	if resp.Term != 0 {
@@ -241,12 +229,8 @@ func (s *Server) electionWrite(ctx context.Context, cl *call, name string, set f
 	shard := s.shardOf(election.Prefix(name))
 	cmd := s.internalCommand(cl)
 	set(cmd)
-	r, werr := s.propose(ctx, shard, cmd)
-	if werr != nil {
-		return nil, werr
-	}
 	var resp wire.LeaderResponse
-	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
 	return &resp, nil

@@ -83,6 +83,8 @@ the command. Everything after "--" is passed through untouched.
 			leaseCommand(env),
 			lockCommand(env),
 			electCommand(env),
+			queueCommand(env),
+			barrierCommand(env),
 			compactCommand(env),
 			statusCommand(env),
 			benchCommand(env),

@@ -13,6 +13,7 @@ import (
 var passthroughCommands = map[string]bool{
 	"lock acquire":   true,
 	"elect campaign": true,
+	"barrier enter":  true,
 }
 
 // reorderArgs rewrites a command line so urfave/cli, which stops parsing

@@ -272,8 +272,11 @@ func (f *FIFO) OwnerGone(st Store, key []byte) error {
 	if err != nil || !held || !bytes.Equal(h.Key, key) {
 		return err
 	}
+	// The holder was the lowest owner, so every owner key below it is
+	// gone: start right after it instead of scanning their tombstones
+	// (a busy lock leaves one per past holder until compaction).
 	p := f.ownerPrefix()
-	next, err := st.Range(p, ownerEnd(p), 1)
+	next, err := st.Range(append(bytes.Clone(key), 0), ownerEnd(p), 1)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -56,7 +57,7 @@ lets every coord barrier wait NAME return, and prints OK.
 
 // barrierError names the barrier in an error of the server's about it.
 func barrierError(name string, err error) error {
-	if errors.Is(err, coord.ErrInvalid) {
+	if errors.Is(err, coord.ErrInvalid) && !strings.Contains(err.Error(), strconv.Quote(name)) {
 		return fmt.Errorf("barrier %q: %w", name, err)
 	}
 	return err
@@ -186,7 +187,7 @@ gives up and leaves (exit 1).
    coord barrier enter batch --count 3 -- date +%s.%N
    coord barrier enter rendezvous --count 2 && echo both here`,
 		Flags: append(guardFlags(),
-			&cli.Int64Flag{Name: "count", Usage: "the number `N` of participants to wait for (required)"},
+			&cli.Int64Flag{Name: "count", Usage: "the number `N` of participants to wait for", DefaultText: "required"},
 		),
 		Action: func(c *cli.Context) error {
 			args, o, err := parseGuard(c, 1, "NAME")

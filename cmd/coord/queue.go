@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -52,7 +53,7 @@ died, goes back to the head of the queue and is delivered again
 
 // queueError names the queue in an error of the server's about it.
 func queueError(name string, err error) error {
-	if errors.Is(err, coord.ErrInvalid) {
+	if errors.Is(err, coord.ErrInvalid) && !strings.Contains(err.Error(), strconv.Quote(name)) {
 		return fmt.Errorf("queue %q: %w", name, err)
 	}
 	return err
@@ -133,7 +134,7 @@ to DUR for an item (woken by the push, no polling). So scripts can loop:
    seq=$(coord queue pop jobs --no-ack --visibility 5m | head -1) && work && coord queue ack jobs "$seq"
    while coord queue pop jobs --wait 1m; do :; done`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for an item when the queue is empty (0: do not wait)"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for an item when the queue is empty", DefaultText: "do not wait"},
 			&cli.BoolFlag{Name: "no-ack", Usage: "leave the item in flight instead of acking it"},
 			&cli.DurationFlag{Name: "visibility", Usage: "`DURATION` the item stays in flight before it is redelivered, unless acked (whole seconds)", Value: queue.DefaultVisibility},
 		},

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/election"
 	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/queue"
 )
 
 // CoordTarget runs workloads through the Coord Go client and its
@@ -24,15 +26,6 @@ func NewCoordTarget(cfg coord.Config) *CoordTarget { return &CoordTarget{cfg: cf
 
 // Name implements Target.
 func (t *CoordTarget) Name() string { return "coord" }
-
-// Supports reports the workloads whose primitive this build lacks.
-func (t *CoordTarget) Supports(workload string) error {
-	switch workload {
-	case "queue", "barrier":
-		return &UnsupportedError{Workload: workload, Primitive: workload, Target: "coord"}
-	}
-	return nil
-}
 
 // Dial implements Target.
 func (t *CoordTarget) Dial(ctx context.Context, i int) (Conn, error) {
@@ -153,8 +146,8 @@ func (c *coordConn) NewSession(ctx context.Context, ttl time.Duration) (Session,
 	return &coordSession{s: s}, nil
 }
 
-func (c *coordConn) Queue(string) (Queue, error) {
-	return nil, &UnsupportedError{Workload: "queue", Primitive: "queue", Target: "coord"}
+func (c *coordConn) Queue(name string) (Queue, error) {
+	return &coordQueue{q: queue.New(c.c, name)}, nil
 }
 
 func (c *coordConn) Close() error { return c.c.Close() }
@@ -169,8 +162,8 @@ func (s *coordSession) Election(name string) Election {
 	return &coordElection{e: election.New(s.s, name)}
 }
 
-func (s *coordSession) Barrier(string, int) (Barrier, error) {
-	return nil, &UnsupportedError{Workload: "barrier", Primitive: "barrier", Target: "coord"}
+func (s *coordSession) Barrier(name string, n int) (Barrier, error) {
+	return barrier.NewDouble(s.s, name, int64(n)), nil
 }
 
 func (s *coordSession) Close() error {
@@ -187,3 +180,21 @@ func (e *coordElection) Campaign(ctx context.Context, value string) error {
 }
 
 func (e *coordElection) Resign(ctx context.Context) error { return e.e.Resign(ctx) }
+
+// coordQueue is a queue handle; its consumer session is the handle's own.
+type coordQueue struct{ q *queue.Queue }
+
+func (q *coordQueue) Enqueue(ctx context.Context, value []byte) error {
+	_, err := q.q.Enqueue(ctx, string(value))
+	return err
+}
+
+func (q *coordQueue) Dequeue(ctx context.Context) ([]byte, func(context.Context) error, error) {
+	it, err := q.q.Dequeue(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return it.Value, func(ctx context.Context) error { return q.q.Ack(ctx, it) }, nil
+}
+
+func (q *coordQueue) Close() error { return q.q.Close() }

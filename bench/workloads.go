@@ -421,7 +421,15 @@ func (q *queueWorkload) Op(ctx context.Context, w int) error {
 	return nil
 }
 
-func (q *queueWorkload) Teardown(context.Context) error { return nil }
+func (q *queueWorkload) Teardown(context.Context) error {
+	var errs []error
+	for _, qu := range q.queues {
+		if c, ok := qu.(interface{ Close() error }); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
 
 func (q *queueWorkload) Extra() map[string]any {
 	return map[string]any{"producers": q.env.Cfg.Clients - q.consumers, "consumers": q.consumers, "enqueued": q.enq.Load(), "dequeued": q.deq.Load()}

@@ -10,9 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/election"
 	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/queue"
 )
 
 // randomLog makes a command log exercising every operation, exactly-once
@@ -22,7 +24,11 @@ import (
 // and expiry revokes, stale or not, puts attached to existing, missing
 // and foreign leases), and locks and elections (acquires, tries, unlocks,
 // campaigns, proclaims and resigns with live, stale and bogus keys, bad
-// names, lock-token compares).
+// names, lock-token compares), and queues and barriers (enqueues with and
+// without max deliveries, dequeues granting visibility leases, acks and
+// nacks of live and stale items, dead-letter queues; gates held and
+// released, double barriers entered and left; their keys' leases revoked
+// by the lease commands above).
 func randomLog(rng *rand.Rand, n int) []Entry {
 	keys := []string{"a", "a\x00", "a\x00b", "ab", "b", "b/1", "b/2", "c", "\x00x", ReservedPrefix + "q", "\xff"}
 	key := func() []byte { return []byte(keys[rng.Intn(len(keys))]) }
@@ -81,6 +87,14 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 	}
 	lockKey := func(i int) []byte { return ownerKey(locks.Prefix(name()), i) }
 	electKey := func(i int) []byte { return ownerKey(election.Prefix(name()), i) }
+	qname := func() string { return queueNames[rng.Intn(len(queueNames))] }
+	bname := func() string { return barrierNames[rng.Intn(len(barrierNames))] }
+	participantKey := func(i int) []byte {
+		if rng.Intn(10) == 0 {
+			return []byte("x")
+		}
+		return barrier.ParticipantKey(bname(), int64(rng.Intn(i+2)))
+	}
 	seqs := map[uint64]uint64{}
 	var entries []Entry
 	index := uint64(0)
@@ -90,7 +104,7 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			index += uint64(rng.Intn(3000))
 		}
 		var cmd Command
-		switch r := rng.Intn(125); {
+		switch r := rng.Intn(160); {
 		case r < 40:
 			cmd.Put = &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()}
 		case r < 52:
@@ -145,8 +159,25 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			cmd.Campaign = &wire.CampaignRequest{Name: name(), Lease: leaseID(), Value: value()}
 		case r < 121:
 			cmd.Proclaim = &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value()}
-		default:
+		case r < 125:
 			cmd.Resign = &wire.ResignRequest{Name: name(), Key: electKey(i)}
+		case r < 133:
+			vals := make([][]byte, 1+rng.Intn(3))
+			for j := range vals {
+				vals[j] = value()
+			}
+			if rng.Intn(20) == 0 {
+				vals = nil
+			}
+			cmd.Enqueue = &wire.EnqueueRequest{Name: qname(), Values: vals, MaxDeliveries: int64(rng.Intn(4)) - 1}
+		case r < 143:
+			cmd.Dequeue = &wire.DequeueRequest{Name: qname(), Lease: leaseID(), VisibilitySeconds: int64(rng.Intn(5))}
+		case r < 151:
+			cmd.Ack = &wire.AckRequest{Name: qname(), Seq: int64(rng.Intn(i/8 + 2)), Deliveries: int64(rng.Intn(3)), Nack: rng.Intn(3) == 0}
+		default:
+			ops := []uint8{wire.BarrierEnter, wire.BarrierEnter, wire.BarrierEnter, wire.BarrierLeave, wire.BarrierLeave,
+				wire.BarrierHold, wire.BarrierRelease, wire.BarrierWait, 0, 6}
+			cmd.Barrier = &wire.BarrierRequest{Name: bname(), Op: ops[rng.Intn(len(ops))], Count: []int64{0, 1, 1, 2, 3}[rng.Intn(5)], Lease: leaseID(), Key: participantKey(i)}
 		}
 		if c := uint64(rng.Intn(4)); c != 0 {
 			cmd.ClientID = c
@@ -171,6 +202,13 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 // primitiveNames are the lock and election names of randomLog (one
 // invalid).
 var primitiveNames = []string{"L", "M", "{L}/data", "L"}
+
+// queueNames and barrierNames are the queue and barrier names of
+// randomLog (one invalid each; Q.dead is Q's dead-letter queue).
+var (
+	queueNames   = []string{"Q", "Q", "Q.dead", "R", "Q.dead.dead"}
+	barrierNames = []string{"B", "B", "C", "{B}"}
+)
 
 // leaseShard is the shard openShard opens, whose leases randomLog uses.
 const leaseShard = 3
@@ -312,6 +350,20 @@ func TestDeterminism(t *testing.T) {
 		require.Equal(t, errA, errD)
 		require.Equal(t, la, ld)
 	}
+	for _, n := range queueNames {
+		for _, peek := range []bool{false, true} {
+			qa, errA := a.QueueInfo(n, peek)
+			qd, errD := d.QueueInfo(n, peek)
+			require.Equal(t, errA, errD)
+			require.Equal(t, qa, qd)
+		}
+	}
+	for _, n := range barrierNames {
+		ba, errA := a.BarrierState(n)
+		bd, errD := d.BarrierState(n)
+		require.Equal(t, errA, errD)
+		require.Equal(t, ba, bd)
+	}
 	ha, _, errA := a.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
 	hd, _, errD := d.History([]byte{0}, []byte{0}, comp+1, cur, true, 0)
 	require.Equal(t, errA, errD)
@@ -345,6 +397,34 @@ func TestDeterminism(t *testing.T) {
 	}
 	t.Logf("holder/leader record puts of L %d, after an owner's delete %d", grants, revokeGrants)
 	require.Positive(t, grants)
+	// Queues: deliveries and returns; barriers: ready records.
+	// (A return: a ready key put in the revision of a delete of a key
+	// with a lease.)
+	deliveries, returns, ready, enters := 0, 0, 0, 0
+	for i, e := range evA {
+		k := e.Kv.Key
+		switch {
+		case e.Type != wire.EventPut:
+		case bytes.HasPrefix(k, queue.InFlightPrefix("Q")):
+			deliveries++
+		case bytes.HasPrefix(k, queue.ReadyPrefix("Q")) || bytes.HasPrefix(k, queue.ReadyPrefix("Q.dead")):
+			if i == 0 {
+				break
+			}
+			if p := evA[i-1]; p.Type == wire.EventDelete && p.PrevKv != nil && p.PrevKv.Lease != 0 &&
+				p.Kv.ModRevision == e.Kv.ModRevision {
+				returns++
+			}
+		case bytes.Equal(k, barrier.ReadyKey("B")) || bytes.Equal(k, barrier.ReadyKey("C")):
+			ready++
+		case bytes.HasPrefix(k, barrier.ParticipantPrefix("B")) || bytes.HasPrefix(k, barrier.ParticipantPrefix("C")):
+			enters++
+		}
+	}
+	t.Logf("deliveries of Q %d, items returned (nack or revoke) to Q or Q.dead %d, barrier participants %d, ready records %d",
+		deliveries, returns, enters, ready)
+	require.Positive(t, deliveries)
+	require.Positive(t, enters)
 	var revoked, renewed int
 	for _, c := range lsA {
 		if c.Revoked {

@@ -214,3 +214,29 @@ func TestBarrierNames(t *testing.T) {
 	require.Equal(t, "\x00coord/barrier/{B}/p/", string(barrier.ParticipantPrefix("B")))
 	require.Equal(t, "\x00coord/barrier/{B}/p/\x00\x00\x00\x00\x00\x00\x01\x00", string(barrier.ParticipantKey("B", 256)))
 }
+
+// TestDocExample replays the worked example of the package doc.
+func TestDocExample(t *testing.T) {
+	h := smtest.New(t)
+	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
+	p := func(rev int64) []byte { return barrier.ParticipantKey("batch", rev) }
+	h.Must(barrierCmd("batch", wire.BarrierHold, 0, 0, nil), nil)
+	h.Must(barrierCmd("batch", wire.BarrierRelease, 0, 0, nil), nil)
+	var r wire.BarrierResponse
+	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, a, nil), &r)
+	require.Equal(t, p(3), r.Key)
+	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, b, nil), &r)
+	require.Equal(t, p(4), r.Key)
+	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, c, nil), &r)
+	r.Header = wire.ResponseHeader{}
+	require.Equal(t, wire.BarrierResponse{Key: p(5), Participants: 3, Ready: true}, r)
+	require.Equal(t, "3", string(h.Get(barrier.ReadyKey("batch"), 0).Value))
+	require.Equal(t, "3", string(h.Get(p(5), 0).Value))
+	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(3)), nil)
+	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(4)), nil)
+	require.Equal(t, wire.BarrierResponse{Participants: 1, Ready: true}, state(t, h, "batch"))
+	events := h.Revoke(c)
+	require.EqualValues(t, 8, h.Rev())
+	require.Equal(t, []event{{wire.EventDelete, "r"}}, keyEvents(events, "batch"))
+	require.Equal(t, wire.BarrierResponse{}, state(t, h, "batch"))
+}

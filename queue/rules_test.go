@@ -481,3 +481,39 @@ func TestRecordEncoding(t *testing.T) {
 		require.ErrorIs(t, err, queue.ErrCorrupt, "%+v", bad)
 	}
 }
+
+// TestDocExample replays the worked example of the package doc.
+func TestDocExample(t *testing.T) {
+	h := smtest.New(t)
+	a, b := h.Grant(10), h.Grant(10)
+	meta := func(name string) queue.Meta {
+		kv := h.Get(queue.MetaKey(name), 0)
+		require.NotNil(t, kv)
+		m, err := queue.DecodeMeta(kv.Value)
+		require.NoError(t, err)
+		return m
+	}
+	var enq wire.EnqueueResponse
+	h.Must(enqueueCmd("jobs", 2, "x", "y", "z"), &enq)
+	require.Equal(t, []int64{1, 2, 3}, enq.Seqs)
+	require.EqualValues(t, 1, h.Rev())
+	require.Equal(t, queue.Meta{Next: 4, Fresh: 1, Ready: 3}, meta("jobs"))
+	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs", a))
+	require.EqualValues(t, 2, h.Rev())
+	require.Equal(t, queue.Meta{Next: 4, Fresh: 2, Ready: 2, InFlight: 1}, meta("jobs"))
+	v1 := visibility(t, h, "jobs", 1)
+	require.Equal(t, *item(2, "y", 1), dequeue(t, h, "jobs", b))
+	h.Must(ackCmd("jobs", 2, 1, false), nil)
+	require.EqualValues(t, 4, h.Rev())
+	h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: v1, Expire: true}}, nil)
+	require.EqualValues(t, 5, h.Rev())
+	require.Equal(t, queue.Meta{Next: 4, Fresh: 3, Ready: 2, RetLow: 1}, meta("jobs"))
+	require.Equal(t, *item(1, "x", 2), dequeue(t, h, "jobs", b))
+	h.Revoke(b)
+	require.EqualValues(t, 7, h.Rev())
+	require.Equal(t, queue.Meta{Next: 2, Fresh: 1, Ready: 1}, meta("jobs.dead"))
+	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs.dead", a))
+	werr, _ := h.Do(ackCmd("jobs", 1, 0, false), nil)
+	require.NotNil(t, werr)
+	require.Equal(t, `item 1 of queue "jobs" is not in flight (acked, or redelivered after its visibility timeout)`, werr.Message)
+}

@@ -136,6 +136,14 @@ Returns at once if the gate is open. Ctrl-C gives up (exit 1).
 }
 
 func barrierWait(c *cli.Context, cl *coord.Client, name string) error {
+	// Reach the cluster first, within the per-request --timeout: an
+	// unreachable cluster fails now instead of waiting forever.
+	rctx, rcancel := requestContext(c)
+	_, err := cl.ShardOf(rctx, string(barrier.Prefix(name)))
+	rcancel()
+	if err != nil {
+		return err
+	}
 	sigs, stop := interrupts(c.Context)
 	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -179,5 +180,27 @@ func TestQueueAndBarrierHelp(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "barrier", "enter", "B", "--count", "2", "--endpoints", "127.0.0.1:1", "--", "coord-no-such-command")
 	if code != exitError || out != "" || !strings.Contains(errOut, "cannot run coord-no-such-command") {
 		t.Errorf("barrier enter -- missing command: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+// TestQueueAndBarrierUnreachable: the commands that wait fail at once when
+// no member can be reached, instead of waiting forever.
+func TestQueueAndBarrierUnreachable(t *testing.T) {
+	dead := freeAddr(t)
+	for _, args := range [][]string{
+		{"barrier", "wait", "B"},
+		{"barrier", "enter", "B", "--count", "2"},
+		{"barrier", "enter", "B", "--count", "2", "--", "true"},
+		{"queue", "pop", "Q", "--wait", "1m"},
+		{"queue", "pop", "Q", "--no-ack"},
+	} {
+		start := time.Now()
+		code, out, errOut := runCLI(t, "", append(args, "--endpoints", dead, "--timeout", "2s")...)
+		if code != exitError || out != "" || !strings.Contains(errOut, "is a member running?") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: exit %d stdout %q stderr %q", args, code, out, errOut)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%q took %s", args, d)
+		}
 	}
 }

@@ -78,7 +78,6 @@ func (s *Server) dequeue(ctx context.Context, req *wire.DequeueRequest) (*wire.D
 	if werr != nil {
 		return nil, werr
 	}
-	ready := queue.ReadyPrefix(req.Name)
 	for {
 		from, _ := s.shards[shard].Revision()
 		var resp wire.DequeueResponse
@@ -89,8 +88,8 @@ func (s *Server) dequeue(ctx context.Context, req *wire.DequeueRequest) (*wire.D
 		if werr.Code != wire.CodeEmpty || !req.Wait {
 			return nil, werr
 		}
-		// Empty: wait for an item to become ready after what we saw.
-		if werr := s.waitEvent(ctx, shard, ready, wire.PrefixEnd(ready), from+1, func(e wire.Event) bool { return e.Type == wire.EventPut }); werr != nil {
+		// Empty: park until an item may be ready for us.
+		if werr := s.dequeuers.wait(ctx, shard, req.Name, from); werr != nil {
 			return nil, werr
 		}
 	}

@@ -44,11 +44,12 @@ type Server struct {
 	nh      *dragonboat.NodeHost
 	session []*client.Session // one NoOP session per shard
 
-	hub      *hub
-	lessor   *lessor
-	renewers []*renewer
-	stopc    chan struct{} // closed when Stop begins
-	bgWG     sync.WaitGroup
+	hub       *hub
+	dequeuers *dequeuers
+	lessor    *lessor
+	renewers  []*renewer
+	stopc     chan struct{} // closed when Stop begins
+	bgWG      sync.WaitGroup
 
 	ln       net.Listener
 	httpLn   net.Listener
@@ -84,6 +85,7 @@ func Start(cfg Config) (*Server, error) {
 	members, _ := cfg.members()
 	s := &Server{cfg: cfg, log: log, names: map[uint64]string{}, conns: map[*serverConn]struct{}{},
 		hub: newHub(cfg.Shards), lessor: newLessor(cfg.Shards, time.Now), stopc: make(chan struct{})}
+	s.dequeuers = newDequeuers(s)
 	for _, m := range members {
 		s.names[m.NodeID] = m.Name
 		if m.Name == cfg.Name {

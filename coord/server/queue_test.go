@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"sync"
 	"testing"
 	"time"
@@ -238,6 +240,116 @@ func TestBarriers(t *testing.T) {
 		case <-left:
 		case <-time.After(10 * time.Second):
 			t.Fatal("Leave stuck on a crashed participant")
+		}
+	}
+}
+
+// TestQueueHistory runs producers and consumers under a seeded schedule in
+// which consumers crash (their session stops renewing) or nack instead of
+// acking, and checks the history: no item lost, each acked exactly once,
+// and an item handed out again only after its previous consumer crashed or
+// nacked it (never to two live consumers at once).
+func TestQueueHistory(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	tc := newTestCluster(t, 3, 1)
+	ctx := ctxT(t, 120*time.Second)
+	const items = 120
+	type delivery struct {
+		consumer, deliveries int64
+		outcome              string // "ack", "nack", "crash"
+	}
+	var mu sync.Mutex
+	history := map[int64][]delivery{}
+	acked := map[int64]int{}
+
+	prod := queue.New(tc.client(), "hist")
+	for i := 0; i < items; i += 20 {
+		var vals []string
+		for j := i; j < i+20; j++ {
+			vals = append(vals, fmt.Sprint(j))
+		}
+		_, err := prod.Enqueue(ctx, vals...)
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	var consumerIDs sync.Mutex
+	nextID := int64(0)
+	newConsumer := func(c *coord.Client) (*queue.Queue, *coord.Session, int64) {
+		s, err := coord.NewSession(c, coord.WithTTL(1))
+		require.NoError(t, err)
+		consumerIDs.Lock()
+		nextID++
+		id := nextID
+		consumerIDs.Unlock()
+		return queue.New(c, "hist", queue.WithSession(s), queue.WithVisibility(time.Minute)), s, id
+	}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed + int64(w)))
+			c := tc.client(tc.endpoints()[w%3])
+			q, s, id := newConsumer(c)
+			for {
+				mu.Lock()
+				done := len(acked) == items
+				mu.Unlock()
+				if done {
+					_ = s.Close()
+					return
+				}
+				dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				it, err := q.Dequeue(dctx)
+				cancel()
+				if err != nil {
+					continue // nothing ready just now (in flight elsewhere)
+				}
+				d := delivery{consumer: id, deliveries: it.Deliveries}
+				switch r := rng.Intn(20); {
+				case r == 0: // crash: never ack, stop renewing
+					d.outcome = "crash"
+					mu.Lock()
+					history[it.Seq] = append(history[it.Seq], d)
+					mu.Unlock()
+					s.Orphan()
+					q, s, id = newConsumer(c)
+					continue
+				case r == 1:
+					d.outcome = "nack"
+					mu.Lock()
+					history[it.Seq] = append(history[it.Seq], d)
+					mu.Unlock()
+					if !assertNoErr(t, q.Nack(ctx, it)) {
+						return
+					}
+				default:
+					d.outcome = "ack"
+					mu.Lock()
+					history[it.Seq] = append(history[it.Seq], d)
+					mu.Unlock()
+					if !assertNoErr(t, q.Ack(ctx, it)) {
+						return
+					}
+					mu.Lock()
+					acked[it.Seq]++
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	require.Len(t, acked, items, "seed %d: items lost", seed)
+	for seq, n := range acked {
+		require.Equal(t, 1, n, "seed %d: item %d acked %d times", seed, seq, n)
+		hs := history[seq]
+		for i, d := range hs {
+			require.EqualValues(t, i+1, d.deliveries, "seed %d: item %d delivery counts %v", seed, seq, hs)
+			if i < len(hs)-1 {
+				require.NotEqual(t, "ack", d.outcome, "seed %d: item %d delivered again after an ack: %v", seed, seq, hs)
+			} else {
+				require.Equal(t, "ack", d.outcome)
+			}
 		}
 	}
 }

@@ -347,3 +347,44 @@ func TestUnknownMethodAndHandshake(t *testing.T) {
 	_, err = c.Status(context.Background(), tc.cfgs[0].ListenClient)
 	require.NoError(t, err)
 }
+
+// TestCallsPerConnectionBounded opens more long-lived calls on one
+// connection than allowed: the extra one is refused with a clear error,
+// and a cancel still gets through.
+func TestCallsPerConnectionBounded(t *testing.T) {
+	old := maxCallsPerConn
+	maxCallsPerConn = 2
+	defer func() { maxCallsPerConn = old }()
+	tc := newTestCluster(t, 1, 1)
+	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	require.NoError(t, err)
+	defer nc.Close()
+	fr := wire.NewFrameReader(nc, 0)
+	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: 7})
+	require.Nil(t, rawCall(t, nc, fr, &wire.Frame{Type: wire.FrameHello, Body: hello}).Err)
+	watch, _ := wire.Marshal(&wire.WatchRequest{Key: []byte("w")})
+	for id := uint64(1); id <= 3; id++ {
+		r := rawCall(t, nc, fr, &wire.Frame{Type: wire.FrameRequest, ID: id, Method: wire.MethodWatch, Body: watch})
+		if id <= 2 {
+			require.Nil(t, r.Err)
+			require.True(t, r.More, "watch %d created", id)
+		} else {
+			require.NotNil(t, r.Err)
+			require.Equal(t, wire.CodeTooLarge, r.Err.Code)
+			require.Contains(t, r.Err.Message, "too many calls")
+		}
+	}
+	// Cancelling a watch frees its slot for a new call.
+	b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameCancel, ID: 1})
+	_, err = nc.Write(b)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		r := rawCall(t, nc, fr, &wire.Frame{Type: wire.FrameRequest, ID: 100, Method: wire.MethodStatus, Body: []byte{0x80}})
+		for r.ID != 100 { // skip the cancelled watch's last message
+			var f wire.Frame
+			require.NoError(t, fr.Read(&f))
+			r = &f
+		}
+		return r.Err == nil
+	}, 5*time.Second, 50*time.Millisecond)
+}

@@ -50,6 +50,7 @@ func (s *Server) acceptLoop() {
 			sendc: make(chan []byte, 256),
 			done:  make(chan struct{}),
 			calls: map[uint64]context.CancelFunc{},
+			slots: make(chan struct{}, maxCallsPerConn),
 		}
 		s.connMu.Lock()
 		if s.stopping.Load() {
@@ -78,7 +79,13 @@ type serverConn struct {
 	callsMu  sync.Mutex
 	inflight sync.WaitGroup
 	draining bool
+	// slots bounds the calls in flight on the connection; a call over the
+	// bound is refused.
+	slots chan struct{}
 }
+
+// maxCallsPerConn bounds the calls one connection may have in flight.
+var maxCallsPerConn = 4096
 
 // close cuts the connection and cancels its calls.
 func (c *serverConn) close() {
@@ -131,7 +138,15 @@ func (c *serverConn) serve() {
 		}
 		switch f.Type {
 		case wire.FrameRequest:
-			c.startCall(f)
+			select {
+			case c.slots <- struct{}{}:
+				c.startCall(f)
+			default:
+				// Refuse rather than stop reading: a Cancel or the Unlock
+				// that frees the waiting calls must still get through.
+				c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID,
+					Err: wire.Errorf(wire.CodeTooLarge, "too many calls in flight on one connection (limit %d)", maxCallsPerConn)})
+			}
 		case wire.FrameCancel:
 			c.callsMu.Lock()
 			if cancel, ok := c.calls[f.ID]; ok {
@@ -256,6 +271,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	if c.draining {
 		c.callsMu.Unlock()
 		cancel()
+		<-c.slots
 		c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: wire.Errorf(wire.CodeUnavailable, "member %s is stopping", c.s.cfg.Name)})
 		return
 	}
@@ -267,6 +283,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	c.callsMu.Unlock()
 	go func() {
 		defer c.inflight.Done()
+		defer func() { <-c.slots }()
 		defer func() {
 			cancel()
 			c.callsMu.Lock()

@@ -1,0 +1,11 @@
+// Command coord is Coord's single binary: a cluster member (serve, dev)
+// and the command-line client (put, get, del, txn, watch, compact, lease,
+// lock, elect, queue, barrier, member, status, bench, version).
+//
+// It only wires things together: members come from package coord/server,
+// every client command goes through the Go client (package coord and the
+// primitives' packages), and the bench through package bench. Flags may
+// stand before or after arguments (args.go reorders them once for every
+// command); everything after "--" is passed through untouched. Exit codes:
+// 0 ok, 1 the operation failed (one line on stderr), 2 usage error.
+package main

@@ -1,0 +1,22 @@
+// Package wire is Coord's client–server protocol, shared by the client and
+// the server: message types, error codes, frames and hash-tag routing.
+//
+// A connection carries frames: a 4-byte big-endian length, then the
+// msgpack encoding of a Frame (an array). The client's first frame is a
+// Hello (magic, protocol version, client ID); the server answers with its
+// member name, request size limit and shard count, or an error and closes.
+// Then any number of calls are in flight at once, each identified by the
+// ID the client chose: a Request (method, body, relative timeout, the
+// write's sequence number), answered by one Response, or by several with
+// More set for a stream (watch, observe), ended by a final one. A Cancel
+// frame ends a call early. Errors travel as a stable Code and a one-line
+// message; codes never change meaning.
+//
+// A malformed or oversized frame closes only its connection. Decoders are
+// fuzzed (FuzzDecodeFrame).
+//
+// Routing: a key's shard is hash(tag) mod shards, where tag is the text
+// between the first '{' and the next '}' when non-empty, else the whole
+// key (HashTag, ShardOf). Ranges whose keys share a tag are served by one
+// shard; others fan out (RangeShard).
+package wire

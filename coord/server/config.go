@@ -29,6 +29,19 @@ type Config struct {
 	ListenHTTP string
 	// EnablePprof adds Go's profiler under /debug/pprof/ on the HTTP port.
 	EnablePprof bool
+
+	// TLSCertFile and TLSKeyFile, when set, make the client port speak TLS
+	// (1.2 or later) with this certificate and key (PEM). The HTTP port
+	// and the Raft transport stay plain.
+	TLSCertFile string
+	TLSKeyFile  string
+	// ClientCertAuth requires every client to present a certificate signed
+	// by TrustedCAFile (mutual TLS).
+	ClientCertAuth bool
+	// TrustedCAFile is the CA bundle (PEM) client certificates are
+	// verified against. Without ClientCertAuth a client certificate is
+	// optional, but one that is presented must verify.
+	TrustedCAFile string
 	// InitialCluster lists every member as "name=peer-address,..." in the
 	// same order on every member. Empty means a one-member cluster of
 	// Name at ListenPeer.
@@ -180,6 +193,7 @@ func (c Config) Validate() error {
 	if c.ElectionRTT < 5 {
 		errs = append(errs, fmt.Errorf("election rtt must be at least 5 ticks, got %d", c.ElectionRTT))
 	}
+	errs = append(errs, c.validateTLS()...)
 	ms, err := c.members()
 	if err != nil {
 		errs = append(errs, err)

@@ -183,11 +183,18 @@ func Start(cfg Config) (*Server, error) {
 		s.goBackground(s.runCompactor)
 	}
 
+	tlsCfg, err := cfg.serverTLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.ListenClient)
 	if err != nil {
 		return nil, fmt.Errorf("listen-client: %w", err)
 	}
 	s.ln = ln
+	if tlsCfg != nil {
+		s.ln = &tlsListener{Listener: ln, cfg: tlsCfg, s: s}
+	}
 	if cfg.ListenHTTP != "" {
 		hl, err := net.Listen("tcp", cfg.ListenHTTP)
 		if err != nil {
@@ -200,7 +207,8 @@ func Start(cfg Config) (*Server, error) {
 	go s.acceptLoop()
 	ok = true
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,
-		"http", s.HTTPAddr(), "shards", cfg.Shards, "members", len(members), "data-dir", cfg.DataDir)
+		"http", s.HTTPAddr(), "shards", cfg.Shards, "members", len(members), "data-dir", cfg.DataDir,
+		"client-tls", tlsCfg != nil, "client-cert-auth", cfg.ClientCertAuth)
 	return s, nil
 }
 

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// tlsEnabled reports whether the client port speaks TLS.
+func (c Config) tlsEnabled() bool { return c.TLSCertFile != "" || c.TLSKeyFile != "" }
+
+// validateTLS checks the client TLS settings: both halves of the key pair,
+// files that load, and a CA for client certificate authentication.
+func (c Config) validateTLS() []error {
+	var errs []error
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("cert-file and key-file must be given together"))
+	}
+	if !c.tlsEnabled() {
+		if c.ClientCertAuth || c.TrustedCAFile != "" {
+			errs = append(errs, errors.New("client-cert-auth and trusted-ca-file need TLS: give cert-file and key-file too"))
+		}
+		return errs
+	}
+	if c.ClientCertAuth && c.TrustedCAFile == "" {
+		errs = append(errs, errors.New("client-cert-auth needs trusted-ca-file, the CA that signs client certificates"))
+	}
+	if c.TLSCertFile != "" && c.TLSKeyFile != "" {
+		if _, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.TrustedCAFile != "" {
+		if _, err := loadCAPool(c.TrustedCAFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	if _, err := os.ReadFile(certFile); err != nil {
+		return tls.Certificate{}, fmt.Errorf("cert-file: %w", err)
+	}
+	if _, err := os.ReadFile(keyFile); err != nil {
+		return tls.Certificate{}, fmt.Errorf("key-file: %w", err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("cert-file %s and key-file %s: %w", certFile, keyFile, err)
+	}
+	return pair, nil
+}
+
+func loadCAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("trusted-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("trusted-ca-file %s: no PEM certificates found", file)
+	}
+	return pool, nil
+}
+
+// serverTLSConfig is the TLS configuration of the client port, nil when
+// TLS is off.
+func (c Config) serverTLSConfig() (*tls.Config, error) {
+	if !c.tlsEnabled() {
+		return nil, nil
+	}
+	pair, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	if c.TrustedCAFile != "" {
+		pool, err := loadCAPool(c.TrustedCAFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		if c.ClientCertAuth {
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return tc, nil
+}
+
+// tlsListener makes every accepted connection a TLS server connection. The
+// handshake runs on the connection's own goroutine, at its first read, under
+// the deadline the RPC handshake sets; Accept never blocks on a client.
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+	s   *Server
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &tlsConn{Conn: tls.Server(nc, l.cfg), raw: nc, s: l.s}, nil
+}
+
+// tlsConn is a TLS server connection that answers a client speaking the
+// plain protocol with a plain error, so it fails with a reason instead of
+// a bare EOF.
+type tlsConn struct {
+	*tls.Conn
+	raw  net.Conn
+	s    *Server
+	once sync.Once
+	herr error
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { c.herr = c.handshake() })
+	if c.herr != nil {
+		return 0, c.herr
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *tlsConn) handshake() error {
+	err := c.Conn.Handshake()
+	if err == nil {
+		return nil
+	}
+	c.s.log.Debug("client TLS handshake failed", "remote", c.raw.RemoteAddr().String(), "err", err)
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil {
+		replyPlain(rh.Conn, wire.Errorf(wire.CodeUnavailable,
+			"member %s requires TLS on its client port (connect with TLS, e.g. coord --cacert CA_FILE)", c.s.cfg.Name))
+	}
+	return err
+}
+
+// replyPlain answers a plain-protocol client's hello with an error frame,
+// then reads what it sent until it hangs up, so that closing the
+// connection does not reset it before the client has read the answer.
+func replyPlain(nc net.Conn, werr *wire.Error) {
+	b, err := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Err: werr})
+	if err != nil {
+		return
+	}
+	_ = nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Write(b); err != nil {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
+}

@@ -87,6 +87,7 @@ the command. Everything after "--" is passed through untouched.
 			barrierCommand(env),
 			compactCommand(env),
 			statusCommand(env),
+			memberCommand(env),
 			benchCommand(env),
 			versionCommand(env),
 			helpCommand(),

@@ -309,6 +309,11 @@ func (s *Server) status() *wire.StatusResponse {
 	if st := s.store; st != nil {
 		out.DBSize = st.DiskSize()
 	}
+	if ms, err := s.cfg.members(); err == nil {
+		for _, m := range ms {
+			out.Members = append(out.Members, wire.MemberInfo{Name: m.Name, PeerAddr: m.PeerAddr})
+		}
+	}
 	for i, sh := range s.shards {
 		leader, term := s.leader(uint32(i))
 		cur, compacted := sh.Revision()

@@ -22,4 +22,13 @@ type StatusResponse struct {
 	Version    string        `msgpack:"v"`
 	DBSize     int64         `msgpack:"db"`
 	Shards     []ShardStatus `msgpack:"sh"`
+	// Members is the cluster's membership as this member knows it, in
+	// Raft node ID order (absent from servers before it was added).
+	Members []MemberInfo `msgpack:"ms,omitempty"`
+}
+
+// MemberInfo is one member of the cluster.
+type MemberInfo struct {
+	Name     string `msgpack:"n"`
+	PeerAddr string `msgpack:"pa"`
 }

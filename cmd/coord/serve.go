@@ -46,6 +46,10 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
+		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
+		&cli.StringFlag{Name: "key-file", Usage: "private key `FILE` (PEM) of --cert-file", EnvVars: envVars("key-file")},
+		&cli.BoolFlag{Name: "client-cert-auth", Usage: "require clients to present a certificate signed by --trusted-ca-file (mutual TLS)", EnvVars: envVars("client-cert-auth")},
+		&cli.StringFlag{Name: "trusted-ca-file", Usage: "CA bundle `FILE` (PEM) that client certificates are verified against", EnvVars: envVars("trusted-ca-file")},
 	}
 }
 
@@ -63,7 +67,13 @@ Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381 and data in ./default.coord.
 Every flag can also come from the environment as COORD_<FLAG> (COORD_NAME,
 COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
 
+TLS on the client port (the HTTP port and Raft traffic stay plain):
+--cert-file and --key-file; add --client-cert-auth --trusted-ca-file CA to
+require client certificates (mutual TLS).
+
    coord serve
+   coord serve --cert-file server.pem --key-file server-key.pem \
+       --client-cert-auth --trusted-ca-file ca.pem
    coord serve --name n1 --listen-client 10.0.0.1:7379 --listen-peer 10.0.0.1:7380 \
        --initial-cluster n1=10.0.0.1:7380,n2=10.0.0.2:7380,n3=10.0.0.3:7380`,
 		Flags: serveFlags(),
@@ -106,6 +116,10 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxTxnOps = c.Int("max-txn-ops")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
+	cfg.TLSCertFile = c.String("cert-file")
+	cfg.TLSKeyFile = c.String("key-file")
+	cfg.ClientCertAuth = c.Bool("client-cert-auth")
+	cfg.TrustedCAFile = c.String("trusted-ca-file")
 	logger, level, err := newLogger(logTo, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, usageErrorf(c, "%v", err)

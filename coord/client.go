@@ -253,8 +253,14 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 		}
 		cn, err := c.getConn(ctx)
 		if err != nil {
+			var refused *Error
 			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 				return ctxError(err)
+			}
+			if errors.As(err, &refused) {
+				// A member answered the handshake with a refusal (TLS
+				// required, protocol version): retrying cannot help.
+				return err
 			}
 			lastErr = err
 			continue

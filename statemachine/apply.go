@@ -66,7 +66,7 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 		},
 		dirty: make(map[uint64]*clientRecord),
 	}
-	a.w = mvcc.NewWriter(sh.space, db, a.m.current)
+	a.w = mvcc.NewWriter(sh.space, db, a.m.current, sh.latest)
 	defer a.w.Close()
 
 	for i := range entries {
@@ -80,12 +80,14 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 		if err != nil {
 			// The cache may hold changes that will never be committed.
 			sh.clients = make(map[uint64]*clientRecord)
+			sh.latest.Reset(false)
 			return nil, err
 		}
 		a.m.applied = e.Index
 	}
 	if err := a.flush(false); err != nil {
 		sh.clients = make(map[uint64]*clientRecord)
+		sh.latest.Reset(false)
 		return nil, err
 	}
 	return &Applied{Events: a.events, Leases: a.changes}, nil
@@ -134,6 +136,7 @@ func (a *applier) flush(rebase bool) error {
 	if err := a.db.Apply(b, pebble.NoSync); err != nil {
 		return fmt.Errorf("statemachine: commit: %w", err)
 	}
+	a.w.Committed()
 	a.sh.publish(a.m)
 	clear(a.dirty)
 	if rebase {

@@ -17,7 +17,7 @@ import (
 //
 // Apply, Sync, PrepareSnapshot, RecoverFromSnapshot, Open and Close must be
 // called serially (the apply loop owns the shard's mutable state: the
-// exactly-once cache). SaveSnapshot may run concurrently with Apply. The
+// exactly-once cache and the latest-version cache). SaveSnapshot may run concurrently with Apply. The
 // read methods (Range, History, Leases, Lease, LeaseKeys, LockStatus,
 // Leader, QueueInfo, BarrierState, Revision, AppliedIndex, Hash) may run concurrently
 // with anything, even after Close.
@@ -38,6 +38,11 @@ type Shard struct {
 	// Owned by the apply loop; always equal to what the DB holds (or
 	// will hold once the batch in progress commits).
 	clients map[uint64]*clientRecord
+
+	// latest caches the latest committed version of recently written
+	// keys for the write path (nil when disabled). Owned by the apply
+	// loop, like clients: exactly what the DB holds, or empty.
+	latest *mvcc.LatestCache
 }
 
 // ID returns the shard ID.
@@ -55,6 +60,9 @@ func (sh *Shard) Open() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := sh.resetLatest(db); err != nil {
+		return 0, err
+	}
 	sh.publish(m)
 	sh.clients = make(map[uint64]*clientRecord)
 	sh.closed.Store(false)
@@ -66,6 +74,22 @@ func (sh *Shard) Open() (uint64, error) {
 func (sh *Shard) Close() error {
 	sh.closed.Store(true)
 	sh.clients = nil
+	sh.latest.Reset(false)
+	return nil
+}
+
+// resetLatest empties the latest-version cache for the shard's state in
+// db: complete when the shard has no data keys.
+func (sh *Shard) resetLatest(db *pebble.DB) error {
+	if sh.latest == nil {
+		return nil
+	}
+	sh.latest.Reset(false)
+	has, err := mvcc.ShardHasData(db, sh.space)
+	if err != nil {
+		return err
+	}
+	sh.latest.Reset(!has)
 	return nil
 }
 

@@ -160,11 +160,17 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 	if got := binary.BigEndian.Uint32(crc); got != want {
 		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
 	}
+	// From here the cache may not describe the DB: empty it before the
+	// new state is visible, and again from the new state once it is.
+	sh.latest.Reset(false)
 	if err := db.Apply(b, pebble.Sync); err != nil {
 		return fmt.Errorf("statemachine: recover snapshot: %w", err)
 	}
 	m, err := getMeta(db, sh.space)
 	if err != nil {
+		return err
+	}
+	if err := sh.resetLatest(db); err != nil {
 		return err
 	}
 	sh.publish(m)

@@ -82,7 +82,7 @@ func (s *Store) Shard(id uint32) *Shard {
 	defer s.shardsMu.Unlock()
 	sh := s.shards[id]
 	if sh == nil {
-		sh = &Shard{store: s, id: id, space: mvcc.NewSpace(id)}
+		sh = &Shard{store: s, id: id, space: mvcc.NewSpace(id), latest: mvcc.NewLatestCache(s.cfg.LatestCacheKeys)}
 		s.shards[id] = sh
 	}
 	return sh

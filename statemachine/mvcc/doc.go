@@ -60,6 +60,12 @@
 // esc(k) 00 02, the start of the next key). Reads at the current revision,
 // the common case, take the first version of each key.
 //
+// A Writer may be given a LatestCache, a bounded map from user key to its
+// latest committed version (metadata, and the value when small), which
+// answers the write path's "previous version of k" without a seek; it is
+// updated only after the Writer's batch commits (Writer.Committed) and is
+// emptied whenever the shard's state is replaced.
+//
 // # History
 //
 // Reader.History rebuilds the events of revisions from..to: each stored

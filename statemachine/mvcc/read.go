@@ -32,9 +32,10 @@ type RangeResult struct {
 type Reader struct {
 	space Space
 	it    *pebble.Iterator
-	ov    *overlay // nil outside a Writer
-	val   []byte   // scratch for the current candidate value
-	ek    []byte   // scratch for the current escaped key
+	ov    *overlay     // nil outside a Writer
+	lc    *LatestCache // the Writer's cache, or nil
+	val   []byte       // scratch for the current candidate value
+	ek    []byte       // scratch for the current escaped key
 }
 
 // NewReader returns a Reader over it, which must see (at least) every data
@@ -73,6 +74,22 @@ func (r *Reader) versionAt(ek []byte, rev Revision) (Revision, record, bool, err
 	if r.ov != nil {
 		if v, ok := r.ov.at(string(ek), rev); ok {
 			return v.rev, v.rec, true, nil
+		}
+		// No pending version at or below rev: at or above the committed
+		// revision, the answer is the latest committed version.
+		if r.lc != nil && rev >= r.ov.base {
+			e, absent, ok := r.lc.lookup(ek)
+			switch {
+			case ok && absent:
+				r.lc.hits++
+				return 0, record{}, false, nil
+			case ok && e.hasValue:
+				r.lc.hits++
+				r.val = append(r.val[:0], e.value...)
+				return e.mod, record{create: e.create, version: e.version, lease: e.lease, value: r.val}, true, nil
+			}
+			// Not cached, or cached without its value: read Pebble.
+			r.lc.misses++
 		}
 	}
 	// Versions sort newest first: the first key at or after (ek, rev) with

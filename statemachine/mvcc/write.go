@@ -94,13 +94,17 @@ type Writer struct {
 	it    *pebble.Iterator
 	r     Reader
 	ov    overlay
+	lc    *LatestCache
 	buf   []byte
 }
 
 // NewWriter starts a Writer on db whose committed view is at revision base
-// (the shard's current revision).
-func NewWriter(space Space, db *pebble.DB, base Revision) *Writer {
-	w := &Writer{space: space, db: db}
+// (the shard's current revision). cache, if not nil, must hold the latest
+// committed versions of the shard's keys (see LatestCache): the Writer
+// reads it instead of Pebble where it can and, through Committed, keeps
+// it up to date.
+func NewWriter(space Space, db *pebble.DB, base Revision, cache *LatestCache) *Writer {
+	w := &Writer{space: space, db: db, lc: cache}
 	w.Rebase(base)
 	return w
 }
@@ -117,7 +121,24 @@ func (w *Writer) Rebase(base Revision) {
 	w.batch = w.db.NewBatch()
 	w.it = w.db.NewIter(&pebble.IterOptions{LowerBound: w.space.dataLower(), UpperBound: w.space.dataUpper()})
 	w.ov = overlay{base: base, keys: make(map[string]*pendingKey)}
-	w.r = Reader{space: w.space, it: w.it, ov: &w.ov, val: w.r.val, ek: w.r.ek}
+	w.r = Reader{space: w.space, it: w.it, ov: &w.ov, lc: w.lc, val: w.r.val, ek: w.r.ek}
+}
+
+// Committed records that the caller has committed Batch: the Writer's
+// cache takes the newest pending version of every key written. Call it
+// after the commit succeeded and before Rebase; a Writer whose batch is
+// not committed must not call it (the cache would describe writes the
+// store does not hold).
+func (w *Writer) Committed() {
+	if w.lc == nil {
+		return
+	}
+	for ek, p := range w.ov.keys {
+		if n := len(p.versions); n > 0 {
+			v := &p.versions[n-1]
+			w.lc.set(ek, v.rev, &v.rec)
+		}
+	}
 }
 
 // Close releases the Writer's iterator and batch without committing.

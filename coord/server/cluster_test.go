@@ -34,6 +34,23 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB, n, shards int) *testCluster {
 	t.Helper()
+	// A port picked by freeAddr may be taken by another test process
+	// before the member binds it: start again on fresh ports then.
+	for attempt := 1; ; attempt++ {
+		tc, err := tryTestCluster(t, n, shards)
+		if err == nil {
+			tc.waitReady()
+			t.Cleanup(tc.stopAll)
+			return tc
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			require.NoError(t, err)
+		}
+		t.Logf("retrying cluster start on new ports: %v", err)
+	}
+}
+
+func tryTestCluster(t testing.TB, n, shards int) (*testCluster, error) {
 	tc := &testCluster{t: t}
 	var parts []string
 	dir := t.TempDir()
@@ -48,7 +65,7 @@ func newTestCluster(t testing.TB, n, shards int) *testCluster {
 		cfg.DataDir = fmt.Sprintf("%s/%s", dir, cfg.Name)
 		cfg.ListenClient = freeAddr(t)
 		cfg.ListenPeer = freeAddr(t)
-		cfg.ListenHTTP = freeAddr(t)
+		cfg.ListenHTTP = "127.0.0.1:0" // nothing needs it stable
 		cfg.Shards = shards
 		cfg.Logger = log
 		parts = append(parts, cfg.Name+"="+cfg.ListenPeer)
@@ -59,11 +76,14 @@ func newTestCluster(t testing.TB, n, shards int) *testCluster {
 	}
 	tc.servers = make([]*Server, n)
 	for i := range tc.cfgs {
-		tc.start(i)
+		s, err := Start(tc.cfgs[i])
+		if err != nil {
+			tc.stopAll()
+			return nil, err
+		}
+		tc.servers[i] = s
 	}
-	tc.waitReady()
-	t.Cleanup(tc.stopAll)
-	return tc
+	return tc, nil
 }
 
 func (tc *testCluster) start(i int) {

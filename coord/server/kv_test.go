@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"errors"
 	"fmt"
 	"net"
@@ -387,4 +390,36 @@ func TestCallsPerConnectionBounded(t *testing.T) {
 		}
 		return r.Err == nil
 	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	tc := newTestCluster(t, 1, 2)
+	ctx := ctxT(t, 10*time.Second)
+	_, err := tc.client().Put(ctx, "m", "1")
+	require.NoError(t, err)
+	base := "http://" + tc.servers[0].HTTPAddr()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("/healthz")
+	require.Equal(t, 200, code)
+	code, _ = get("/readyz")
+	require.Equal(t, 200, code)
+	code, body := get("/status")
+	require.Equal(t, 200, code)
+	var st wire.StatusResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Equal(t, "n1", st.Member)
+	require.Len(t, st.Shards, 2)
+	code, body = get("/metrics")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, `coord_requests_total{code="ok",method="kv.put"}`)
+	require.Contains(t, body, "coord_ready 1")
+	code, _ = get("/debug/pprof/")
+	require.Equal(t, 404, code, "the profiler is off unless enabled")
 }

@@ -32,14 +32,29 @@ func freeAddr(t *testing.T) string {
 // returns its client address once it is ready.
 func startMember(t *testing.T, maxValueSize int) string {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = freeAddr(t), freeAddr(t), ""
-	cfg.MaxValueSize = maxValueSize
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.Start(cfg)
-	if err != nil {
-		t.Fatalf("server.Start: %v", err)
+	return startMemberWith(t, func(cfg *server.Config) { cfg.MaxValueSize = maxValueSize })
+}
+
+// startMemberWith starts a one-member cluster configured by mutate. The
+// client port is chosen by the kernel; the peer port is picked free and,
+// should another process take it before the member binds it, picked again.
+func startMemberWith(t *testing.T, mutate func(*server.Config)) string {
+	t.Helper()
+	var srv *server.Server
+	for attempt := 1; ; attempt++ {
+		cfg := server.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = "127.0.0.1:0", freeAddr(t), ""
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		mutate(&cfg)
+		var err error
+		srv, err = server.Start(cfg)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("server.Start: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

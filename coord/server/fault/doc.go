@@ -27,10 +27,24 @@
 //     write of a superseded or released token accepted.
 //   - WriteWorkload: fresh keys put concurrently; every acknowledged one
 //     must be read back after all members were SIGKILLed and restarted.
-//   - Queues: not yet. A queue workload plugs in like the others: a
-//     workload that records enqueue/dequeue/ack events with a Nemesis run
-//     by runScenario, and a checker for no loss and no double delivery to
-//     live consumers.
+//   - QueueWorkload: producers enqueue unique numbered values; consumers
+//     dequeue with a 3 s visibility timeout and ack. Half the consumer
+//     sessions have a 1 s TTL, and such a consumer sometimes crashes while
+//     holding an item (orphans its session, never acks) and is replaced;
+//     one consumer holds an item past its visibility timeout once, so its
+//     late Ack must fail with ErrNotFound. Each delivery's outcome is
+//     recorded: acked, superseded (ErrNotFound), unknown (any other Ack
+//     error) or crashed. After the faults heal, Drain runs fresh consumers
+//     until Len is 0 and every acknowledged value is acked (30 s deadline).
+//     CheckQueue: no acknowledged value lost (an unknown ack counts as
+//     acked; a failed enqueue has an unknown outcome and is never lost),
+//     exactly one successful ack per value, no delivery after a successful
+//     ack (redelivery only after a crash, a timeout or an unknown ack), no
+//     delivery number handed out twice, no value never enqueued, and the
+//     queue drained. TestFaultQueue runs it under kill-leader,
+//     isolate-leader-drop and pause-leader in short mode and joins the
+//     random loop in long mode; TestFaultQueueCheckerCatchesBadHistory
+//     feeds the checker a hand-written bad history.
 //
 // # Modes
 //

@@ -96,7 +96,7 @@ func TestFaultKV(t *testing.T) {
 	rng := NewRand(seed)
 	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2})
 	cls := clients(t, c, 5)
-	next := Schedule(rng, deadline(t, 0.5), ShortNemeses)
+	next := Schedule(rng, deadline(t, 0.4), ShortNemeses)
 	for s := 0; ; s++ {
 		n, ok := next()
 		if !ok {

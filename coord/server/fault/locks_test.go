@@ -19,7 +19,7 @@ func TestFaultLocks(t *testing.T) {
 	rng := NewRand(seed)
 	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 1})
 	cls := clients(t, c, 4)
-	next := Schedule(rng, deadline(t, 0.35), []string{"kill-leader", "isolate-leader-drop", "pause-leader"})
+	next := Schedule(rng, deadline(t, 0.3), []string{"kill-leader", "isolate-leader-drop", "pause-leader"})
 	for s := 0; ; s++ {
 		n, ok := next()
 		if !ok {

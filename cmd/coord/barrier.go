@@ -146,28 +146,20 @@ func barrierWait(c *cli.Context, cl *coord.Client, name string) error {
 	}
 	sigs, stop := interrupts(c.Context)
 	defer stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	b := barrier.New(cl, name)
-	done := make(chan error, 1)
-	go func() {
+	end, err := untilInterrupted(context.Background(), sigs, nil, func(ctx context.Context) error {
 		for {
 			err := b.Wait(ctx)
 			if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
 				continue // the wait was cut off (a lost connection): wait again
 			}
-			done <- err
-			return
+			return err
 		}
-	}()
-	select {
-	case err := <-done:
-		return barrierError(name, err)
-	case <-sigs:
-		cancel()
-		<-done
+	})
+	if end == waitInterrupted {
 		return fmt.Errorf("interrupted while waiting at barrier %s", name)
 	}
+	return barrierError(name, err)
 }
 
 func barrierEnterCommand(env *cliEnv) *cli.Command {
@@ -248,21 +240,14 @@ func barrierEnter(c *cli.Context, env *cliEnv, cl *coord.Client, name string, co
 	// wait runs step (Enter or Leave) until it returns, Ctrl-C or the end
 	// of the session.
 	wait := func(step func(context.Context) error, what string) error {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- step(ctx) }()
-		select {
-		case err := <-done:
-			return barrierError(name, err)
-		case <-sigs:
-			cancel()
-			<-done
+		end, err := untilInterrupted(context.Background(), sigs, s.Done(), step)
+		switch end {
+		case waitInterrupted:
 			return fmt.Errorf("interrupted while %s barrier %s", what, name)
-		case <-s.Done():
-			cancel()
-			<-done
+		case waitStopped:
 			return fmt.Errorf("barrier %s: session expired while %s", name, what)
+		default:
+			return barrierError(name, err)
 		}
 	}
 

@@ -97,38 +97,19 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 	if err != nil {
 		return err
 	}
-	sessionOpen := true
-	defer func() {
-		if sessionOpen {
-			_ = s.Close()
-		}
-	}()
+	held := &heldSession{s: s}
+	defer held.Close()
 	e := election.New(s, name)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	campaigned := make(chan error, 1)
-	go func() { campaigned <- e.Campaign(ctx, value) }()
-	var interrupted bool
-	select {
-	case err = <-campaigned:
-	case <-sigs:
-		interrupted = true
-		cancel()
-		err = <-campaigned
-	}
+	end, err := untilInterrupted(context.Background(), sigs, nil, func(ctx context.Context) error { return e.Campaign(ctx, value) })
 	resign := func() error {
-		sessionOpen = false
-		rctx, cancel := requestContext(c)
-		defer cancel()
-		rerr := e.Resign(rctx)
-		if cerr := s.Close(); rerr != nil && cerr != nil {
-			return fmt.Errorf("resigning from election %s: %w", name, rerr)
+		if err := held.release(c, e.Resign); err != nil {
+			return fmt.Errorf("resigning from election %s: %w", name, err)
 		}
 		return nil
 	}
 	switch {
-	case interrupted:
+	case end == waitInterrupted:
 		if err == nil {
 			_ = resign()
 		}

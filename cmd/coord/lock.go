@@ -174,42 +174,25 @@ func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wai
 	}
 	// Closing the session revokes its lease: whatever happens below, the
 	// lock (or our place in its queue) goes with it.
-	sessionOpen := true
-	defer func() {
-		if sessionOpen {
-			_ = s.Close()
-		}
-	}()
+	held := &heldSession{s: s}
+	defer held.Close()
 	m := locks.NewMutex(s, name, locks.WithOwner([]byte(ownerInfo(o.argv))))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	if wait > 0 {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
-	locked := make(chan error, 1)
-	go func() { locked <- m.Lock(ctx) }()
-	var interrupted bool
-	select {
-	case err = <-locked:
-	case <-sigs:
-		interrupted = true
-		cancel()
-		err = <-locked
-	}
+	end, err := untilInterrupted(ctx, sigs, nil, m.Lock)
 	release := func() error {
-		sessionOpen = false
-		rctx, cancel := requestContext(c)
-		defer cancel()
-		uerr := m.Unlock(rctx)
-		if cerr := s.Close(); uerr != nil && cerr != nil {
-			return fmt.Errorf("releasing lock %s: %w", name, uerr)
+		if err := held.release(c, m.Unlock); err != nil {
+			return fmt.Errorf("releasing lock %s: %w", name, err)
 		}
 		return nil
 	}
 	switch {
-	case interrupted:
+	case end == waitInterrupted:
 		if err == nil {
 			_ = release() // granted as we gave up
 		}

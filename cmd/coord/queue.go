@@ -239,33 +239,20 @@ func popWait(c *cli.Context, q *queue.Queue, wait time.Duration) (*queue.Item, e
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	type result struct {
-		it  *queue.Item
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		it, err := q.Dequeue(ctx)
-		done <- result{it, err}
-	}()
-	var r result
-	interrupted := false
-	select {
-	case r = <-done:
-	case <-sigs:
-		interrupted = true
-		cancel()
-		r = <-done
-	}
+	var it *queue.Item
+	end, err := untilInterrupted(ctx, sigs, nil, func(ctx context.Context) (err error) {
+		it, err = q.Dequeue(ctx)
+		return err
+	})
 	switch {
-	case interrupted:
+	case end == waitInterrupted:
 		// An item granted as we gave up goes back when the session closes.
 		return nil, fmt.Errorf("interrupted while waiting for an item in queue %s", q.Name())
-	case r.err != nil && (errors.Is(r.err, coord.ErrTimeout) || errors.Is(r.err, context.DeadlineExceeded)):
+	case err != nil && (errors.Is(err, coord.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)):
 		// Not wrapping the timeout: the advice to raise --timeout is wrong here.
 		return nil, fmt.Errorf("queue %s is empty (waited %s)", q.Name(), wait)
 	}
-	return r.it, r.err
+	return it, err
 }
 
 func queueAckCommand(env *cliEnv) *cli.Command {

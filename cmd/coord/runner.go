@@ -1,9 +1,12 @@
 package main
 
 import (
+	"github.com/urfave/cli/v2"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/coord-io/coord/coord"
 	"io"
 	"os"
 	"os/exec"
@@ -204,6 +207,65 @@ func interrupts(ctx context.Context) (ch <-chan os.Signal, stop func()) {
 		signal.Stop(c)
 		close(quit)
 	}
+}
+
+// How a blocking call waited on by untilInterrupted ended.
+type waitEnd int
+
+const (
+	waitReturned    waitEnd = iota // the call returned by itself
+	waitInterrupted                // a signal arrived on sigs first
+	waitStopped                    // stop was closed first
+)
+
+// untilInterrupted runs call with a context derived from ctx and waits for
+// it to return. A signal on sigs, or stop closing (nil: never), cancels
+// the call's context first; the call is still waited for, so its result
+// (say, a lock granted as we gave up) can be undone.
+func untilInterrupted(ctx context.Context, sigs <-chan os.Signal, stop <-chan struct{}, call func(context.Context) error) (waitEnd, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	select {
+	case err := <-done:
+		return waitReturned, err
+	case <-sigs:
+		cancel()
+		return waitInterrupted, <-done
+	case <-stop:
+		cancel()
+		return waitStopped, <-done
+	}
+}
+
+// heldSession is the session behind a lock or leadership held by a
+// command: it is closed (its lease revoked, releasing whatever it holds)
+// exactly once, by release or when the command returns.
+type heldSession struct {
+	s      *coord.Session
+	closed bool
+}
+
+func (h *heldSession) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	return h.s.Close()
+}
+
+// release undoes the hold (Unlock, Resign) within the global --timeout and
+// closes the session. It fails only when both fail: closing the session
+// alone releases the hold too.
+func (h *heldSession) release(c *cli.Context, undo func(context.Context) error) error {
+	rctx, cancel := requestContext(c)
+	defer cancel()
+	err := undo(rctx)
+	if cerr := h.Close(); err != nil && cerr != nil {
+		return err
+	}
+	return nil
 }
 
 // commandLine shows argv the way a shell user would type it, for status

@@ -232,15 +232,14 @@ func (sh *Shard) readAt(fn func(locks.Reader) error) (wire.ResponseHeader, error
 	return wire.ResponseHeader{Shard: sh.id, Revision: int64(m.current)}, nil
 }
 
-// LockStatus describes lock name from the local replica: holder (Key,
-// Owner, Token, Lease) if Held, and the number of Waiters. LeaseTTL is
-// left to the caller (the lessor knows it). Errors are *wire.Error
-// (CodeInvalid for a bad name), ErrClosed or storage errors.
-func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
-	var resp *wire.LockStatusResponse
+// readRule runs a primitive's read rule over the local replica at its
+// current revision and stamps the response with that revision's header.
+// A *wire.Error from the rule is returned as the error.
+func readRule[R any](sh *Shard, read func(locks.Reader) (*R, *wire.Error, error), setHeader func(*R, wire.ResponseHeader)) (*R, error) {
+	var resp *R
 	var werr *wire.Error
 	h, err := sh.readAt(func(r locks.Reader) (err error) {
-		resp, werr, err = locks.ReadStatus(r, name)
+		resp, werr, err = read(r)
 		return err
 	})
 	if err != nil {
@@ -249,8 +248,18 @@ func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
 	if werr != nil {
 		return nil, werr
 	}
-	resp.Header = h
+	setHeader(resp, h)
 	return resp, nil
+}
+
+// LockStatus describes lock name from the local replica: holder (Key,
+// Owner, Token, Lease) if Held, and the number of Waiters. LeaseTTL is
+// left to the caller (the lessor knows it). Errors are *wire.Error
+// (CodeInvalid for a bad name), ErrClosed or storage errors.
+func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
+	return readRule(sh, func(r locks.Reader) (*wire.LockStatusResponse, *wire.Error, error) {
+		return locks.ReadStatus(r, name)
+	}, func(resp *wire.LockStatusResponse, h wire.ResponseHeader) { resp.Header = h })
 }
 
 // Leader returns the leader of election name from the local replica. When
@@ -258,20 +267,9 @@ func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
 // are *wire.Error (CodeInvalid for a bad name), ErrClosed or storage
 // errors.
 func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
-	var resp *wire.LeaderResponse
-	var werr *wire.Error
-	h, err := sh.readAt(func(r locks.Reader) (err error) {
-		resp, werr, err = election.ReadLeader(r, name)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Header = h
-	return resp, nil
+	return readRule(sh, func(r locks.Reader) (*wire.LeaderResponse, *wire.Error, error) {
+		return election.ReadLeader(r, name)
+	}, func(resp *wire.LeaderResponse, h wire.ResponseHeader) { resp.Header = h })
 }
 
 // QueueInfo describes queue name from the local replica: its Ready and
@@ -279,20 +277,9 @@ func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
 // its Head, the item a Dequeue would get next. Errors are *wire.Error
 // (CodeInvalid for a bad name), ErrClosed or storage errors.
 func (sh *Shard) QueueInfo(name string, peek bool) (*wire.QueueInfoResponse, error) {
-	var resp *wire.QueueInfoResponse
-	var werr *wire.Error
-	h, err := sh.readAt(func(r locks.Reader) (err error) {
-		resp, werr, err = queue.ReadInfo(r, name, peek)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Header = h
-	return resp, nil
+	return readRule(sh, func(r locks.Reader) (*wire.QueueInfoResponse, *wire.Error, error) {
+		return queue.ReadInfo(r, name, peek)
+	}, func(resp *wire.QueueInfoResponse, h wire.ResponseHeader) { resp.Header = h })
 }
 
 // BarrierState describes barrier name from the local replica: whether its
@@ -300,18 +287,7 @@ func (sh *Shard) QueueInfo(name string, peek bool) (*wire.QueueInfoResponse, err
 // its ready record exists (Ready). Errors are *wire.Error (CodeInvalid
 // for a bad name), ErrClosed or storage errors.
 func (sh *Shard) BarrierState(name string) (*wire.BarrierResponse, error) {
-	var resp *wire.BarrierResponse
-	var werr *wire.Error
-	h, err := sh.readAt(func(r locks.Reader) (err error) {
-		resp, werr, err = barrier.ReadState(r, name)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Header = h
-	return resp, nil
+	return readRule(sh, func(r locks.Reader) (*wire.BarrierResponse, *wire.Error, error) {
+		return barrier.ReadState(r, name)
+	}, func(resp *wire.BarrierResponse, h wire.ResponseHeader) { resp.Header = h })
 }

@@ -229,6 +229,10 @@ func (a *applier) applyEntry(e *Entry) (Result, error) {
 		return Result{}, err
 	}
 	c.store(cmd.Seq, r)
+	// Mark it again: a command that commits part of the batch while it
+	// runs (a compaction) has flushed and cleared the dirty set, and the
+	// result just stored must reach the store with this batch.
+	a.dirty[cmd.ClientID] = c
 	return r, nil
 }
 

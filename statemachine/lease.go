@@ -178,13 +178,16 @@ func (a *applier) attachedKeys(id int64) ([][]byte, error) {
 	if err := it.Close(); err != nil {
 		return nil, err
 	}
+	// Search only the committed keys, which are sorted: the ones appended
+	// here come in map order.
+	committed := keys
 	added := false
 	for k, on := range pending {
 		if !on {
 			continue
 		}
-		i := sort.Search(len(keys), func(i int) bool { return bytes.Compare(keys[i], []byte(k)) >= 0 })
-		if i < len(keys) && bytes.Equal(keys[i], []byte(k)) {
+		i := sort.Search(len(committed), func(i int) bool { return bytes.Compare(committed[i], []byte(k)) >= 0 })
+		if i < len(committed) && bytes.Equal(committed[i], []byte(k)) {
 			continue // committed already (before a flush in this call)
 		}
 		keys = append(keys, []byte(k))

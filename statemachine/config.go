@@ -16,15 +16,16 @@ type Config struct {
 	// previous version of each key it writes (see mvcc.LatestCache). Each
 	// cached key costs about its length plus up to mvcc.MaxCachedValue
 	// bytes of value plus ~150 bytes, in every shard of the node (a full
-	// cache with 256-byte values is ~27 MB of heap). 0 disables the
-	// cache. Unlike the other fields, it changes no result: members may
-	// differ here.
+	// cache of the default size with 256-byte values is ~110 MB of heap).
+	// 0 disables the cache. Unlike the other fields, it changes no result:
+	// members may differ here.
 	LatestCacheKeys int
 }
 
 // DefaultLatestCacheKeys is the default of Config.LatestCacheKeys: at most
-// ~27 MB of heap per shard with 256-byte values.
-const DefaultLatestCacheKeys = 64 << 10
+// ~110 MB of heap per shard with 256-byte values, ~45 MB with small ones.
+// Keys beyond it still work, at the cost of a Pebble seek per write.
+const DefaultLatestCacheKeys = 256 << 10
 
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {

@@ -38,6 +38,9 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen-http", Usage: "address of /metrics, /healthz, /readyz and /status (\"\" disables)", Value: d.ListenHTTP, EnvVars: envVars("listen-http")},
 		&cli.StringFlag{Name: "initial-cluster", Usage: "every member as NAME=PEER_ADDR,... in the same order on every member", DefaultText: "NAME=LISTEN_PEER (one member)", EnvVars: envVars("initial-cluster")},
 		&cli.IntFlag{Name: "shards", Usage: "number of Raft groups the keyspace is spread over (fixed at creation)", Value: d.Shards, EnvVars: envVars("shards")},
+		&cli.IntFlag{Name: "key-cache", Usage: "keys per shard whose latest version is kept in memory, sparing each write a disk lookup (about 150 bytes plus key and value, values up to 256 bytes; 0 disables)", Value: d.KeyCache, EnvVars: envVars("key-cache")},
+		&cli.Uint64Flag{Name: "logdb-shards", Usage: "Raft log storage shards (fixed at creation; see README, \"Choosing the shard count\")", Value: d.LogDBShards, EnvVars: envVars("logdb-shards")},
+		&cli.Uint64Flag{Name: "exec-shards", Usage: "Raft step/apply worker shards (fixed at creation; must divide --logdb-shards or be a multiple of it)", Value: d.ExecShards, EnvVars: envVars("exec-shards")},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: envVars("log-level")},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: envVars("log-format")},
 		&cli.IntFlag{Name: "max-key-size", Usage: "largest key in bytes", Value: d.MaxKeySize, EnvVars: envVars("max-key-size")},
@@ -110,6 +113,9 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.BindPeer = c.String("bind-peer")
 	cfg.InitialCluster = c.String("initial-cluster")
 	cfg.Shards = c.Int("shards")
+	cfg.KeyCache = c.Int("key-cache")
+	cfg.LogDBShards = c.Uint64("logdb-shards")
+	cfg.ExecShards = c.Uint64("exec-shards")
 	cfg.MaxKeySize = c.Int("max-key-size")
 	cfg.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxRequestSize = c.Int("max-request-size")

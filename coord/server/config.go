@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/coord-io/coord/statemachine"
 )
 
 // Config configures one member of a Coord cluster.
@@ -65,6 +67,17 @@ type Config struct {
 	// compacted; members that fall further behind catch up by snapshot.
 	SnapshotEntries uint64
 
+	// KeyCache bounds, per shard, the in-memory index of keys' latest
+	// versions that spares each write a Pebble lookup of the key's
+	// previous version (statemachine.Config.LatestCacheKeys). 0 disables
+	// it; it changes no result, so members may differ.
+	KeyCache int
+	// LogDBShards and ExecShards are Dragonboat's Expert.LogDB.Shards and
+	// Expert.Engine.ExecShards: fixed when the data directory is created,
+	// and ExecShards must divide LogDBShards evenly or the reverse.
+	LogDBShards uint64
+	ExecShards  uint64
+
 	// AutoCompactionRetention, when positive, makes the leader of each
 	// shard compact its history periodically, keeping at least this much
 	// time of it (as etcd's periodic auto-compaction).
@@ -105,6 +118,9 @@ func DefaultConfig() Config {
 		RTTMillisecond:  10,
 		ElectionRTT:     20,
 		SnapshotEntries: 10000,
+		KeyCache:        statemachine.DefaultLatestCacheKeys,
+		LogDBShards:     1,
+		ExecShards:      1,
 		RaftLogLevel:    slog.LevelWarn,
 	}
 }
@@ -189,6 +205,13 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotEntries < 10 {
 		errs = append(errs, fmt.Errorf("snapshot entries must be at least 10, got %d", c.SnapshotEntries))
+	}
+	if c.KeyCache < 0 {
+		errs = append(errs, fmt.Errorf("key cache must not be negative (0 disables it), got %d", c.KeyCache))
+	}
+	if c.LogDBShards < 1 || c.ExecShards < 1 || c.LogDBShards > 64 || c.ExecShards > 64 ||
+		(c.LogDBShards%c.ExecShards != 0 && c.ExecShards%c.LogDBShards != 0) {
+		errs = append(errs, fmt.Errorf("logdb shards (%d) and exec shards (%d) must be 1-64 and one must divide the other", c.LogDBShards, c.ExecShards))
 	}
 	if c.ElectionRTT < 5 {
 		errs = append(errs, fmt.Errorf("election rtt must be at least 5 ticks, got %d", c.ElectionRTT))

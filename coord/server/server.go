@@ -97,7 +97,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	routeRaftLogs(log, cfg.RaftLogLevel)
 
-	store, err := statemachine.OpenStore(filepath.Join(cfg.DataDir, "state"), statemachine.DefaultConfig())
+	store, err := statemachine.OpenStore(filepath.Join(cfg.DataDir, "state"), smConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -116,8 +116,8 @@ func Start(cfg Config) (*Server, error) {
 	// the most throughput with several groups (see DRAGONBOAT.md). Both
 	// are fixed when the data directory is created.
 	expert.LogDB = config.GetDefaultLogDBConfig()
-	expert.LogDB.Shards = 1
-	expert.Engine.ExecShards = 1
+	expert.LogDB.Shards = cfg.LogDBShards
+	expert.Engine.ExecShards = cfg.ExecShards
 	nhc := config.NodeHostConfig{
 		NodeHostDir:       filepath.Join(cfg.DataDir, "raft"),
 		WALDir:            filepath.Join(cfg.DataDir, "raft"),
@@ -372,4 +372,11 @@ func (s *Server) closeAll() error {
 		s.httpLn.Close()
 	}
 	return err
+}
+
+// smConfig is the state machine configuration of a member.
+func smConfig(cfg Config) statemachine.Config {
+	c := statemachine.DefaultConfig()
+	c.LatestCacheKeys = cfg.KeyCache
+	return c
 }

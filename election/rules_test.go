@@ -78,7 +78,8 @@ func TestElectionRules(t *testing.T) {
 		{"second candidate waits (term 0)",
 			campaign("E", b, "b1"), wire.OK, "",
 			&leader{Key: ck(2), Value: []byte("b1"), Lease: b}, 2,
-			[]string{"put " + q(ck(2)) + `="b1" @2`},
+			// The leader record notes the newest candidate (Tail).
+			[]string{"put " + q(ck(2)) + `="b1" @2`, "put " + leaderKey + "={" + q(ck(1)) + ` "a1" t1} @2`},
 			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
 		{"a waiting candidate cannot proclaim",
 			proclaim("E", ck(2), "bx"), wire.CodeNotLeader, "does not lead election \"E\"", nil, 2, nil,
@@ -97,7 +98,7 @@ func TestElectionRules(t *testing.T) {
 		{"a third candidate",
 			campaign("E", a, "a3"), wire.OK, "",
 			&leader{Key: ck(4), Value: []byte("a3"), Lease: a}, 4,
-			[]string{"put " + q(ck(4)) + `="a3" @4`},
+			[]string{"put " + q(ck(4)) + `="a3" @4`, "put " + leaderKey + "={" + q(ck(1)) + ` "a2" t1} @4`},
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
 		{"a waiting candidate resigns",
 			resign("E", ck(2)), wire.OK, "", &leader{}, 5,

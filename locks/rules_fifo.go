@@ -56,23 +56,32 @@ var ErrCorruptHolder = errors.New("locks: corrupt holder record")
 // an election): the owner key that holds it, the fencing token (the
 // revision at which it was granted), the owner's lease and its data (a
 // lock's Owner, a candidate's Value).
+//
+// Tail is the revision of the newest owner key created while the record
+// existed (the holder's own when nobody joined after it): no live owner
+// key is newer. When the holder leaves and Tail is its own key's
+// revision, nobody is waiting and the hand-off needs no scan of the owner
+// keys — the common case of an uncontended lock.
 type Holder struct {
 	Key   []byte
 	Token int64
 	Lease int64
+	Tail  int64
 	Owner []byte
 }
 
 // holderVersion is the first byte of an encoded holder record.
-const holderVersion = 1
+const holderVersion = 2
 
-// Encode encodes h as a holder record: a version byte (1), uvarint Token,
-// varint Lease, uvarint len(Key), Key, then Owner up to the end.
+// Encode encodes h as a holder record: a version byte (2), uvarint Token,
+// varint Lease, uvarint Tail, uvarint len(Key), Key, then Owner up to the
+// end.
 func (h Holder) Encode() []byte {
-	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(h.Key)+len(h.Owner))
+	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(h.Key)+len(h.Owner))
 	b = append(b, holderVersion)
 	b = binary.AppendUvarint(b, uint64(h.Token))
 	b = binary.AppendVarint(b, h.Lease)
+	b = binary.AppendUvarint(b, uint64(h.Tail))
 	b = binary.AppendUvarint(b, uint64(len(h.Key)))
 	b = append(b, h.Key...)
 	return append(b, h.Owner...)
@@ -95,12 +104,17 @@ func DecodeHolder(value []byte) (Holder, error) {
 		return Holder{}, ErrCorruptHolder
 	}
 	b = b[n:]
+	tail, n := binary.Uvarint(b)
+	if n <= 0 {
+		return Holder{}, ErrCorruptHolder
+	}
+	b = b[n:]
 	klen, n := binary.Uvarint(b)
 	if n <= 0 || klen > uint64(len(b)-n) {
 		return Holder{}, ErrCorruptHolder
 	}
 	b = b[n:]
-	h := Holder{Key: bytes.Clone(b[:klen]), Token: int64(token), Lease: lease}
+	h := Holder{Key: bytes.Clone(b[:klen]), Token: int64(token), Lease: lease, Tail: int64(tail)}
 	if len(b) > int(klen) {
 		h.Owner = bytes.Clone(b[klen:])
 	}
@@ -168,6 +182,11 @@ func (f *FIFO) ownerPrefix() []byte { return append(f.Prefix(), 'o', '/') }
 // ownerKey returns the key of the owner that arrived at rev.
 func (f *FIFO) ownerKey(rev int64) []byte {
 	return binary.BigEndian.AppendUint64(f.ownerPrefix(), uint64(rev))
+}
+
+// ownerRevision returns the revision an owner key was created at.
+func ownerRevision(key []byte) int64 {
+	return int64(binary.BigEndian.Uint64(key[len(key)-8:]))
 }
 
 // isOwnerKey reports whether key has the form of one of the instance's
@@ -240,9 +259,13 @@ func (f *FIFO) Join(st Store, lease int64, data []byte) (key []byte, h Holder, g
 		return nil, Holder{}, false, err
 	}
 	if held {
+		h.Tail = st.Revision()
+		if err := st.Put(f.HolderKey(), h.Encode(), 0); err != nil {
+			return nil, Holder{}, false, err
+		}
 		return key, h, false, nil
 	}
-	h = Holder{Key: key, Token: st.Revision(), Lease: lease, Owner: bytes.Clone(data)}
+	h = Holder{Key: key, Token: st.Revision(), Lease: lease, Tail: st.Revision(), Owner: bytes.Clone(data)}
 	if err := st.Put(f.HolderKey(), h.Encode(), 0); err != nil {
 		return nil, Holder{}, false, err
 	}
@@ -272,6 +295,11 @@ func (f *FIFO) OwnerGone(st Store, key []byte) error {
 	if err != nil || !held || !bytes.Equal(h.Key, key) {
 		return err
 	}
+	// Nobody joined after the holder: nobody is left.
+	if h.Tail <= ownerRevision(key) {
+		_, err := st.Delete(f.HolderKey())
+		return err
+	}
 	// The holder was the lowest owner, so every owner key below it is
 	// gone: start right after it instead of scanning their tombstones
 	// (a busy lock leaves one per past holder until compaction).
@@ -285,7 +313,7 @@ func (f *FIFO) OwnerGone(st Store, key []byte) error {
 		return err
 	}
 	n := next[0]
-	h = Holder{Key: n.Key, Token: st.Revision(), Lease: n.Lease, Owner: n.Value}
+	h = Holder{Key: n.Key, Token: st.Revision(), Lease: n.Lease, Tail: h.Tail, Owner: n.Value}
 	return st.Put(f.HolderKey(), h.Encode(), 0)
 }
 

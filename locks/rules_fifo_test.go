@@ -9,7 +9,7 @@ import (
 func TestHolderEncoding(t *testing.T) {
 	for _, h := range []Holder{
 		{Key: OwnerKey("L", 1), Token: 1, Lease: 0x0007000000000001},
-		{Key: OwnerKey("L", 1<<40), Token: 1 << 40, Lease: 1, Owner: []byte("host-a pid 42")},
+		{Key: OwnerKey("L", 1<<40), Token: 1 << 40, Lease: 1, Tail: 1<<40 + 7, Owner: []byte("host-a pid 42")},
 		{Key: []byte{}, Token: 0, Lease: -1, Owner: []byte{0, 1, 2}},
 	} {
 		b := h.Encode()
@@ -22,8 +22,8 @@ func TestHolderEncoding(t *testing.T) {
 		b[len(b)-1] ^= 0xff // the decoded holder does not alias the value
 		require.Equal(t, h, got)
 	}
-	good := Holder{Key: []byte("k"), Token: 3, Lease: 4, Owner: []byte("o")}.Encode()
-	for _, bad := range [][]byte{nil, {}, {2}, {1}, {1, 3}, {1, 3, 8}, {1, 3, 8, 5, 'k'}, append([]byte{9}, good[1:]...)} {
+	good := Holder{Key: []byte("k"), Token: 3, Lease: 4, Tail: 5, Owner: []byte("o")}.Encode()
+	for _, bad := range [][]byte{nil, {}, {1}, {2}, {2, 3}, {2, 3, 8}, {2, 3, 8, 5}, {2, 3, 8, 5, 5, 'k'}, append([]byte{1}, good[1:]...)} {
 		_, err := DecodeHolder(bad)
 		require.ErrorIs(t, err, ErrCorruptHolder, "%q", bad)
 	}

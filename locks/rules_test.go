@@ -191,7 +191,7 @@ func TestLockKeyLayout(t *testing.T) {
 	require.NotNil(t, kv)
 	hd, err := locks.DecodeHolder(kv.Value)
 	require.NoError(t, err)
-	require.Equal(t, locks.Holder{Key: locks.OwnerKey("jobs", 2), Token: 2, Lease: a, Owner: []byte("me")}, hd)
+	require.Equal(t, locks.Holder{Key: locks.OwnerKey("jobs", 2), Token: 2, Lease: a, Tail: 2, Owner: []byte("me")}, hd)
 	require.Zero(t, kv.Lease, "the holder record belongs to no lease")
 	owner := h.Get(locks.OwnerKey("jobs", 2), 0)
 	require.Equal(t, a, owner.Lease)

@@ -29,8 +29,10 @@
 //	o/[rev as 8 bytes big-endian]  an owner, queued by the command at revision rev;
 //	                               value: the owner data; attached to the owner's lease
 //	h                              the holder record (no lease): the owner key that
-//	                               holds the lock, the fencing token, the owner's lease
-//	                               and data (Holder; encoding at Holder.Encode)
+//	                               holds the lock, the fencing token, the owner's lease,
+//	                               the newest owner's revision (Tail: an unlock with
+//	                               nobody behind needs no scan) and the owner's data
+//	                               (Holder; encoding at Holder.Encode)
 //
 // Owner keys sort by arrival, so the queue is FIFO. The invariant, at
 // every revision: the holder record exists exactly when an owner key
@@ -54,17 +56,17 @@
 // Leases A, B and C of the shard of "jobs"; oN is the owner key
 // "\x00coord/lock/{jobs}/o/" + 8 bytes N, h the holder record:
 //
-//	rev 5  Lock jobs, lease A, owner "host-a"  put o5="host-a" (lease A), put h={o5, 5, A, "host-a"}
+//	rev 5  Lock jobs, lease A, owner "host-a"  put o5="host-a" (lease A), put h={o5, 5, A, 5, "host-a"}
 //	                                           → LockResponse{Key: o5, Token: 5}: A holds
-//	rev 6  Lock jobs, lease B, owner "host-b"  put o6 → {Key: o6, Token: 0}: B waits
-//	rev 7  Lock jobs, lease C, owner "host-c"  put o7 → {Key: o7, Token: 0}: C waits
+//	rev 6  Lock jobs, lease B, owner "host-b"  put o6, h.Tail=6 → {Key: o6, Token: 0}: B waits
+//	rev 7  Lock jobs, lease C, owner "host-c"  put o7, h.Tail=7 → {Key: o7, Token: 0}: C waits
 //	       Lock jobs, Try, lease C             nothing written; CodeLocked:
 //	                                           lock "jobs" is held by "host-a" (token 5)
 //	rev 8  Unlock jobs, o6 (B gives up)        delete o6; A still holds, C waits
-//	rev 9  revoke of lease A (A crashed)       delete o5, put h={o7, 9, C, "host-c"}: C holds
+//	rev 9  revoke of lease A (A crashed)       delete o5, put h={o7, 9, C, 7, "host-c"}: C holds
 //	                                           with token 9, granted by the revoke itself
 //	rev 10 txn If(lock jobs = 9) Then(put {jobs}/out=x)  succeeds; with token 5 it fails
-//	rev 11 Unlock jobs, o7                     delete o7, delete h: free
+//	rev 11 Unlock jobs, o7                     delete o7, delete h (Tail 7 is o7: no scan): free
 //
 // Unlock of a key that is not an owner of the lock (any more) is
 // wire.CodeNotHolder and writes nothing; a waiter's Unlock cancels it

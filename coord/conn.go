@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -163,17 +164,23 @@ func (c *conn) writeLoop() {
 				c.close(err)
 				return
 			}
-			// Coalesce whatever else is queued into the same write.
-			for more := true; more; {
+			// Coalesce whatever else is queued into the same write,
+			// yielding once so that senders about to queue can join.
+			for yielded := false; ; {
 				select {
 				case b := <-c.sendc:
 					if _, err := w.Write(b); err != nil {
 						c.close(err)
 						return
 					}
+					continue
 				default:
-					more = false
 				}
+				if yielded {
+					break
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 			if err := w.Flush(); err != nil {
 				c.close(err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,7 @@ reports it.
 			&cli.StringFlag{Name: "server-pids", Usage: "comma-separated `PIDS` of the server processes whose CPU time and memory to report"},
 			&cli.BoolFlag{Name: "cluster-log", Usage: "local cluster: show the members' warnings and errors on stderr"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress line, even on a terminal"},
+			&cli.StringFlag{Name: "cpu-profile", Usage: "write the load generator's own CPU profile (pprof) of the run to `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 1, 1, "WORKLOAD")
@@ -190,6 +192,17 @@ func runBench(ctx context.Context, c *cli.Context, e *cliEnv, cfg bench.Config, 
 		return usageErrorf(c, "--shards applies only to the local cluster (without --endpoints)")
 	}
 
+	if path := c.String("cpu-profile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, target, cfg)
 	if err != nil {
 		return err

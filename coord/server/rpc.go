@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -197,16 +198,23 @@ func (c *serverConn) writeLoop() {
 				c.close()
 				return
 			}
-			for more := true; more; {
+			// Coalesce whatever else is queued into the same write,
+			// yielding once so that calls about to answer can join.
+			for yielded := false; ; {
 				select {
 				case b := <-c.sendc:
 					if _, err := w.Write(b); err != nil {
 						c.close()
 						return
 					}
+					continue
 				default:
-					more = false
 				}
+				if yielded {
+					break
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 			if err := w.Flush(); err != nil {
 				c.close()

@@ -2,12 +2,14 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // FrameType says what a frame carries.
@@ -113,7 +115,7 @@ func (fr *FrameReader) Read(f *Frame) error {
 // DecodeFrame decodes the payload of one frame (without its length prefix).
 func DecodeFrame(b []byte, f *Frame) error {
 	*f = Frame{}
-	if err := msgpack.Unmarshal(b, f); err != nil {
+	if err := decodeFrame(b, f); err != nil {
 		return fmt.Errorf("wire: bad frame: %w", err)
 	}
 	if f.Type < FrameHello || f.Type > FrameSend {
@@ -124,15 +126,93 @@ func DecodeFrame(b []byte, f *Frame) error {
 
 // AppendFrame appends the wire form of f (length prefix included) to dst.
 func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
-	b, err := msgpack.Marshal(f)
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	buf := bytes.NewBuffer(dst)
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
+	if err := encodeFrame(enc, f); err != nil {
+		return dst[:start], err
+	}
+	dst = buf.Bytes()
+	n := len(dst) - start - 4
+	if n > int(^uint32(0)) {
+		return dst[:start], ErrFrameTooLarge
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(n))
+	return dst, nil
+}
+
+// frameFields is the number of fields of a Frame on the wire.
+const frameFields = 9
+
+// encodeFrame writes f as msgpack's encoding of the struct as an array
+// (field by field, without reflection: every call encodes two frames).
+func encodeFrame(enc *msgpack.Encoder, f *Frame) error {
+	_ = enc.EncodeArrayLen(frameFields)
+	_ = enc.EncodeUint(uint64(f.Type))
+	_ = enc.EncodeUint(f.ID)
+	_ = enc.EncodeString(f.Method)
+	_ = enc.EncodeInt(f.TimeoutMillis)
+	_ = enc.EncodeUint(f.Seq)
+	_ = enc.EncodeUint(f.AckBelow)
+	_ = enc.EncodeBool(f.More)
+	if f.Err == nil {
+		_ = enc.EncodeNil()
+	} else if err := enc.Encode(f.Err); err != nil {
+		return err
+	}
+	return enc.EncodeBytes(f.Body)
+}
+
+// decodeFrame reads what encodeFrame writes, as msgpack's decoding of the
+// struct from an array would: missing trailing fields stay zero and extra
+// ones are skipped.
+func decodeFrame(b []byte, f *Frame) error {
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(b))
+	n, err := dec.DecodeArrayLen()
 	if err != nil {
-		return dst, err
+		return err
 	}
-	if len(b) > int(^uint32(0)) {
-		return dst, ErrFrameTooLarge
+	if n < 0 {
+		return errors.New("nil frame")
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
-	return append(dst, b...), nil
+	for i := 0; i < n && err == nil; i++ {
+		switch i {
+		case 0:
+			var t uint8
+			t, err = dec.DecodeUint8()
+			f.Type = FrameType(t)
+		case 1:
+			f.ID, err = dec.DecodeUint64()
+		case 2:
+			f.Method, err = dec.DecodeString()
+		case 3:
+			f.TimeoutMillis, err = dec.DecodeInt64()
+		case 4:
+			f.Seq, err = dec.DecodeUint64()
+		case 5:
+			f.AckBelow, err = dec.DecodeUint64()
+		case 6:
+			f.More, err = dec.DecodeBool()
+		case 7:
+			var c byte
+			if c, err = dec.PeekCode(); err == nil && c == msgpcode.Nil {
+				err = dec.DecodeNil()
+			} else if err == nil {
+				f.Err = new(Error)
+				err = dec.Decode(f.Err)
+			}
+		case 8:
+			f.Body, err = dec.DecodeBytes()
+		default:
+			err = dec.Skip()
+		}
+	}
+	return err
 }
 
 // Marshal encodes a message body.

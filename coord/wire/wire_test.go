@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -37,6 +38,46 @@ func TestFrameRoundTrip(t *testing.T) {
 	require.NoError(t, Unmarshal(in[1].Body, &got))
 	require.Equal(t, "k", string(got.Key))
 	require.True(t, got.PrevKV)
+}
+
+// TestFrameCodecMatchesReflection checks the hand-written frame codec
+// against msgpack's own encoding of the Frame struct as an array, both
+// ways, so either side may use either.
+func TestFrameCodecMatchesReflection(t *testing.T) {
+	for _, f := range []Frame{
+		{Type: FrameHello, Body: []byte{1, 2}},
+		{Type: FrameRequest, ID: 1 << 40, Method: MethodPut, TimeoutMillis: 1 << 33, Seq: 1<<64 - 1, AckBelow: 200, Body: make([]byte, 70000)},
+		{Type: FrameResponse, ID: 300, More: true, Err: &Error{Code: CodeCompacted, Message: "gone", CompactRevision: 9}},
+		{Type: FrameCancel, ID: 7, TimeoutMillis: -5},
+		{Type: FrameSend, Body: []byte{}},
+	} {
+		refl, err := msgpack.Marshal(&f)
+		require.NoError(t, err)
+		var got Frame
+		require.NoError(t, DecodeFrame(refl, &got))
+		require.Equal(t, f, got)
+
+		hand, err := AppendFrame(nil, &f)
+		require.NoError(t, err)
+		require.Equal(t, len(hand)-4, int(binary.BigEndian.Uint32(hand)))
+		var back Frame
+		require.NoError(t, msgpack.Unmarshal(hand[4:], &back))
+		require.Equal(t, f, back)
+	}
+	// Fewer fields than a Frame has leave the rest zero; more are skipped.
+	short, err := msgpack.Marshal([]any{uint8(FrameCancel), uint64(9)})
+	require.NoError(t, err)
+	var f Frame
+	require.NoError(t, DecodeFrame(short, &f))
+	require.Equal(t, Frame{Type: FrameCancel, ID: 9}, f)
+	long, err := msgpack.Marshal([]any{uint8(FrameCancel), uint64(9), "", 0, 0, 0, false, nil, nil, "extra", 1})
+	require.NoError(t, err)
+	require.NoError(t, DecodeFrame(long, &f))
+	require.Equal(t, Frame{Type: FrameCancel, ID: 9}, f)
+	// A frame is an array.
+	notArray, err := msgpack.Marshal(map[string]int{"a": 1})
+	require.NoError(t, err)
+	require.Error(t, DecodeFrame(notArray, &f))
 }
 
 func TestFrameReaderRejects(t *testing.T) {

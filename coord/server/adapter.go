@@ -19,7 +19,10 @@ type diskSM struct {
 	publish func([]wire.Event)               // must not block
 	leases  func([]statemachine.LeaseChange) // for the lessor; must not block
 	reload  func([]statemachine.LeaseInfo)   // the shard's whole lease table, after open or restore
-	batch   []statemachine.Entry
+	// restored is called after the shard's state jumped to a snapshot's:
+	// the events in between are never published.
+	restored func()
+	batch    []statemachine.Entry
 }
 
 var _ sm.IOnDiskStateMachine = (*diskSM)(nil)
@@ -121,6 +124,9 @@ func (d *diskSM) SaveSnapshot(ctx interface{}, w io.Writer, _ <-chan struct{}) e
 func (d *diskSM) RecoverFromSnapshot(r io.Reader, _ <-chan struct{}) error {
 	if err := d.shard.RecoverFromSnapshot(r); err != nil {
 		return err
+	}
+	if d.restored != nil {
+		d.restored()
 	}
 	return d.reloadLeases()
 }

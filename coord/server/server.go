@@ -163,10 +163,11 @@ func Start(cfg Config) (*Server, error) {
 		}
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
 			return &diskSM{
-				shard:   s.shards[shard],
-				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
-				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
-				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				shard:    s.shards[shard],
+				publish:  func(evs []wire.Event) { s.hub.publish(shard, evs) },
+				leases:   func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload:   func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				restored: func() { s.hub.restored(shard) },
 			}
 		}
 		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -14,9 +15,94 @@ import (
 // member. publish never blocks: a watcher whose buffer is full is marked
 // as lagging and catches up from the store (statemachine History) instead,
 // so neither the apply loop nor other watchers ever wait on a slow one.
+//
+// The hub also keeps each shard's most recent events (recentEvents), so a
+// watch that starts at a recent revision — every server-side wait of a
+// lock, election, queue or barrier does — catches up from memory instead
+// of scanning the store's history of its key range.
 type hub struct {
-	mu   sync.RWMutex
-	subs []map[*watcher]struct{} // per shard
+	mu     sync.RWMutex
+	subs   []map[*watcher]struct{} // per shard
+	recent []*recentEvents         // per shard
+}
+
+// recentEvents is the tail of one shard's published events.
+type recentEvents struct {
+	mu sync.Mutex
+	// first: every event of revision first or later is in evs (0: none
+	// published since the member started or the shard was restored from a
+	// snapshot, so nothing is known). last: the newest revision published.
+	first, last int64
+	evs         []wire.Event // in revision order
+}
+
+// recentKeep is how many events a shard keeps at least (up to twice as
+// many, trimmed in whole revisions).
+const recentKeep = 4096
+
+func (r *recentEvents) add(events []wire.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == 0 {
+		r.first = events[0].Kv.ModRevision
+	}
+	r.evs = append(r.evs, events...)
+	r.last = events[len(events)-1].Kv.ModRevision
+	if len(r.evs) < 2*recentKeep {
+		return
+	}
+	// Drop the oldest events, whole revisions at a time.
+	cut := len(r.evs) - recentKeep
+	rev := r.evs[cut-1].Kv.ModRevision
+	for cut < len(r.evs) && r.evs[cut].Kv.ModRevision == rev {
+		cut++
+	}
+	n := copy(r.evs, r.evs[cut:])
+	clear(r.evs[n:])
+	r.evs = r.evs[:n]
+	r.first = rev + 1
+}
+
+// since returns the events of [key, end) from revision next on and the
+// newest revision published, or false if events from next on are not all
+// kept.
+func (r *recentEvents) since(next int64, key, end []byte) ([]wire.Event, int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == 0 || next < r.first {
+		return nil, 0, false
+	}
+	i := sort.Search(len(r.evs), func(i int) bool { return r.evs[i].Kv.ModRevision >= next })
+	var out []wire.Event
+	for _, e := range r.evs[i:] {
+		if inRange(e.Kv.Key, key, end) {
+			out = append(out, e)
+		}
+	}
+	return out, r.last, true
+}
+
+// restored tells the hub that shard's state jumped to a snapshot's, whose
+// events were never published: it forgets the shard's recent events and
+// sends every watcher of the shard to the store, where the jump's changes
+// are.
+func (h *hub) restored(shard uint32) {
+	r := h.recent[shard]
+	r.mu.Lock()
+	clear(r.evs)
+	r.evs, r.first, r.last = r.evs[:0], 0, 0
+	r.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for w := range h.subs[shard] {
+		w.lagging.Store(true)
+		// Wake it if it is idle (an empty batch); a full buffer
+		// wakes it anyway.
+		select {
+		case w.ch <- nil:
+		default:
+		}
+	}
 }
 
 // watcher is one shard's subscription of one watch.
@@ -31,9 +117,10 @@ type watcher struct {
 const watcherBuffer = 128
 
 func newHub(shards int) *hub {
-	h := &hub{subs: make([]map[*watcher]struct{}, shards)}
+	h := &hub{subs: make([]map[*watcher]struct{}, shards), recent: make([]*recentEvents, shards)}
 	for i := range h.subs {
 		h.subs[i] = map[*watcher]struct{}{}
+		h.recent[i] = &recentEvents{}
 	}
 	return h
 }
@@ -76,6 +163,12 @@ func inRange(key, start, end []byte) bool {
 }
 
 func (h *hub) publish(shard uint32, events []wire.Event) {
+	if len(events) == 0 {
+		return
+	}
+	// Keep them first: a watcher that misses them here was subscribed
+	// before the fan-out below, which hands them to it.
+	h.recent[shard].add(events)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for w := range h.subs[shard] {
@@ -241,9 +334,20 @@ func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
 func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
 	catchUp := func() bool {
 		for {
-			cur, _ := s.shards[shard].Revision()
+			cur, compacted := s.shards[shard].Revision()
 			if next > cur {
 				return true
+			}
+			// Recent events come from memory. w was subscribed before
+			// this, so whatever is published after it reaches w.
+			if next > compacted {
+				if evs, last, ok := s.hub.recent[shard].since(next, req.Key, req.RangeEnd); ok {
+					if len(evs) > 0 && !emit(evs, nil) {
+						return false
+					}
+					next = max(next, last+1)
+					return true
+				}
 			}
 			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, cur, true, historyPage)
 			if err != nil {

@@ -28,12 +28,7 @@ participant that crashes is removed when its session lease expires.
    coord barrier hold deploy; coord barrier wait deploy   # (elsewhere) blocks...
    coord barrier release deploy                           # ...until this
    coord barrier enter batch --count 3 -- ./step.sh       # on each of 3 hosts`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown barrier command %q (want hold, release, wait or enter)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			barrierGateCommand(env, "hold", "Hold a gate barrier: wait blocks until it is released",
 				`coord barrier hold NAME
@@ -79,9 +74,7 @@ func barrierGateCommand(env *cliEnv, name, usage, usageText string) *cli.Command
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				b := barrier.New(cl, args[0])
 				hold := name == "hold"
 				if hold {

@@ -152,6 +152,16 @@ func withClient(c *cli.Context, f func(cl *coord.Client) error) error {
 	return f(cl)
 }
 
+// withCall runs f with a client and the context of one request
+// (callContext).
+func withCall(c *cli.Context, f func(ctx context.Context, cl *coord.Client) error) error {
+	return withClient(c, func(cl *coord.Client) error {
+		ctx, cancel := callContext(c)
+		defer cancel()
+		return f(ctx, cl)
+	})
+}
+
 // callContext is the context of one request: --timeout from now.
 func callContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	if d := c.Duration("timeout"); d > 0 {

@@ -29,12 +29,7 @@ has a term, strictly increasing per election: use it as a fencing token.
    coord elect campaign db-primary "$(hostname)" -- ./run-primary.sh
    coord elect leader db-primary
    coord elect observe db-primary`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown elect command %q (want campaign, leader, observe or resign)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			electCampaignCommand(env),
 			electLeaderCommand(env),
@@ -365,9 +360,7 @@ exits 1 when nobody leads.
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				if err := election.ResignLeader(ctx, cl, args[0]); err != nil {
 					return electionError(args[0], err)
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -75,9 +76,7 @@ renewing it, so the key expires after DUR (seconds or a duration, 30s).
 			if c.Bool("prev-kv") {
 				opts = append(opts, coord.WithPrevKV())
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				if ttl > 0 {
 					g, err := cl.Grant(ctx, ttl, coord.WithLeaseKey(key))
 					if err != nil {
@@ -170,9 +169,7 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 			if c.Bool("serializable") {
 				opts = append(opts, coord.WithSerializable())
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Get(ctx, args[0], opts...)
 				if err != nil {
 					return err
@@ -231,9 +228,7 @@ and value). RANGE_END, --prefix and --from-key select a range as in get.
 			if c.Bool("prev-kv") {
 				opts = append(opts, coord.WithPrevKV())
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Delete(ctx, args[0], opts...)
 				if err != nil {
 					return err
@@ -282,9 +277,7 @@ revision.
 				}
 				opts = append(opts, coord.WithCompactShard(uint32(s)))
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Compact(ctx, rev, opts...)
 				if err != nil {
 					return err

@@ -26,12 +26,7 @@ grant it with --key set to a key you will attach.
    id=$(coord lease grant 30 --key svc/a | cut -d' ' -f2)
    coord put svc/a up --lease $id
    coord lease keepalive $id`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown lease command %q (want grant, revoke, keepalive, ttl or list)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			leaseGrantCommand(env),
 			leaseRevokeCommand(env),
@@ -94,9 +89,7 @@ before the command: coord --cert c.pem --key k.pem lease grant 30`,
 			if c.IsSet("key") {
 				opts = append(opts, coord.WithLeaseKey(c.String("key")))
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Grant(ctx, ttl, opts...)
 				if err != nil {
 					return err
@@ -126,9 +119,7 @@ Ends the lease now and deletes every key attached to it, at one revision.
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Revoke(ctx, id)
 				if err != nil {
 					return leaseError(id, err)
@@ -274,9 +265,7 @@ attached keys; "lease ID already expired" when it no longer exists.
 				return err
 			}
 			withKeys := c.Bool("keys")
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.TimeToLive(ctx, id, withKeys)
 				if errors.Is(err, coord.ErrLeaseNotFound) {
 					resp, err = &coord.LeaseTimeToLiveResponse{ID: id, TTL: -1}, nil
@@ -310,9 +299,7 @@ prints ID SHARD TTL columns (TTL as granted).
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Leases(ctx)
 				if err != nil {
 					return err

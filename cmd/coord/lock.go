@@ -31,12 +31,7 @@ protects so a stale holder's writes can be refused.
 
    coord lock acquire backup -- ./backup.sh      # run while holding "backup"
    coord lock status backup`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown lock command %q (want acquire or status)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			lockAcquireCommand(env),
 			lockStatusCommand(env),
@@ -290,9 +285,7 @@ holds the lock. OWNER is what the holder sent: coord lock acquire sends
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				st, err := locks.Status(ctx, cl, args[0])
 				if err != nil {
 					return lockError(args[0], err)

@@ -258,6 +258,26 @@ func noArgs(c *cli.Context) error {
 }
 
 // argsBetween checks the number of positional arguments.
+// groupAction is the Action of a command that only groups subcommands:
+// help without arguments, a usage error naming the subcommands for an
+// unknown one.
+func groupAction(c *cli.Context) error {
+	if !c.Args().Present() {
+		return cli.ShowSubcommandHelp(c)
+	}
+	var names []string
+	for _, sub := range c.Command.Subcommands {
+		if sub.Name != "help" {
+			names = append(names, sub.Name)
+		}
+	}
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+	}
+	return usageErrorf(c, "unknown %s command %q (want %s)", c.Command.Name, c.Args().First(), want)
+}
+
 func argsBetween(c *cli.Context, minArgs, maxArgs int, what string) ([]string, error) {
 	args := c.Args().Slice()
 	switch {

@@ -29,12 +29,7 @@ The membership is fixed when the cluster is created (coord serve
 
    coord member list
    coord member list -w table`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown member command %q (want list, add or remove)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			memberListCommand(env),
 			memberUnsupportedCommand("add", "NAME PEER", "Add a member (not supported yet)"),

@@ -35,12 +35,7 @@ died, goes back to the head of the queue and is delivered again
    coord queue push jobs job-1 job-2          # prints each item's sequence number
    coord queue pop jobs --wait 30s            # prints SEQ, then VALUE; acks it
    while v=$(coord queue pop jobs --wait 1m); do echo "$v"; done`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageErrorf(c, "unknown queue command %q (want push, pop, ack, peek or len)", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		Action: groupAction,
 		Subcommands: []*cli.Command{
 			queuePushCommand(env),
 			queuePopCommand(env),
@@ -90,9 +85,7 @@ to the dead-letter queue NAME.dead instead of being delivered again.
 			if maxDel < 0 {
 				return usageErrorf(c, "--max-deliveries must not be negative")
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				seqs, err := queue.New(cl, args[0], queue.WithMaxDeliveries(maxDel)).Enqueue(ctx, args[1:]...)
 				if err != nil {
 					return queueError(args[0], err)
@@ -280,9 +273,7 @@ went back to the queue.
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				if err := queue.New(cl, args[0]).AckSeq(ctx, seq); err != nil {
 					return queueError(args[0], err)
 				}
@@ -321,9 +312,7 @@ queue prints nothing and exits 1.
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				it, err := queue.New(cl, args[0]).Peek(ctx)
 				if err != nil {
 					return queueError(args[0], err)
@@ -358,9 +347,7 @@ output show them apart.
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				ready, inFlight, err := queue.New(cl, args[0]).Len(ctx)
 				if err != nil {
 					return queueError(args[0], err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -51,9 +52,7 @@ Words with spaces or special characters are Go-quoted: put "a b" "x\ny".
 			if err != nil {
 				return usageErrorf(c, "txn: %v", err)
 			}
-			return withClient(c, func(cl *coord.Client) error {
-				ctx, cancel := callContext(c)
-				defer cancel()
+			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
 				resp, err := cl.Txn(ctx).If(spec.compares...).Then(clientOps(spec.success)...).Else(clientOps(spec.failure)...).Commit()
 				if err != nil {
 					return err

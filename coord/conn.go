@@ -1,13 +1,11 @@
 package coord
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"time"
 
@@ -156,39 +154,8 @@ func (c *conn) readLoop(fr *wire.FrameReader) {
 }
 
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		select {
-		case b := <-c.sendc:
-			if _, err := w.Write(b); err != nil {
-				c.close(err)
-				return
-			}
-			// Coalesce whatever else is queued into the same write,
-			// yielding once so that senders about to queue can join.
-			for yielded := false; ; {
-				select {
-				case b := <-c.sendc:
-					if _, err := w.Write(b); err != nil {
-						c.close(err)
-						return
-					}
-					continue
-				default:
-				}
-				if yielded {
-					break
-				}
-				yielded = true
-				runtime.Gosched()
-			}
-			if err := w.Flush(); err != nil {
-				c.close(err)
-				return
-			}
-		case <-c.done:
-			return
-		}
+	if err := wire.WriteQueued(c.nc, c.sendc, c.done); err != nil {
+		c.close(err)
 	}
 }
 

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"time"
 
@@ -190,39 +188,8 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 }
 
 func (c *serverConn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		select {
-		case b := <-c.sendc:
-			if _, err := w.Write(b); err != nil {
-				c.close()
-				return
-			}
-			// Coalesce whatever else is queued into the same write,
-			// yielding once so that calls about to answer can join.
-			for yielded := false; ; {
-				select {
-				case b := <-c.sendc:
-					if _, err := w.Write(b); err != nil {
-						c.close()
-						return
-					}
-					continue
-				default:
-				}
-				if yielded {
-					break
-				}
-				yielded = true
-				runtime.Gosched()
-			}
-			if err := w.Flush(); err != nil {
-				c.close()
-				return
-			}
-		case <-c.done:
-			return
-		}
+	if err := wire.WriteQueued(c.nc, c.sendc, c.done); err != nil {
+		c.close()
 	}
 }
 

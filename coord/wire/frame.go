@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -213,6 +214,43 @@ func decodeFrame(b []byte, f *Frame) error {
 		}
 	}
 	return err
+}
+
+// WriteQueued writes the encoded frames sent on queue to w until done is
+// closed (it then returns nil) or a write fails (it returns the error).
+// Frames queued together share one write: after the first it takes
+// whatever else is queued, yields once so that senders about to queue can
+// join, and only then flushes.
+func WriteQueued(w io.Writer, queue <-chan []byte, done <-chan struct{}) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for {
+		select {
+		case b := <-queue:
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			for yielded := false; ; {
+				select {
+				case b := <-queue:
+					if _, err := bw.Write(b); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				if yielded {
+					break
+				}
+				yielded = true
+				runtime.Gosched()
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		case <-done:
+			return nil
+		}
+	}
 }
 
 // Marshal encodes a message body.

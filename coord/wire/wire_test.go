@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
@@ -162,4 +163,27 @@ func TestPrefixEnd(t *testing.T) {
 	require.Equal(t, []byte("b"), PrefixEnd([]byte("a\xff")))
 	require.Equal(t, []byte{0}, PrefixEnd([]byte("\xff\xff")))
 	require.Equal(t, []byte{0}, PrefixEnd(nil))
+}
+
+// failWriter fails every write.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+func TestWriteQueued(t *testing.T) {
+	queue := make(chan []byte, 8)
+	done := make(chan struct{})
+	var buf bytes.Buffer
+	for _, s := range []string{"a", "b", "c"} {
+		queue <- []byte(s)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- WriteQueued(&buf, queue, done) }()
+	require.Eventually(t, func() bool { return len(queue) == 0 }, 5*time.Second, time.Millisecond)
+	close(done)
+	require.NoError(t, <-ended)
+	require.Equal(t, "abc", buf.String(), "every queued frame written, in order, and flushed")
+
+	queue <- []byte("x")
+	require.EqualError(t, WriteQueued(failWriter{}, queue, make(chan struct{})), "broken pipe")
 }

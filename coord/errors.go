@@ -29,6 +29,15 @@ var (
 	ErrNotLeader        = errors.New("coord: not leader")
 	ErrNotHolder        = errors.New("coord: not lock holder")
 	ErrEmpty            = errors.New("coord: empty")
+	// ErrNotOwner: a release (unlock, resign, proclaim, ack) that did not
+	// prove ownership (the holder's session lease, the delivery's receipt).
+	ErrNotOwner = errors.New("coord: not owner")
+	// ErrOutcomeUnknown: a write was retried past the window in which the
+	// cluster remembers it; it may or may not have been applied once.
+	ErrOutcomeUnknown = errors.New("coord: outcome unknown")
+	// ErrClusterMismatch: an endpoint answered for another cluster than
+	// the one this client first talked to.
+	ErrClusterMismatch = errors.New("coord: endpoint belongs to another cluster")
 	// ErrClosed is returned by calls on a closed Client.
 	ErrClosed = errors.New("coord: client closed")
 	// ErrNoEndpoints is returned when no endpoint could be reached.
@@ -55,6 +64,9 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeNotLeader:        ErrNotLeader,
 	wire.CodeNotHolder:        ErrNotHolder,
 	wire.CodeEmpty:            ErrEmpty,
+	wire.CodeNotOwner:         ErrNotOwner,
+	wire.CodeOutcomeUnknown:   ErrOutcomeUnknown,
+	wire.CodeClusterMismatch:  ErrClusterMismatch,
 }
 
 // Error is a server-side error as the client sees it: it prints the

@@ -29,6 +29,9 @@ const (
 	CodeNotLeader             // the caller is not the leader of an election
 	CodeNotHolder             // the caller does not hold the lock
 	CodeEmpty                 // a queue has no ready item
+	CodeNotOwner              // the caller does not prove it owns what it releases (lease, receipt)
+	CodeOutcomeUnknown        // a retried write may or may not have been applied; it was not applied again
+	CodeClusterMismatch       // the member belongs to another cluster than the one the client talked to
 )
 
 var codeNames = map[Code]string{
@@ -52,6 +55,9 @@ var codeNames = map[Code]string{
 	CodeNotLeader:        "not leader",
 	CodeNotHolder:        "not holder",
 	CodeEmpty:            "empty",
+	CodeNotOwner:         "not owner",
+	CodeOutcomeUnknown:   "outcome unknown",
+	CodeClusterMismatch:  "cluster mismatch",
 }
 
 func (c Code) String() string {

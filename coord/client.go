@@ -316,12 +316,23 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 				f.AgeMillis = time.Since(firstSent).Milliseconds()
 			}
 		}
-		r, err := cn.unary(ctx, f)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if write && !waitingWrites[method] {
+			// The attempt ends with the window (the server learns it
+			// from the frame's timeout).
+			actx, cancel = context.WithDeadline(ctx, firstSent.Add(c.cfg.RetryWindow))
+		}
+		r, err := cn.unary(actx, f)
+		cancel()
 		if err != nil {
 			if errors.Is(err, errConnBroken) {
 				c.dropConn(cn)
 				lastErr = fmt.Errorf("connection to %s lost", cn.addr)
 				continue
+			}
+			if ctx.Err() == nil && actx.Err() != nil {
+				lastErr = ctxError(actx.Err())
+				continue // expired
 			}
 			return ctxError(err)
 		}

@@ -121,3 +121,37 @@ func TestWriteNeverSentIsNotOutcomeUnknown(t *testing.T) {
 	require.False(t, errors.Is(err, ErrOutcomeUnknown), "%v", err)
 	require.ErrorIs(t, err, ErrTimeout)
 }
+
+// TestWriteAttemptEndsWithWindow: an attempt of a write that gets no
+// answer at all (the member holds it) ends with the retry window, not
+// with the caller's context, and fails with ErrOutcomeUnknown.
+func TestWriteAttemptEndsWithWindow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		fr := wire.NewFrameReader(nc, 0)
+		var f wire.Frame
+		if fr.Read(&f) != nil {
+			return
+		}
+		body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "silent", Shards: 1})
+		b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: body})
+		_, _ = nc.Write(b)
+		for fr.Read(&f) == nil { // read requests, answer none
+		}
+	}()
+	c, err := New(Config{Endpoints: []string{ln.Addr().String()}, RetryWindow: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.Put(ctx, "k", "v")
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	require.NoError(t, ctx.Err())
+}

@@ -22,10 +22,11 @@ type Config struct {
 	// This holds if, for any two members, the offset between their wall
 	// clocks plus the time a request takes to reach a member is under
 	// half the retention (5 minutes by default); clock rates do not
-	// matter. A member whose clock is ahead advances the state machine's
-	// clock: records are then dropped early, and late retries get
-	// CodeOutcomeUnknown rather than being applied twice. At least 1 ms;
-	// whole milliseconds.
+	// matter. (A member whose clock is further ahead advances the state
+	// machine's clock, so records are dropped early; late retries proposed
+	// through the other members get CodeOutcomeUnknown, but one proposed
+	// through that member looks recent and may be applied again.) At
+	// least 1 ms; whole milliseconds.
 	DedupRetention time.Duration
 
 	// LatestCacheKeys bounds, per shard, the in-memory cache of keys'

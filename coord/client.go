@@ -22,6 +22,25 @@ type Config struct {
 	DialTimeout time.Duration
 	// TLS, when set, is used for every connection.
 	TLS *tls.Config
+	// RetryWindow bounds how long a write is retried after it was first
+	// sent (default 1 minute). Past it the call fails with
+	// ErrOutcomeUnknown instead of trying again: the cluster remembers an
+	// idle client's writes for a limited time (coord serve
+	// --dedup-retention, 10 minutes by default) and answers a retry first
+	// sent more than half of it before with "outcome unknown", so keep the
+	// window well under half the cluster's retention. A write no member
+	// received is retried until ctx ends; a write whose call waits
+	// (Lock, Campaign, Dequeue, Barrier) is bounded by ctx only.
+	RetryWindow time.Duration
+}
+
+// DefaultRetryWindow is the default of Config.RetryWindow.
+const DefaultRetryWindow = time.Minute
+
+// waitingWrites are the write methods whose call waits on the server for
+// as long as ctx allows: Config.RetryWindow does not bound them.
+var waitingWrites = map[string]bool{
+	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodDequeue: true, wire.MethodBarrier: true,
 }
 
 // Client is a connection to a Coord cluster. It is safe for concurrent
@@ -30,7 +49,9 @@ type Config struct {
 // Writes are exactly-once: each carries the client's ID and a sequence
 // number, so when a write is retried after a timeout or a broken
 // connection the cluster applies it at most once and answers the retry
-// with the first result.
+// with the first result. A write is retried for Config.RetryWindow at
+// most; when it could not get an answer in that time it fails with
+// ErrOutcomeUnknown (it may or may not have been applied, once).
 type Client struct {
 	cfg Config
 	id  uint64
@@ -55,6 +76,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 2 * time.Second
+	}
+	if cfg.RetryWindow <= 0 {
+		cfg.RetryWindow = DefaultRetryWindow
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -222,19 +246,31 @@ func ctxError(err error) error {
 }
 
 // call runs one unary method, retrying on broken connections, unavailable
-// members and (for writes, which are de-duplicated) timeouts, until ctx ends.
+// members and (for writes, which are de-duplicated) timeouts, until ctx
+// ends, or for a write that may have reached a member, until
+// Config.RetryWindow after it was first sent (then ErrOutcomeUnknown).
 func (c *Client) call(ctx context.Context, method string, write bool, req, resp any) error {
 	body, err := wire.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	var seq uint64
+	var firstSent time.Time // of a write; zero until an attempt may have reached a member
 	if write {
 		seq = c.allocSeq()
 		defer c.finishSeq(seq)
 	}
 	backoff := 20 * time.Millisecond
 	var lastErr error
+	// expired fails a write once its window has passed: no attempt is
+	// sent after it.
+	expired := func() error {
+		if firstSent.IsZero() || waitingWrites[method] || time.Since(firstSent) <= c.cfg.RetryWindow {
+			return nil
+		}
+		return fmt.Errorf("%w: no answer to the write after retrying it for %v; it may or may not have been applied (last error: %w)",
+			ErrOutcomeUnknown, c.cfg.RetryWindow, lastErr)
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			t := time.NewTimer(backoff)
@@ -249,6 +285,9 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			}
 			if backoff < 500*time.Millisecond {
 				backoff *= 2
+			}
+			if err := expired(); err != nil {
+				return err
 			}
 		}
 		cn, err := c.getConn(ctx)
@@ -265,16 +304,35 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			lastErr = err
 			continue
 		}
+		if err := expired(); err != nil {
+			return err
+		}
 		f := &wire.Frame{Method: method, Body: body, Seq: seq}
 		if write {
 			f.AckBelow = c.ackBelow()
+			if firstSent.IsZero() {
+				firstSent = time.Now()
+			} else {
+				f.AgeMillis = time.Since(firstSent).Milliseconds()
+			}
 		}
-		r, err := cn.unary(ctx, f)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if write && !waitingWrites[method] {
+			// The attempt ends with the window (the server learns it
+			// from the frame's timeout).
+			actx, cancel = context.WithDeadline(ctx, firstSent.Add(c.cfg.RetryWindow))
+		}
+		r, err := cn.unary(actx, f)
+		cancel()
 		if err != nil {
 			if errors.Is(err, errConnBroken) {
 				c.dropConn(cn)
 				lastErr = fmt.Errorf("connection to %s lost", cn.addr)
 				continue
+			}
+			if ctx.Err() == nil && actx.Err() != nil {
+				lastErr = ctxError(actx.Err())
+				continue // expired
 			}
 			return ctxError(err)
 		}

@@ -17,7 +17,11 @@
 // sequence number, and AckBelow tells the cluster which results it may
 // forget. A write retried after a timeout or a broken connection — on the
 // same member or another — is answered with its first result instead of
-// being applied again.
+// being applied again. A write is retried for Config.RetryWindow (1 minute
+// by default) after it was first sent, each retry carrying its age; past
+// that it fails with ErrOutcomeUnknown, and the cluster itself answers
+// "outcome unknown" to a retry older than it remembers clients (half of
+// coord serve --dedup-retention), never applying it twice.
 //
 // Goroutines: per connection one reader (routes responses to calls) and
 // one writer (batches frames into few writes); per Watch one loop that

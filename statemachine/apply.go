@@ -63,6 +63,7 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 			current:   mvcc.Revision(sh.current.Load()),
 			compacted: mvcc.Revision(sh.compacted.Load()),
 			lastLease: sh.lastLease.Load(),
+			clock:     sh.clock.Load(),
 		},
 		dirty: make(map[uint64]*clientRecord),
 	}
@@ -71,11 +72,16 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 
 	for i := range entries {
 		e := &entries[i]
+		cmd, derr := DecodeCommand(e.Cmd)
 		if e.Index/evictEvery != a.m.applied/evictEvery {
-			err = a.evict(e.Index)
+			now := a.m.clock
+			if derr == nil && cmd.Time > 0 {
+				now = max(now, uint64(cmd.Time))
+			}
+			err = a.evict(now)
 		}
 		if err == nil {
-			e.Result, err = a.applyEntry(e)
+			e.Result, err = a.applyEntry(cmd, derr)
 		}
 		if err != nil {
 			// The cache may hold changes that will never be committed.
@@ -146,23 +152,37 @@ func (a *applier) flush(rebase bool) error {
 }
 
 // evict drops the exactly-once records of clients idle for more than
-// DedupRetention entries before the entry at index.
-func (a *applier) evict(index uint64) error {
+// DedupRetention at clock now (that of the entry about to be applied).
+func (a *applier) evict(now uint64) error {
 	if err := a.flush(true); err != nil {
 		return err
 	}
-	retention := a.sh.store.cfg.DedupRetention
+	retention := uint64(a.sh.store.cfg.DedupRetention.Milliseconds())
 	lo, hi := a.sh.space.DedupBounds()
 	it := a.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	b := a.w.Batch()
 	for valid := it.First(); valid; valid = it.Next() {
-		last, ok := recordLast(it.Value())
+		last, legacy, ok := recordLastTime(it.Value())
 		id, okKey := a.sh.space.DedupClient(it.Key())
 		if !ok || !okKey {
 			_ = it.Close()
 			return errCorruptDedup
 		}
-		if index > last && index-last > retention {
+		if legacy {
+			// A record of an earlier format (last use unknown): rewrite
+			// it as used now.
+			c, err := decodeClientRecord(it.Value(), now)
+			if err == nil {
+				err = b.Set(it.Key(), c.encode(), nil)
+			}
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			delete(a.sh.clients, id)
+			continue
+		}
+		if now > last && now-last > retention {
 			if err := b.Delete(it.Key(), nil); err != nil {
 				_ = it.Close()
 				return err
@@ -178,19 +198,20 @@ func (a *applier) evict(index uint64) error {
 	return a.flush(true)
 }
 
-// client returns the exactly-once record of id, creating an empty one.
+// client returns the exactly-once record of id, creating an empty one
+// born now.
 func (a *applier) client(id uint64) (*clientRecord, error) {
 	if c := a.sh.clients[id]; c != nil {
 		return c, nil
 	}
-	c := &clientRecord{}
+	c := &clientRecord{born: a.m.clock, floor: 1} // seqs start at 1
 	v, closer, err := a.db.Get(a.sh.space.DedupKey(id))
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		c, err = decodeClientRecord(v)
+		c, err = decodeClientRecord(v, a.m.clock)
 		_ = closer.Close()
 		if err != nil {
 			return nil, err
@@ -200,31 +221,47 @@ func (a *applier) client(id uint64) (*clientRecord, error) {
 	return c, nil
 }
 
-// applyEntry applies one entry, with exactly-once handling.
-func (a *applier) applyEntry(e *Entry) (Result, error) {
-	cmd, err := DecodeCommand(e.Cmd)
-	if err != nil {
+// applyEntry applies one entry's command (derr: it did not decode), with
+// exactly-once handling.
+func (a *applier) applyEntry(cmd *Command, derr error) (Result, error) {
+	if derr != nil {
 		return errResult(wire.Errorf(wire.CodeInvalid, "undecodable command"))
+	}
+	if cmd.Time > 0 {
+		a.m.clock = max(a.m.clock, uint64(cmd.Time))
 	}
 	if cmd.ClientID == 0 {
 		return a.execute(cmd)
+	}
+	if cmd.Seq == 0 {
+		return errResult(wire.Errorf(wire.CodeInvalid, "a write of client %x has no sequence number (they start at 1)", cmd.ClientID))
 	}
 	c, err := a.client(cmd.ClientID)
 	if err != nil {
 		return Result{}, err
 	}
-	c.last = e.Index
+	c.lastTime = a.m.clock
 	a.dirty[cmd.ClientID] = c
 	c.forgetBelow(cmd.AckBelow)
-	if r, ok := c.lookup(cmd.Seq); ok {
+	r, v := c.lookup(cmd.Seq)
+	switch v {
+	case verdictResult:
 		r.Data = bytes.Clone(r.Data)
 		return r, nil
-	}
-	if cmd.Seq < c.floor {
+	case verdictDuplicate:
 		return errResult(wire.Errorf(wire.CodeDuplicate,
-			"request %d of client %x was already applied and its result acknowledged", cmd.Seq, cmd.ClientID))
+			"request %d of client %x was already applied or acknowledged, and its result is gone", cmd.Seq, cmd.ClientID))
+	case verdictUnknown:
+		return errResult(wire.Errorf(wire.CodeOutcomeUnknown,
+			"request %d of client %x may have been applied (too many of the client's results unacknowledged to tell); it was not applied again", cmd.Seq, cmd.ClientID))
 	}
-	r, err := a.execute(cmd)
+	if a.tooOld(c, cmd) {
+		r, err = errResult(wire.Errorf(wire.CodeOutcomeUnknown,
+			"request %d of client %x was first sent %d ms ago (shard clock), too long before the shard's record of the client began (limit: half the exactly-once retention of %v): it may have been applied already; it was not applied again",
+			cmd.Seq, cmd.ClientID, a.m.clock-uint64(cmd.Sent), a.sh.store.cfg.DedupRetention))
+	} else {
+		r, err = a.execute(cmd)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -234,6 +271,21 @@ func (a *applier) applyEntry(e *Entry) (Result, error) {
 	// result just stored must reach the store with this batch.
 	a.dirty[cmd.ClientID] = c
 	return r, nil
+}
+
+// tooOld reports whether cmd, which c does not know, may have been applied
+// under an earlier record of its client, since dropped: whether it was
+// first sent more than half the retention before c was created. (A record
+// is dropped after a retention of idleness, so an earlier record that
+// applied cmd was last used at or after cmd was first sent, and at least
+// a retention before c was created; the other half is the margin for
+// member clock offsets and the transit of the request, see Config.)
+func (a *applier) tooOld(c *clientRecord, cmd *Command) bool {
+	if cmd.Sent <= 0 {
+		return false
+	}
+	margin := uint64(a.sh.store.cfg.DedupRetention.Milliseconds()) / 2
+	return c.born > margin && uint64(cmd.Sent) < c.born-margin
 }
 
 // execute applies one decoded command.

@@ -14,11 +14,26 @@ import (
 // returned instead. AckBelow tells the state machine that the client has
 // received the results of all its sequence numbers below it, so those
 // results may be forgotten. ClientID 0 disables de-duplication (used by
-// server-internal proposals that are idempotent by construction).
+// server-internal proposals that are idempotent by construction); a
+// command with a ClientID must have a Seq (from 1), else it is refused
+// with wire.CodeInvalid.
+//
+// Time is the proposing member's wall clock when it proposed the command
+// (Unix milliseconds, 0: none): the state machine's clock is the highest
+// Time applied, and times the exactly-once records (Config.DedupRetention).
+// Sent is when the client first sent this write (its first attempt), as
+// the proposing member estimates it on its own clock: the time it received
+// the request less the age the client reported (how long the client had
+// been trying; a duration, so free of the offset between their clocks).
+// A tagged command is applied only if Sent (when set) is recent enough
+// that no record that may have applied it can have been dropped (see
+// package doc, Exactly-once).
 type Command struct {
 	ClientID uint64 `msgpack:"cid,omitempty"`
 	Seq      uint64 `msgpack:"seq,omitempty"`
 	AckBelow uint64 `msgpack:"ack,omitempty"`
+	Time     int64  `msgpack:"t,omitempty"`
+	Sent     int64  `msgpack:"snt,omitempty"`
 
 	Put         *wire.PutRequest         `msgpack:"put,omitempty"`
 	DeleteRange *wire.DeleteRangeRequest `msgpack:"del,omitempty"`

@@ -1,15 +1,33 @@
 package statemachine
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Config tunes the state machine. Every member of a cluster must use the
 // same Config: it changes what apply does (which exactly-once records are
 // dropped, and when), so members configured differently would diverge.
 type Config struct {
-	// DedupRetention is the number of applied log entries after which an
-	// idle client's exactly-once record is dropped. A client retrying a
-	// write later than that may have it applied twice.
-	DedupRetention uint64
+	// DedupRetention is how long an idle client's exactly-once record is
+	// kept, on the state machine's clock (the highest time stamped on a
+	// command by a proposing member). A write first sent more than half of
+	// it before its client's record was created (because the shard never
+	// saw the client, or dropped its record) is answered
+	// wire.CodeOutcomeUnknown and not applied: it may have been applied
+	// under the dropped record. Clients must therefore stop retrying well
+	// within half of it (the Go client stops after Config.RetryWindow, 1
+	// minute by default).
+	//
+	// This holds if, for any two members, the offset between their wall
+	// clocks plus the time a request takes to reach a member is under
+	// half the retention (5 minutes by default); clock rates do not
+	// matter. (A member whose clock is further ahead advances the state
+	// machine's clock, so records are dropped early; late retries proposed
+	// through the other members get CodeOutcomeUnknown, but one proposed
+	// through that member looks recent and may be applied again.) At
+	// least 1 ms; whole milliseconds.
+	DedupRetention time.Duration
 
 	// LatestCacheKeys bounds, per shard, the in-memory cache of keys'
 	// latest versions that spares the write path a Pebble lookup of the
@@ -29,13 +47,16 @@ const DefaultLatestCacheKeys = 256 << 10
 
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {
-	return Config{DedupRetention: 1_000_000, LatestCacheKeys: DefaultLatestCacheKeys}
+	return Config{DedupRetention: DefaultDedupRetention, LatestCacheKeys: DefaultLatestCacheKeys}
 }
+
+// DefaultDedupRetention is the default of Config.DedupRetention.
+const DefaultDedupRetention = 10 * time.Minute
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.DedupRetention == 0 {
-		return fmt.Errorf("statemachine: DedupRetention must be at least 1 entry (default %d)", DefaultConfig().DedupRetention)
+	if c.DedupRetention < time.Millisecond {
+		return fmt.Errorf("statemachine: DedupRetention must be at least 1ms, not %v (it is a duration; default %v)", c.DedupRetention, DefaultDedupRetention)
 	}
 	if c.LatestCacheKeys < 0 {
 		return fmt.Errorf("statemachine: LatestCacheKeys must not be negative (0 disables the cache; default %d)", DefaultLatestCacheKeys)

@@ -98,10 +98,13 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 	seqs := map[uint64]uint64{}
 	var entries []Entry
 	index := uint64(0)
+	now := int64(1_700_000_000_000) // the proposers' clock (ms)
 	for i := 0; i < n; i++ {
 		index++
+		now += int64(rng.Intn(3))
 		if rng.Intn(50) == 0 {
 			index += uint64(rng.Intn(3000))
+			now += int64(rng.Intn(1500)) // records idle for longer are dropped
 		}
 		var cmd Command
 		switch r := rng.Intn(160); {
@@ -179,10 +182,26 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 				wire.BarrierHold, wire.BarrierRelease, wire.BarrierWait, 0, 6}
 			cmd.Barrier = &wire.BarrierRequest{Name: bname(), Op: ops[rng.Intn(len(ops))], Count: []int64{0, 1, 1, 2, 3}[rng.Intn(5)], Lease: leaseID(), Key: participantKey(i)}
 		}
-		if c := uint64(rng.Intn(4)); c != 0 {
+		// Stamps: mostly now, sometimes a lagging member's, sometimes none.
+		switch rng.Intn(10) {
+		case 0:
+			cmd.Time = 0
+		case 1:
+			cmd.Time = now - int64(rng.Intn(100))
+		default:
+			cmd.Time = now
+		}
+		c := uint64(rng.Intn(4))
+		if rng.Intn(20) == 0 {
+			c = uint64(4 + rng.Intn(3)) // rare clients, often forgotten
+		}
+		if c != 0 {
 			cmd.ClientID = c
 			seqs[c]++
 			cmd.Seq = seqs[c]
+			if cmd.Time != 0 {
+				cmd.Sent = cmd.Time - int64(rng.Intn(400)) // some older than half the retention
+			}
 			if rng.Intn(5) == 0 && cmd.Seq > 3 {
 				cmd.Seq -= uint64(rng.Intn(3)) // a retry
 			}
@@ -270,7 +289,7 @@ func TestDeterminism(t *testing.T) {
 	}()
 	rng := rand.New(rand.NewSource(seed))
 	log := randomLog(rng, 3000)
-	cfg := Config{DedupRetention: 500}
+	cfg := Config{DedupRetention: 500 * time.Millisecond}
 
 	_, a := openShard(t, cfg)
 	_, b := openShard(t, cfg)

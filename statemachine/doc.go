@@ -67,13 +67,27 @@
 //
 // # Exactly-once
 //
-// A command with a ClientID is applied at most once per (ClientID, Seq):
-// its result is kept until the client acknowledges it (AckBelow), a retry
-// returns the stored result verbatim, and a retry of an acknowledged
-// command gets wire.CodeDuplicate. The records are part of the state, and
-// so of snapshots and of the hash. A client idle for Config.DedupRetention
-// entries is forgotten: its record is dropped deterministically, checked
-// every 4096 log indexes.
+// A command with a ClientID is applied at most once per (ClientID, Seq);
+// Seq starts at 1 (a tagged command with Seq 0 is refused). Each client
+// has a record (dedup.go): the results of its seqs not yet acknowledged
+// (AckBelow), up to 1,024; beyond that the first applied are dropped and
+// their seqs kept as ranges, so that a retry of one is answered
+// wire.CodeDuplicate while a retry of a write never applied (one that held
+// the client's watermark back) is still applied once; past 1,024 ranges
+// the oldest become wire.CodeOutcomeUnknown. A retry returns the stored
+// result verbatim; a retry of an acknowledged seq gets CodeDuplicate.
+//
+// Retention is time-based and deterministic: each command carries its
+// proposer's wall clock (Command.Time), the shard's clock is the highest
+// applied (in the meta record), and a record unused for
+// Config.DedupRetention of that clock is dropped (checked every 4096 log
+// indexes). A write carries when its client first sent it (Command.Sent,
+// on the proposer's clock); one first sent more than half the retention
+// before its client's record began (the record is new, or was dropped and
+// recreated) may have been applied under the dropped record, and is
+// answered wire.CodeOutcomeUnknown instead of being applied. The records
+// and the clock are part of the state, and so of snapshots and of the
+// hash.
 //
 // # Concurrency
 //

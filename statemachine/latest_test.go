@@ -103,7 +103,7 @@ func TestLatestCacheChangesNothing(t *testing.T) {
 	sizes := []int{0, 1, 7, 64, DefaultLatestCacheKeys}
 	shards := make([]*Shard, len(sizes))
 	for i, n := range sizes {
-		_, shards[i] = openShard(t, Config{DedupRetention: 500, LatestCacheKeys: n})
+		_, shards[i] = openShard(t, Config{DedupRetention: 500 * time.Millisecond, LatestCacheKeys: n})
 	}
 	ref := shards[0]
 	require.Nil(t, ref.latest)
@@ -188,7 +188,7 @@ func TestLatestCacheChangesNothing(t *testing.T) {
 // its bound, and to stop claiming completeness once it has evicted.
 func TestLatestCacheBound(t *testing.T) {
 	const bound = 100
-	_, sh := openShard(t, Config{DedupRetention: 500, LatestCacheKeys: bound})
+	_, sh := openShard(t, Config{DedupRetention: 500 * time.Millisecond, LatestCacheKeys: bound})
 	require.True(t, sh.latest.Complete(), "an empty shard's cache starts complete")
 	index := uint64(0)
 	next := func(c *Command) Entry {

@@ -14,34 +14,42 @@ import (
 // meta is the shard's bookkeeping, stored under one key ([shard]'m') and
 // written with every applied batch: the index of the last applied entry,
 // the current and compacted revisions, and the number of the last lease
-// granted (see wire.LeaseID; never reused). Encoding: uint64s, big-endian;
-// the lease counter is left out while it is 0 (24 bytes, the format of
-// shards that never granted a lease), else 32 bytes.
+// granted (see wire.LeaseID; never reused), and the clock: the highest
+// Command.Time applied (milliseconds), which times exactly-once records.
+// Encoding: uint64s, big-endian; the clock is left out while it is 0, and
+// the lease counter too while both are 0 (24 bytes, the format of shards
+// that never granted a lease nor saw a stamped command; 32 with the lease
+// counter; 40 with the clock).
 type meta struct {
 	applied   uint64
 	current   mvcc.Revision
 	compacted mvcc.Revision
 	lastLease uint64
+	clock     uint64
 }
 
 const (
 	metaLen      = 24
 	metaLeaseLen = 32
+	metaClockLen = 40
 )
 
 func (m meta) encode() []byte {
-	b := make([]byte, 0, metaLeaseLen)
+	b := make([]byte, 0, metaClockLen)
 	b = binary.BigEndian.AppendUint64(b, m.applied)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.current))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.compacted))
-	if m.lastLease != 0 {
+	if m.lastLease != 0 || m.clock != 0 {
 		b = binary.BigEndian.AppendUint64(b, m.lastLease)
+	}
+	if m.clock != 0 {
+		b = binary.BigEndian.AppendUint64(b, m.clock)
 	}
 	return b
 }
 
 func decodeMeta(b []byte) (meta, error) {
-	if len(b) != metaLen && len(b) != metaLeaseLen {
+	if len(b) != metaLen && len(b) != metaLeaseLen && len(b) != metaClockLen {
 		return meta{}, fmt.Errorf("statemachine: corrupt meta record (%d bytes)", len(b))
 	}
 	m := meta{
@@ -49,8 +57,11 @@ func decodeMeta(b []byte) (meta, error) {
 		current:   mvcc.Revision(binary.BigEndian.Uint64(b[8:])),
 		compacted: mvcc.Revision(binary.BigEndian.Uint64(b[16:])),
 	}
-	if len(b) == metaLeaseLen {
+	if len(b) >= metaLeaseLen {
 		m.lastLease = binary.BigEndian.Uint64(b[24:])
+	}
+	if len(b) == metaClockLen {
+		m.clock = binary.BigEndian.Uint64(b[32:])
 	}
 	return m, nil
 }

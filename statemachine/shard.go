@@ -33,6 +33,7 @@ type Shard struct {
 	current   atomic.Int64
 	compacted atomic.Int64
 	lastLease atomic.Uint64
+	clock     atomic.Uint64
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -117,6 +118,7 @@ func (sh *Shard) publish(m meta) {
 	sh.current.Store(int64(m.current))
 	sh.compacted.Store(int64(m.compacted))
 	sh.lastLease.Store(m.lastLease)
+	sh.clock.Store(m.clock)
 }
 
 // acquire is Store.acquire that also fails on a closed shard. The caller

@@ -21,7 +21,7 @@ import (
 //	crc    uint32 big-endian, CRC-32C of everything before it
 //
 // A snapshot carries the meta record (applied index, revisions, lease
-// counter), the exactly-once records, the leases and their attachments
+// counter, exactly-once clock), the exactly-once records, the leases and their attachments
 // with the data, so a restored replica continues
 // exactly where the snapshot was taken.
 const snapshotMagic = "coordsm1"

@@ -47,6 +47,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-value-size", Usage: "largest value in bytes", Value: d.MaxValueSize, EnvVars: envVars("max-value-size")},
 		&cli.IntFlag{Name: "max-request-size", Usage: "largest request in bytes", Value: d.MaxRequestSize, EnvVars: envVars("max-request-size")},
 		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
+		&cli.DurationFlag{Name: "dedup-retention", Usage: "how long an idle client's exactly-once record is kept; retries first sent more than half of it before are answered \"outcome unknown\" (same on every member)", Value: d.DedupRetention, EnvVars: envVars("dedup-retention")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
@@ -122,6 +123,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxTxnOps = c.Int("max-txn-ops")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
+	cfg.DedupRetention = c.Duration("dedup-retention")
 	cfg.TLSCertFile = c.String("cert-file")
 	cfg.TLSKeyFile = c.String("key-file")
 	cfg.ClientCertAuth = c.Bool("client-cert-auth")

@@ -78,6 +78,16 @@ type Config struct {
 	LogDBShards uint64
 	ExecShards  uint64
 
+	// DedupRetention is how long the state machine remembers an idle
+	// client's exactly-once record (statemachine.Config.DedupRetention;
+	// 0: the default, 10 minutes). A write first sent more than half of it
+	// before its client's record began is answered "outcome unknown", not
+	// applied; clients must stop retrying well within that (the Go client
+	// stops after 1 minute). It must be the same on every member (the
+	// members would otherwise diverge), and it assumes member clocks
+	// within a few minutes of each other (see the README, "Exactly-once").
+	DedupRetention time.Duration
+
 	// AutoCompactionRetention, when positive, makes the leader of each
 	// shard compact its history periodically, keeping at least this much
 	// time of it (as etcd's periodic auto-compaction).
@@ -119,6 +129,7 @@ func DefaultConfig() Config {
 		ElectionRTT:     20,
 		SnapshotEntries: 10000,
 		KeyCache:        statemachine.DefaultLatestCacheKeys,
+		DedupRetention:  statemachine.DefaultDedupRetention,
 		LogDBShards:     1,
 		ExecShards:      1,
 		RaftLogLevel:    slog.LevelWarn,
@@ -205,6 +216,9 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotEntries < 10 {
 		errs = append(errs, fmt.Errorf("snapshot entries must be at least 10, got %d", c.SnapshotEntries))
+	}
+	if c.DedupRetention != 0 && c.DedupRetention < time.Second {
+		errs = append(errs, fmt.Errorf("dedup retention must be at least 1s (0: the default, %v), got %v", statemachine.DefaultDedupRetention, c.DedupRetention))
 	}
 	if c.KeyCache < 0 {
 		errs = append(errs, fmt.Errorf("key cache must not be negative (0 disables it), got %d", c.KeyCache))

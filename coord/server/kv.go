@@ -43,8 +43,15 @@ func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
 	return nil
 }
 
+// command is the envelope of a client's write: its exactly-once tag, and
+// when the client first sent it on this member's clock (when the frame
+// arrived, less the age the client reported). propose stamps the time.
 func (s *Server) command(cl *call) *statemachine.Command {
-	return &statemachine.Command{ClientID: cl.c.clientID, Seq: cl.frame.Seq, AckBelow: cl.frame.AckBelow}
+	cmd := &statemachine.Command{ClientID: cl.c.clientID, Seq: cl.frame.Seq, AckBelow: cl.frame.AckBelow}
+	if cmd.ClientID != 0 && !cl.received.IsZero() {
+		cmd.Sent = cl.received.UnixMilli() - max(cl.frame.AgeMillis, 0)
+	}
+	return cmd
 }
 
 // decodeResult turns an applied result into a response or an error.

@@ -423,3 +423,42 @@ func TestHTTPEndpoints(t *testing.T) {
 	code, _ = get("/debug/pprof/")
 	require.Equal(t, 404, code, "the profiler is off unless enabled")
 }
+
+// TestRetryOlderThanRetention: a write whose client reports it first sent
+// it long before (more than half the exactly-once retention), reaching a
+// shard that has no record of the client, is answered "outcome unknown"
+// and not applied: an earlier attempt may have been applied under a record
+// since dropped. The same write with a recent first send is applied. A
+// tagged write without a sequence number is refused.
+func TestRetryOlderThanRetention(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	ctx := ctxT(t, 20*time.Second)
+	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	fr := wire.NewFrameReader(nc, 0)
+	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: 4343})
+	require.Nil(t, rawCall(t, nc, fr, &wire.Frame{Type: wire.FrameHello, Body: hello}).Err)
+
+	body, _ := wire.Marshal(&wire.PutRequest{Key: []byte("late"), Value: []byte("v")})
+	old := time.Hour.Milliseconds()
+	put := &wire.Frame{Type: wire.FrameRequest, ID: 1, Method: wire.MethodPut, Seq: 7, AckBelow: 1, TimeoutMillis: 5000, Body: body, AgeMillis: old}
+	r := rawCall(t, nc, fr, put)
+	require.NotNil(t, r.Err)
+	require.Equal(t, wire.CodeOutcomeUnknown, r.Err.Code, r.Err.Message)
+	g, err := tc.client().Get(ctx, "late")
+	require.NoError(t, err)
+	require.Empty(t, g.Kvs, "not applied")
+
+	put.ID, put.Seq, put.AgeMillis = 2, 8, 1500
+	r = rawCall(t, nc, fr, put)
+	require.Nil(t, r.Err)
+	g, err = tc.client().Get(ctx, "late")
+	require.NoError(t, err)
+	require.Len(t, g.Kvs, 1)
+
+	put.ID, put.Seq, put.AgeMillis = 3, 0, 0
+	r = rawCall(t, nc, fr, put)
+	require.NotNil(t, r.Err)
+	require.Equal(t, wire.CodeInvalid, r.Err.Code, r.Err.Message)
+}

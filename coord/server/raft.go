@@ -15,8 +15,13 @@ import (
 // Transient conditions (no leader yet, queues full) are retried until ctx
 // ends; a Raft timeout leaves the outcome unknown and is reported as such
 // (the client retries with the same sequence number, which is safe).
+// It stamps the command with this member's clock (Command.Time), which
+// times the state machine's exactly-once records; attempts re-propose the
+// same stamp.
 func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, *wire.Error) {
-	b, err := statemachine.EncodeCommand(cmd)
+	stamped := *cmd
+	stamped.Time = time.Now().UnixMilli()
+	b, err := statemachine.EncodeCommand(&stamped)
 	if err != nil {
 		return statemachine.Result{}, wire.Errorf(wire.CodeInvalid, "encode command: %v", err)
 	}

@@ -208,8 +208,9 @@ func (c *serverConn) send(f *wire.Frame) {
 
 // call is one request being served.
 type call struct {
-	c     *serverConn
-	frame *wire.Frame
+	c        *serverConn
+	frame    *wire.Frame
+	received time.Time // when the request frame was read
 }
 
 // stream sends one intermediate message of a streaming call. It reports
@@ -229,6 +230,7 @@ func (cl *call) stream(body any) bool {
 }
 
 func (c *serverConn) startCall(f *wire.Frame) {
+	received := time.Now()
 	timeout := maxCallTimeout
 	if f.TimeoutMillis > 0 && time.Duration(f.TimeoutMillis)*time.Millisecond < timeout {
 		timeout = time.Duration(f.TimeoutMillis) * time.Millisecond
@@ -270,7 +272,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 			}
 		}()
 		start := time.Now()
-		body, werr := c.s.dispatch(ctx, &call{c: c, frame: f})
+		body, werr := c.s.dispatch(ctx, &call{c: c, frame: f, received: received})
 		c.s.metrics.observe(f.Method, werr, time.Since(start))
 		resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: werr}
 		if werr == nil && body != nil {

@@ -379,5 +379,8 @@ func (s *Server) closeAll() error {
 func smConfig(cfg Config) statemachine.Config {
 	c := statemachine.DefaultConfig()
 	c.LatestCacheKeys = cfg.KeyCache
+	if cfg.DedupRetention > 0 {
+		c.DedupRetention = cfg.DedupRetention
+	}
 	return c
 }

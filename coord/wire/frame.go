@@ -49,6 +49,12 @@ type Frame struct {
 	More     bool   // on Response: more responses follow
 	Err      *Error // on Response: the call failed
 	Body     []byte // msgpack encoding of the method's request or response
+	// AgeMillis, on a write, is how long before sending this frame the
+	// client first sent the write (0 on the first attempt): a duration on
+	// the client's clock, which the server turns into a time on its own
+	// (statemachine.Command.Sent) to refuse retries too old for the
+	// exactly-once records.
+	AgeMillis int64
 }
 
 // Hello is the body of the first frame a client sends.
@@ -146,7 +152,7 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 }
 
 // frameFields is the number of fields of a Frame on the wire.
-const frameFields = 9
+const frameFields = 10
 
 // encodeFrame writes f as msgpack's encoding of the struct as an array
 // (field by field, without reflection: every call encodes two frames).
@@ -164,7 +170,10 @@ func encodeFrame(enc *msgpack.Encoder, f *Frame) error {
 	} else if err := enc.Encode(f.Err); err != nil {
 		return err
 	}
-	return enc.EncodeBytes(f.Body)
+	if err := enc.EncodeBytes(f.Body); err != nil {
+		return err
+	}
+	return enc.EncodeInt(f.AgeMillis)
 }
 
 // decodeFrame reads what encodeFrame writes, as msgpack's decoding of the
@@ -209,6 +218,8 @@ func decodeFrame(b []byte, f *Frame) error {
 			}
 		case 8:
 			f.Body, err = dec.DecodeBytes()
+		case 9:
+			f.AgeMillis, err = dec.DecodeInt64()
 		default:
 			err = dec.Skip()
 		}

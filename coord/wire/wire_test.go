@@ -17,7 +17,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	in := []Frame{
 		{Type: FrameHello, Body: []byte{1, 2}},
-		{Type: FrameRequest, ID: 7, Method: MethodPut, TimeoutMillis: 1500, Seq: 3, AckBelow: 2, Body: body},
+		{Type: FrameRequest, ID: 7, Method: MethodPut, TimeoutMillis: 1500, Seq: 3, AckBelow: 2, Body: body, AgeMillis: 1200},
 		{Type: FrameResponse, ID: 7, More: true, Err: &Error{Code: CodeCompacted, Message: "gone", CompactRevision: 9}},
 		{Type: FrameCancel, ID: 7},
 	}
@@ -47,7 +47,7 @@ func TestFrameRoundTrip(t *testing.T) {
 func TestFrameCodecMatchesReflection(t *testing.T) {
 	for _, f := range []Frame{
 		{Type: FrameHello, Body: []byte{1, 2}},
-		{Type: FrameRequest, ID: 1 << 40, Method: MethodPut, TimeoutMillis: 1 << 33, Seq: 1<<64 - 1, AckBelow: 200, Body: make([]byte, 70000)},
+		{Type: FrameRequest, ID: 1 << 40, Method: MethodPut, TimeoutMillis: 1 << 33, Seq: 1<<64 - 1, AckBelow: 200, Body: make([]byte, 70000), AgeMillis: 61000},
 		{Type: FrameResponse, ID: 300, More: true, Err: &Error{Code: CodeCompacted, Message: "gone", CompactRevision: 9}},
 		{Type: FrameCancel, ID: 7, TimeoutMillis: -5},
 		{Type: FrameSend, Body: []byte{}},
@@ -71,7 +71,7 @@ func TestFrameCodecMatchesReflection(t *testing.T) {
 	var f Frame
 	require.NoError(t, DecodeFrame(short, &f))
 	require.Equal(t, Frame{Type: FrameCancel, ID: 9}, f)
-	long, err := msgpack.Marshal([]any{uint8(FrameCancel), uint64(9), "", 0, 0, 0, false, nil, nil, "extra", 1})
+	long, err := msgpack.Marshal([]any{uint8(FrameCancel), uint64(9), "", 0, 0, 0, false, nil, nil, 0, "extra", 1})
 	require.NoError(t, err)
 	require.NoError(t, DecodeFrame(long, &f))
 	require.Equal(t, Frame{Type: FrameCancel, ID: 9}, f)

@@ -219,6 +219,29 @@ func (r *renewer) renew(ctx context.Context, ids []int64) (map[int64]int64, *wir
 	}
 }
 
+// maxRenewIDs bounds the lease IDs one renewal proposal collects from
+// the keep-alives queued (a single keep-alive may bring more, up to
+// Config.MaxKeepAliveLeases).
+const maxRenewIDs = 65536
+
+// collectRenewals returns first and the keep-alives queued behind it, up
+// to 4096 of them and until they bring maxIDs lease IDs or more, so that
+// one proposal stays of bounded size.
+func collectRenewals(first *renewReq, reqs <-chan *renewReq, maxIDs int) []*renewReq {
+	batch := []*renewReq{first}
+	ids := len(first.ids)
+	for len(batch) < 4096 && ids < maxIDs {
+		select {
+		case req := <-reqs:
+			batch = append(batch, req)
+			ids += len(req.ids)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // run serves renewals until stop closes. It owns nothing but its batch.
 func (r *renewer) run(stop <-chan struct{}) {
 	for {
@@ -227,16 +250,7 @@ func (r *renewer) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case req := <-r.reqs:
-			batch = append(batch, req)
-		}
-	drain:
-		for len(batch) < 4096 {
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
+			batch = collectRenewals(req, r.reqs, maxRenewIDs)
 		}
 		seen := map[int64]bool{}
 		var ids []int64

@@ -366,3 +366,20 @@ func TestLimitsValidated(t *testing.T) {
 		require.ErrorContains(t, cfg.Validate(), tt.want)
 	}
 }
+
+// TestRenewalBatchBounded: the keep-alives coalesced into one renewal
+// proposal bring a bounded number of lease IDs, however many are queued.
+func TestRenewalBatchBounded(t *testing.T) {
+	reqs := make(chan *renewReq, 16)
+	for i := 0; i < 10; i++ {
+		reqs <- &renewReq{ids: make([]int64, 300)}
+	}
+	first := &renewReq{ids: make([]int64, 300)}
+	batch := collectRenewals(first, reqs, 1000)
+	require.Len(t, batch, 4, "300 IDs each, up to the first batch of 1000 or more")
+	require.Same(t, first, batch[0])
+	require.Len(t, reqs, 7, "the rest stay queued for the next proposal")
+	// A single keep-alive over the bound is still served, alone.
+	big := &renewReq{ids: make([]int64, 5000)}
+	require.Len(t, collectRenewals(big, reqs, 1000), 1)
+}

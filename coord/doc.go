@@ -5,9 +5,8 @@
 // (see package wire) and moves to the next endpoint when a member is down,
 // stopping, without quorum or at its connection limit; a connection the
 // member closed as idle is redialed on the next call. Every call takes a
-// context; errors wrap the
-// exported sentinels (ErrCompacted, ErrTooLarge, ErrCrossShardTxn, …) for
-// errors.Is.
+// context; errors wrap the exported sentinels (ErrCompacted, ErrTooLarge,
+// ErrCrossShardTxn, …) for errors.Is.
 //
 // Key-value: Put, Get, Delete, Txn (If/Then/Else with Compare), Compact,
 // Watch. Leases: Grant, Revoke, KeepAlive, TimeToLive, Leases. A Session

@@ -34,6 +34,7 @@ const (
 	limitWatches       = "watches_per_connection"
 	limitIdle          = "idle_timeout"
 	limitRequestRead   = "request_read_timeout"
+	limitWriteTimeout  = "write_timeout"
 )
 
 func newMetrics(s *Server) *metrics {
@@ -53,7 +54,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "coord_limit_hits_total", Help: "Connections and calls refused, and connections closed, by a per-connection limit or timeout.",
 		}, []string{"limit"}),
 	}
-	for _, l := range []string{limitConnections, limitCalls, limitInflightBytes, limitWatches, limitIdle, limitRequestRead} {
+	for _, l := range []string{limitConnections, limitCalls, limitInflightBytes, limitWatches, limitIdle, limitRequestRead, limitWriteTimeout} {
 		m.limitHits.WithLabelValues(l)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.badFrames, m.limitHits,

@@ -383,3 +383,57 @@ func TestRenewalBatchBounded(t *testing.T) {
 	big := &renewReq{ids: make([]int64, 5000)}
 	require.Len(t, collectRenewals(big, reqs, 1000), 1)
 }
+
+// TestClientThatDoesNotReadIsCut: a client that sends requests and never
+// reads the answers is disconnected once a write to it has waited for
+// writeTimeout, instead of holding its calls for ever.
+func TestClientThatDoesNotReadIsCut(t *testing.T) {
+	old := writeTimeout
+	writeTimeout = 300 * time.Millisecond
+	defer func() { writeTimeout = old }()
+	tc := newTestCluster(t, 1, 1, func(c *Config) { c.IdleTimeout = 0 })
+	s := tc.servers[0]
+	ctx := ctxT(t, 20*time.Second)
+	_, err := tc.client().Put(ctx, "big", strings.Repeat("v", 1<<20))
+	require.NoError(t, err)
+	hits := func() float64 {
+		mfs, err := s.metrics.reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() != "coord_limit_hits_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetValue() == limitWriteTimeout {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	conns := func() int {
+		s.connMu.Lock()
+		defer s.connMu.Unlock()
+		return len(s.conns)
+	}
+	require.Zero(t, hits())
+	before := conns()
+	rc := dialRawOK(t, tc.cfgs[0].ListenClient)
+	body, _ := wire.Marshal(&wire.RangeRequest{Key: []byte("big")})
+	// 64 answers of 1 MiB are more than the socket buffers hold.
+	for id := uint64(1); id <= 64; id++ {
+		b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameRequest, ID: id, Method: wire.MethodRange, Body: body})
+		_ = rc.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := rc.nc.Write(b); err != nil {
+			break // the member cut the connection already
+		}
+	}
+	require.Eventually(t, func() bool { return hits() == 1 }, 10*time.Second, 20*time.Millisecond,
+		"the connection of a client that does not read was not cut")
+	require.Eventually(t, func() bool { return conns() == before }, 10*time.Second, 20*time.Millisecond,
+		"the cut connection's calls were not released")
+	_, err = tc.client().Get(ctx, "big")
+	require.NoError(t, err)
+}

@@ -179,6 +179,11 @@ func (c *serverConn) openWatch() *wire.Error {
 
 func (c *serverConn) closeWatch() { c.watches.Add(-1) }
 
+// writeTimeout bounds one write to a client: a client that does not
+// read its answers for that long is disconnected. (The Go client always
+// reads: a stream it cannot deliver is dropped, not left unread.)
+var writeTimeout = 30 * time.Second
+
 // maxCallsPerConn bounds the calls one connection may have in flight.
 var maxCallsPerConn = 4096
 
@@ -328,9 +333,21 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 }
 
 func (c *serverConn) writeLoop() {
-	if err := wire.WriteQueued(c.nc, c.sendc, c.done); err != nil {
+	if err := wire.WriteQueued(deadlineWriter{c.nc}, c.sendc, c.done); err != nil {
+		if isTimeout(err) {
+			c.s.metrics.limitHits.WithLabelValues(limitWriteTimeout).Inc()
+			c.s.log.Debug("closing client connection: it does not read its answers", "remote", c.nc.RemoteAddr().String(), "write-timeout", writeTimeout)
+		}
 		c.close()
 	}
+}
+
+// deadlineWriter gives each write to the connection writeTimeout.
+type deadlineWriter struct{ nc net.Conn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return w.nc.Write(p)
 }
 
 // send queues one frame for the writer; it gives up when the connection dies.

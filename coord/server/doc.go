@@ -29,7 +29,7 @@
 // connection's reader waits for a frame under IdleTimeout, closing the
 // connection when it had no call in flight for that long, then reads the
 // frame under RequestReadTimeout; the wire.FrameReader grows a frame's
-// buffer as its bytes arrive. A request is refused when the connection's
+// buffer as its bytes arrive. Each write to the client may wait 30 s. A request is refused when the connection's
 // calls, request bytes or watches in flight are at their bound. Unknown
 // method names share one metric label.
 //

@@ -142,13 +142,13 @@ func (c *serverConn) busy() bool {
 // one and two idle timeouts after its last call ended.
 func (c *serverConn) awaitFrame(fr *wire.FrameReader) error {
 	idle := c.s.cfg.IdleTimeout
+	if idle <= 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		return fr.Wait()
+	}
 	wasBusy := c.busy()
 	for {
-		var deadline time.Time
-		if idle > 0 {
-			deadline = time.Now().Add(idle)
-		}
-		_ = c.nc.SetReadDeadline(deadline)
+		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		err := fr.Wait()
 		if err == nil || !isTimeout(err) {
 			return err

@@ -3,9 +3,10 @@
 //
 // A Client talks to one member at a time over one multiplexed connection
 // (see package wire) and moves to the next endpoint when a member is down,
-// stopping or without quorum. Every call takes a context; errors wrap the
-// exported sentinels (ErrCompacted, ErrTooLarge, ErrCrossShardTxn, …) for
-// errors.Is.
+// stopping, without quorum or at its connection limit; a connection the
+// member closed as idle is redialed on the next call. Every call takes a
+// context; errors wrap the exported sentinels (ErrCompacted, ErrTooLarge,
+// ErrCrossShardTxn, …) for errors.Is.
 //
 // Key-value: Put, Get, Delete, Txn (If/Then/Else with Compare), Compact,
 // Watch. Leases: Grant, Revoke, KeepAlive, TimeToLive, Leases. A Session

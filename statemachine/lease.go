@@ -31,6 +31,11 @@ import (
 // IDs are wire.LeaseID(shard, n) with n the meta's lease counter plus 1:
 // never reused, also across snapshots.
 
+// MaxLeaseTTL is the longest lease TTL in seconds the state machine
+// accepts, as etcd's: a deadline that far off still fits a time.Duration.
+// Members refuse much shorter ones (server.Config.MaxLeaseTTL).
+const MaxLeaseTTL = 9_000_000_000
+
 // maxLeaseNumber is the largest per-shard lease number wire.LeaseID holds.
 const maxLeaseNumber = 1<<48 - 1
 
@@ -202,6 +207,9 @@ func (a *applier) attachedKeys(id int64) ([][]byte, error) {
 func (a *applier) leaseGrant(req *LeaseGrant) (Result, error) {
 	if req.TTL < 1 {
 		return errResult(wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, not %d", req.TTL))
+	}
+	if req.TTL > MaxLeaseTTL {
+		return errResult(wire.Errorf(wire.CodeInvalid, "lease TTL %d s is over the maximum of %d s", req.TTL, int64(MaxLeaseTTL)))
 	}
 	id, werr, err := a.grantLease(req.TTL)
 	if err != nil {

@@ -430,3 +430,14 @@ func TestPlainPutWritesNoLeaseKeys(t *testing.T) {
 	h.apply(leasePut("a", "1", 0), leasePut("b", "1", 0), leasePut("a", "2", 0))
 	require.EqualValues(t, 4, count, "3 versions + meta")
 }
+
+// TestLeaseTTLCeiling: a grant over MaxLeaseTTL is refused whoever
+// proposed it (members refuse far shorter ones): the lessor's deadline
+// of a longer one would overflow.
+func TestLeaseTTLCeiling(t *testing.T) {
+	h := newHarness(t)
+	r := h.apply1(grantCmd(MaxLeaseTTL + 1))
+	require.Equal(t, wire.CodeInvalid, r.Code)
+	require.Contains(t, decodeErr(t, r).Message, "over the maximum of 9000000000 s")
+	require.EqualValues(t, MaxLeaseTTL, h.grant(MaxLeaseTTL).TTL)
+}

@@ -173,9 +173,11 @@ func callContext(c *cli.Context) (context.Context, context.CancelFunc) {
 // describeError is the one-line reason printed for a failed operation.
 func describeError(err error) string {
 	msg := oneLine(err.Error())
-	unreachable := errors.Is(err, coord.ErrNoEndpoints) ||
-		errors.Is(err, coord.ErrUnavailable) && !isServerError(err) ||
-		strings.Contains(msg, coord.ErrNoEndpoints.Error())
+	// No hint that no member runs when one answered (a refusal such as
+	// "too many client connections" or "requires TLS").
+	unreachable := !isServerError(err) && (errors.Is(err, coord.ErrNoEndpoints) ||
+		errors.Is(err, coord.ErrUnavailable) ||
+		strings.Contains(msg, coord.ErrNoEndpoints.Error()))
 	switch {
 	case unreachable:
 		return msg + " (is a member running? start one with `coord serve` or `coord dev`, or set --endpoints)"

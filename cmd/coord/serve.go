@@ -48,6 +48,13 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-request-size", Usage: "largest request in bytes", Value: d.MaxRequestSize, EnvVars: envVars("max-request-size")},
 		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
 		&cli.DurationFlag{Name: "dedup-retention", Usage: "how long an idle client's exactly-once record is kept; retries first sent more than half of it before are answered \"outcome unknown\" (same on every member)", Value: d.DedupRetention, EnvVars: envVars("dedup-retention")},
+		&cli.IntFlag{Name: "max-connections", Usage: "most client connections; one more is refused with \"too many client connections\"", Value: d.MaxConnections, EnvVars: envVars("max-connections")},
+		&cli.DurationFlag{Name: "idle-timeout", Usage: "close a client connection with no call in flight for this long (clients redial; 0 disables)", Value: d.IdleTimeout, EnvVars: envVars("idle-timeout")},
+		&cli.DurationFlag{Name: "request-read-timeout", Usage: "time a client has to send the rest of a request once its first byte arrived", Value: d.RequestReadTimeout, EnvVars: envVars("request-read-timeout")},
+		&cli.IntFlag{Name: "max-watches-per-connection", Usage: "most watches and election observations open on one connection", Value: d.MaxWatchesPerConn, EnvVars: envVars("max-watches-per-connection")},
+		&cli.IntFlag{Name: "max-inflight-bytes-per-connection", Usage: "most bytes of requests in flight on one connection", Value: d.MaxInflightBytesPerConn, EnvVars: envVars("max-inflight-bytes-per-connection")},
+		&cli.DurationFlag{Name: "max-lease-ttl", Usage: "longest lease TTL granted (whole seconds); a longer one is refused", Value: d.MaxLeaseTTL, EnvVars: envVars("max-lease-ttl")},
+		&cli.IntFlag{Name: "max-keepalive-leases", Usage: "most lease IDs in one keep-alive request", Value: d.MaxKeepAliveLeases, EnvVars: envVars("max-keepalive-leases")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
@@ -121,6 +128,13 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxRequestSize = c.Int("max-request-size")
 	cfg.MaxTxnOps = c.Int("max-txn-ops")
+	cfg.MaxConnections = c.Int("max-connections")
+	cfg.IdleTimeout = c.Duration("idle-timeout")
+	cfg.RequestReadTimeout = c.Duration("request-read-timeout")
+	cfg.MaxWatchesPerConn = c.Int("max-watches-per-connection")
+	cfg.MaxInflightBytesPerConn = c.Int("max-inflight-bytes-per-connection")
+	cfg.MaxLeaseTTL = c.Duration("max-lease-ttl")
+	cfg.MaxKeepAliveLeases = c.Int("max-keepalive-leases")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
 	cfg.DedupRetention = c.Duration("dedup-retention")

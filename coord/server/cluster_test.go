@@ -32,12 +32,14 @@ type testCluster struct {
 	servers []*Server
 }
 
-func newTestCluster(t testing.TB, n, shards int) *testCluster {
+// newTestCluster starts n members; each option may change every member's
+// configuration before it starts (cfg.Name tells which member it is).
+func newTestCluster(t testing.TB, n, shards int, opts ...func(*Config)) *testCluster {
 	t.Helper()
 	// A port picked by freeAddr may be taken by another test process
 	// before the member binds it: start again on fresh ports then.
 	for attempt := 1; ; attempt++ {
-		tc, err := tryTestCluster(t, n, shards)
+		tc, err := tryTestCluster(t, n, shards, opts...)
 		if err == nil {
 			tc.waitReady()
 			t.Cleanup(tc.stopAll)
@@ -50,7 +52,7 @@ func newTestCluster(t testing.TB, n, shards int) *testCluster {
 	}
 }
 
-func tryTestCluster(t testing.TB, n, shards int) (*testCluster, error) {
+func tryTestCluster(t testing.TB, n, shards int, opts ...func(*Config)) (*testCluster, error) {
 	tc := &testCluster{t: t}
 	var parts []string
 	dir := t.TempDir()
@@ -73,6 +75,9 @@ func tryTestCluster(t testing.TB, n, shards int) (*testCluster, error) {
 	}
 	for i := range tc.cfgs {
 		tc.cfgs[i].InitialCluster = strings.Join(parts, ",")
+		for _, o := range opts {
+			o(&tc.cfgs[i])
+		}
 	}
 	tc.servers = make([]*Server, n)
 	for i := range tc.cfgs {

@@ -58,6 +58,30 @@ type Config struct {
 	MaxRequestSize int
 	MaxTxnOps      int
 
+	// Limits on what one client connection may hold (see README, "Limits").
+	// MaxConnections bounds the client connections of the member: one
+	// more is refused in the handshake (CodeUnavailable) and closed.
+	MaxConnections int
+	// IdleTimeout closes a connection that had no call in flight (no
+	// waiting call, no stream) for that long; 0 keeps idle connections
+	// open. The Go client redials on its next call.
+	IdleTimeout time.Duration
+	// RequestReadTimeout is the time a client has to send the rest of a
+	// frame once its first byte arrived; a connection that stalls in the
+	// middle of a frame is closed.
+	RequestReadTimeout time.Duration
+	// MaxWatchesPerConn bounds the watches and election observations
+	// one connection may have open at once.
+	MaxWatchesPerConn int
+	// MaxInflightBytesPerConn bounds the bytes of the requests one
+	// connection has in flight (calls started and not yet answered).
+	MaxInflightBytesPerConn int
+	// MaxLeaseTTL is the longest lease TTL granted; a longer one is
+	// refused (CodeInvalid). Whole seconds, at most statemachine.MaxLeaseTTL.
+	MaxLeaseTTL time.Duration
+	// MaxKeepAliveLeases bounds the lease IDs of one keep-alive request.
+	MaxKeepAliveLeases int
+
 	// RTTMillisecond is the Raft tick (Dragonboat's RTTMillisecond).
 	// Elections time out after ElectionRTT ticks.
 	RTTMillisecond uint64
@@ -105,6 +129,16 @@ const (
 	DefaultMaxValueSize   = 1 << 20
 	DefaultMaxRequestSize = 3 << 19 // 1.5 MiB
 	DefaultMaxTxnOps      = 128
+
+	DefaultMaxConnections          = 10_000
+	DefaultIdleTimeout             = 5 * time.Minute
+	DefaultRequestReadTimeout      = 10 * time.Second
+	DefaultMaxWatchesPerConn       = 1024
+	DefaultMaxInflightBytesPerConn = 64 << 20
+	// DefaultMaxLeaseTTL is a day, as Consul bounds its sessions: a lease
+	// left by a client that died is gone within a day at the latest.
+	DefaultMaxLeaseTTL        = 24 * time.Hour
+	DefaultMaxKeepAliveLeases = 10_000
 	// DefaultShards is the default number of shards. On the 2-core
 	// machines this project is measured on, one Raft group batches best
 	// (see README, "Choosing the shard count"); raise it on more cores.
@@ -115,16 +149,25 @@ const (
 // a one-member cluster on the loopback default ports.
 func DefaultConfig() Config {
 	return Config{
-		Name:            "n1",
-		DataDir:         "default.coord",
-		ListenClient:    "127.0.0.1:7379",
-		ListenPeer:      "127.0.0.1:7380",
-		ListenHTTP:      "127.0.0.1:7381",
-		Shards:          DefaultShards,
-		MaxKeySize:      DefaultMaxKeySize,
-		MaxValueSize:    DefaultMaxValueSize,
-		MaxRequestSize:  DefaultMaxRequestSize,
-		MaxTxnOps:       DefaultMaxTxnOps,
+		Name:           "n1",
+		DataDir:        "default.coord",
+		ListenClient:   "127.0.0.1:7379",
+		ListenPeer:     "127.0.0.1:7380",
+		ListenHTTP:     "127.0.0.1:7381",
+		Shards:         DefaultShards,
+		MaxKeySize:     DefaultMaxKeySize,
+		MaxValueSize:   DefaultMaxValueSize,
+		MaxRequestSize: DefaultMaxRequestSize,
+		MaxTxnOps:      DefaultMaxTxnOps,
+
+		MaxConnections:          DefaultMaxConnections,
+		IdleTimeout:             DefaultIdleTimeout,
+		RequestReadTimeout:      DefaultRequestReadTimeout,
+		MaxWatchesPerConn:       DefaultMaxWatchesPerConn,
+		MaxInflightBytesPerConn: DefaultMaxInflightBytesPerConn,
+		MaxLeaseTTL:             DefaultMaxLeaseTTL,
+		MaxKeepAliveLeases:      DefaultMaxKeepAliveLeases,
+
 		RTTMillisecond:  10,
 		ElectionRTT:     20,
 		SnapshotEntries: 10000,
@@ -211,6 +254,7 @@ func (c Config) Validate() error {
 	if c.MaxRequestSize < c.MaxKeySize+c.MaxValueSize {
 		errs = append(errs, fmt.Errorf("max request size (%d) must be at least max key size + max value size (%d)", c.MaxRequestSize, c.MaxKeySize+c.MaxValueSize))
 	}
+	errs = append(errs, c.validateConnLimits()...)
 	if c.RTTMillisecond < 1 || c.RTTMillisecond > 1000 {
 		errs = append(errs, fmt.Errorf("rtt must be between 1 and 1000 ms, got %d", c.RTTMillisecond))
 	}
@@ -254,4 +298,31 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateConnLimits checks the per-connection and lease limits.
+func (c Config) validateConnLimits() []error {
+	var errs []error
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("max connections must be at least 1, got %d", c.MaxConnections))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle timeout must not be negative (0 disables it), got %s", c.IdleTimeout))
+	}
+	if c.RequestReadTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("request read timeout must be positive, got %s", c.RequestReadTimeout))
+	}
+	if c.MaxWatchesPerConn < 1 {
+		errs = append(errs, fmt.Errorf("max watches per connection must be at least 1, got %d", c.MaxWatchesPerConn))
+	}
+	if c.MaxInflightBytesPerConn < c.MaxRequestSize {
+		errs = append(errs, fmt.Errorf("max in-flight bytes per connection (%d) must be at least max request size (%d)", c.MaxInflightBytesPerConn, c.MaxRequestSize))
+	}
+	if c.MaxLeaseTTL < time.Second || c.MaxLeaseTTL > statemachine.MaxLeaseTTL*time.Second || c.MaxLeaseTTL%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("max lease TTL must be whole seconds between 1s and %ds, got %s", int64(statemachine.MaxLeaseTTL), c.MaxLeaseTTL))
+	}
+	if c.MaxKeepAliveLeases < 1 {
+		errs = append(errs, fmt.Errorf("max keep-alive leases must be at least 1, got %d", c.MaxKeepAliveLeases))
+	}
+	return errs
 }

@@ -24,9 +24,19 @@
 // state machine ignores if the lease was renewed since. Keep-alives are
 // coalesced per shard by one renewer each (lease.go).
 //
+// Limits (rpc.go, Config): the accept loop refuses connections past
+// MaxConnections in the handshake (at most 64 being refused at once). Each
+// connection's reader waits for a frame under IdleTimeout, closing the
+// connection when it had no call in flight for that long, then reads the
+// frame under RequestReadTimeout; the wire.FrameReader grows a frame's
+// buffer as its bytes arrive. Each write to the client may wait 30 s. A request is refused when the connection's
+// calls, request bytes or watches in flight are at their bound. Unknown
+// method names share one metric label.
+//
 // Goroutines and what they own: the accept loop; per connection a reader
 // (owns the call table) and a writer (owns the socket's write side); one
-// goroutine per call in flight (at most 4096 per connection); per shard a
+// goroutine per call in flight (at most 4096 per connection); up to 64
+// answering refused connections; per shard a
 // renewer; the lessor loop; the auto-compactor (when enabled); per watch
 // one feeder per shard; per queue with blocked consumers one watcher
 // (dequeuers.go). Dragonboat's own goroutines call LeaderUpdated and the

@@ -22,7 +22,20 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	badFrames prometheus.Counter
+	// limitHits counts what a limit refused or cut, by limit.
+	limitHits *prometheus.CounterVec
 }
+
+// Values of the limit label of coord_limit_hits_total.
+const (
+	limitConnections   = "connections"
+	limitCalls         = "calls_per_connection"
+	limitInflightBytes = "inflight_bytes_per_connection"
+	limitWatches       = "watches_per_connection"
+	limitIdle          = "idle_timeout"
+	limitRequestRead   = "request_read_timeout"
+	limitWriteTimeout  = "write_timeout"
+)
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
@@ -37,8 +50,20 @@ func newMetrics(s *Server) *metrics {
 		badFrames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "coord_bad_frames_total", Help: "Client connections closed for a malformed or oversized frame.",
 		}),
+		limitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coord_limit_hits_total", Help: "Connections and calls refused, and connections closed, by a per-connection limit or timeout.",
+		}, []string{"limit"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.badFrames,
+	for _, l := range []string{limitConnections, limitCalls, limitInflightBytes, limitWatches, limitIdle, limitRequestRead, limitWriteTimeout} {
+		m.limitHits.WithLabelValues(l)
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.badFrames, m.limitHits,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_client_connections", Help: "Open client connections, counted against --max-connections."},
+			func() float64 {
+				s.connMu.Lock()
+				defer s.connMu.Unlock()
+				return float64(len(s.conns))
+			}),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_ready", Help: "1 when every shard has a leader."},
 			func() float64 {
@@ -56,8 +81,8 @@ func (m *metrics) observe(method string, err *wire.Error, d time.Duration) {
 	if err != nil {
 		code = err.Code
 	}
-	if len(method) > 32 {
-		method = "invalid"
+	if !wire.IsMethod(method) {
+		method = "unknown" // a client cannot add series by inventing names
 	}
 	m.requests.WithLabelValues(method, code.String()).Inc()
 	m.latency.WithLabelValues(method).Observe(d.Seconds())

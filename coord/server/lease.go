@@ -28,9 +28,6 @@ type (
 // lessorTick is how often the lessor looks for expired leases.
 const lessorTick = 100 * time.Millisecond
 
-// maxLeaseTTL bounds a lease's TTL (as etcd does).
-const maxLeaseTTL = 9_000_000_000
-
 // minLeaseTTL is the shortest TTL granted: a few election timeouts, so
 // that a leader change alone cannot expire a lease.
 func (s *Server) minLeaseTTL() int64 {
@@ -54,7 +51,11 @@ func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantR
 	if req.TTL < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, got %d", req.TTL)
 	}
-	ttl := min(max(req.TTL, s.minLeaseTTL()), maxLeaseTTL)
+	maxTTL := int64(s.cfg.MaxLeaseTTL / time.Second)
+	if req.TTL > maxTTL {
+		return nil, wire.Errorf(wire.CodeInvalid, "lease TTL %d s is over the maximum of %d s (coord serve --max-lease-ttl)", req.TTL, maxTTL)
+	}
+	ttl := min(max(req.TTL, s.minLeaseTTL()), maxTTL)
 	shard := req.Shard
 	if len(req.RoutingKey) > 0 {
 		if err := s.checkKey(req.RoutingKey); err != nil {
@@ -94,8 +95,8 @@ func (s *Server) leaseKeepAlive(ctx context.Context, req *wire.LeaseKeepAliveReq
 	if len(req.IDs) == 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "no lease to keep alive")
 	}
-	if len(req.IDs) > 100_000 {
-		return nil, wire.Errorf(wire.CodeTooLarge, "%d leases in one keep-alive, over the limit of 100000", len(req.IDs))
+	if len(req.IDs) > s.cfg.MaxKeepAliveLeases {
+		return nil, wire.Errorf(wire.CodeTooLarge, "%d leases in one keep-alive, over the limit of %d (coord serve --max-keepalive-leases)", len(req.IDs), s.cfg.MaxKeepAliveLeases)
 	}
 	byShard := map[uint32][]int64{}
 	ttl := map[int64]int64{}
@@ -218,6 +219,29 @@ func (r *renewer) renew(ctx context.Context, ids []int64) (map[int64]int64, *wir
 	}
 }
 
+// maxRenewIDs bounds the lease IDs one renewal proposal collects from
+// the keep-alives queued (a single keep-alive may bring more, up to
+// Config.MaxKeepAliveLeases).
+const maxRenewIDs = 65536
+
+// collectRenewals returns first and the keep-alives queued behind it, up
+// to 4096 of them and until they bring maxIDs lease IDs or more, so that
+// one proposal stays of bounded size.
+func collectRenewals(first *renewReq, reqs <-chan *renewReq, maxIDs int) []*renewReq {
+	batch := []*renewReq{first}
+	ids := len(first.ids)
+	for len(batch) < 4096 && ids < maxIDs {
+		select {
+		case req := <-reqs:
+			batch = append(batch, req)
+			ids += len(req.ids)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // run serves renewals until stop closes. It owns nothing but its batch.
 func (r *renewer) run(stop <-chan struct{}) {
 	for {
@@ -226,16 +250,7 @@ func (r *renewer) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case req := <-r.reqs:
-			batch = append(batch, req)
-		}
-	drain:
-		for len(batch) < 4096 {
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
+			batch = collectRenewals(req, r.reqs, maxRenewIDs)
 		}
 		seen := map[int64]bool{}
 		var ids []int64

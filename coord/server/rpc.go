@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coord-io/coord/coord/wire"
@@ -24,8 +25,14 @@ var waitingMethods = map[string]bool{
 // maxCallTimeout caps the deadline of a call that brings none.
 const maxCallTimeout = 5 * time.Minute
 
+// maxRefusing bounds the connections being refused at once (answered
+// "too many client connections"); past it an extra connection is closed
+// without an answer.
+const maxRefusing = 64
+
 func (s *Server) acceptLoop() {
 	var delay time.Duration
+	refusing := make(chan struct{}, maxRefusing)
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -57,11 +64,36 @@ func (s *Server) acceptLoop() {
 			nc.Close()
 			return
 		}
+		if len(s.conns) >= s.cfg.MaxConnections {
+			s.connMu.Unlock()
+			s.refuseConn(nc, refusing)
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
 		s.connMu.Unlock()
 		go c.serve()
 	}
+}
+
+// refuseConn answers a connection over MaxConnections with a reason in
+// place of the handshake, then closes it; refusing bounds the goroutines
+// doing so.
+func (s *Server) refuseConn(nc net.Conn, refusing chan struct{}) {
+	s.metrics.limitHits.WithLabelValues(limitConnections).Inc()
+	select {
+	case refusing <- struct{}{}:
+	default:
+		nc.Close()
+		return
+	}
+	s.log.Debug("refusing client connection: too many", "remote", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
+	go func() {
+		defer func() { <-refusing }()
+		replyPlain(nc, wire.Errorf(wire.CodeUnavailable,
+			"member %s has too many client connections (limit %d); try another member or later", s.cfg.Name, s.cfg.MaxConnections))
+		nc.Close()
+	}()
 }
 
 // serverConn is one client connection. The reader goroutine (serve) owns
@@ -81,7 +113,76 @@ type serverConn struct {
 	// slots bounds the calls in flight on the connection; a call over the
 	// bound is refused.
 	slots chan struct{}
+	// reqBytes is the size of the requests in flight (requestBytes), and
+	// watches the number of open watches and observations; a call that
+	// would pass Config.MaxInflightBytesPerConn or MaxWatchesPerConn is
+	// refused.
+	reqBytes atomic.Int64
+	watches  atomic.Int32
 }
+
+// errIdle ends a connection that had no call in flight for IdleTimeout.
+var errIdle = errors.New("idle connection")
+
+// requestBytes is what a request counts against the in-flight bytes limit.
+func requestBytes(f *wire.Frame) int64 { return int64(len(f.Method) + len(f.Body)) }
+
+// busy reports whether the connection has calls in flight (streams and
+// waiting calls included).
+func (c *serverConn) busy() bool {
+	c.callsMu.Lock()
+	defer c.callsMu.Unlock()
+	return len(c.calls) > 0
+}
+
+// awaitFrame waits for the first byte of the next frame. With an idle
+// timeout it gives up once the connection had no call in flight for that
+// long: the check runs at each timeout, and a connection found busy at
+// the previous one gets another period, so a connection is closed between
+// one and two idle timeouts after its last call ended.
+func (c *serverConn) awaitFrame(fr *wire.FrameReader) error {
+	idle := c.s.cfg.IdleTimeout
+	if idle <= 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		return fr.Wait()
+	}
+	wasBusy := c.busy()
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		err := fr.Wait()
+		if err == nil || !isTimeout(err) {
+			return err
+		}
+		busy := c.busy()
+		if !busy && !wasBusy {
+			return errIdle
+		}
+		wasBusy = busy
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// openWatch counts a watch or an observation against MaxWatchesPerConn;
+// closeWatch undoes it.
+func (c *serverConn) openWatch() *wire.Error {
+	if n := c.watches.Add(1); int(n) > c.s.cfg.MaxWatchesPerConn {
+		c.watches.Add(-1)
+		c.s.metrics.limitHits.WithLabelValues(limitWatches).Inc()
+		return wire.Errorf(wire.CodeTooLarge, "too many watches on one connection (limit %d); close one, or watch a wider range", c.s.cfg.MaxWatchesPerConn)
+	}
+	return nil
+}
+
+func (c *serverConn) closeWatch() { c.watches.Add(-1) }
+
+// writeTimeout bounds one write to a client: a client that does not
+// read its answers for that long is disconnected. (The Go client always
+// reads: a stream it cannot deliver is dropped, not left unread.)
+var writeTimeout = 30 * time.Second
 
 // maxCallsPerConn bounds the calls one connection may have in flight.
 var maxCallsPerConn = 4096
@@ -127,22 +228,36 @@ func (c *serverConn) serve() {
 	}
 	go c.writeLoop()
 	for {
+		// Wait for a frame under the idle timeout, then read it under the
+		// request read timeout, unless it has all arrived already.
+		if !fr.Buffered() {
+			if err := c.awaitFrame(fr); err != nil {
+				c.readFailed(err)
+				return
+			}
+			if !fr.Buffered() {
+				_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout))
+			}
+		}
 		f := new(wire.Frame)
 		if err := fr.Read(f); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("closing client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
-				s.metrics.badFrames.Inc()
-			}
+			c.readFailed(err)
 			return
 		}
 		switch f.Type {
 		case wire.FrameRequest:
+			if werr := c.admit(f); werr != nil {
+				c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: werr})
+				continue
+			}
 			select {
 			case c.slots <- struct{}{}:
 				c.startCall(f)
 			default:
 				// Refuse rather than stop reading: a Cancel or the Unlock
 				// that frees the waiting calls must still get through.
+				c.reqBytes.Add(-requestBytes(f))
+				s.metrics.limitHits.WithLabelValues(limitCalls).Inc()
 				c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID,
 					Err: wire.Errorf(wire.CodeTooLarge, "too many calls in flight on one connection (limit %d)", maxCallsPerConn)})
 			}
@@ -158,6 +273,36 @@ func (c *serverConn) serve() {
 			return
 		}
 	}
+}
+
+// readFailed records why the connection's reader stopped.
+func (c *serverConn) readFailed(err error) {
+	s := c.s
+	remote := c.nc.RemoteAddr().String()
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, errIdle):
+		s.metrics.limitHits.WithLabelValues(limitIdle).Inc()
+		s.log.Debug("closing idle client connection", "remote", remote, "idle-timeout", s.cfg.IdleTimeout)
+	case isTimeout(err):
+		s.metrics.limitHits.WithLabelValues(limitRequestRead).Inc()
+		s.log.Debug("closing client connection: request not received in time", "remote", remote, "request-read-timeout", s.cfg.RequestReadTimeout)
+	default:
+		s.log.Debug("closing client connection", "remote", remote, "err", err)
+		s.metrics.badFrames.Inc()
+	}
+}
+
+// admit counts a request against the connection's in-flight bytes, or
+// refuses it. startCall gives the bytes back when the call ends.
+func (c *serverConn) admit(f *wire.Frame) *wire.Error {
+	n := requestBytes(f)
+	if c.reqBytes.Add(n) > int64(c.s.cfg.MaxInflightBytesPerConn) {
+		c.reqBytes.Add(-n)
+		c.s.metrics.limitHits.WithLabelValues(limitInflightBytes).Inc()
+		return wire.Errorf(wire.CodeTooLarge, "too many request bytes in flight on one connection (limit %d); wait for answers before sending more", c.s.cfg.MaxInflightBytesPerConn)
+	}
+	return nil
 }
 
 func (c *serverConn) handshake(fr *wire.FrameReader) bool {
@@ -188,9 +333,21 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 }
 
 func (c *serverConn) writeLoop() {
-	if err := wire.WriteQueued(c.nc, c.sendc, c.done); err != nil {
+	if err := wire.WriteQueued(deadlineWriter{c.nc}, c.sendc, c.done); err != nil {
+		if isTimeout(err) {
+			c.s.metrics.limitHits.WithLabelValues(limitWriteTimeout).Inc()
+			c.s.log.Debug("closing client connection: it does not read its answers", "remote", c.nc.RemoteAddr().String(), "write-timeout", writeTimeout)
+		}
 		c.close()
 	}
+}
+
+// deadlineWriter gives each write to the connection writeTimeout.
+type deadlineWriter struct{ nc net.Conn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return w.nc.Write(p)
 }
 
 // send queues one frame for the writer; it gives up when the connection dies.
@@ -249,6 +406,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 		c.callsMu.Unlock()
 		cancel()
 		<-c.slots
+		c.reqBytes.Add(-requestBytes(f))
 		c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: wire.Errorf(wire.CodeUnavailable, "member %s is stopping", c.s.cfg.Name)})
 		return
 	}
@@ -261,6 +419,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	go func() {
 		defer c.inflight.Done()
 		defer func() { <-c.slots }()
+		defer c.reqBytes.Add(-requestBytes(f))
 		defer func() {
 			cancel()
 			c.callsMu.Lock()
@@ -331,6 +490,10 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		if err := decode(f.Body, &req); err != nil {
 			return nil, err
 		}
+		if err := cl.c.openWatch(); err != nil {
+			return nil, err
+		}
+		defer cl.c.closeWatch()
 		return s.watch(ctx, cl, &req)
 	case wire.MethodLeaseGrant:
 		var req wire.LeaseGrantRequest
@@ -428,6 +591,12 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		var req wire.LeaderRequest
 		if err := decode(f.Body, &req); err != nil {
 			return nil, err
+		}
+		if req.Observe {
+			if err := cl.c.openWatch(); err != nil {
+				return nil, err
+			}
+			defer cl.c.closeWatch()
 		}
 		return s.leaderCall(ctx, cl, &req)
 	default:

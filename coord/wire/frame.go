@@ -85,19 +85,47 @@ const (
 // the connection must then be closed.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
 
-// FrameReader reads frames from a stream.
+// FrameReader reads frames from a stream. It never allocates more than
+// has arrived (plus one chunk): a frame's buffer grows as its bytes come
+// in, so a peer that declares a large frame and sends little costs little.
 type FrameReader struct {
 	r   *bufio.Reader
 	max int
 	hdr [4]byte
 }
 
+// frameChunk is the most a FrameReader allocates ahead of the bytes that
+// arrived; a frame up to this size is read into one buffer of its size.
+const frameChunk = 64 << 10
+
 // NewFrameReader returns a reader that refuses frames larger than max bytes.
 func NewFrameReader(r io.Reader, max int) *FrameReader {
 	if max <= 0 {
 		max = DefaultMaxFrameSize
 	}
-	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &FrameReader{r: bufio.NewReaderSize(r, frameChunk), max: max}
+}
+
+// Wait blocks until the first byte of the next frame has arrived, without
+// consuming it. It lets a server tell an idle peer (no byte within its idle
+// timeout) from a slow one (a frame begun and not finished in time). After
+// an error, such as a read deadline passing, Wait may be called again.
+func (fr *FrameReader) Wait() error {
+	_, err := fr.r.Peek(1)
+	return err
+}
+
+// Buffered reports whether the whole next frame has arrived already, so
+// that Read will not read from the stream (an oversized frame, which Read
+// refuses at once, counts as arrived).
+func (fr *FrameReader) Buffered() bool {
+	n := fr.r.Buffered()
+	if n < 4 {
+		return false
+	}
+	hdr, _ := fr.r.Peek(4)
+	size := int64(binary.BigEndian.Uint32(hdr))
+	return size > int64(fr.max) || int64(n) >= 4+size
 }
 
 // Read reads the next frame. Any error leaves the stream unusable.
@@ -109,14 +137,34 @@ func (fr *FrameReader) Read(f *Frame) error {
 	if int64(n) > int64(fr.max) {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(fr.r, buf); err != nil {
+	buf, err := fr.readPayload(int(n))
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return err
 	}
 	return DecodeFrame(buf, f)
+}
+
+// readPayload reads n bytes, growing its buffer (by doubling, from one
+// chunk) only as they arrive.
+func (fr *FrameReader) readPayload(n int) ([]byte, error) {
+	buf := make([]byte, min(n, frameChunk))
+	got := 0
+	for {
+		m, err := io.ReadFull(fr.r, buf[got:])
+		got += m
+		if err != nil {
+			return nil, err
+		}
+		if got == n {
+			return buf, nil
+		}
+		grown := make([]byte, min(n, 2*len(buf)))
+		copy(grown, buf[:got])
+		buf = grown
+	}
 }
 
 // DecodeFrame decodes the payload of one frame (without its length prefix).

@@ -37,3 +37,16 @@ const (
 	MethodQueueInfo = "queue.info"    // QueueInfoRequest → QueueInfoResponse
 	MethodBarrier   = "barrier"       // BarrierRequest → BarrierResponse (Wait, Enter and Leave wait)
 )
+
+// methods is every method above.
+var methods = map[string]bool{
+	MethodPut: true, MethodRange: true, MethodDelete: true, MethodTxn: true, MethodCompact: true, MethodStatus: true,
+	MethodLeaseGrant: true, MethodLeaseRevoke: true, MethodLeaseKeepAlive: true, MethodLeaseTimeToLive: true,
+	MethodLeaseLeases: true, MethodWatch: true,
+	MethodLock: true, MethodUnlock: true, MethodLockStatus: true,
+	MethodCampaign: true, MethodProclaim: true, MethodResign: true, MethodLeader: true,
+	MethodEnqueue: true, MethodDequeue: true, MethodAck: true, MethodQueueInfo: true, MethodBarrier: true,
+}
+
+// IsMethod reports whether name is a method of this protocol version.
+func IsMethod(name string) bool { return methods[name] }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -186,4 +188,74 @@ func TestWriteQueued(t *testing.T) {
 
 	queue <- []byte("x")
 	require.EqualError(t, WriteQueued(failWriter{}, queue, make(chan struct{})), "broken pipe")
+}
+
+// stallReader hands out its bytes, then reports a read timeout for ever,
+// as a connection whose peer stopped sending would under a deadline.
+type stallReader struct{ b []byte }
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, timeoutErr{}
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// TestFrameReaderDeclaredHugeDoesNotAllocate: a peer that declares a
+// frame of 256 MiB (under the reader's limit) and sends a few bytes of it
+// costs the reader what it sent, not what it declared.
+func TestFrameReaderDeclaredHugeDoesNotAllocate(t *testing.T) {
+	hdr := binary.BigEndian.AppendUint32(nil, 256<<20)
+	r := &stallReader{b: append(hdr, make([]byte, 1000)...)}
+	fr := NewFrameReader(r, 1<<30)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var f Frame
+	err := fr.Read(&f)
+	runtime.ReadMemStats(&after)
+	var ne interface{ Timeout() bool }
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "want the stalled read's timeout, got %v", err)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes reading a frame that declared 256 MiB and sent 1000 bytes", allocated)
+	require.Less(t, allocated, uint64(1<<20), "allocated %d bytes for a frame of which 1000 bytes arrived", allocated)
+}
+
+// TestFrameReaderIncremental reads large frames that arrive a few bytes at
+// a time, and a zero-length one, intact.
+func TestFrameReaderIncremental(t *testing.T) {
+	var buf []byte
+	var in []Frame
+	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3<<20 + 17} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		f := Frame{Type: FrameRequest, ID: uint64(size), Method: MethodPut, Body: body}
+		in = append(in, f)
+		var err error
+		buf, err = AppendFrame(buf, &f)
+		require.NoError(t, err)
+	}
+	buf = append(buf, 0, 0, 0, 0) // an empty payload: not a frame
+	fr := NewFrameReader(iotest.HalfReader(bytes.NewReader(buf)), 4<<20)
+	for i := range in {
+		var f Frame
+		require.NoError(t, fr.Read(&f))
+		if len(in[i].Body) == 0 {
+			in[i].Body = nil
+			f.Body = nil
+		}
+		require.Equal(t, in[i], f)
+	}
+	var f Frame
+	require.Error(t, fr.Read(&f))
 }

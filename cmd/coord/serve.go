@@ -47,6 +47,8 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-value-size", Usage: "largest value in bytes", Value: d.MaxValueSize, EnvVars: envVars("max-value-size")},
 		&cli.IntFlag{Name: "max-request-size", Usage: "largest request in bytes", Value: d.MaxRequestSize, EnvVars: envVars("max-request-size")},
 		&cli.IntFlag{Name: "max-txn-ops", Usage: "most operations in one transaction", Value: d.MaxTxnOps, EnvVars: envVars("max-txn-ops")},
+		&cli.IntFlag{Name: "max-response-bytes", Usage: "page size in bytes of a range and of a watch message (a larger get is answered in pages the client follows; one key-value over it still goes alone); also bounds what a transaction's reads return", Value: d.MaxResponseBytes, EnvVars: envVars("max-response-bytes")},
+		&cli.IntFlag{Name: "max-txn-range-keys", Usage: "most keys a transaction's reads return together", Value: d.MaxTxnRangeKeys, EnvVars: envVars("max-txn-range-keys")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
@@ -120,6 +122,8 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxRequestSize = c.Int("max-request-size")
 	cfg.MaxTxnOps = c.Int("max-txn-ops")
+	cfg.MaxResponseBytes = c.Int("max-response-bytes")
+	cfg.MaxTxnRangeKeys = c.Int("max-txn-range-keys")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
 	cfg.TLSCertFile = c.String("cert-file")

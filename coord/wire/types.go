@@ -1,5 +1,7 @@
 package wire
 
+import "bytes"
+
 // KeyValue is one version of a key as the store holds it.
 //
 // CreateRevision is the revision of the put that created the key (reset
@@ -88,6 +90,19 @@ type RangeRequest struct {
 	// the server's limit; 0 means the server's limit. A page holds at
 	// least one key, whatever its size.
 	MaxBytes int64 `msgpack:"mb,omitempty"`
+}
+
+// InRange reports whether key is selected by start and end with
+// RangeRequest rules.
+func InRange(key, start, end []byte) bool {
+	switch {
+	case len(end) == 0:
+		return bytes.Equal(key, start)
+	case len(end) == 1 && end[0] == 0:
+		return bytes.Compare(key, start) >= 0
+	default:
+		return bytes.Compare(key, start) >= 0 && bytes.Compare(key, end) < 0
+	}
 }
 
 // RangeResponse answers a RangeRequest. Kvs are in key order. Count is the

@@ -542,6 +542,9 @@ func (a *applier) txnRanges(req *wire.TxnRequest, ops []wire.RequestOp, rev mvcc
 					b += int64(kv.Size())
 				}
 			}
+			if r.Limit > 0 {
+				n = min(n, r.Limit)
+			}
 		}
 		keys, size = keys+n, size+b
 		switch {

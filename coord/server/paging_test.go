@@ -2,8 +2,12 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,4 +186,170 @@ func TestTxnRangeTooLarge(t *testing.T) {
 	r, err = c.Txn(ctx).Then(coord.OpGet("big/", coord.WithPrefix(), coord.WithCountOnly())).Commit()
 	require.NoError(t, err)
 	require.EqualValues(t, bigValues, r.Responses[0].Range.Count)
+}
+
+// startLimitedMember starts a one-member cluster of shards shards whose
+// response limits are set by mutate.
+func startLimitedMember(t *testing.T, shards int, mutate func(*Config)) *Server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		cfg := DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = "127.0.0.1:0", freeAddr(t), ""
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Shards = shards
+		mutate(&cfg)
+		s, err := Start(cfg)
+		if err != nil {
+			if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
+				continue
+			}
+			require.NoError(t, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, s.Stop(ctx))
+		})
+		require.NoError(t, s.WaitReady(ctxT(t, 30*time.Second)))
+		return s
+	}
+}
+
+func memberClient(t *testing.T, s *Server) *coord.Client {
+	t.Helper()
+	c, err := coord.New(coord.Config{Endpoints: []string{s.ClientAddr()}, DialTimeout: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRangePagesMergeShards: with pages of a few KiB, ranges over four
+// shards come back whole and in order through many pages, with Limit and
+// KeysOnly; a page's continuation reads the first page's revisions, and
+// fails with CodeCompacted once a compaction passed them.
+func TestRangePagesMergeShards(t *testing.T) {
+	s := startLimitedMember(t, 4, func(c *Config) { c.MaxResponseBytes = minResponseBytes })
+	c := memberClient(t, s)
+	ctx := ctxT(t, 60*time.Second)
+	const n = 120
+	key := func(i int) string { return fmt.Sprintf("p/%03d", i) }
+	val := func(i int) string { return strings.Repeat(string(rune('a'+i%26)), 50+(i*37)%1500) }
+	for i := 0; i < n; i++ {
+		_, err := c.Put(ctx, key(i), val(i))
+		require.NoError(t, err)
+	}
+	check := func(kvs []*coord.KeyValue, from, to int, keysOnly bool) {
+		t.Helper()
+		require.Len(t, kvs, to-from)
+		for i, kv := range kvs {
+			require.Equal(t, key(from+i), string(kv.Key))
+			if keysOnly {
+				require.Empty(t, kv.Value)
+			} else {
+				require.Equal(t, val(from+i), string(kv.Value))
+			}
+		}
+	}
+	g, err := c.Get(ctx, "p/", coord.WithPrefix())
+	require.NoError(t, err)
+	check(g.Kvs, 0, n, false)
+	require.EqualValues(t, n, g.Count)
+	require.False(t, g.More)
+	require.Equal(t, wire.AllShards, g.Header.Shard)
+	require.Len(t, g.Header.Revisions, 4)
+
+	g, err = c.Get(ctx, "p/", coord.WithPrefix(), coord.WithLimit(77))
+	require.NoError(t, err)
+	check(g.Kvs, 0, 77, false)
+	require.True(t, g.More)
+
+	g, err = c.Get(ctx, "p/", coord.WithPrefix(), coord.WithKeysOnly())
+	require.NoError(t, err)
+	check(g.Kvs, 0, n, true)
+
+	g, err = c.Get(ctx, key(30), coord.WithRange(key(90)))
+	require.NoError(t, err)
+	check(g.Kvs, 30, 90, false)
+
+	g, err = c.Get(ctx, key(100), coord.WithFromKey(), coord.WithSerializable())
+	require.NoError(t, err)
+	check(g.Kvs, 100, n, false)
+
+	// The pages themselves.
+	first, werr := s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/"))})
+	require.Nil(t, werr)
+	require.True(t, first.More)
+	require.NotNil(t, first.NextKey)
+	require.Less(t, len(first.Kvs), n)
+	size := 0
+	for _, kv := range first.Kvs {
+		size += kv.Size()
+	}
+	require.LessOrEqual(t, size, minResponseBytes)
+	cont := &wire.RangeRequest{Key: first.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions}
+	// Writes after the first page are not seen by the next ones.
+	for i := 0; i < n; i++ {
+		_, err := c.Delete(ctx, key(i))
+		require.NoError(t, err)
+	}
+	second, werr := s.rangeKeys(ctx, cont)
+	require.Nil(t, werr)
+	require.NotEmpty(t, second.Kvs)
+	require.Equal(t, first.NextKey, append([]byte(string(first.Kvs[len(first.Kvs)-1].Key)), 0))
+	require.Equal(t, string(second.Kvs[0].Key), key(len(first.Kvs)))
+
+	// Compact every shard past the pinned revisions: the next page fails.
+	_, err = c.Compact(ctx, 1<<40)
+	require.NoError(t, err)
+	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions})
+	require.NotNil(t, werr)
+	require.Equal(t, wire.CodeCompacted, werr.Code)
+
+	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: []byte("p0"), Revisions: map[uint32]int64{9: 1}})
+	require.NotNil(t, werr)
+	require.Equal(t, wire.CodeInvalid, werr.Code)
+}
+
+// TestTxnRangeKeysBound: the keys a txn's range ops return together are
+// bounded too.
+func TestTxnRangeKeysBound(t *testing.T) {
+	s := startLimitedMember(t, 1, func(c *Config) { c.MaxTxnRangeKeys = 5 })
+	c := memberClient(t, s)
+	ctx := ctxT(t, 30*time.Second)
+	for i := 0; i < 10; i++ {
+		_, err := c.Put(ctx, fmt.Sprintf("t/%d", i), "v")
+		require.NoError(t, err)
+	}
+	_, err := c.Txn(ctx).Then(coord.OpGet("t/", coord.WithPrefix())).Commit()
+	require.True(t, errors.Is(err, coord.ErrTooLarge), "err = %v", err)
+	_, err = c.Txn(ctx).Then(coord.OpGet("t/", coord.WithPrefix(), coord.WithLimit(3)), coord.OpGet("t/", coord.WithPrefix(), coord.WithLimit(3))).Commit()
+	require.True(t, errors.Is(err, coord.ErrTooLarge), "err = %v", err)
+	// Keys the txn itself puts count (estimated before it writes).
+	_, err = c.Txn(ctx).Then(coord.OpPut("t/x", "v"), coord.OpGet("t/", coord.WithPrefix(), coord.WithLimit(5))).Commit()
+	require.NoError(t, err)
+	r, err := c.Txn(ctx).Then(coord.OpGet("t/", coord.WithPrefix(), coord.WithLimit(5)), coord.OpGet("t/", coord.WithPrefix(), coord.WithCountOnly())).Commit()
+	require.NoError(t, err)
+	require.Len(t, r.Responses[0].Range.Kvs, 5)
+	require.True(t, r.Responses[0].Range.More)
+	require.EqualValues(t, 11, r.Responses[1].Range.Count)
+}
+
+func TestResponseLimitsValidate(t *testing.T) {
+	for _, tt := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.MaxResponseBytes = 100 }, "max response bytes must be between"},
+		{func(c *Config) { c.MaxResponseBytes = wire.MaxResponseFrameSize }, "max response bytes must be between"},
+		{func(c *Config) { c.MaxTxnRangeKeys = 0 }, "max txn range keys must be positive"},
+		{func(c *Config) { c.MaxValueSize, c.MaxRequestSize = 5<<20, 6<<20 }, "a watch event carries a key and value twice"},
+	} {
+		cfg := DefaultConfig()
+		tt.mutate(&cfg)
+		err := cfg.Validate()
+		require.Error(t, err)
+		require.Contains(t, err.Error(), tt.want)
+	}
+	require.NoError(t, DefaultConfig().Validate())
 }

@@ -13,7 +13,8 @@ import (
 type WatchChan <-chan WatchResponse
 
 // WatchResponse is one batch of events, in revision order within each
-// shard. The first response of a watch has Created set and no events.
+// shard; a revision's events are never split over two responses. The
+// first response of a watch has Created set and no events.
 type WatchResponse struct {
 	Header          ResponseHeader
 	Events          []*Event

@@ -171,6 +171,7 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...OpOption) (*P
 // Get fails with ErrCompacted.
 func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetResponse, error) {
 	req := newOp(opGet, key, "", opts).rangeRequest()
+	req.MaxBytes = wire.MaxResponseFrameSize // we follow pages (the member's limit applies)
 	var resp GetResponse
 	if err := c.call(ctx, wire.MethodRange, false, req, &resp); err != nil {
 		return nil, err

@@ -96,9 +96,25 @@ func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.R
 	if req.Limit < 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "limit must not be negative")
 	}
-	if req.MaxBytes <= 0 || req.MaxBytes > int64(s.cfg.MaxResponseBytes) {
+	// A client that does not follow pages gets the whole range in one
+	// response, as large as a frame may be, or an error: never a cut one.
+	paged := req.MaxBytes > 0
+	switch {
+	case !paged:
+		req.MaxBytes = wire.MaxResponseFrameSize - responseSlack
+	case req.MaxBytes > int64(s.cfg.MaxResponseBytes):
 		req.MaxBytes = int64(s.cfg.MaxResponseBytes)
 	}
+	resp, werr := s.rangePage(ctx, req)
+	if werr == nil && !paged && resp.NextKey != nil {
+		return nil, wire.Errorf(wire.CodeTooLarge,
+			"range of more than %d bytes: read it with a client that follows pages (coord get, Client.Get), or give it a limit", req.MaxBytes)
+	}
+	return resp, werr
+}
+
+// rangePage serves one page of a range.
+func (s *Server) rangePage(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	shards, werr := s.rangeShards(req)
 	if werr != nil {
 		return nil, werr

@@ -94,6 +94,16 @@ func TestGetPagesLargeRange(t *testing.T) {
 	r, err := other.Get(ctx, "small")
 	require.NoError(t, err)
 	require.Len(t, r.Kvs, 1)
+
+	// A client that does not follow pages (MaxBytes 0) gets the whole
+	// range or an error, never a cut result.
+	_, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
+	require.NotNil(t, werr)
+	require.Equal(t, wire.CodeTooLarge, werr.Code)
+	whole, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
+	require.Nil(t, werr)
+	require.Len(t, whole.Kvs, 10)
+	require.False(t, whole.More)
 }
 
 // TestWatchLargeHistory: a watch from revision 1 over more history than
@@ -277,7 +287,8 @@ func TestRangePagesMergeShards(t *testing.T) {
 	}
 
 	// The pages themselves.
-	first, werr := s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/"))})
+	paged := int64(wire.MaxResponseFrameSize)
+	first, werr := s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/")), MaxBytes: paged})
 	require.Nil(t, werr)
 	require.True(t, first.More)
 	require.NotNil(t, first.NextKey)
@@ -287,7 +298,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 		size += kv.Size()
 	}
 	require.LessOrEqual(t, size, minResponseBytes)
-	cont := &wire.RangeRequest{Key: first.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions}
+	cont := &wire.RangeRequest{Key: first.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged}
 	// Writes after the first page are not seen by the next ones.
 	for i := 0; i < n; i++ {
 		_, err := c.Delete(ctx, key(i))
@@ -302,7 +313,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 	// Compact every shard past the pinned revisions: the next page fails.
 	_, err = c.Compact(ctx, 1<<40)
 	require.NoError(t, err)
-	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions})
+	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeCompacted, werr.Code)
 

@@ -86,9 +86,11 @@ type RangeRequest struct {
 	// revision to read each at; it overrides Revision and the routing of
 	// Key and RangeEnd.
 	Revisions map[uint32]int64 `msgpack:"rs,omitempty"`
-	// MaxBytes bounds the page (the sum of KeyValue.Size of its Kvs) below
-	// the server's limit; 0 means the server's limit. A page holds at
-	// least one key, whatever its size.
+	// MaxBytes, set by a client that follows pages, bounds a page (the sum
+	// of KeyValue.Size of its Kvs; the server's limit applies if lower). A
+	// page holds at least one key, whatever its size. 0: the client does
+	// not follow pages, and a range that does not fit in one response
+	// fails with CodeTooLarge rather than come back cut.
 	MaxBytes int64 `msgpack:"mb,omitempty"`
 }
 

@@ -116,6 +116,9 @@ func TestWatchLargeHistory(t *testing.T) {
 	putBig(t, c)
 	ctx := ctxT(t, 30*time.Second)
 
+	// The history comes from the store, not from the recent events the
+	// member keeps in memory.
+	tc.servers[0].hub.restored(0)
 	wc := c.Watch(ctx, "big/", coord.WithPrefix(), coord.WithRev(1), coord.WithPrevKV())
 	waitCreated(t, wc)
 	evs := collect(t, wc, bigValues, 15*time.Second)
@@ -363,4 +366,45 @@ func TestResponseLimitsValidate(t *testing.T) {
 		require.Contains(t, err.Error(), tt.want)
 	}
 	require.NoError(t, DefaultConfig().Validate())
+}
+
+// TestWatchHistoryWindows: history is read a window of revisions at a
+// time; a sparse range and a dense one over a history much longer than a
+// window both replay every event once, in order, then go live.
+func TestWatchHistoryWindows(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	c := tc.client()
+	ctx := ctxT(t, 30*time.Second)
+	const n = 6 * historyWindow
+	first := int64(0)
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("h/other/%d", i%7)
+		if i%50 == 0 {
+			k = fmt.Sprintf("h/sparse/%d", i)
+		}
+		r, err := c.Put(ctx, k, "v")
+		require.NoError(t, err)
+		if first == 0 {
+			first = r.Header.Revision
+		}
+	}
+	for _, tt := range []struct {
+		prefix string
+		want   int
+	}{{"h/sparse/", (n + 49) / 50}, {"h/", n + 1}} { // + the first one's live put
+		// Forget the recent events kept in memory: the history comes
+		// from the store.
+		tc.servers[0].hub.restored(0)
+		wc := c.Watch(ctx, tt.prefix, coord.WithPrefix(), coord.WithRev(first))
+		waitCreated(t, wc)
+		evs := collect(t, wc, tt.want, 15*time.Second)
+		require.Len(t, evs, tt.want, tt.prefix)
+		for i := 1; i < len(evs); i++ {
+			require.Greater(t, evs[i].Kv.ModRevision, evs[i-1].Kv.ModRevision)
+		}
+		r, err := c.Put(ctx, tt.prefix+"live", "v")
+		require.NoError(t, err)
+		live := collect(t, wc, 1, 10*time.Second)
+		require.Equal(t, r.Header.Revision, live[0].Kv.ModRevision)
+	}
 }

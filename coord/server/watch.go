@@ -183,6 +183,17 @@ func (h *hub) publish(shard uint32, events []wire.Event) {
 // never splits a revision, so a page may hold more).
 const historyPage = 1000
 
+// History builds every event of the revisions it reads before it cuts a
+// page, so a watch reads the store a window of revisions at a time: the
+// window starts at historyWindow revisions, doubles while the pages come
+// back light and halves when one is heavy (over 4 response limits), so
+// memory stays near a few pages whatever the history's size, and a sparse
+// range over a long history still takes few reads.
+const (
+	historyWindow    = 64
+	historyWindowMax = 1 << 20
+)
+
 // watch serves one watch stream: per shard, history from the start
 // revision, then live events, merged onto the stream.
 func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (any, *wire.Error) {
@@ -340,6 +351,7 @@ func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
 // from the store, then live events from w, falling back to the store
 // whenever w lags. Events are emitted whole revisions at a time.
 func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
+	window := int64(historyWindow)
 	catchUp := func() bool {
 		for {
 			cur, compacted := s.shards[shard].Revision()
@@ -357,7 +369,8 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 					return true
 				}
 			}
-			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, cur, true, historyPage)
+			to := min(cur, next+window-1)
+			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, to, true, historyPage)
 			if err != nil {
 				werr, ok := err.(*wire.Error)
 				if !ok {
@@ -369,6 +382,16 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 				emit(nil, werr)
 				return false
 			}
+			size := 0
+			for i := range evs {
+				size += evs[i].Size()
+			}
+			switch {
+			case size > 4*s.cfg.MaxResponseBytes:
+				window = max(window/2, 1)
+			case !more && len(evs) < historyPage/2 && size < s.cfg.MaxResponseBytes:
+				window = min(window*2, historyWindowMax)
+			}
 			if len(evs) > 0 {
 				if !emit(evs, nil) {
 					return false
@@ -376,8 +399,10 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 				next = evs[len(evs)-1].Kv.ModRevision + 1
 			}
 			if !more {
-				next = max(next, cur+1)
-				return true
+				next = max(next, to+1)
+				if to == cur {
+					return true
+				}
 			}
 		}
 	}

@@ -67,7 +67,7 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout 
 		nc.Close()
 		return nil, err
 	}
-	fr := wire.NewFrameReader(nc, wire.DefaultMaxFrameSize*2)
+	fr := wire.NewFrameReader(nc, wire.MaxResponseFrameSize)
 	var f wire.Frame
 	if err := fr.Read(&f); err != nil {
 		nc.Close()
@@ -83,6 +83,8 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout 
 		return nil, fmt.Errorf("handshake with %s: not a coord server", addr)
 	}
 	_ = nc.SetDeadline(time.Time{})
+	// A response too large to read fails its call alone (readLoop).
+	fr.SkipOversized()
 	c := &conn{
 		addr:    addr,
 		nc:      nc,
@@ -121,8 +123,27 @@ func (c *conn) readLoop(fr *wire.FrameReader) {
 	for {
 		f := new(wire.Frame)
 		if err := fr.Read(f); err != nil {
-			c.close(err)
-			return
+			var big *wire.OversizedFrameError
+			if !errors.As(err, &big) || big.Type != wire.FrameResponse {
+				c.close(err)
+				return
+			}
+			// The frame was passed over: its call fails, the others go on.
+			f = &wire.Frame{Type: wire.FrameResponse, ID: big.ID, Err: wire.Errorf(wire.CodeTooLarge,
+				"response of %d bytes is over the client's limit of %d bytes", big.Size, big.Limit)}
+			c.mu.Lock()
+			ch, ok := c.pending[f.ID]
+			delete(c.pending, f.ID)
+			c.mu.Unlock()
+			c.cancel(big.ID) // a stream must stop on the server too
+			if ok {
+				select {
+				case ch <- f:
+				default:
+					close(ch) // a stream that does not keep up: as below
+				}
+			}
+			continue
 		}
 		c.mu.Lock()
 		ch, ok := c.pending[f.ID]

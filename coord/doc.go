@@ -14,6 +14,12 @@
 // primitives (packages locks, election, queue, barrier) take a Session or
 // a Client and use Call and Stream underneath.
 //
+// Get returns whole ranges: when a member answers in pages (its response
+// limit) Get follows them, each page at the first page's revisions. A
+// watch delivers each revision whole even when the member sent it in
+// fragments. A response larger than the client reads fails only its own
+// call, with ErrTooLarge, and is not retried.
+//
 // Writes are exactly-once: each carries the client's random ID and a
 // sequence number, and AckBelow tells the cluster which results it may
 // forget. A write retried after a timeout or a broken connection — on the

@@ -163,11 +163,44 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...OpOption) (*P
 
 // Get reads a key, or a range of keys with WithPrefix, WithFromKey or
 // WithRange. Reads are linearizable unless WithSerializable is given.
+//
+// A range larger than a member's response limit is read in pages, each at
+// the first page's revision of each shard, and returned whole: the result
+// is one consistent read per shard, as if it had been one response (Header
+// and Count are the first page's). If a compaction overtakes the pages the
+// Get fails with ErrCompacted.
 func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetResponse, error) {
+	req := newOp(opGet, key, "", opts).rangeRequest()
+	req.MaxBytes = wire.MaxResponseFrameSize // we follow pages (the member's limit applies)
 	var resp GetResponse
-	if err := c.call(ctx, wire.MethodRange, false, newOp(opGet, key, "", opts).rangeRequest(), &resp); err != nil {
+	if err := c.call(ctx, wire.MethodRange, false, req, &resp); err != nil {
 		return nil, err
 	}
+	if resp.NextKey == nil {
+		return &resp, nil
+	}
+	// The next pages: from NextKey, at the revision of each shard read.
+	next := *req
+	next.Revisions = resp.Header.Revisions
+	if resp.Header.Shard != wire.AllShards {
+		next.Revisions = map[uint32]int64{resp.Header.Shard: resp.Header.Revision}
+	}
+	for resp.NextKey != nil && (req.Limit == 0 || int64(len(resp.Kvs)) < req.Limit) {
+		next.Key = resp.NextKey
+		if req.Limit > 0 {
+			next.Limit = req.Limit - int64(len(resp.Kvs))
+		}
+		var page GetResponse
+		if err := c.call(ctx, wire.MethodRange, false, &next, &page); err != nil {
+			return nil, err
+		}
+		if len(page.Kvs) == 0 {
+			break // nothing more after all (a page always holds a key)
+		}
+		resp.Kvs = append(resp.Kvs, page.Kvs...)
+		resp.More, resp.NextKey = page.More, page.NextKey
+	}
+	resp.NextKey = nil
 	return &resp, nil
 }
 

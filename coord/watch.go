@@ -13,7 +13,8 @@ import (
 type WatchChan <-chan WatchResponse
 
 // WatchResponse is one batch of events, in revision order within each
-// shard. The first response of a watch has Created set and no events.
+// shard; a revision's events are never split over two responses. The
+// first response of a watch has Created set and no events.
 type WatchResponse struct {
 	Header          ResponseHeader
 	Events          []*Event
@@ -55,6 +56,7 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 	defer close(out)
 	next := map[uint32]int64{} // shard → next revision to deliver
 	created := false
+	var held []*Event // the first messages of a revision split over several (WatchResponse.Fragment)
 	deliver := func(wr WatchResponse) bool {
 		select {
 		case out <- wr:
@@ -83,6 +85,9 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 		if len(next) > 0 {
 			r.StartRevisions = next
 		}
+		// Events of a revision not received whole come again on the
+		// new stream (next was not moved past them).
+		held = nil
 		body, _ := wire.Marshal(&r)
 		id, ch, err := cn.start(ctx, &wire.Frame{Method: wire.MethodWatch, Body: body}, 256)
 		if err != nil {
@@ -141,12 +146,19 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 					created = true
 				}
 				resp := WatchResponse{Header: wr.Header, Created: wr.Created, CompactRevision: wr.CompactRevision, Canceled: wr.Canceled}
+				resp.Events, held = held, nil
 				for i := range wr.Events {
 					ev := &wr.Events[i]
 					if ev.Kv != nil && ev.Kv.ModRevision < next[ev.Shard] {
 						continue // already delivered before a resume
 					}
 					resp.Events = append(resp.Events, ev)
+				}
+				if wr.Fragment && !wr.Canceled {
+					// A revision split over messages is delivered whole:
+					// hold its events (and next) until its last message.
+					held = resp.Events
+					continue
 				}
 				for _, ev := range resp.Events {
 					if ev.Kv != nil && ev.Kv.ModRevision+1 > next[ev.Shard] {

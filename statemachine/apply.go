@@ -465,17 +465,28 @@ func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
 	// (if it writes): they see the txn's earlier writes and everything
 	// before it.
 	rev := a.m.current + 1
+	ranges, werr, err := a.txnRanges(req, ops, rev)
+	if err != nil || werr != nil {
+		if err != nil {
+			return Result{}, err
+		}
+		return errResult(werr)
+	}
 	wrote := false
 	resps := make([]wire.ResponseOp, len(ops))
 	for i, op := range ops {
 		switch {
 		case op.Range != nil:
+			if ranges[i] != nil {
+				resps[i].Range = ranges[i]
+				break
+			}
 			r := op.Range
 			at := rev
 			if r.Revision != 0 {
 				at = mvcc.Revision(r.Revision)
 			}
-			rr, err := a.w.Reader().Range(r.Key, r.RangeEnd, at, rangeOptions(r))
+			rr, err := a.w.Reader().Range(r.Key, r.RangeEnd, at, txnRangeOptions(r))
 			if err != nil {
 				return Result{}, err
 			}
@@ -520,6 +531,87 @@ func (a *applier) txn(req *wire.TxnRequest) (Result, error) {
 		}
 	}
 	return okResult(&wire.TxnResponse{Header: h, Succeeded: succeeded, Responses: resps})
+}
+
+// txnRangeOptions are the options of a txn's range op: a txn's result is
+// one message, so it is not paged (a MaxBytes sent by a client is ignored;
+// the txn's own bound applies).
+func txnRangeOptions(r *wire.RangeRequest) mvcc.RangeOptions {
+	o := rangeOptions(r)
+	o.MaxBytes = 0
+	return o
+}
+
+// txnRanges bounds the range ops of a txn's branch, before anything is
+// written: together they may return at most req.MaxRangeKeys keys and
+// req.MaxRangeBytes bytes (wire.KeyValue.Size; 0: no bound), else the txn
+// fails with CodeTooLarge. Their results are stored for exactly-once and
+// sent in one message, so they cannot be paged.
+//
+// A range op before the branch's first write reads now what it would read
+// in order, so its result is returned (by op index) for the txn to use. A
+// range op after a write (it sees the txn's earlier writes) is bounded by
+// an estimate that cannot be below what it will read: the range as it is
+// now plus every earlier put of the branch into it; it runs in order.
+func (a *applier) txnRanges(req *wire.TxnRequest, ops []wire.RequestOp, rev mvcc.Revision) ([]*wire.RangeResponse, *wire.Error, error) {
+	maxKeys, maxBytes := req.MaxRangeKeys, req.MaxRangeBytes
+	out := make([]*wire.RangeResponse, len(ops))
+	var keys, size int64
+	wrote := false
+	for i := range ops {
+		r := ops[i].Range
+		if r == nil {
+			wrote = true
+			continue
+		}
+		if r.CountOnly || (wrote && maxKeys == 0 && maxBytes == 0) {
+			continue // nothing to bound: read in order
+		}
+		at := rev
+		if r.Revision != 0 {
+			at = mvcc.Revision(r.Revision)
+		}
+		o := txnRangeOptions(r)
+		if maxKeys > 0 && (o.Limit == 0 || o.Limit > maxKeys-keys+1) {
+			o.Limit = maxKeys - keys + 1
+		}
+		if maxBytes > 0 {
+			o.MaxBytes = max(maxBytes-size, 1)
+		}
+		rr, err := a.w.Reader().Range(r.Key, r.RangeEnd, at, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		n, b := int64(len(rr.KVs)), rr.Bytes
+		if wrote && r.Revision == 0 {
+			for j := 0; j < i; j++ {
+				if p := ops[j].Put; p != nil && wire.InRange(p.Key, r.Key, r.RangeEnd) {
+					n++
+					kv := wire.KeyValue{Key: p.Key, Value: p.Value}
+					if r.KeysOnly {
+						kv.Value = nil
+					}
+					b += int64(kv.Size())
+				}
+			}
+			if r.Limit > 0 {
+				n = min(n, r.Limit)
+			}
+		}
+		keys, size = keys+n, size+b
+		switch {
+		case maxKeys > 0 && keys > maxKeys:
+			return nil, wire.Errorf(wire.CodeTooLarge,
+				"the transaction's range results are over the limit of %d keys: a transaction's reads are answered in one message; read large ranges with get (which pages) or give the range a limit", maxKeys), nil
+		case maxBytes > 0 && (rr.Cut || size > maxBytes):
+			return nil, wire.Errorf(wire.CodeTooLarge,
+				"the transaction's range results are over the limit of %d bytes: a transaction's reads are answered in one message; read large ranges with get (which pages) or give the range a limit", maxBytes), nil
+		}
+		if !wrote {
+			out[i] = &wire.RangeResponse{Kvs: rr.KVs, More: rr.More, Count: rr.Count}
+		}
+	}
+	return out, nil, nil
 }
 
 // compare evaluates one condition at the current revision.

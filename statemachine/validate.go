@@ -141,7 +141,7 @@ func (a *applier) checkOp(op *wire.RequestOp) *wire.Error {
 }
 
 func rangeOptions(req *wire.RangeRequest) mvcc.RangeOptions {
-	return mvcc.RangeOptions{Limit: req.Limit, KeysOnly: req.KeysOnly, CountOnly: req.CountOnly}
+	return mvcc.RangeOptions{Limit: req.Limit, KeysOnly: req.KeysOnly, CountOnly: req.CountOnly, MaxBytes: req.MaxBytes}
 }
 
 // rangeAt serves req from r given the shard's current and compacted
@@ -159,10 +159,15 @@ func rangeAt(r *mvcc.Reader, shard uint32, req *wire.RangeRequest, current, comp
 	if err != nil {
 		return nil, nil, err
 	}
-	return &wire.RangeResponse{
+	resp := &wire.RangeResponse{
 		Header: wire.ResponseHeader{Shard: shard, Revision: int64(rev)},
 		Kvs:    rr.KVs,
 		More:   rr.More,
 		Count:  rr.Count,
-	}, nil, nil
+	}
+	if rr.Cut {
+		// A page: the next one starts right after its last key.
+		resp.NextKey = append(bytes.Clone(rr.KVs[len(rr.KVs)-1].Key), 0)
+	}
+	return resp, nil, nil
 }

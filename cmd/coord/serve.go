@@ -55,6 +55,8 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-inflight-bytes-per-connection", Usage: "most bytes of requests in flight on one connection", Value: d.MaxInflightBytesPerConn, EnvVars: envVars("max-inflight-bytes-per-connection")},
 		&cli.DurationFlag{Name: "max-lease-ttl", Usage: "longest lease TTL granted (whole seconds); a longer one is refused", Value: d.MaxLeaseTTL, EnvVars: envVars("max-lease-ttl")},
 		&cli.IntFlag{Name: "max-keepalive-leases", Usage: "most lease IDs in one keep-alive request", Value: d.MaxKeepAliveLeases, EnvVars: envVars("max-keepalive-leases")},
+		&cli.IntFlag{Name: "max-response-bytes", Usage: "page size in bytes of a range and of a watch message (a larger get is answered in pages the client follows; one key-value over it still goes alone); also bounds what a transaction's reads return", Value: d.MaxResponseBytes, EnvVars: envVars("max-response-bytes")},
+		&cli.IntFlag{Name: "max-txn-range-keys", Usage: "most keys a transaction's reads return together", Value: d.MaxTxnRangeKeys, EnvVars: envVars("max-txn-range-keys")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
@@ -135,6 +137,8 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxInflightBytesPerConn = c.Int("max-inflight-bytes-per-connection")
 	cfg.MaxLeaseTTL = c.Duration("max-lease-ttl")
 	cfg.MaxKeepAliveLeases = c.Int("max-keepalive-leases")
+	cfg.MaxResponseBytes = c.Int("max-response-bytes")
+	cfg.MaxTxnRangeKeys = c.Int("max-txn-range-keys")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
 	cfg.DedupRetention = c.Duration("dedup-retention")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/statemachine"
 )
 
@@ -81,6 +82,17 @@ type Config struct {
 	MaxLeaseTTL time.Duration
 	// MaxKeepAliveLeases bounds the lease IDs of one keep-alive request.
 	MaxKeepAliveLeases int
+	// Limits on what one response carries (README, "Limits"). Every frame
+	// a member sends fits what clients read (wire.MaxResponseFrameSize).
+	// MaxResponseBytes is the page size of a range and of a watch message:
+	// a Get over more is answered in pages the client follows, a watch
+	// sends its events in several messages; one key-value (or event) over
+	// it still goes alone. It also bounds the bytes a transaction's range
+	// ops return together, and MaxTxnRangeKeys their keys (a txn over
+	// either fails with CodeTooLarge: its reads are answered in one
+	// message and stored for exactly-once, so they cannot be paged).
+	MaxResponseBytes int
+	MaxTxnRangeKeys  int
 
 	// RTTMillisecond is the Raft tick (Dragonboat's RTTMillisecond).
 	// Elections time out after ElectionRTT ticks.
@@ -139,6 +151,13 @@ const (
 	// left by a client that died is gone within a day at the latest.
 	DefaultMaxLeaseTTL        = 24 * time.Hour
 	DefaultMaxKeepAliveLeases = 10_000
+	// DefaultMaxResponseBytes is half of what a client reads in one frame.
+	DefaultMaxResponseBytes = 4 << 20
+	DefaultMaxTxnRangeKeys  = 10000
+	// minResponseBytes is the smallest MaxResponseBytes; responseSlack is
+	// room left in a frame for what a page carries besides its key-values.
+	minResponseBytes = 4 << 10
+	responseSlack    = 64 << 10
 	// DefaultShards is the default number of shards. On the 2-core
 	// machines this project is measured on, one Raft group batches best
 	// (see README, "Choosing the shard count"); raise it on more cores.
@@ -176,6 +195,9 @@ func DefaultConfig() Config {
 		LogDBShards:     1,
 		ExecShards:      1,
 		RaftLogLevel:    slog.LevelWarn,
+
+		MaxResponseBytes: DefaultMaxResponseBytes,
+		MaxTxnRangeKeys:  DefaultMaxTxnRangeKeys,
 	}
 }
 
@@ -255,6 +277,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max request size (%d) must be at least max key size + max value size (%d)", c.MaxRequestSize, c.MaxKeySize+c.MaxValueSize))
 	}
 	errs = append(errs, c.validateConnLimits()...)
+	errs = append(errs, c.validateResponseLimits()...)
 	if c.RTTMillisecond < 1 || c.RTTMillisecond > 1000 {
 		errs = append(errs, fmt.Errorf("rtt must be between 1 and 1000 ms, got %d", c.RTTMillisecond))
 	}
@@ -323,6 +346,26 @@ func (c Config) validateConnLimits() []error {
 	}
 	if c.MaxKeepAliveLeases < 1 {
 		errs = append(errs, fmt.Errorf("max keep-alive leases must be at least 1, got %d", c.MaxKeepAliveLeases))
+	}
+	return errs
+}
+
+// validateResponseLimits checks that every response fits the frame clients
+// read: a page of MaxResponseBytes, and a watch event that carries the
+// largest key and value twice (with its previous version).
+func (c Config) validateResponseLimits() []error {
+	var errs []error
+	frame := wire.MaxResponseFrameSize - responseSlack
+	if c.MaxResponseBytes < minResponseBytes || c.MaxResponseBytes > frame {
+		errs = append(errs, fmt.Errorf("max response bytes must be between %d and %d (clients read frames of up to %d bytes), got %d",
+			minResponseBytes, frame, wire.MaxResponseFrameSize, c.MaxResponseBytes))
+	}
+	if c.MaxTxnRangeKeys < 1 {
+		errs = append(errs, fmt.Errorf("max txn range keys must be positive, got %d", c.MaxTxnRangeKeys))
+	}
+	if event := 2 * (c.MaxKeySize + c.MaxValueSize); event > frame {
+		errs = append(errs, fmt.Errorf("max key size + max value size (%d) must be at most %d: a watch event carries a key and value twice (with its previous version) and clients read frames of up to %d bytes",
+			c.MaxKeySize+c.MaxValueSize, frame/2, wire.MaxResponseFrameSize))
 	}
 	return errs
 }

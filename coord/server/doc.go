@@ -12,6 +12,17 @@
 // to the lessor, without waiting on either. Reads go through ReadIndex
 // (SyncRead + Lookup), or straight to the local replica when serializable.
 //
+// Responses are bounded (Config.MaxResponseBytes): a range answers a page
+// and the key to go on from, and its continuation reads each shard at the
+// first page's revision; a fan-out merges the shards' pages up to the
+// lowest key where one of them was cut. A watch reads history from the
+// store a window of revisions at a time (sized to keep each read near a
+// few pages) and sends its events in messages of at most that many bytes,
+// a revision larger than one in fragments. A transaction's reads, stored for exactly-once, are bounded
+// in the state machine by limits the proposer stamps into the command. No
+// frame larger than a client reads (wire.MaxResponseFrameSize) is sent:
+// its call fails with CodeTooLarge instead.
+//
 // Waiting never blocks the apply loop: blocking calls (lock, campaign,
 // dequeue, barrier, watch, observe) propose, then wait on the hub for the
 // event that satisfies them, starting at the revision the proposal

@@ -94,6 +94,8 @@ func (s *Server) checkRange(key, end []byte) *wire.Error {
 	return nil
 }
 
+// rangeKeys serves a range in pages of at most MaxResponseBytes of
+// key-values (wire.RangeRequest says how a client follows them).
 func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
@@ -101,30 +103,115 @@ func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.R
 	if req.Limit < 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "limit must not be negative")
 	}
-	if shard, one := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); one {
-		return s.read(ctx, shard, req)
+	// A client that does not follow pages gets the whole range in one
+	// response, as large as a frame may be, or an error: never a cut one.
+	paged := req.MaxBytes > 0
+	switch {
+	case !paged:
+		req.MaxBytes = wire.MaxResponseFrameSize - responseSlack
+	case req.MaxBytes > int64(s.cfg.MaxResponseBytes):
+		req.MaxBytes = int64(s.cfg.MaxResponseBytes)
 	}
-	// Fan out: each shard returns up to Limit keys in order; merge by key.
-	parts, werr := fanOut(len(s.shards), func(shard uint32) (*wire.RangeResponse, *wire.Error) {
-		return s.read(ctx, shard, req)
-	})
+	resp, werr := s.rangePage(ctx, req)
+	if werr == nil && !paged && resp.NextKey != nil {
+		return nil, wire.Errorf(wire.CodeTooLarge,
+			"range of more than %d bytes: read it with a client that follows pages (coord get, Client.Get), or give it a limit", req.MaxBytes)
+	}
+	return resp, werr
+}
+
+// rangePage serves one page of a range.
+func (s *Server) rangePage(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+	shards, werr := s.rangeShards(req)
 	if werr != nil {
 		return nil, werr
 	}
+	// Each shard reads its own copy: a continuation reads each at its
+	// revision.
+	one := func(shard uint32) (*wire.RangeResponse, *wire.Error) {
+		r := *req
+		r.Revisions = nil
+		if rev, ok := req.Revisions[shard]; ok {
+			r.Revision = rev
+		}
+		return s.read(ctx, shard, &r)
+	}
+	if len(shards) == 1 {
+		return one(shards[0])
+	}
+	// Fan out: each shard returns a page of up to Limit keys in order;
+	// merge by key.
+	parts, werr := fanOut(len(shards), func(i uint32) (*wire.RangeResponse, *wire.Error) { return one(shards[i]) })
+	if werr != nil {
+		return nil, werr
+	}
+	return s.mergePages(req, shards, parts), nil
+}
+
+// rangeShards returns the shards a range reads: those of a continuation's
+// Revisions, else the one shard of its keys, else every shard.
+func (s *Server) rangeShards(req *wire.RangeRequest) ([]uint32, *wire.Error) {
+	if len(req.Revisions) > 0 {
+		shards := make([]uint32, 0, len(req.Revisions))
+		for sh := range req.Revisions {
+			if int(sh) >= len(s.shards) {
+				return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", sh, len(s.shards))
+			}
+			shards = append(shards, sh)
+		}
+		sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
+		return shards, nil
+	}
+	if shard, one := wire.RangeShard(req.Key, req.RangeEnd, len(s.shards)); one {
+		return []uint32{shard}, nil
+	}
+	shards := make([]uint32, len(s.shards))
+	for i := range shards {
+		shards[i] = uint32(i)
+	}
+	return shards, nil
+}
+
+// mergePages merges the pages of several shards into one page of the
+// whole range. A shard whose page ended at the byte limit has unread keys
+// after its last one, so the merged page ends there at the latest; then
+// Limit and the byte limit apply to the merged keys.
+func (s *Server) mergePages(req *wire.RangeRequest, shards []uint32, parts []*wire.RangeResponse) *wire.RangeResponse {
 	out := &wire.RangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
+	var bound []byte // the lowest last key of a page cut by bytes
 	for i, p := range parts {
-		out.Header.Revisions[uint32(i)] = p.Header.Revision
+		out.Header.Revisions[shards[i]] = p.Header.Revision
 		out.Count += p.Count
 		out.Kvs = append(out.Kvs, p.Kvs...)
+		if p.NextKey != nil && len(p.Kvs) > 0 {
+			if last := p.Kvs[len(p.Kvs)-1].Key; bound == nil || bytes.Compare(last, bound) < 0 {
+				bound = last
+			}
+		}
 	}
 	sort.Slice(out.Kvs, func(i, j int) bool { return bytes.Compare(out.Kvs[i].Key, out.Kvs[j].Key) < 0 })
-	if req.Limit > 0 && int64(len(out.Kvs)) > req.Limit {
-		out.Kvs = out.Kvs[:req.Limit]
+	n, size := 0, int64(0)
+	for ; n < len(out.Kvs); n++ {
+		kv := out.Kvs[n]
+		if bound != nil && bytes.Compare(kv.Key, bound) > 0 {
+			break
+		}
+		if req.Limit > 0 && int64(n) >= req.Limit {
+			break
+		}
+		if size += int64(kv.Size()); n > 0 && size > req.MaxBytes {
+			break
+		}
 	}
-	if !req.CountOnly && int64(len(out.Kvs)) < out.Count {
+	clear(out.Kvs[n:])
+	out.Kvs = out.Kvs[:n]
+	if !req.CountOnly && int64(n) < out.Count {
 		out.More = true
+		if n > 0 && (req.Limit == 0 || int64(n) < req.Limit) {
+			out.NextKey = append(bytes.Clone(out.Kvs[n-1].Key), 0)
+		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
@@ -249,6 +336,9 @@ func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire
 	if werr != nil {
 		return nil, werr
 	}
+	// The txn's reads are bounded by this member's limits, stamped into
+	// the command so that every replica applies the same bound.
+	req.MaxRangeKeys, req.MaxRangeBytes = int64(s.cfg.MaxTxnRangeKeys), int64(s.cfg.MaxResponseBytes)
 	cmd := s.command(cl)
 	cmd.Txn = req
 	var resp wire.TxnResponse

@@ -356,6 +356,11 @@ func (c *serverConn) send(f *wire.Frame) {
 	if err != nil {
 		b, _ = wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameResponse, ID: f.ID,
 			Err: wire.Errorf(wire.CodeUnknown, "encode response: %v", err)})
+	} else if len(b)-4 > wire.MaxResponseFrameSize {
+		// Clients cannot read it: the call fails instead (paged responses
+		// never get here).
+		b, _ = wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameResponse, ID: f.ID,
+			Err: wire.Errorf(wire.CodeTooLarge, "response of %d bytes is over the limit of %d bytes a client reads", len(b)-4, wire.MaxResponseFrameSize)})
 	}
 	select {
 	case c.sendc <- b:

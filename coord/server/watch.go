@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -75,7 +74,7 @@ func (r *recentEvents) since(next int64, key, end []byte) ([]wire.Event, int64, 
 	i := sort.Search(len(r.evs), func(i int) bool { return r.evs[i].Kv.ModRevision >= next })
 	var out []wire.Event
 	for _, e := range r.evs[i:] {
-		if inRange(e.Kv.Key, key, end) {
+		if wire.InRange(e.Kv.Key, key, end) {
 			out = append(out, e)
 		}
 	}
@@ -150,18 +149,6 @@ func (h *hub) count() int {
 	return n
 }
 
-// inRange reports whether key is in [start, end) with RangeRequest rules.
-func inRange(key, start, end []byte) bool {
-	switch {
-	case len(end) == 0:
-		return bytes.Equal(key, start)
-	case len(end) == 1 && end[0] == 0:
-		return bytes.Compare(key, start) >= 0
-	default:
-		return bytes.Compare(key, start) >= 0 && bytes.Compare(key, end) < 0
-	}
-}
-
 func (h *hub) publish(shard uint32, events []wire.Event) {
 	if len(events) == 0 {
 		return
@@ -177,7 +164,7 @@ func (h *hub) publish(shard uint32, events []wire.Event) {
 		}
 		var mine []wire.Event
 		for i := range events {
-			if inRange(events[i].Kv.Key, w.key, w.end) {
+			if wire.InRange(events[i].Kv.Key, w.key, w.end) {
 				mine = append(mine, events[i])
 			}
 		}
@@ -195,6 +182,17 @@ func (h *hub) publish(shard uint32, events []wire.Event) {
 // historyPage bounds the events read from the store at once (History
 // never splits a revision, so a page may hold more).
 const historyPage = 1000
+
+// History builds every event of the revisions it reads before it cuts a
+// page, so a watch reads the store a window of revisions at a time: the
+// window starts at historyWindow revisions, doubles while the pages come
+// back light and halves when one is heavy (over 4 response limits), so
+// memory stays near a few pages whatever the history's size, and a sparse
+// range over a long history still takes few reads.
+const (
+	historyWindow    = 64
+	historyWindowMax = 1 << 20
+)
 
 // watch serves one watch stream: per shard, history from the start
 // revision, then live events, merged onto the stream.
@@ -290,15 +288,17 @@ func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (a
 				resp.Header.Shard, resp.Header.Member = b.shard, s.cfg.Name
 				return resp, nil
 			}
-			resp := &wire.WatchResponse{Events: filterEvents(b.events, req)}
-			if len(resp.Events) == 0 {
-				continue
-			}
-			resp.Header.Shard = b.shard
-			resp.Header.Revision = b.events[len(b.events)-1].Kv.ModRevision
-			s.fillHeader(&resp.Header, b.shard)
-			if !cl.stream(resp) {
-				return s.watchEnded(ctx)
+			evs := filterEvents(b.events, req)
+			for len(evs) > 0 {
+				n, frag := watchMessage(evs, s.cfg.MaxResponseBytes)
+				resp := &wire.WatchResponse{Events: evs[:n], Fragment: frag}
+				evs = evs[n:]
+				resp.Header.Shard = b.shard
+				resp.Header.Revision = resp.Events[n-1].Kv.ModRevision
+				s.fillHeader(&resp.Header, b.shard)
+				if !cl.stream(resp) {
+					return s.watchEnded(ctx)
+				}
 			}
 		}
 	}
@@ -312,6 +312,25 @@ func (s *Server) watchEnded(ctx context.Context) (any, *wire.Error) {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
 	return &wire.WatchResponse{Canceled: true, Reason: "watch cancelled"}, nil
+}
+
+// maxWatchEvents bounds the events of one watch message.
+const maxWatchEvents = 1000
+
+// watchMessage returns how many of evs (one shard's, in revision order) go
+// in the next message: at least one, at most maxWatchEvents, and no more
+// than maxBytes of them (wire.Event.Size) unless the first alone is. frag
+// reports that the message ends inside a revision, which goes on in the
+// next message.
+func watchMessage(evs []wire.Event, maxBytes int) (n int, frag bool) {
+	size := 0
+	for n < len(evs) && n < maxWatchEvents {
+		if size += evs[n].Size(); n > 0 && size > maxBytes {
+			break
+		}
+		n++
+	}
+	return n, n < len(evs) && evs[n].Kv.ModRevision == evs[n-1].Kv.ModRevision
 }
 
 func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
@@ -332,6 +351,7 @@ func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
 // from the store, then live events from w, falling back to the store
 // whenever w lags. Events are emitted whole revisions at a time.
 func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
+	window := int64(historyWindow)
 	catchUp := func() bool {
 		for {
 			cur, compacted := s.shards[shard].Revision()
@@ -349,7 +369,8 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 					return true
 				}
 			}
-			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, cur, true, historyPage)
+			to := min(cur, next+window-1)
+			evs, more, err := s.shards[shard].History(req.Key, req.RangeEnd, next, to, true, historyPage)
 			if err != nil {
 				werr, ok := err.(*wire.Error)
 				if !ok {
@@ -361,6 +382,16 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 				emit(nil, werr)
 				return false
 			}
+			size := 0
+			for i := range evs {
+				size += evs[i].Size()
+			}
+			switch {
+			case size > 4*s.cfg.MaxResponseBytes:
+				window = max(window/2, 1)
+			case !more && len(evs) < historyPage/2 && size < s.cfg.MaxResponseBytes:
+				window = min(window*2, historyWindowMax)
+			}
 			if len(evs) > 0 {
 				if !emit(evs, nil) {
 					return false
@@ -368,8 +399,10 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 				next = evs[len(evs)-1].Kv.ModRevision + 1
 			}
 			if !more {
-				next = max(next, cur+1)
-				return true
+				next = max(next, to+1)
+				if to == cur {
+					return true
+				}
 			}
 		}
 	}

@@ -12,7 +12,11 @@
 // frame ends a call early. Errors travel as a stable Code and a one-line
 // message; codes never change meaning.
 //
-// A malformed or oversized frame closes only its connection. Decoders are
+// A malformed or oversized frame closes only its connection, except that
+// a client passes over a response frame over its limit and fails only
+// that call (FrameReader.SkipOversized). A server never sends a frame over
+// MaxResponseFrameSize: ranges are paged (RangeRequest, NextKey) and watch
+// messages bounded, a revision split into Fragment messages. Decoders are
 // fuzzed (FuzzDecodeFrame).
 //
 // Routing: a key's shard is hash(tag) mod shards, where tag is the text

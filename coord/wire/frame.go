@@ -79,6 +79,10 @@ const (
 	// DefaultMaxFrameSize bounds a frame read by either side unless
 	// configured otherwise.
 	DefaultMaxFrameSize = 4 << 20
+	// MaxResponseFrameSize is the largest frame a client reads: a server
+	// never sends a larger one (it answers CodeTooLarge instead), and
+	// pages responses well below it.
+	MaxResponseFrameSize = 2 * DefaultMaxFrameSize
 )
 
 // ErrFrameTooLarge is returned by a FrameReader for a frame over its limit;
@@ -89,9 +93,10 @@ var ErrFrameTooLarge = errors.New("wire: frame too large")
 // has arrived (plus one chunk): a frame's buffer grows as its bytes come
 // in, so a peer that declares a large frame and sends little costs little.
 type FrameReader struct {
-	r   *bufio.Reader
-	max int
-	hdr [4]byte
+	r    *bufio.Reader
+	max  int
+	hdr  [4]byte
+	skip bool // see SkipOversized
 }
 
 // frameChunk is the most a FrameReader allocates ahead of the bytes that
@@ -135,6 +140,9 @@ func (fr *FrameReader) Read(f *Frame) error {
 	}
 	n := binary.BigEndian.Uint32(fr.hdr[:])
 	if int64(n) > int64(fr.max) {
+		if fr.skip {
+			return fr.skipFrame(n)
+		}
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
 	buf, err := fr.readPayload(int(n))
@@ -165,6 +173,51 @@ func (fr *FrameReader) readPayload(n int) ([]byte, error) {
 		copy(grown, buf[:got])
 		buf = grown
 	}
+}
+
+// SkipOversized makes Read pass over a frame larger than its limit instead
+// of failing the stream: it reads the frame's head to learn its type and
+// call ID, discards the rest without keeping it, and returns a
+// *OversizedFrameError; the stream stays usable. A client uses it so that
+// a response it cannot take fails only its own call.
+func (fr *FrameReader) SkipOversized() { fr.skip = true }
+
+// OversizedFrameError is what Read returns, with SkipOversized, for a frame
+// over the limit that it passed over. It wraps ErrFrameTooLarge.
+type OversizedFrameError struct {
+	Type  FrameType
+	ID    uint64 // the frame's call ID (0 if its head could not be read)
+	Size  int    // the frame's declared size
+	Limit int    // the reader's limit
+}
+
+func (e *OversizedFrameError) Error() string {
+	return fmt.Sprintf("wire: frame of %d bytes for call %d is over the limit of %d bytes", e.Size, e.ID, e.Limit)
+}
+
+func (e *OversizedFrameError) Unwrap() error { return ErrFrameTooLarge }
+
+// frameHead is how much of an oversized frame skipFrame decodes: the array
+// header, the type and the ID fit in it.
+const frameHead = 16
+
+func (fr *FrameReader) skipFrame(n uint32) error {
+	head := make([]byte, min(int(n), frameHead))
+	if _, err := io.ReadFull(fr.r, head); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	var f Frame
+	_ = decodeFrame(head, &f) // a truncated frame: its first fields are enough
+	if _, err := io.CopyN(io.Discard, fr.r, int64(n)-int64(len(head))); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return &OversizedFrameError{Type: f.Type, ID: f.ID, Size: int(n), Limit: fr.max}
 }
 
 // DecodeFrame decodes the payload of one frame (without its length prefix).

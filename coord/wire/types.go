@@ -1,5 +1,7 @@
 package wire
 
+import "bytes"
+
 // KeyValue is one version of a key as the store holds it.
 //
 // CreateRevision is the revision of the put that created the key (reset
@@ -13,6 +15,19 @@ type KeyValue struct {
 	ModRevision    int64  `msgpack:"m"`
 	Version        int64  `msgpack:"ver"`
 	Lease          int64  `msgpack:"l,omitempty"`
+}
+
+// kvOverhead bounds the bytes a KeyValue's encoding adds to its key and
+// value (field names, lengths, the four integers).
+const kvOverhead = 72
+
+// Size is what kv counts against a response's byte limit: an upper bound
+// of its encoded size. A nil kv counts 0.
+func (kv *KeyValue) Size() int {
+	if kv == nil {
+		return 0
+	}
+	return len(kv.Key) + len(kv.Value) + kvOverhead
 }
 
 // ResponseHeader describes the state a response was produced from.
@@ -51,6 +66,14 @@ type PutResponse struct {
 // Key; "\x00" means every key >= Key; anything else the half-open range
 // [Key, RangeEnd). With Key "\x00" and RangeEnd "\x00" every key is read.
 // Revision 0 reads the current revision. Limit 0 means no limit.
+//
+// A response is one page: the server ends it at its response byte limit
+// (or MaxBytes, if lower) and sets NextKey. The next page is read with
+// Key = NextKey, the same RangeEnd, Limit less the keys already read, and
+// Revisions set from the first page's header (its Revisions, or {Shard:
+// Revision} for a one-shard range), so that every page reads the same
+// revision of each shard: together they are one consistent read per shard
+// (ErrCompacted if a compaction overtook it).
 type RangeRequest struct {
 	Key          []byte `msgpack:"k"`
 	RangeEnd     []byte `msgpack:"e,omitempty"`
@@ -59,16 +82,42 @@ type RangeRequest struct {
 	KeysOnly     bool   `msgpack:"ko,omitempty"`
 	CountOnly    bool   `msgpack:"co,omitempty"`
 	Serializable bool   `msgpack:"ser,omitempty"`
+	// Revisions, on a continuation, names the shards to read and the
+	// revision to read each at; it overrides Revision and the routing of
+	// Key and RangeEnd.
+	Revisions map[uint32]int64 `msgpack:"rs,omitempty"`
+	// MaxBytes, set by a client that follows pages, bounds a page (the sum
+	// of KeyValue.Size of its Kvs; the server's limit applies if lower). A
+	// page holds at least one key, whatever its size. 0: the client does
+	// not follow pages, and a range that does not fit in one response
+	// fails with CodeTooLarge rather than come back cut.
+	MaxBytes int64 `msgpack:"mb,omitempty"`
+}
+
+// InRange reports whether key is selected by start and end with
+// RangeRequest rules.
+func InRange(key, start, end []byte) bool {
+	switch {
+	case len(end) == 0:
+		return bytes.Equal(key, start)
+	case len(end) == 1 && end[0] == 0:
+		return bytes.Compare(key, start) >= 0
+	default:
+		return bytes.Compare(key, start) >= 0 && bytes.Compare(key, end) < 0
+	}
 }
 
 // RangeResponse answers a RangeRequest. Kvs are in key order. Count is the
-// number of keys in the range (ignoring Limit); More reports that Limit cut
-// the result.
+// number of keys in the range (ignoring Limit and paging); More reports
+// that keys of the range were left out, by Limit or by paging. NextKey is
+// set when the page ended at the byte limit before Limit was reached: the
+// Key to read the next page from (see RangeRequest).
 type RangeResponse struct {
-	Header ResponseHeader `msgpack:"h"`
-	Kvs    []*KeyValue    `msgpack:"kvs,omitempty"`
-	More   bool           `msgpack:"more,omitempty"`
-	Count  int64          `msgpack:"n"`
+	Header  ResponseHeader `msgpack:"h"`
+	Kvs     []*KeyValue    `msgpack:"kvs,omitempty"`
+	More    bool           `msgpack:"more,omitempty"`
+	Count   int64          `msgpack:"n"`
+	NextKey []byte         `msgpack:"nk,omitempty"`
 }
 
 // DeleteRangeRequest deletes a key or a range (RangeEnd as in RangeRequest).
@@ -144,6 +193,14 @@ type TxnRequest struct {
 	Compare []Compare   `msgpack:"c,omitempty"`
 	Success []RequestOp `msgpack:"s,omitempty"`
 	Failure []RequestOp `msgpack:"f,omitempty"`
+	// MaxRangeKeys and MaxRangeBytes bound what the range ops of the
+	// branch that runs return, together (keys, and the sum of
+	// KeyValue.Size): over either the txn fails with CodeTooLarge and
+	// writes nothing. The member that proposes the txn sets them from its
+	// configuration (a client's values are replaced), so every replica
+	// applies the same bound; 0 means no bound.
+	MaxRangeKeys  int64 `msgpack:"mrk,omitempty"`
+	MaxRangeBytes int64 `msgpack:"mrb,omitempty"`
 }
 
 // TxnResponse answers a TxnRequest.
@@ -184,3 +241,7 @@ type Event struct {
 	Kv     *KeyValue `msgpack:"kv"`
 	PrevKv *KeyValue `msgpack:"p,omitempty"`
 }
+
+// Size is what e counts against a message's byte limit: an upper bound of
+// its encoded size.
+func (e *Event) Size() int { return e.Kv.Size() + e.PrevKv.Size() + 16 }

@@ -24,6 +24,11 @@ type WatchRequest struct {
 //
 // A stream ends with Canceled set and a Reason; CompactRevision is set
 // when the watch asked for history that has been compacted.
+//
+// A message carries at most the server's response byte limit of events
+// (at least one event). A revision with more events than that is split
+// over several messages: each but the last has Fragment set, and a client
+// delivers a revision only once it has all of it.
 type WatchResponse struct {
 	Header          ResponseHeader `msgpack:"h"`
 	Created         bool           `msgpack:"c,omitempty"`
@@ -31,4 +36,6 @@ type WatchResponse struct {
 	Canceled        bool           `msgpack:"x,omitempty"`
 	Reason          string         `msgpack:"why,omitempty"`
 	CompactRevision int64          `msgpack:"cr,omitempty"`
+	// Fragment: the last revision of Events goes on in the next message.
+	Fragment bool `msgpack:"frag,omitempty"`
 }

@@ -13,13 +13,19 @@ type RangeOptions struct {
 	Limit     int64 // at most this many KVs; 0 = no limit
 	KeysOnly  bool  // omit values
 	CountOnly bool  // return no KVs, only Count
+	// MaxBytes (0: no bound) ends the KVs before the one that would take
+	// the sum of their wire.KeyValue.Size past it, but never before the
+	// first: a page of a range.
+	MaxBytes int64
 }
 
 // RangeResult is what Reader.Range found.
 type RangeResult struct {
 	KVs   []*wire.KeyValue // in key order
-	Count int64            // live keys in the range, ignoring Limit
-	More  bool             // Limit cut the result
+	Count int64            // live keys in the range, ignoring Limit and MaxBytes
+	More  bool             // Limit or MaxBytes cut the result
+	Cut   bool             // MaxBytes cut the result (before Limit did)
+	Bytes int64            // the sum of the KVs' wire.KeyValue.Size
 }
 
 // Reader reads one shard's keyspace at any revision from a consistent
@@ -126,6 +132,7 @@ func (r *Reader) Range(key, end []byte, rev Revision, o RangeOptions) (RangeResu
 				kv.Value = nil
 			}
 			res.KVs = []*wire.KeyValue{kv}
+			res.Bytes = int64(kv.Size())
 		}
 		return res, nil
 	}
@@ -137,12 +144,21 @@ func (r *Reader) Range(key, end []byte, rev Revision, o RangeOptions) (RangeResu
 		if o.CountOnly {
 			return
 		}
-		if o.Limit > 0 && int64(len(res.KVs)) >= o.Limit {
+		if res.Cut || (o.Limit > 0 && int64(len(res.KVs)) >= o.Limit) {
 			res.More = true
 			return
 		}
-		rec.value = bytes.Clone(rec.value)
-		res.KVs = append(res.KVs, rec.keyValue(unescape(ek), mod, o.KeysOnly))
+		kv := rec.keyValue(unescape(ek), mod, o.KeysOnly)
+		size := int64(kv.Size())
+		if o.MaxBytes > 0 && len(res.KVs) > 0 && res.Bytes+size > o.MaxBytes {
+			res.More, res.Cut = true, true
+			return
+		}
+		if kv.Value != nil {
+			kv.Value = bytes.Clone(kv.Value)
+		}
+		res.Bytes += size
+		res.KVs = append(res.KVs, kv)
 	})
 	return res, err
 }

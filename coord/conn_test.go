@@ -1,0 +1,99 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// oversizedMember answers the handshake, then every Range with a frame larger
+// than any client reads and every other call with an empty body. It
+// counts the connections it accepted.
+func oversizedMember(t *testing.T) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int32)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer nc.Close()
+				fr := wire.NewFrameReader(nc, 0)
+				var f wire.Frame
+				if fr.Read(&f) != nil {
+					return
+				}
+				body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "fake", MaxRequestSize: 1 << 20, Shards: 1})
+				b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: body})
+				if _, err := nc.Write(b); err != nil {
+					return
+				}
+				for {
+					var f wire.Frame
+					if fr.Read(&f) != nil {
+						return
+					}
+					if f.Type != wire.FrameRequest {
+						continue
+					}
+					resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID}
+					if f.Method == wire.MethodRange {
+						resp.Body = make([]byte, wire.DefaultMaxFrameSize*3)
+					} else {
+						resp.Body, _ = wire.Marshal(&wire.PutResponse{})
+					}
+					b, _ := wire.AppendFrame(nil, resp)
+					if _, err := nc.Write(b); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// TestOversizedResponseFailsOnlyItsCall: a response larger than the
+// client reads fails its call at once with ErrTooLarge, instead of
+// breaking the connection (and every other call on it) and being retried
+// until the deadline; the connection goes on serving.
+func TestOversizedResponseFailsOnlyItsCall(t *testing.T) {
+	addr, conns := oversizedMember(t)
+	c, err := New(Config{Endpoints: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Put(ctx, "a", "1"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	start := time.Now()
+	_, err = c.Get(ctx, "a")
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("get: %v, want ErrTooLarge", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("get failed only at the deadline (%s)", time.Since(start))
+	}
+	if _, err := c.Put(ctx, "a", "2"); err != nil {
+		t.Fatalf("put after: %v", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want the first one kept", n)
+	}
+}

@@ -537,10 +537,11 @@ func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
 	rev := mvcc.Revision(req.Revision)
 	if rev > a.m.current {
 		return errResult(wire.Errorf(wire.CodeFutureRevision,
-			"cannot compact at revision %d, the shard is at %d", rev, a.m.current))
+			"required revision is a future revision: cannot compact shard %d at revision %d, it is at revision %d", a.sh.id, rev, a.m.current))
 	}
 	if rev <= a.m.compacted {
-		werr := wire.Errorf(wire.CodeCompacted, "revision %d is already compacted (at %d)", rev, a.m.compacted)
+		werr := wire.Errorf(wire.CodeCompacted,
+			"required revision has been compacted: cannot compact shard %d at revision %d, it is compacted at revision %d", a.sh.id, rev, a.m.compacted)
 		werr.CompactRevision = int64(a.m.compacted)
 		return errResult(werr)
 	}

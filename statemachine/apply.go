@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,7 +49,7 @@ type LeaseChange struct {
 // which the shard must not be used (reopen it).
 func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -550,7 +551,34 @@ func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
 	if err := a.flush(true); err != nil {
 		return Result{}, err
 	}
-	if _, err := a.w.Compact(rev); err != nil {
+	// The deletions go out in batches of at most MaxBatchBytes (see
+	// Writer.Compact). Those committed before the command ends carry the
+	// compacting marker, so that a reader seeing any of them refuses reads
+	// below rev; the meta (still the previous entry's: after a crash this
+	// command is applied again, and finds the same deletions to make) and
+	// the marker's removal come with the last part, in the batch's
+	// ordinary commit.
+	marked := false
+	commit := func(b *pebble.Batch) error {
+		if !marked {
+			if err := b.Set(a.sh.space.CompactingKey(), binary.BigEndian.AppendUint64(nil, uint64(rev)), nil); err != nil {
+				return err
+			}
+			marked = true
+		}
+		if testCommitHook != nil {
+			testCommitHook(b)
+		}
+		if err := a.db.Apply(b, pebble.NoSync); err != nil {
+			return fmt.Errorf("statemachine: commit compaction: %w", err)
+		}
+		return nil
+	}
+	if _, err := a.w.Compact(rev, a.sh.store.cfg.MaxBatchBytes, commit); err != nil {
+		return Result{}, err
+	}
+	// Always: a marker left by a crash in this command's first run must go.
+	if err := a.w.Batch().Delete(a.sh.space.CompactingKey(), nil); err != nil {
 		return Result{}, err
 	}
 	a.m.compacted = rev

@@ -324,7 +324,7 @@ type LeaseInfo struct {
 // Leases returns every lease of the shard, by ID.
 func (sh *Shard) Leases() ([]LeaseInfo, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +349,7 @@ func (sh *Shard) Leases() ([]LeaseInfo, error) {
 // Lease returns lease id, and false if the shard has no such lease.
 func (sh *Shard) Lease(id int64) (LeaseInfo, bool, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return LeaseInfo{}, false, err
 	}
@@ -372,7 +372,7 @@ func (sh *Shard) Lease(id int64) (LeaseInfo, bool, error) {
 // a lease that does not exist).
 func (sh *Shard) LeaseKeys(id int64) ([][]byte, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}

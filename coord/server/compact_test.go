@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,56 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 	// Revision 2 again: compacted everywhere already.
 	_, err = c.Compact(ctx, 2)
 	require.ErrorIs(t, err, coord.ErrCompacted)
+}
+
+// TestCatchUpBySnapshotInBoundedBatches: with a store batch bound much
+// smaller than the shard, a member that fell behind past the compacted
+// log restores the leader's snapshot in parts and ends with the same
+// state as its peers.
+func TestCatchUpBySnapshotInBoundedBatches(t *testing.T) {
+	tc := newTestCluster(t, 3, 1)
+	for i := range tc.cfgs {
+		tc.cfgs[i].SnapshotEntries = 20
+		tc.cfgs[i].StoreBatchBytes = 4 << 10
+	}
+	tc.stopAll()
+	for i := range tc.cfgs {
+		tc.start(i)
+	}
+	tc.waitReady()
+	ctx := ctxT(t, 60*time.Second)
+
+	lag := 2
+	if tc.leaderOfMost() == lag {
+		lag = 1
+	}
+	tc.stop(lag)
+	var live []string
+	for i, cfg := range tc.cfgs {
+		if i != lag {
+			live = append(live, cfg.ListenClient)
+		}
+	}
+	c := tc.client(live...)
+	value := strings.Repeat("v", 300)
+	for i := 0; i < 300; i++ {
+		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), value)
+		require.NoError(t, err)
+	}
+	// ~100 KB of state against a 4 KiB bound.
+	want, err := c.Get(ctx, "s", coord.WithPrefix())
+	require.NoError(t, err)
+
+	tc.start(lag)
+	back := tc.client(tc.cfgs[lag].ListenClient)
+	require.Eventually(t, func() bool {
+		g, err := back.Get(ctxT(t, time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
+		return err == nil && g.Count == want.Count
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Positive(t, tc.servers[lag].restores.Load(), "the member caught up by snapshot")
+	require.Eventually(t, func() bool {
+		h1, err1 := tc.servers[lag].shards[0].Hash()
+		h2, err2 := tc.servers[(lag+1)%3].shards[0].Hash()
+		return err1 == nil && err2 == nil && h1 == h2
+	}, 10*time.Second, 50*time.Millisecond)
 }

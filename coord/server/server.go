@@ -56,6 +56,7 @@ type Server struct {
 	httpSrv  *http.Server
 	metrics  *metrics
 	stopping atomic.Bool
+	restores atomic.Int64 // shard states replaced by a snapshot since start
 	stopOnce sync.Once
 	stopErr  error
 
@@ -167,7 +168,11 @@ func Start(cfg Config) (*Server, error) {
 				publish:  func(evs []wire.Event) { s.hub.publish(shard, evs) },
 				leases:   func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
 				reload:   func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
-				restored: func() { s.hub.restored(shard) },
+				restored: func() {
+					s.restores.Add(1)
+					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
+					s.hub.restored(shard)
+				},
 			}
 		}
 		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {
@@ -379,5 +384,6 @@ func (s *Server) closeAll() error {
 func smConfig(cfg Config) statemachine.Config {
 	c := statemachine.DefaultConfig()
 	c.LatestCacheKeys = cfg.KeyCache
+	c.MaxBatchBytes = cfg.StoreBatchBytes
 	return c
 }

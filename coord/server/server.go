@@ -164,10 +164,10 @@ func Start(cfg Config) (*Server, error) {
 		}
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
 			return &diskSM{
-				shard:    s.shards[shard],
-				publish:  func(evs []wire.Event) { s.hub.publish(shard, evs) },
-				leases:   func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
-				reload:   func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				shard:   s.shards[shard],
+				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
+				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
 				restored: func() {
 					s.restores.Add(1)
 					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())

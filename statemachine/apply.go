@@ -65,7 +65,8 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 			compacted: mvcc.Revision(sh.compacted.Load()),
 			lastLease: sh.lastLease.Load(),
 		},
-		dirty: make(map[uint64]*clientRecord),
+		dirty:     make(map[uint64]*clientRecord),
+		clusterID: sh.clusterID.Load(),
 	}
 	a.w = mvcc.NewWriter(sh.space, db, a.m.current, sh.latest)
 	defer a.w.Close()
@@ -99,12 +100,13 @@ var testCommitHook func(*pebble.Batch)
 
 // applier is the state of one Apply call.
 type applier struct {
-	sh     *Shard
-	db     *pebble.DB
-	w      *mvcc.Writer
-	m      meta                     // the working meta
-	dirty  map[uint64]*clientRecord // exactly-once records changed since the last flush
-	events []wire.Event
+	sh        *Shard
+	db        *pebble.DB
+	w         *mvcc.Writer
+	m         meta                     // the working meta
+	clusterID uint64                   // the working cluster identity
+	dirty     map[uint64]*clientRecord // exactly-once records changed since the last flush
+	events    []wire.Event
 
 	leases  map[int64]*leaseEntry     // lease records read or written by this call (lease.go)
 	attach  map[int64]map[string]bool // attachments set (true) or removed (false) by this call
@@ -139,6 +141,7 @@ func (a *applier) flush(rebase bool) error {
 	}
 	a.w.Committed()
 	a.sh.publish(a.m)
+	a.sh.clusterID.Store(a.clusterID)
 	clear(a.dirty)
 	if rebase {
 		a.w.Rebase(a.m.current)
@@ -243,7 +246,7 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
 		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil,
 		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil,
-		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil} {
+		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil, cmd.ClusterIdentity != nil} {
 		if set {
 			n++
 		}
@@ -282,6 +285,8 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		return applyRule(a, cmd.Dequeue, queue.ApplyDequeue, dequeueHeader)
 	case cmd.Ack != nil:
 		return applyRule(a, cmd.Ack, queue.ApplyAck, ackHeader)
+	case cmd.ClusterIdentity != nil:
+		return a.clusterIdentity(cmd.ClusterIdentity)
 	default:
 		return applyRule(a, cmd.Barrier, barrier.ApplyBarrier, barrierHeader)
 	}

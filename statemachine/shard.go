@@ -39,6 +39,7 @@ type Shard struct {
 	current   atomic.Int64
 	compacted atomic.Int64
 	lastLease atomic.Uint64
+	clusterID atomic.Uint64 // the cluster identity (ClusterIdentity), 0 if none
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -71,6 +72,9 @@ func (sh *Shard) Open() (uint64, error) {
 	}
 	m, err := getMeta(db, sh.space)
 	if err != nil {
+		return 0, err
+	}
+	if err := sh.loadClusterID(db); err != nil {
 		return 0, err
 	}
 	if err := sh.resetLatest(db); err != nil {

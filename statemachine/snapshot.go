@@ -175,6 +175,9 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if err := sh.loadClusterID(db); err != nil {
+		return err
+	}
 	if err := sh.resetLatest(db); err != nil {
 		return err
 	}

@@ -185,6 +185,7 @@ func Start(cfg Config) (*Server, error) {
 		s.goBackground(r.run)
 	}
 	s.goBackground(s.runLessor)
+	s.goBackground(s.runClusterIdentity)
 	if cfg.AutoCompactionRetention > 0 {
 		s.goBackground(s.runCompactor)
 	}
@@ -263,9 +264,10 @@ func (s *Server) leader(shard uint32) (string, uint64) {
 	return s.names[li.LeaderID], li.Term
 }
 
-// Ready reports whether every shard has a known leader.
+// Ready reports whether every shard has a known leader and the member
+// knows its cluster's identity.
 func (s *Server) Ready() bool {
-	if s.stopping.Load() {
+	if s.stopping.Load() || s.ClusterID() == 0 {
 		return false
 	}
 	for i := range s.shards {

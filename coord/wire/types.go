@@ -26,6 +26,9 @@ type ResponseHeader struct {
 	RaftTerm  uint64           `msgpack:"t,omitempty"`
 	Member    string           `msgpack:"mem,omitempty"`
 	Revisions map[uint32]int64 `msgpack:"rs,omitempty"`
+	// ClusterID is the identity of the cluster that answered (see
+	// HelloResponse.ClusterID), when the response comes from one shard.
+	ClusterID uint64 `msgpack:"cid,omitempty"`
 }
 
 // AllShards in a header's Shard field marks a response merged from every shard.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coord-io/coord/coord/wire"
@@ -61,6 +62,10 @@ type Client struct {
 	next    int // index of the endpoint to try next
 	closed  bool
 	dialing chan struct{} // non-nil while a dial is in progress
+
+	// cluster is the identity of the cluster the client talks to: the
+	// first one a member reported; 0 until then.
+	cluster atomic.Uint64
 
 	seqMu   sync.Mutex
 	nextSeq uint64
@@ -133,12 +138,19 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 
 		var cn *conn
 		var errs []error
+		var mismatch error
 		n := len(c.cfg.Endpoints)
 		for i := 0; i < n && ctx.Err() == nil; i++ {
 			idx := (start + i) % n
 			addr := c.cfg.Endpoints[idx]
 			var err error
 			cn, err = dialConn(ctx, addr, c.cfg.TLS, c.cfg.DialTimeout, c.id)
+			if err == nil {
+				if err = c.checkCluster(cn); err != nil {
+					cn.close(err)
+					cn, mismatch = nil, err
+				}
+			}
 			if err == nil {
 				c.mu.Lock()
 				c.next = (idx + 1) % n
@@ -162,12 +174,48 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 		if cn != nil {
 			return cn, nil
 		}
+		if mismatch != nil {
+			// Retrying cannot help: the client's cluster is gone from
+			// these addresses.
+			return nil, mismatch
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNoEndpoints, errors.Join(errs...))
 	}
 }
+
+// checkCluster remembers the cluster identity of the first member that
+// reports one and refuses a member of another cluster (ErrClusterMismatch,
+// as a server refusal, which call does not retry). A member that does not
+// know its identity yet (a new cluster electing its first leaders, a
+// member without quorum) answers no call but status: it is skipped like
+// an unavailable one, so the client only ever uses connections whose
+// cluster it checked.
+func (c *Client) checkCluster(cn *conn) error {
+	if cn.cluster == 0 {
+		return fmt.Errorf("%w: member %s has not learned its cluster's identity yet", ErrUnavailable, cn.member)
+	}
+	return c.sameCluster(cn.addr, cn.cluster)
+}
+
+// sameCluster checks a cluster identity reported by the member at addr.
+func (c *Client) sameCluster(addr string, id uint64) error {
+	if id == 0 || c.cluster.CompareAndSwap(0, id) {
+		return nil
+	}
+	if want := c.cluster.Load(); want != id {
+		return &Error{Wire: wire.Errorf(wire.CodeClusterMismatch,
+			"endpoint %s belongs to cluster %016x, not to cluster %016x this client talked to (was the cluster replaced? start a new client)", addr, id, want),
+			sentinel: ErrClusterMismatch}
+	}
+	return nil
+}
+
+// ClusterID returns the identity of the cluster the client talks to, 0
+// before it has reached a member that knows it.
+func (c *Client) ClusterID() uint64 { return c.cluster.Load() }
 
 // ActiveEndpoint returns the endpoint the client is connected to, or "".
 func (c *Client) ActiveEndpoint() string {

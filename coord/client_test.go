@@ -59,7 +59,7 @@ func (m *fakeMember) serve(nc net.Conn) {
 		}
 		resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: m.answer}
 		if f.Type == wire.FrameHello {
-			body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "fake", Shards: 1})
+			body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "fake", Shards: 1, ClusterID: 1})
 			resp = &wire.Frame{Type: wire.FrameHello, Body: body}
 		} else if f.Type == wire.FrameRequest {
 			m.mu.Lock()

@@ -26,6 +26,7 @@ type conn struct {
 	member   string
 	maxReq   int
 	shards   int
+	cluster  uint64 // the member's cluster identity, 0 if it did not know it
 	sendc    chan []byte
 	done     chan struct{} // closed when the connection is dead
 	mu       sync.Mutex
@@ -91,6 +92,7 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout 
 		member:  hr.Member,
 		maxReq:  hr.MaxRequestSize,
 		shards:  hr.Shards,
+		cluster: hr.ClusterID,
 		sendc:   make(chan []byte, 1024),
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan *wire.Frame),

@@ -36,7 +36,7 @@ func oversizedMember(t *testing.T) (addr string, conns *atomic.Int32) {
 				if fr.Read(&f) != nil {
 					return
 				}
-				body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "fake", MaxRequestSize: 1 << 20, Shards: 1})
+				body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "fake", MaxRequestSize: 1 << 20, Shards: 1, ClusterID: 1})
 				b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: body})
 				if _, err := nc.Write(b); err != nil {
 					return

@@ -30,6 +30,12 @@
 // "outcome unknown" to a retry older than it remembers clients (half of
 // coord serve --dedup-retention), never applying it twice.
 //
+// A Client belongs to one cluster: it remembers the identity of the first
+// cluster a member reports in the handshake and refuses a member of
+// another one (a cluster replaced on the same addresses): calls fail with
+// ErrClusterMismatch, and a watch ends with it rather than resume on the
+// other cluster's unrelated revisions.
+//
 // Goroutines: per connection one reader (routes responses to calls) and
 // one writer (batches frames into few writes); per Watch one loop that
 // resumes after broken connections from the last delivered revision; per

@@ -218,12 +218,16 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...OpOption) (*Del
 type CompactOption func(*wire.CompactRequest)
 
 // WithCompactShard compacts only the given shard. Without it every shard
-// is compacted to the lower of rev and its own current revision.
+// that has reached rev and is not compacted that far is compacted at rev
+// (see wire.CompactRequest).
 func WithCompactShard(shard uint32) CompactOption {
 	return func(r *wire.CompactRequest) { r.Shard, r.AllShards = shard, false }
 }
 
-// Compact discards the history below rev.
+// Compact discards the history below rev. A rev newer than the shard's
+// current revision fails with ErrFutureRevision, one at or below its
+// compact revision with ErrCompacted; nothing is discarded then. The
+// response's Shards says what happened in each shard.
 func (c *Client) Compact(ctx context.Context, rev int64, opts ...CompactOption) (*CompactResponse, error) {
 	req := &wire.CompactRequest{Revision: rev, AllShards: true}
 	for _, f := range opts {

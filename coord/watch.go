@@ -40,7 +40,10 @@ func WithFilterDelete() OpOption { return func(o *Op) { o.filterDelete = true } 
 // an older one (history first, then live, with no gap and no duplicate).
 // The channel closes when ctx ends or after a response with Canceled set.
 // A broken connection is invisible to the caller: the watch resumes on
-// another endpoint after the last revision it delivered.
+// another endpoint after the last revision it delivered, unless that
+// endpoint now belongs to another cluster (one replaced on the same
+// addresses): the watch then ends with ErrClusterMismatch instead of
+// resuming on the other cluster's unrelated revisions.
 func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) WatchChan {
 	o := newOp(opGet, key, "", opts)
 	req := &wire.WatchRequest{
@@ -72,8 +75,8 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 	for ctx.Err() == nil {
 		cn, err := c.getConn(ctx)
 		if err != nil {
-			if errors.Is(err, ErrClosed) {
-				cancelWith(ErrClosed, 0)
+			if errors.Is(err, ErrClosed) || errors.Is(err, ErrClusterMismatch) {
+				cancelWith(err, 0)
 				return
 			}
 			if !sleepCtx(ctx, &backoff) {
@@ -126,6 +129,12 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 				if err := wire.Unmarshal(f.Body, &wr); err != nil {
 					cn.cancel(id)
 					cancelWith(fmt.Errorf("%w: bad watch response: %v", ErrUnknown, err), 0)
+					return
+				}
+				if err := c.sameCluster(cn.addr, wr.Header.ClusterID); err != nil {
+					// Never resume against another cluster's revisions.
+					cn.cancel(id)
+					cancelWith(err, 0)
 					return
 				}
 				backoff = 20 * time.Millisecond

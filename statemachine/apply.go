@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,7 +49,7 @@ type LeaseChange struct {
 // which the shard must not be used (reopen it).
 func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,8 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 			lastLease: sh.lastLease.Load(),
 			clock:     sh.clock.Load(),
 		},
-		dirty: make(map[uint64]*clientRecord),
+		dirty:     make(map[uint64]*clientRecord),
+		clusterID: sh.clusterID.Load(),
 	}
 	a.w = mvcc.NewWriter(sh.space, db, a.m.current, sh.latest)
 	defer a.w.Close()
@@ -104,12 +106,13 @@ var testCommitHook func(*pebble.Batch)
 
 // applier is the state of one Apply call.
 type applier struct {
-	sh     *Shard
-	db     *pebble.DB
-	w      *mvcc.Writer
-	m      meta                     // the working meta
-	dirty  map[uint64]*clientRecord // exactly-once records changed since the last flush
-	events []wire.Event
+	sh        *Shard
+	db        *pebble.DB
+	w         *mvcc.Writer
+	m         meta                     // the working meta
+	clusterID uint64                   // the working cluster identity
+	dirty     map[uint64]*clientRecord // exactly-once records changed since the last flush
+	events    []wire.Event
 
 	leases  map[int64]*leaseEntry     // lease records read or written by this call (lease.go)
 	attach  map[int64]map[string]bool // attachments set (true) or removed (false) by this call
@@ -144,6 +147,7 @@ func (a *applier) flush(rebase bool) error {
 	}
 	a.w.Committed()
 	a.sh.publish(a.m)
+	a.sh.clusterID.Store(a.clusterID)
 	clear(a.dirty)
 	if rebase {
 		a.w.Rebase(a.m.current)
@@ -294,7 +298,7 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
 		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil,
 		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil,
-		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil} {
+		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil, cmd.ClusterIdentity != nil} {
 		if set {
 			n++
 		}
@@ -333,6 +337,8 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 		return applyRule(a, cmd.Dequeue, queue.ApplyDequeue, dequeueHeader)
 	case cmd.Ack != nil:
 		return applyRule(a, cmd.Ack, queue.ApplyAck, ackHeader)
+	case cmd.ClusterIdentity != nil:
+		return a.clusterIdentity(cmd.ClusterIdentity)
 	default:
 		return applyRule(a, cmd.Barrier, barrier.ApplyBarrier, barrierHeader)
 	}
@@ -681,10 +687,11 @@ func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
 	rev := mvcc.Revision(req.Revision)
 	if rev > a.m.current {
 		return errResult(wire.Errorf(wire.CodeFutureRevision,
-			"cannot compact at revision %d, the shard is at %d", rev, a.m.current))
+			"required revision is a future revision: cannot compact shard %d at revision %d, it is at revision %d", a.sh.id, rev, a.m.current))
 	}
 	if rev <= a.m.compacted {
-		werr := wire.Errorf(wire.CodeCompacted, "revision %d is already compacted (at %d)", rev, a.m.compacted)
+		werr := wire.Errorf(wire.CodeCompacted,
+			"required revision has been compacted: cannot compact shard %d at revision %d, it is compacted at revision %d", a.sh.id, rev, a.m.compacted)
 		werr.CompactRevision = int64(a.m.compacted)
 		return errResult(werr)
 	}
@@ -693,7 +700,34 @@ func (a *applier) compact(req *wire.CompactRequest) (Result, error) {
 	if err := a.flush(true); err != nil {
 		return Result{}, err
 	}
-	if _, err := a.w.Compact(rev); err != nil {
+	// The deletions go out in batches of at most MaxBatchBytes (see
+	// Writer.Compact). Those committed before the command ends carry the
+	// compacting marker, so that a reader seeing any of them refuses reads
+	// below rev; the meta (still the previous entry's: after a crash this
+	// command is applied again, and finds the same deletions to make) and
+	// the marker's removal come with the last part, in the batch's
+	// ordinary commit.
+	marked := false
+	commit := func(b *pebble.Batch) error {
+		if !marked {
+			if err := b.Set(a.sh.space.CompactingKey(), binary.BigEndian.AppendUint64(nil, uint64(rev)), nil); err != nil {
+				return err
+			}
+			marked = true
+		}
+		if testCommitHook != nil {
+			testCommitHook(b)
+		}
+		if err := a.db.Apply(b, pebble.NoSync); err != nil {
+			return fmt.Errorf("statemachine: commit compaction: %w", err)
+		}
+		return nil
+	}
+	if _, err := a.w.Compact(rev, a.sh.store.cfg.MaxBatchBytes, commit); err != nil {
+		return Result{}, err
+	}
+	// Always: a marker left by a crash in this command's first run must go.
+	if err := a.w.Batch().Delete(a.sh.space.CompactingKey(), nil); err != nil {
 		return Result{}, err
 	}
 	a.m.compacted = rev

@@ -55,6 +55,9 @@ type Command struct {
 	Dequeue *wire.DequeueRequest `msgpack:"dq,omitempty"`
 	Ack     *wire.AckRequest     `msgpack:"ak,omitempty"`
 	Barrier *wire.BarrierRequest `msgpack:"br,omitempty"`
+
+	// The cluster's identity (cluster.go).
+	ClusterIdentity *ClusterIdentity `msgpack:"cl,omitempty"`
 }
 
 // LeaseGrant creates a lease of TTL seconds in the shard. The state

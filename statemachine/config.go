@@ -38,7 +38,18 @@ type Config struct {
 	// 0 disables the cache. Unlike the other fields, it changes no result:
 	// members may differ here.
 	LatestCacheKeys int
+
+	// MaxBatchBytes bounds the Pebble batches that a snapshot restore and
+	// a compaction commit (a batch goes over it by at most one record):
+	// both stream through a shard of any size in parts of about this
+	// size instead of one batch (Pebble refuses batches of 4 GiB, and
+	// memory runs out first). 0 means DefaultMaxBatchBytes. Like
+	// LatestCacheKeys it changes no result: members may differ here.
+	MaxBatchBytes int
 }
+
+// DefaultMaxBatchBytes is the default of Config.MaxBatchBytes.
+const DefaultMaxBatchBytes = 8 << 20
 
 // DefaultLatestCacheKeys is the default of Config.LatestCacheKeys: at most
 // ~110 MB of heap per shard with 256-byte values, ~45 MB with small ones.
@@ -47,7 +58,7 @@ const DefaultLatestCacheKeys = 256 << 10
 
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {
-	return Config{DedupRetention: DefaultDedupRetention, LatestCacheKeys: DefaultLatestCacheKeys}
+	return Config{DedupRetention: DefaultDedupRetention, LatestCacheKeys: DefaultLatestCacheKeys, MaxBatchBytes: DefaultMaxBatchBytes}
 }
 
 // DefaultDedupRetention is the default of Config.DedupRetention.
@@ -60,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.LatestCacheKeys < 0 {
 		return fmt.Errorf("statemachine: LatestCacheKeys must not be negative (0 disables the cache; default %d)", DefaultLatestCacheKeys)
+	}
+	if c.MaxBatchBytes < 0 {
+		return fmt.Errorf("statemachine: MaxBatchBytes must not be negative (0 means the default, %d)", DefaultMaxBatchBytes)
 	}
 	return nil
 }

@@ -25,7 +25,27 @@
 // meta they see are from one point in time. History rebuilds a watch's
 // missed events from the stored versions (history.go). Snapshots are the
 // shard's keys streamed in key order (snapshot.go); restoring replaces the
-// shard's whole prefix in one batch.
+// shard's whole prefix in batches of at most Config.MaxBatchBytes (plus
+// one record), the meta record last, under a restoring marker that makes
+// Open empty a half-restored shard (so Dragonboat restores it again).
+//
+// # Compaction
+//
+// Compact deletes, for each key, the versions older than its newest one
+// at or below the revision (and that one too when it is a tombstone). The
+// deletions are committed in batches of at most Config.MaxBatchBytes while
+// the command runs, each key's oldest first and the deciding version last,
+// under a compacting marker that readers take as the compact revision;
+// the meta and the marker's removal go with the batch's last commit. A
+// crash in between leaves the command unapplied: applied again, it finds
+// the same deletions to make and ends in the same state, with the same
+// result, whatever the batch bound (members may differ in it).
+//
+// # Cluster identity
+//
+// Shard 0 keeps the cluster's identity: the ID of the first
+// ClusterIdentity command applied (cluster.go), drawn by a member of the
+// new cluster; later ones change nothing.
 //
 // # Leases
 //
@@ -94,5 +114,7 @@
 // The package starts no goroutine. Apply and the other mutating methods
 // are called by one goroutine at a time (the shard's apply loop);
 // SaveSnapshot and the read methods may run alongside. Store.mu keeps the
-// DB open while any of them uses it.
+// DB open while any of them uses it; each Shard's state lock is shared by
+// all of them and taken exclusively by RecoverFromSnapshot, so no reader
+// sees a half-restored shard.
 package statemachine

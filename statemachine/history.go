@@ -41,7 +41,7 @@ func (sh *Shard) History(key, end []byte, fromRev, toRev int64, withPrev bool, l
 		return nil, false, wire.Errorf(wire.CodeInvalid, "negative limit %d", limit)
 	}
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, false, err
 	}

@@ -332,7 +332,7 @@ type LeaseInfo struct {
 // Leases returns every lease of the shard, by ID.
 func (sh *Shard) Leases() ([]LeaseInfo, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +357,7 @@ func (sh *Shard) Leases() ([]LeaseInfo, error) {
 // Lease returns lease id, and false if the shard has no such lease.
 func (sh *Shard) Lease(id int64) (LeaseInfo, bool, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return LeaseInfo{}, false, err
 	}
@@ -380,7 +380,7 @@ func (sh *Shard) Lease(id int64) (LeaseInfo, bool, error) {
 // a lease that does not exist).
 func (sh *Shard) LeaseKeys(id int64) ([][]byte, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}

@@ -67,13 +67,26 @@ func decodeMeta(b []byte) (meta, error) {
 }
 
 // readMeta reads the meta record through it (an iterator over the shard);
-// a shard without one is new.
+// a shard without one is new. For a reader, a compaction whose first
+// parts are committed (the compacting marker) counts as done: the
+// returned compacted revision is the marker's when it is higher.
 func readMeta(it *pebble.Iterator, space mvcc.Space) (meta, error) {
+	var m meta
 	key := space.MetaKey()
-	if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
-		return meta{}, it.Error()
+	if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
+		var err error
+		if m, err = decodeMeta(it.Value()); err != nil {
+			return meta{}, err
+		}
 	}
-	return decodeMeta(it.Value())
+	key = space.CompactingKey()
+	if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
+		if len(it.Value()) != 8 {
+			return meta{}, fmt.Errorf("statemachine: corrupt compacting marker (%d bytes)", len(it.Value()))
+		}
+		m.compacted = max(m.compacted, mvcc.Revision(binary.BigEndian.Uint64(it.Value())))
+	}
+	return m, it.Error()
 }
 
 // getMeta reads the meta record from db.

@@ -216,7 +216,7 @@ func (a *applier) compareLockToken(c *wire.Compare) (bool, error) {
 // one consistent view, and returns the header of that revision.
 func (sh *Shard) readAt(fn func(locks.Reader) error) (wire.ResponseHeader, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return wire.ResponseHeader{}, err
 	}

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
@@ -28,12 +29,18 @@ type Shard struct {
 
 	closed atomic.Bool
 
+	// mu is the shard's state lock: RecoverFromSnapshot, which commits
+	// the new state in parts, holds it exclusively so that no reader sees
+	// a half-restored shard; everything else shares it (acquire).
+	mu sync.RWMutex
+
 	// The committed meta, published for concurrent readers.
 	applied   atomic.Uint64
 	current   atomic.Int64
 	compacted atomic.Int64
 	lastLease atomic.Uint64
 	clock     atomic.Uint64
+	clusterID atomic.Uint64 // the cluster identity (ClusterIdentity), 0 if none
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -57,8 +64,18 @@ func (sh *Shard) Open() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A restore interrupted by a crash left part of a snapshot and no
+	// meta: empty the shard, so that it reports index 0 and Dragonboat,
+	// which keeps the snapshot until a recovery from it has completed,
+	// restores it again.
+	if err := sh.dropHalfRestored(db); err != nil {
+		return 0, err
+	}
 	m, err := getMeta(db, sh.space)
 	if err != nil {
+		return 0, err
+	}
+	if err := sh.loadClusterID(db); err != nil {
 		return 0, err
 	}
 	if err := sh.resetLatest(db); err != nil {
@@ -97,7 +114,7 @@ func (sh *Shard) resetLatest(db *pebble.DB) error {
 // Sync makes everything applied so far durable.
 func (sh *Shard) Sync() error {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return err
 	}
@@ -121,14 +138,22 @@ func (sh *Shard) publish(m meta) {
 	sh.clock.Store(m.clock)
 }
 
-// acquire is Store.acquire that also fails on a closed shard. The caller
-// must call sh.store.mu.RUnlock when done, also on error.
+// acquire is Store.acquire that also fails on a closed shard, and shares
+// the shard's state lock (so it waits for a snapshot restore in
+// progress). The caller must call sh.release when done, also on error.
 func (sh *Shard) acquire() (*pebble.DB, error) {
 	db, err := sh.store.acquire()
+	sh.mu.RLock()
 	if err == nil && sh.closed.Load() {
 		err = ErrClosed
 	}
 	return db, err
+}
+
+// release ends what acquire started.
+func (sh *Shard) release() {
+	sh.mu.RUnlock()
+	sh.store.mu.RUnlock()
 }
 
 // newIter returns an iterator over every key of the shard.
@@ -145,7 +170,7 @@ func (sh *Shard) Range(req *wire.RangeRequest) (*wire.RangeResponse, error) {
 		return nil, werr
 	}
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +195,7 @@ func (sh *Shard) Range(req *wire.RangeRequest) (*wire.RangeResponse, error) {
 // Replicas that applied the same log have the same hash.
 func (sh *Shard) Hash() (uint64, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return 0, err
 	}

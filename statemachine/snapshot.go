@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ func (s *Snapshot) Close() error {
 // PrepareSnapshot captures the shard's current state.
 func (sh *Shard) PrepareSnapshot() (*Snapshot, error) {
 	db, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func (sh *Shard) PrepareSnapshot() (*Snapshot, error) {
 // Apply.
 func (sh *Shard) SaveSnapshot(s *Snapshot, w io.Writer) error {
 	_, err := sh.acquire()
-	defer sh.store.mu.RUnlock()
+	defer sh.release()
 	defer s.Close()
 	if err != nil {
 		return err
@@ -121,25 +122,96 @@ func (sw *snapshotWriter) bytes(b []byte) {
 var errBadSnapshot = errors.New("statemachine: malformed snapshot")
 
 // RecoverFromSnapshot replaces the shard's whole state (data, meta and
-// exactly-once records) by the snapshot read from r. The new state is
-// written in one synced batch, so a crash leaves the old state or the new.
+// exactly-once records) by the snapshot read from r.
+//
+// The new state is committed in batches of about Config.MaxBatchBytes, so
+// that a shard of any size restores in bounded memory: the first batch
+// clears the shard and sets the restoring marker, the last one writes the
+// meta record (held back from its place in the stream) and removes the
+// marker, synced. Readers wait meanwhile (the shard's state lock), so none
+// sees a half-restored shard. A crash in between leaves the marker and no
+// meta: Open then empties the shard and reports index 0, and Dragonboat
+// restores the snapshot again. A stream that fails (malformed, bad
+// checksum, read error) leaves the shard empty and marked the same way:
+// the shard must not be used until it is restored or reopened.
 func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
-	db, err := sh.acquire()
+	db, err := sh.store.acquire()
 	defer sh.store.mu.RUnlock()
+	if err == nil && sh.closed.Load() {
+		err = ErrClosed
+	}
 	if err != nil {
 		return err
 	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+
 	sr := snapshotReader{r: bufio.NewReaderSize(r, 256<<10), h: crc32.New(crcTable)}
 	if magic := sr.read(len(snapshotMagic)); sr.err == nil && string(magic) != snapshotMagic {
 		return fmt.Errorf("%w: bad magic %q", errBadSnapshot, magic)
 	} else if sr.err == nil {
 		sr.h.Write(magic)
 	}
-	b := db.NewBatch()
-	defer b.Close()
-	if err := b.DeleteRange(sh.space.Lower(), sh.space.Upper(), nil); err != nil {
+	// From here the caches may not describe the DB: empty them before
+	// the first part is committed, and refill them from the new state
+	// once it is complete.
+	sh.latest.Reset(false)
+	sh.clients = make(map[uint64]*clientRecord)
+	if started, err := sh.restore(db, &sr); err != nil {
+		if !started { // nothing committed: the old state stands
+			if m, merr := getMeta(db, sh.space); merr == nil {
+				sh.publish(m)
+				_ = sh.resetLatest(db)
+			}
+			return err
+		}
+		sh.publish(meta{})
+		if werr := sh.markEmpty(db); werr != nil {
+			return errors.Join(err, werr)
+		}
 		return err
 	}
+	m, err := getMeta(db, sh.space)
+	if err != nil {
+		return err
+	}
+	if err := sh.loadClusterID(db); err != nil {
+		return err
+	}
+	if err := sh.resetLatest(db); err != nil {
+		return err
+	}
+	sh.publish(m)
+	return nil
+}
+
+// restore writes the records of sr (past the magic) into the shard in
+// bounded batches (see RecoverFromSnapshot). started tells whether it
+// committed anything.
+func (sh *Shard) restore(db *pebble.DB, sr *snapshotReader) (started bool, err error) {
+	b := db.NewBatch()
+	defer func() { _ = b.Close() }()
+	commit := func(opts *pebble.WriteOptions) error {
+		if testCommitHook != nil {
+			testCommitHook(b)
+		}
+		started = true
+		if err := db.Apply(b, opts); err != nil {
+			return fmt.Errorf("statemachine: recover snapshot: %w", err)
+		}
+		_ = b.Close()
+		b = db.NewBatch()
+		return nil
+	}
+	if err := b.DeleteRange(sh.space.Lower(), sh.space.Upper(), nil); err != nil {
+		return started, err
+	}
+	if err := b.Set(sh.space.RestoringKey(), nil, nil); err != nil {
+		return started, err
+	}
+	limit := sh.store.cfg.MaxBatchBytes
+	metaKey := sh.space.MetaKey()
+	var metaValue []byte
 	key := sh.space.Prefix()
 	for sr.err == nil {
 		k := sr.bytes()
@@ -148,33 +220,65 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 		}
 		v := sr.bytes()
 		key = append(key[:len(sh.space.Lower())], k...)
+		if bytes.Equal(key, metaKey) {
+			metaValue = v
+			continue
+		}
+		if len(b.Repr()) >= limit {
+			if err := commit(pebble.NoSync); err != nil {
+				return started, err
+			}
+		}
 		if err := b.Set(key, v, nil); err != nil {
-			return err
+			return started, err
 		}
 	}
 	want := sr.h.Sum32()
 	crc := sr.read(4)
 	if sr.err != nil {
-		return fmt.Errorf("%w: %v", errBadSnapshot, sr.err)
+		return started, fmt.Errorf("%w: %v", errBadSnapshot, sr.err)
 	}
 	if got := binary.BigEndian.Uint32(crc); got != want {
-		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+		return started, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
 	}
-	// From here the cache may not describe the DB: empty it before the
-	// new state is visible, and again from the new state once it is.
-	sh.latest.Reset(false)
-	if err := db.Apply(b, pebble.Sync); err != nil {
-		return fmt.Errorf("statemachine: recover snapshot: %w", err)
+	if metaValue != nil {
+		if err := b.Set(metaKey, metaValue, nil); err != nil {
+			return started, err
+		}
 	}
-	m, err := getMeta(db, sh.space)
+	if err := b.Delete(sh.space.RestoringKey(), nil); err != nil {
+		return started, err
+	}
+	return true, commit(pebble.Sync)
+}
+
+// markEmpty leaves a shard whose restore failed empty and marked as
+// half-restored.
+func (sh *Shard) markEmpty(db *pebble.DB) error {
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(sh.space.Lower(), sh.space.Upper(), nil); err != nil {
+		return err
+	}
+	if err := b.Set(sh.space.RestoringKey(), nil, nil); err != nil {
+		return err
+	}
+	return db.Apply(b, pebble.Sync)
+}
+
+// dropHalfRestored empties the shard if a restore was interrupted.
+func (sh *Shard) dropHalfRestored(db *pebble.DB) error {
+	_, closer, err := db.Get(sh.space.RestoringKey())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if err := sh.resetLatest(db); err != nil {
-		return err
+	_ = closer.Close()
+	if err := db.DeleteRange(sh.space.Lower(), sh.space.Upper(), pebble.Sync); err != nil {
+		return fmt.Errorf("statemachine: drop half-restored shard: %w", err)
 	}
-	sh.publish(m)
-	sh.clients = make(map[uint64]*clientRecord)
 	return nil
 }
 

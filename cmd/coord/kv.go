@@ -247,9 +247,15 @@ func compactCommand(env *cliEnv) *cli.Command {
 		UsageText: `coord compact REV [--shard S]
 
 Discards old versions below revision REV; reads and watches below it then
-fail with "revision compacted". Each shard has its own revisions: without
---shard every shard is compacted to the lower of REV and its own current
-revision.
+fail with "revision compacted". REV must not be newer than the shard's
+current revision ("required revision is a future revision") and must be
+above its compact revision ("required revision has been compacted"):
+either fails with exit 1 and discards nothing.
+
+Each shard has its own revisions: without --shard every shard that has
+reached REV and is not compacted that far is compacted at REV, the others
+are left alone, and one line per shard says which (with one shard, etcd's
+single line). It fails only if no shard was compacted.
 
    coord compact 1000
    coord compact 42 --shard 3`,

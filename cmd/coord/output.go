@@ -108,15 +108,50 @@ func printTxn(w io.Writer, format string, r *wire.TxnResponse, views []getView) 
 	return nil
 }
 
-// printCompact prints a compact response.
+// printCompact prints a compact response: etcdctl's line for one shard,
+// else one line per shard saying what was compacted and why a shard was
+// left alone.
 func printCompact(w io.Writer, format string, rev int64, r *wire.CompactResponse) error {
 	if format == formatJSON {
+		type jsonShard struct {
+			Shard           uint32 `json:"shard"`
+			Compacted       bool   `json:"compacted"`
+			CompactRevision int64  `json:"compact_revision"`
+			Revision        int64  `json:"revision"`
+			Error           string `json:"error,omitempty"`
+		}
+		shards := make([]jsonShard, 0, len(r.Shards))
+		for _, s := range r.Shards {
+			j := jsonShard{Shard: s.Shard, Compacted: s.Compacted, CompactRevision: s.CompactRevision, Revision: s.Revision}
+			if s.Error != nil {
+				j.Error = s.Error.Message
+			}
+			shards = append(shards, j)
+		}
 		return writeJSON(w, struct {
-			Header   jsonHeader `json:"header"`
-			Revision int64      `json:"revision"`
-		}{jsonHeaderOf(r.Header), rev})
+			Header   jsonHeader  `json:"header"`
+			Revision int64       `json:"revision"`
+			Shards   []jsonShard `json:"shards"`
+		}{jsonHeaderOf(r.Header), rev, shards})
 	}
-	fmt.Fprintf(w, "compacted revision %d\n", rev)
+	if len(r.Shards) <= 1 {
+		fmt.Fprintf(w, "compacted revision %d\n", rev)
+		return nil
+	}
+	for _, s := range r.Shards {
+		switch {
+		case s.Compacted:
+			fmt.Fprintf(w, "shard %d: compacted revision %d\n", s.Shard, rev)
+		case s.Error != nil && s.Error.Code == wire.CodeFutureRevision:
+			fmt.Fprintf(w, "shard %d: not compacted: required revision is a future revision (shard at revision %d)\n", s.Shard, s.Revision)
+		case s.Error != nil && s.Error.Code == wire.CodeCompacted:
+			fmt.Fprintf(w, "shard %d: not compacted: required revision has been compacted (compacted revision %d)\n", s.Shard, s.CompactRevision)
+		case s.Error != nil:
+			fmt.Fprintf(w, "shard %d: not compacted: %s\n", s.Shard, s.Error.Message)
+		default:
+			fmt.Fprintf(w, "shard %d: not compacted\n", s.Shard)
+		}
+	}
 	return nil
 }
 

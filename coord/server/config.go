@@ -108,6 +108,10 @@ type Config struct {
 	// previous version (statemachine.Config.LatestCacheKeys). 0 disables
 	// it; it changes no result, so members may differ.
 	KeyCache int
+	// StoreBatchBytes bounds the Pebble batches in which a snapshot is
+	// restored and history is compacted (statemachine.Config.MaxBatchBytes;
+	// 0: its default, 8 MiB). It changes no result, so members may differ.
+	StoreBatchBytes int
 	// LogDBShards and ExecShards are Dragonboat's Expert.LogDB.Shards and
 	// Expert.Engine.ExecShards: fixed when the data directory is created,
 	// and ExecShards must divide LogDBShards evenly or the reverse.
@@ -286,6 +290,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupRetention != 0 && c.DedupRetention < time.Second {
 		errs = append(errs, fmt.Errorf("dedup retention must be at least 1s (0: the default, %v), got %v", statemachine.DefaultDedupRetention, c.DedupRetention))
+	}
+	if c.StoreBatchBytes < 0 {
+		errs = append(errs, fmt.Errorf("store batch bytes must not be negative (0 means the default), got %d", c.StoreBatchBytes))
 	}
 	if c.KeyCache < 0 {
 		errs = append(errs, fmt.Errorf("key cache must not be negative (0 disables it), got %d", c.KeyCache))

@@ -47,8 +47,9 @@
 // Goroutines and what they own: the accept loop; per connection a reader
 // (owns the call table) and a writer (owns the socket's write side); one
 // goroutine per call in flight (at most 4096 per connection); up to 64
-// answering refused connections; per shard a
-// renewer; the lessor loop; the auto-compactor (when enabled); per watch
+// answering refused connections; per shard a renewer; the lessor loop;
+// the auto-compactor (when enabled); the cluster-identity proposer
+// (identity.go, until shard 0 holds one); per watch
 // one feeder per shard; per queue with blocked consumers one watcher
 // (dequeuers.go). Dragonboat's own goroutines call LeaderUpdated and the
 // adapter.

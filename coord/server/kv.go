@@ -358,43 +358,70 @@ func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire
 	return &resp, nil
 }
 
+// compact compacts one shard, or every shard (see wire.CompactRequest):
+// each shard's state machine decides, on the revisions it has applied,
+// whether the revision is future or already compacted there.
 func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
 	if req.Revision < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "compact revision must be positive")
 	}
-	one := func(shard uint32, rev int64) (*wire.CompactResponse, *wire.Error) {
+	// one compacts shard at req.Revision. A refusal (future revision,
+	// already compacted) is a result, any other error fails the call.
+	one := func(shard uint32) (wire.ShardCompaction, *wire.Error) {
 		cmd := s.command(cl)
-		cmd.Compact = &wire.CompactRequest{Revision: rev, Shard: shard}
+		cmd.Compact = &wire.CompactRequest{Revision: req.Revision, Shard: shard}
 		var resp wire.CompactResponse
-		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
-			return nil, werr
+		werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header)
+		switch {
+		case werr == nil:
+			return wire.ShardCompaction{Shard: shard, Compacted: true, CompactRevision: req.Revision, Revision: resp.Header.Revision}, nil
+		case werr.Code == wire.CodeFutureRevision || werr.Code == wire.CodeCompacted:
+			// The proposal was applied on this member before it
+			// returned: its local revisions are at least that recent.
+			cur, compacted := s.shards[shard].Revision()
+			return wire.ShardCompaction{Shard: shard, CompactRevision: max(compacted, werr.CompactRevision), Revision: cur, Error: werr}, nil
+		default:
+			return wire.ShardCompaction{}, werr
 		}
-		return &resp, nil
 	}
+	var results []wire.ShardCompaction
 	if !req.AllShards {
 		if int(req.Shard) >= len(s.shards) {
 			return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", req.Shard, len(s.shards))
 		}
-		return one(req.Shard, req.Revision)
-	}
-	// Every shard, each to the lower of the revision and its own current
-	// revision; shards already compacted that far are left alone.
-	out := &wire.CompactResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
-	for i := range s.shards {
-		shard := uint32(i)
-		cur, compacted := s.shards[i].Revision()
-		rev := min(req.Revision, cur)
-		if rev <= compacted {
-			out.Header.Revisions[shard] = compacted
-			continue
-		}
-		if _, werr := one(shard, rev); werr != nil {
-			if werr.Code == wire.CodeCompacted {
-				continue
-			}
+		r, werr := one(req.Shard)
+		if werr != nil {
 			return nil, werr
 		}
-		out.Header.Revisions[shard] = rev
+		results = []wire.ShardCompaction{r}
+	} else {
+		var werr *wire.Error
+		if results, werr = fanOut(len(s.shards), one); werr != nil {
+			return nil, werr
+		}
+	}
+	var refusal *wire.Error
+	for _, r := range results {
+		if r.Compacted {
+			refusal = nil
+			break
+		}
+		if refusal == nil {
+			refusal = r.Error
+		}
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	out := &wire.CompactResponse{Shards: results}
+	if len(results) == 1 {
+		out.Header = wire.ResponseHeader{Shard: results[0].Shard, Revision: results[0].Revision}
+		s.fillHeader(&out.Header, results[0].Shard)
+		return out, nil
+	}
+	out.Header = wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}
+	for _, r := range results {
+		out.Header.Revisions[r.Shard] = r.Revision
 	}
 	return out, nil
 }

@@ -135,4 +135,5 @@ func (s *Server) fillHeader(h *wire.ResponseHeader, shard uint32) {
 	_, term := s.leader(shard)
 	h.RaftTerm = term
 	h.Member = s.cfg.Name
+	h.ClusterID = s.ClusterID()
 }

@@ -321,7 +321,7 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 	if h.Version != wire.ProtocolVersion {
 		reply.Err = wire.Errorf(wire.CodeUnimplemented, "protocol version %d not supported (server speaks %d)", h.Version, wire.ProtocolVersion)
 	} else {
-		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize, Shards: len(c.s.shards)})
+		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize, Shards: len(c.s.shards), ClusterID: c.s.ClusterID()})
 	}
 	b, _ := wire.AppendFrame(nil, reply)
 	if _, err := c.nc.Write(b); err != nil || reply.Err != nil {
@@ -457,6 +457,9 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
 	f := cl.frame
+	if werr := s.checkClusterID(f.Method); werr != nil {
+		return nil, werr
+	}
 	switch f.Method {
 	case wire.MethodPut:
 		var req wire.PutRequest

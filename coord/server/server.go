@@ -56,6 +56,7 @@ type Server struct {
 	httpSrv  *http.Server
 	metrics  *metrics
 	stopping atomic.Bool
+	restores atomic.Int64 // shard states replaced by a snapshot since start
 	stopOnce sync.Once
 	stopErr  error
 
@@ -163,11 +164,15 @@ func Start(cfg Config) (*Server, error) {
 		}
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
 			return &diskSM{
-				shard:    s.shards[shard],
-				publish:  func(evs []wire.Event) { s.hub.publish(shard, evs) },
-				leases:   func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
-				reload:   func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
-				restored: func() { s.hub.restored(shard) },
+				shard:   s.shards[shard],
+				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
+				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				restored: func() {
+					s.restores.Add(1)
+					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
+					s.hub.restored(shard)
+				},
 			}
 		}
 		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {
@@ -180,6 +185,7 @@ func Start(cfg Config) (*Server, error) {
 		s.goBackground(r.run)
 	}
 	s.goBackground(s.runLessor)
+	s.goBackground(s.runClusterIdentity)
 	if cfg.AutoCompactionRetention > 0 {
 		s.goBackground(s.runCompactor)
 	}
@@ -258,9 +264,10 @@ func (s *Server) leader(shard uint32) (string, uint64) {
 	return s.names[li.LeaderID], li.Term
 }
 
-// Ready reports whether every shard has a known leader.
+// Ready reports whether every shard has a known leader and the member
+// knows its cluster's identity.
 func (s *Server) Ready() bool {
-	if s.stopping.Load() {
+	if s.stopping.Load() || s.ClusterID() == 0 {
 		return false
 	}
 	for i := range s.shards {
@@ -382,5 +389,6 @@ func smConfig(cfg Config) statemachine.Config {
 	if cfg.DedupRetention > 0 {
 		c.DedupRetention = cfg.DedupRetention
 	}
+	c.MaxBatchBytes = cfg.StoreBatchBytes
 	return c
 }

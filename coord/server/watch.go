@@ -240,7 +240,7 @@ func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (a
 			created.Header.Revisions[sh] = start - 1
 		}
 	}
-	created.Header.Member = s.cfg.Name
+	created.Header.Member, created.Header.ClusterID = s.cfg.Name, s.ClusterID()
 	if !cl.stream(&created) {
 		return s.watchEnded(ctx)
 	}

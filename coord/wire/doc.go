@@ -4,7 +4,9 @@
 // A connection carries frames: a 4-byte big-endian length, then the
 // msgpack encoding of a Frame (an array). The client's first frame is a
 // Hello (magic, protocol version, client ID); the server answers with its
-// member name, request size limit and shard count, or an error and closes.
+// member name, request size limit, shard count and cluster identity (0
+// while the member has not learned it; response headers carry it too), or
+// an error and closes.
 // Then any number of calls are in flight at once, each identified by the
 // ID the client chose: a Request (method, body, relative timeout, the
 // write's sequence number), answered by one Response, or by several with

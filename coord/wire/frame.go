@@ -70,6 +70,11 @@ type HelloResponse struct {
 	Member         string `msgpack:"m"`
 	MaxRequestSize int    `msgpack:"mrs"`
 	Shards         int    `msgpack:"sh"` // number of shards, for client-side routing
+	// ClusterID identifies the member's cluster: drawn once when the
+	// cluster is created and the same on every member, so a fresh
+	// cluster on the same addresses has another. 0 while the member has
+	// not learned it yet (it then refuses calls but status).
+	ClusterID uint64 `msgpack:"cid,omitempty"`
 }
 
 // Protocol constants.

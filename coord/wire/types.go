@@ -41,6 +41,9 @@ type ResponseHeader struct {
 	RaftTerm  uint64           `msgpack:"t,omitempty"`
 	Member    string           `msgpack:"mem,omitempty"`
 	Revisions map[uint32]int64 `msgpack:"rs,omitempty"`
+	// ClusterID is the identity of the cluster that answered (see
+	// HelloResponse.ClusterID), when the response comes from one shard.
+	ClusterID uint64 `msgpack:"cid,omitempty"`
 }
 
 // AllShards in a header's Shard field marks a response merged from every shard.
@@ -210,18 +213,43 @@ type TxnResponse struct {
 	Responses []ResponseOp   `msgpack:"rs,omitempty"`
 }
 
-// CompactRequest discards history below Revision in one shard. With
-// AllShardsFlag set the server compacts every shard up to its own current
-// revision or Revision, whichever is lower.
+// CompactRequest discards history below Revision in one shard: every
+// version older than each key's newest version at or below Revision, and
+// that version too when it is a tombstone. A Revision the shard has not
+// reached is refused (CodeFutureRevision, "required revision is a future
+// revision"), and so is one at or below the shard's compact revision
+// (CodeCompacted, "required revision has been compacted").
+//
+// With AllShards set the server applies the same rule to every shard
+// (each shard has its own revisions): a shard that has reached Revision
+// and is not compacted that far yet is compacted at Revision, the others
+// are left alone. The call fails only when no shard was compacted (with
+// the first shard's refusal); CompactResponse.Shards says what happened
+// in each shard.
 type CompactRequest struct {
 	Revision  int64  `msgpack:"r"`
 	Shard     uint32 `msgpack:"s"`
 	AllShards bool   `msgpack:"all,omitempty"`
 }
 
-// CompactResponse answers a CompactRequest.
+// CompactResponse answers a CompactRequest. Shards holds one entry per
+// shard the request was for, in shard order (one for a single shard).
 type CompactResponse struct {
-	Header ResponseHeader `msgpack:"h"`
+	Header ResponseHeader    `msgpack:"h"`
+	Shards []ShardCompaction `msgpack:"shs,omitempty"`
+}
+
+// ShardCompaction is what a compaction did in one shard: Compacted tells
+// whether this call compacted it (at the requested revision); Revision and
+// CompactRevision are the shard's current and compact revisions after the
+// call; Error, for a shard left alone, says why (CodeFutureRevision or
+// CodeCompacted).
+type ShardCompaction struct {
+	Shard           uint32 `msgpack:"s"`
+	Compacted       bool   `msgpack:"c,omitempty"`
+	CompactRevision int64  `msgpack:"cr"`
+	Revision        int64  `msgpack:"r"`
+	Error           *Error `msgpack:"e,omitempty"`
 }
 
 // EventType says what happened to a key.

@@ -27,6 +27,16 @@ const (
 	// TagMeta marks the shard's single meta record (owned by package
 	// statemachine): [shard][TagMeta].
 	TagMeta byte = 'm'
+	// TagCluster marks the cluster's identity (owned by package
+	// statemachine, kept in shard 0 only): [shard][TagCluster].
+	TagCluster byte = 'c'
+	// TagCompacting marks a compaction committed in parts and not yet
+	// finished (owned by package statemachine): [shard][TagCompacting],
+	// holding the compaction's revision.
+	TagCompacting byte = 'p'
+	// TagRestoring marks a snapshot restore committed in parts and not yet
+	// finished (owned by package statemachine): [shard][TagRestoring].
+	TagRestoring byte = 'r'
 )
 
 // The escaping of user keys inside data keys. A 0x00 byte of the user key
@@ -72,6 +82,15 @@ func (s Space) Upper() []byte { return s.tagged(0xFF) }
 
 // MetaKey returns the key of the shard's meta record.
 func (s Space) MetaKey() []byte { return s.tagged(TagMeta) }
+
+// ClusterKey returns the key of the cluster identity record.
+func (s Space) ClusterKey() []byte { return s.tagged(TagCluster) }
+
+// CompactingKey returns the key of the unfinished-compaction marker.
+func (s Space) CompactingKey() []byte { return s.tagged(TagCompacting) }
+
+// RestoringKey returns the key of the unfinished-restore marker.
+func (s Space) RestoringKey() []byte { return s.tagged(TagRestoring) }
 
 // DedupKey returns the key of client's exactly-once record.
 func (s Space) DedupKey(client uint64) []byte {

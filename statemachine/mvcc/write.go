@@ -252,16 +252,50 @@ func (w *Writer) write(ek []byte, rev Revision, rec record) {
 // Revision). The Writer must have no pending writes (Rebase first), so
 // that its view holds every version. Reads at rev or later are unchanged
 // by compaction, so the Writer's (now stale) view stays correct for them.
-func (w *Writer) Compact(rev Revision) (deleted int, err error) {
+//
+// When the batch reaches maxBytes (0: no bound) Compact hands it to
+// commit, which must commit it, and goes on with the emptied batch; what
+// is left at the end stays in the batch for the caller. The deletions of
+// one key come oldest first and the version compaction decides on (the
+// newest at or below rev) last, so a store holding any committed prefix of
+// them still has, for every key, that same version: compacting it again
+// at rev deletes exactly the rest. The result does not depend on maxBytes.
+func (w *Writer) Compact(rev Revision, maxBytes int, commit func(*pebble.Batch) error) (deleted int, err error) {
 	it := w.it
-	var key []byte // the escaped key whose versions are being visited
-	kept := false  // whether key's newest version <= rev was seen
+	var (
+		key  []byte   // the escaped key whose versions are being visited
+		kept bool     // whether key's newest version <= rev was seen
+		last []byte   // that version's data key when it is a tombstone to delete
+		olds [][]byte // the older versions of key to delete, newest first
+	)
+	// flushKey deletes key's versions: the older ones oldest first, then
+	// the tombstone.
+	flushKey := func() error {
+		for i := len(olds) - 1; i >= 0; i-- {
+			if err := w.del(olds[i], maxBytes, commit); err != nil {
+				return err
+			}
+		}
+		deleted += len(olds)
+		olds = olds[:0]
+		if last != nil {
+			if err := w.del(last, maxBytes, commit); err != nil {
+				return err
+			}
+			deleted++
+			last = nil
+		}
+		return nil
+	}
 	for valid := it.First(); valid; valid = it.Next() {
 		ek, r, ok := splitDataKey(it.Key())
 		if !ok {
 			return deleted, errCorrupt
 		}
 		if !bytes.Equal(ek, key) {
+			if err := flushKey(); err != nil {
+				return deleted, err
+			}
 			key, kept = append(key[:0], ek...), false
 		}
 		switch {
@@ -269,13 +303,27 @@ func (w *Writer) Compact(rev Revision) (deleted int, err error) {
 		case !kept: // the newest version <= rev: kept unless a tombstone
 			kept = true
 			if isTombstone(it.Value()) {
-				_ = w.batch.Delete(it.Key(), nil)
-				deleted++
+				last = bytes.Clone(it.Key())
 			}
 		default: // older: dropped
-			_ = w.batch.Delete(it.Key(), nil)
-			deleted++
+			olds = append(olds, bytes.Clone(it.Key()))
 		}
 	}
-	return deleted, it.Error()
+	if err := it.Error(); err != nil {
+		return deleted, err
+	}
+	return deleted, flushKey()
+}
+
+// del adds the deletion of k to the batch, first committing the batch
+// through commit if it has reached maxBytes.
+func (w *Writer) del(k []byte, maxBytes int, commit func(*pebble.Batch) error) error {
+	if maxBytes > 0 && len(w.batch.Repr()) >= maxBytes && !w.batch.Empty() {
+		if err := commit(w.batch); err != nil {
+			return err
+		}
+		_ = w.batch.Close()
+		w.batch = w.db.NewBatch()
+	}
+	return w.batch.Delete(k, nil)
 }

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// TestCompactRefusesFutureAndCompacted: compacting at a revision the shard
+// has not reached, or at or below its compact point, is refused and
+// changes nothing (etcd's "required revision is a future revision" and
+// "required revision has been compacted").
+func TestCompactRefusesFutureAndCompacted(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	ctx := ctxT(t, 30*time.Second)
+	c := tc.client()
+	for i := 0; i < 9; i++ {
+		_, err := c.Put(ctx, "k", fmt.Sprint(i))
+		require.NoError(t, err)
+	}
+	_, err := c.Compact(ctx, 1000)
+	require.ErrorIs(t, err, coord.ErrFutureRevision)
+	require.Contains(t, err.Error(), "required revision is a future revision")
+	// Nothing was discarded: revision 2 still reads.
+	g, err := c.Get(ctx, "k", coord.WithRev(2))
+	require.NoError(t, err)
+	require.Equal(t, "1", string(g.Kvs[0].Value))
+
+	r, err := c.Compact(ctx, 5)
+	require.NoError(t, err)
+	require.Len(t, r.Shards, 1)
+	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 9}, r.Shards[0])
+	_, err = c.Compact(ctx, 3)
+	require.ErrorIs(t, err, coord.ErrCompacted)
+	require.Contains(t, err.Error(), "required revision has been compacted")
+	require.Equal(t, int64(5), coord.CompactRevision(err))
+	_, err = c.Compact(ctx, 5)
+	require.ErrorIs(t, err, coord.ErrCompacted)
+	_, compacted := tc.servers[0].shards[0].Revision()
+	require.Equal(t, int64(5), compacted)
+
+	// The same with --shard.
+	_, err = c.Compact(ctx, 1000, coord.WithCompactShard(0))
+	require.ErrorIs(t, err, coord.ErrFutureRevision)
+	_, err = c.Compact(ctx, 4, coord.WithCompactShard(0))
+	require.ErrorIs(t, err, coord.ErrCompacted)
+}
+
+// TestCompactAllShardsReportsEachShard: without a shard, each shard is
+// compacted at the revision if it has reached it and is not compacted that
+// far already; the response says, per shard, what happened, and the call
+// fails only if no shard was compacted.
+func TestCompactAllShardsReportsEachShard(t *testing.T) {
+	tc := newTestCluster(t, 1, 2)
+	ctx := ctxT(t, 30*time.Second)
+	c := tc.client()
+	// Find one key per shard; write 6 revisions into shard 0, 3 into shard 1.
+	keys := map[uint32]string{}
+	for i := 0; len(keys) < 2; i++ {
+		k := fmt.Sprintf("key%d", i)
+		sh, err := c.ShardOf(ctx, k)
+		require.NoError(t, err)
+		if _, ok := keys[sh]; !ok {
+			keys[sh] = k
+		}
+	}
+	for i := 0; i < 6; i++ {
+		_, err := c.Put(ctx, keys[0], fmt.Sprint(i))
+		require.NoError(t, err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := c.Put(ctx, keys[1], fmt.Sprint(i))
+		require.NoError(t, err)
+	}
+
+	// Future in every shard: refused, nothing changes.
+	_, err := c.Compact(ctx, 1000)
+	require.ErrorIs(t, err, coord.ErrFutureRevision)
+	for i := range tc.servers[0].shards {
+		_, compacted := tc.servers[0].shards[i].Revision()
+		require.Zero(t, compacted, "shard %d", i)
+	}
+
+	// Revision 5: shard 0 is compacted, shard 1 (at 3) is left alone.
+	r, err := c.Compact(ctx, 5)
+	require.NoError(t, err)
+	require.Len(t, r.Shards, 2)
+	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 6}, r.Shards[0])
+	s1 := r.Shards[1]
+	require.False(t, s1.Compacted)
+	require.Equal(t, int64(3), s1.Revision)
+	require.Zero(t, s1.CompactRevision)
+	require.NotNil(t, s1.Error)
+	require.Equal(t, wire.CodeFutureRevision, s1.Error.Code)
+	_, c0 := tc.servers[0].shards[0].Revision()
+	_, c1 := tc.servers[0].shards[1].Revision()
+	require.Equal(t, []int64{5, 0}, []int64{c0, c1})
+
+	// Revision 2: shard 0 is compacted past it, shard 1 is compacted.
+	r, err = c.Compact(ctx, 2)
+	require.NoError(t, err)
+	require.False(t, r.Shards[0].Compacted)
+	require.Equal(t, wire.CodeCompacted, r.Shards[0].Error.Code)
+	require.Equal(t, int64(5), r.Shards[0].CompactRevision)
+	require.Equal(t, wire.ShardCompaction{Shard: 1, Compacted: true, CompactRevision: 2, Revision: 3}, r.Shards[1])
+
+	// Revision 2 again: compacted everywhere already.
+	_, err = c.Compact(ctx, 2)
+	require.ErrorIs(t, err, coord.ErrCompacted)
+}
+
+// TestCatchUpBySnapshotInBoundedBatches: with a store batch bound much
+// smaller than the shard, a member that fell behind past the compacted
+// log restores the leader's snapshot in parts and ends with the same
+// state as its peers.
+func TestCatchUpBySnapshotInBoundedBatches(t *testing.T) {
+	tc := newTestCluster(t, 3, 1)
+	for i := range tc.cfgs {
+		tc.cfgs[i].SnapshotEntries = 20
+		tc.cfgs[i].StoreBatchBytes = 4 << 10
+	}
+	tc.stopAll()
+	for i := range tc.cfgs {
+		tc.start(i)
+	}
+	tc.waitReady()
+	ctx := ctxT(t, 60*time.Second)
+
+	lag := 2
+	if tc.leaderOfMost() == lag {
+		lag = 1
+	}
+	tc.stop(lag)
+	var live []string
+	for i, cfg := range tc.cfgs {
+		if i != lag {
+			live = append(live, cfg.ListenClient)
+		}
+	}
+	c := tc.client(live...)
+	value := strings.Repeat("v", 300)
+	for i := 0; i < 300; i++ {
+		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), value)
+		require.NoError(t, err)
+	}
+	// ~100 KB of state against a 4 KiB bound.
+	want, err := c.Get(ctx, "s", coord.WithPrefix())
+	require.NoError(t, err)
+
+	tc.start(lag)
+	back := tc.client(tc.cfgs[lag].ListenClient)
+	require.Eventually(t, func() bool {
+		g, err := back.Get(ctxT(t, time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
+		return err == nil && g.Count == want.Count
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Positive(t, tc.servers[lag].restores.Load(), "the member caught up by snapshot")
+	require.Eventually(t, func() bool {
+		h1, err1 := tc.servers[lag].shards[0].Hash()
+		h2, err2 := tc.servers[(lag+1)%3].shards[0].Hash()
+		return err1 == nil && err2 == nil && h1 == h2
+	}, 10*time.Second, 50*time.Millisecond)
+}

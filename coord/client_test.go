@@ -140,7 +140,7 @@ func TestWriteAttemptEndsWithWindow(t *testing.T) {
 		if fr.Read(&f) != nil {
 			return
 		}
-		body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "silent", Shards: 1})
+		body, _ := wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: "silent", Shards: 1, ClusterID: 1})
 		b, _ := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: body})
 		_, _ = nc.Write(b)
 		for fr.Read(&f) == nil { // read requests, answer none

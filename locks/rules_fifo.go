@@ -286,7 +286,7 @@ func (f *FIFO) Owned(r Reader, key []byte, lease int64) (bool, *wire.Error, erro
 	}
 	if kv.Lease != lease {
 		return true, wire.Errorf(wire.CodeNotOwner,
-			"%s %q: key %q belongs to lease %016x, not %016x: only its owner may release it", f.kind, f.name, key, kv.Lease, lease), nil
+			"%s %q: not owner: key %q belongs to lease %016x, not %016x; only its owner may release it", f.kind, f.name, key, kv.Lease, lease), nil
 	}
 	return true, nil, nil
 }

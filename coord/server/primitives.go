@@ -269,6 +269,33 @@ func (s *Server) withdraw(shard uint32, lease int64, key []byte, leave func(cont
 	}()
 }
 
+// queueWriteTimeout bounds the write that queues a waiter.
+const queueWriteTimeout = 10 * time.Second
+
+// queueContext is the context of the write that queues a waiter: the
+// caller's cancel does not cut it short, so that the member learns the
+// owner key of a write that is applied and can withdraw it (a write cut
+// off mid-proposal may still be applied, leaving a key nobody knows).
+func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), queueWriteTimeout)
+}
+
+// queued follows the write that queued owner w: if the caller gave up
+// while it was proposed, the owner is withdrawn (granted or not: nobody
+// would know it holds); else, unless granted, the intermediate response
+// tells the client the write is done.
+func (s *Server) queued(ctx context.Context, cl *call, resp any, granted bool, w *ownerWait) *wire.Error {
+	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errCallCancelled) || errors.Is(cause, context.DeadlineExceeded) {
+			return s.waitEnded(ctx, nil, func() { s.withdraw(w.shard, w.lease, w.key, w.leave) })
+		}
+	}
+	if !granted && !cl.stream(resp) {
+		return wire.Errorf(wire.CodeCanceled, "the connection closed")
+	}
+	return nil
+}
+
 // resumeKey checks the owner key of a resumed wait: one of the instance's
 // owner keys.
 func resumeKey(root, name string, key []byte) *wire.Error {
@@ -300,24 +327,27 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 	} else {
 		cmd := s.command(cl)
 		cmd.Lock = req
-		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		qctx, cancel := queueContext(ctx)
+		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
+		cancel()
+		if werr != nil {
 			return nil, werr
 		}
-		if resp.Token != 0 {
-			return &resp, nil
-		}
-		if !cl.stream(&resp) {
-			return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
-		}
 	}
-	h, werr := s.awaitOwner(ctx, &ownerWait{
+	w := &ownerWait{
 		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: locks.HolderKey(req.Name),
 		key: resp.Key, lease: req.Lease, decode: locks.DecodeHolder,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
 		},
-	})
+	}
+	if req.Resume == nil {
+		if werr := s.queued(ctx, cl, &resp, resp.Token != 0, w); werr != nil || resp.Token != 0 {
+			return &resp, werr
+		}
+	}
+	h, werr := s.awaitOwner(ctx, w)
 	if werr != nil {
 		return nil, werr
 	}
@@ -382,24 +412,27 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 	} else {
 		cmd := s.command(cl)
 		cmd.Campaign = req
-		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		qctx, cancel := queueContext(ctx)
+		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
+		cancel()
+		if werr != nil {
 			return nil, werr
 		}
-		if resp.Term != 0 {
-			return &resp, nil
-		}
-		if !cl.stream(&resp) {
-			return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
-		}
 	}
-	h, werr := s.awaitOwner(ctx, &ownerWait{
+	w := &ownerWait{
 		shard: shard, what: fmt.Sprintf("election %q", req.Name), prefix: prefix, holderKey: election.LeaderKey(req.Name),
 		key: resp.Key, lease: req.Lease, decode: election.DecodeLeader,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
 		},
-	})
+	}
+	if req.Resume == nil {
+		if werr := s.queued(ctx, cl, &resp, resp.Term != 0, w); werr != nil || resp.Term != 0 {
+			return &resp, werr
+		}
+	}
+	h, werr := s.awaitOwner(ctx, w)
 	if werr != nil {
 		return nil, werr
 	}

@@ -177,7 +177,13 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 		cmd := s.internalCommand(cl)
 		cmd.Barrier = r
 		var resp wire.BarrierResponse
-		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		wctx := ctx
+		if r.Op == wire.BarrierEnter {
+			var cancel context.CancelFunc
+			wctx, cancel = queueContext(ctx)
+			defer cancel()
+		}
+		if werr := s.proposeDecode(wctx, shard, cmd, &resp, &resp.Header); werr != nil {
 			return nil, werr
 		}
 		return &resp, nil

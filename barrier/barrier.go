@@ -60,24 +60,51 @@ func NewDouble(s *coord.Session, name string, n int64) *Double {
 	return &Double{s: s, name: name, count: n}
 }
 
-// Enter joins the barrier and blocks until n participants are in.
+// Enter joins the barrier and blocks until n participants are in. When
+// ctx ends first the participant leaves. A wait that is cut off (a broken
+// connection, a member that stops, the server's cap on one call) is
+// resumed without leaving (see coord.Client.Wait).
 func (d *Double) Enter(ctx context.Context) error {
 	lease, err := d.s.Lease(ctx, string(Prefix(d.name)))
 	if err != nil {
 		return err
 	}
 	var resp wire.BarrierResponse
-	if err := d.s.Client().Call(ctx, wire.MethodBarrier, true, &wire.BarrierRequest{Name: d.name, Op: wire.BarrierEnter, Count: d.count, Lease: lease}, &resp); err != nil {
+	err = d.s.Client().Wait(ctx, coord.Waiting{
+		Method: wire.MethodBarrier,
+		Write:  &wire.BarrierRequest{Name: d.name, Op: wire.BarrierEnter, Count: d.count, Lease: lease},
+		Resume: func(key []byte) any {
+			return &wire.BarrierRequest{Name: d.name, Op: wire.BarrierEnter, Lease: lease, Key: key, Resume: true}
+		},
+		Key: participantKey,
+		Withdraw: func(key []byte) (string, any) {
+			return wire.MethodBarrier, &wire.BarrierRequest{Name: d.name, Op: wire.BarrierLeave, Key: key}
+		},
+	}, &resp)
+	if err != nil {
 		return err
 	}
 	d.key = resp.Key
 	return nil
 }
 
+// participantKey reads the participant key of a BarrierResponse body.
+func participantKey(body []byte) ([]byte, error) {
+	var r wire.BarrierResponse
+	err := wire.Unmarshal(body, &r)
+	return r.Key, err
+}
+
 // Leave leaves the barrier and blocks until every participant has left.
 func (d *Double) Leave(ctx context.Context) error {
 	var resp wire.BarrierResponse
-	if err := d.s.Client().Call(ctx, wire.MethodBarrier, true, &wire.BarrierRequest{Name: d.name, Op: wire.BarrierLeave, Key: d.key}, &resp); err != nil {
+	err := d.s.Client().Wait(ctx, coord.Waiting{
+		Method: wire.MethodBarrier,
+		Write:  &wire.BarrierRequest{Name: d.name, Op: wire.BarrierLeave, Key: d.key},
+		Resume: func([]byte) any { return &wire.BarrierRequest{Name: d.name, Op: wire.BarrierLeave, Resume: true} },
+		Key:    func([]byte) ([]byte, error) { return nil, nil },
+	}, &resp)
+	if err != nil {
 		return err
 	}
 	d.key = nil

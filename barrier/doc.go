@@ -14,8 +14,16 @@
 // one it read:
 //
 //	Wait    while the gate is held: the delete of GateKey
-//	Enter   until ready:            the put of ReadyKey
+//	Enter   until ready:            the put of ReadyKey (or the delete of its own key)
 //	Leave   until all have left:    the delete of ReadyKey
+//
+// Enter and Leave that wait answer twice, as a Lock does (see package
+// locks): right after their write (Enter with the participant key), which
+// finishes the client's write, and when the wait is over. A wait cut off
+// (connection, stopping member, the server's cap on one call) is resumed
+// with BarrierRequest.Resume, writing nothing: a participant stays in. A
+// participant whose caller gave up (cancel, deadline) during Enter is
+// taken out again (Leave), by the member and by the client.
 //
 // # Keys
 //

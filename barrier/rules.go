@@ -70,6 +70,10 @@ func ParticipantKey(name string, rev int64) []byte {
 	return binary.BigEndian.AppendUint64(ParticipantPrefix(name), uint64(rev))
 }
 
+// IsParticipantKey reports whether key has the form of a participant key
+// of double barrier name.
+func IsParticipantKey(name string, key []byte) bool { return isParticipantKey(name, key) }
+
 func isParticipantKey(name string, key []byte) bool {
 	p := ParticipantPrefix(name)
 	return len(key) == len(p)+8 && bytes.HasPrefix(key, p)

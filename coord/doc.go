@@ -36,8 +36,15 @@
 // ErrClusterMismatch, and a watch ends with it rather than resume on the
 // other cluster's unrelated revisions.
 //
+// Blocking calls of the primitives (Client.Wait: a Lock, a Campaign, a
+// double barrier's Enter and Leave) are a write, finished as soon as the
+// server says it is applied, then a wait that is resumed without a
+// sequence number when it is cut off: a long wait neither holds back the
+// acknowledgement watermark nor loses its place in a queue.
+//
 // Goroutines: per connection one reader (routes responses to calls) and
 // one writer (batches frames into few writes); per Watch one loop that
 // resumes after broken connections from the last delivered revision; per
-// Session one keep-alive loop; per KeepAlive channel one renewal loop.
+// Session one keep-alive loop; per KeepAlive channel one renewal loop; per
+// waiter given up, one short-lived withdrawal (Client.Wait).
 package coord

@@ -33,11 +33,17 @@
 //	rev 3  Campaign db, lease A, "10.0.0.1"  put c3, put h={c3, term 3, A, "10.0.0.1"}
 //	                                         → LeaderResponse{Key: c3, Term: 3}: A leads
 //	rev 4  Campaign db, lease B, "10.0.0.2"  put c4 → {Key: c4, Term: 0}: B waits
-//	rev 5  Proclaim db, c3, "10.0.0.9"       put c3="10.0.0.9", put h={c3, term 3, A, "10.0.0.9"}
+//	rev 5  Proclaim db, c3, A, "10.0.0.9"    put c3="10.0.0.9", put h={c3, term 3, A, "10.0.0.9"}
 //	       Proclaim db, c4, "x"              CodeNotLeader, nothing written
 //	rev 6  revoke of lease A                 delete c3, put h={c4, term 6, B, "10.0.0.2"}: B leads
-//	rev 7  Resign db, c4                     delete c4, delete h: nobody leads
-//	       Resign db, c4 (again)             OK, nothing written: Resign is idempotent
+//	       Resign db, c4, lease A            CodeNotOwner, nothing written: c4 is B's
+//	rev 7  Resign db, c4, lease B            delete c4, delete h: nobody leads
+//	       Resign db, c4, lease B (again)    OK, nothing written: Resign is idempotent
+//
+// Resign and Proclaim must name the candidate's lease (else CodeNotOwner,
+// nothing written): only the owner of a candidacy ends or changes it. A
+// Campaign waits as a Lock does, resumable in its place (see package
+// locks).
 //
 // Each Campaign queues a new candidate, also for a lease that already
 // campaigns (it then waits behind itself); a candidate whose lease is

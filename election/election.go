@@ -20,9 +20,10 @@ type Election struct {
 	s    *coord.Session
 	name string
 
-	mu   sync.Mutex
-	key  []byte
-	term int64
+	mu    sync.Mutex
+	key   []byte
+	lease int64 // the lease key is attached to
+	term  int64
 }
 
 // New returns a candidate handle on election name, owned by session s.
@@ -32,7 +33,8 @@ func New(s *coord.Session, name string) *Election { return &Election{s: s, name:
 func (e *Election) Name() string { return e.name }
 
 // Campaign blocks until this candidate leads with value, or ctx ends (the
-// candidacy is then withdrawn).
+// candidacy is then withdrawn). A wait that is cut off is resumed in its
+// place (see coord.Client.Wait).
 func (e *Election) Campaign(ctx context.Context, value string) error {
 	if err := ValidateName(e.name); err != nil {
 		return err
@@ -41,47 +43,65 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 	if err != nil {
 		return err
 	}
+	req := &wire.CampaignRequest{Name: e.name, Lease: lease, Value: []byte(value)}
 	for {
 		var resp wire.LeaderResponse
-		err := e.s.Client().Call(ctx, wire.MethodCampaign, true, &wire.CampaignRequest{Name: e.name, Lease: lease, Value: []byte(value)}, &resp)
+		err := e.s.Client().Wait(ctx, coord.Waiting{
+			Method: wire.MethodCampaign,
+			Write:  req,
+			Resume: func(key []byte) any { return &wire.CampaignRequest{Name: e.name, Lease: lease, Resume: key} },
+			Key:    candidateKey,
+			Withdraw: func(key []byte) (string, any) {
+				return wire.MethodResign, &wire.ResignRequest{Name: e.name, Key: key, Lease: lease}
+			},
+		}, &resp)
 		if err == nil {
 			e.mu.Lock()
-			e.key, e.term = resp.Key, resp.Term
+			e.key, e.lease, e.term = resp.Key, lease, resp.Term
 			e.mu.Unlock()
 			return nil
 		}
 		if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
-			continue // our candidacy was withdrawn by a cut-off call: campaign again
+			continue // our candidacy was withdrawn by a call that ended as we gave up: campaign again
 		}
 		return err
 	}
+}
+
+// candidateKey reads the candidate key of a LeaderResponse body.
+func candidateKey(body []byte) ([]byte, error) {
+	var r wire.LeaderResponse
+	err := wire.Unmarshal(body, &r)
+	return r.Key, err
 }
 
 // Proclaim changes the leader's value without an election. It fails with
 // coord.ErrNotLeader unless this candidate leads.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	e.mu.Lock()
-	key := e.key
+	key, lease := e.key, e.lease
 	e.mu.Unlock()
 	if key == nil {
 		return coord.ErrNotLeader
 	}
-	return e.s.Client().Call(ctx, wire.MethodProclaim, true, &wire.ProclaimRequest{Name: e.name, Key: key, Value: []byte(value)}, &wire.LeaderResponse{})
+	return e.s.Client().Call(ctx, wire.MethodProclaim, true, &wire.ProclaimRequest{Name: e.name, Key: key, Value: []byte(value), Lease: lease}, &wire.LeaderResponse{})
 }
 
 // Resign gives up leadership (or the candidacy); the next candidate leads.
+// Resign and Proclaim prove ownership with the session lease of the
+// campaign.
 func (e *Election) Resign(ctx context.Context) error {
 	e.mu.Lock()
-	key := e.key
+	key, lease := e.key, e.lease
 	e.mu.Unlock()
 	if key == nil {
 		return nil
 	}
-	if err := e.s.Client().Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: e.name, Key: key}, &wire.LeaderResponse{}); err != nil {
+	if err := e.s.Client().Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: e.name, Key: key, Lease: lease}, &wire.LeaderResponse{}); err != nil {
 		return err
 	}
 	e.mu.Lock()
-	e.key, e.term = nil, 0
+	e.key, e.lease, e.term = nil, 0, 0
 	e.mu.Unlock()
 	return nil
 }
@@ -91,6 +111,14 @@ func (e *Election) Term() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.term
+}
+
+// Lease returns the session lease of the candidacy (0 when not leading):
+// what Resign and Proclaim present, and ResignLeader needs.
+func (e *Election) Lease() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lease
 }
 
 // Key returns the candidate's key (nil when not leading).
@@ -110,15 +138,17 @@ func Leader(ctx context.Context, c *coord.Client, name string) (*wire.LeaderResp
 	return &resp, nil
 }
 
-// ResignLeader forces the current leader of election name out (an
-// operator's tool); the next candidate leads. coord.ErrNotFound when
-// nobody leads.
-func ResignLeader(ctx context.Context, c *coord.Client, name string) error {
+// ResignLeader makes the current leader of election name resign (an
+// operator's tool); the next candidate leads. It must prove ownership:
+// lease is the leader's session lease (as Leader reports it), else
+// coord.ErrNotOwner and nothing changes. coord.ErrNotFound when nobody
+// leads.
+func ResignLeader(ctx context.Context, c *coord.Client, name string, lease int64) error {
 	l, err := Leader(ctx, c, name)
 	if err != nil {
 		return err
 	}
-	return c.Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: name, Key: l.Key}, &wire.LeaderResponse{})
+	return c.Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: name, Key: l.Key, Lease: lease}, &wire.LeaderResponse{})
 }
 
 // Observation is one report of Observe: the leader (nil when nobody

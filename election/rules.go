@@ -73,11 +73,21 @@ func ApplyCampaign(st locks.Store, req *wire.CampaignRequest) (*wire.LeaderRespo
 
 // ApplyProclaim applies a ProclaimRequest: the leader req.Key gets value
 // req.Value (its candidate key and the leader record are put), keeping
-// its term. wire.CodeNotLeader if req.Key does not lead.
+// its term. wire.CodeNotLeader if req.Key does not lead, wire.CodeNotOwner
+// if req.Lease is not its lease.
 func ApplyProclaim(st locks.Store, req *wire.ProclaimRequest) (*wire.LeaderResponse, *wire.Error, error) {
 	f, werr := electionFIFO(req.Name)
 	if werr != nil {
 		return nil, werr, nil
+	}
+	if h, held, err := f.Holder(st); err != nil || !held || string(h.Key) != string(req.Key) {
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, wire.Errorf(wire.CodeNotLeader, "key %q does not lead election %q", req.Key, req.Name), nil
+	}
+	if _, werr, err := f.Owned(st, req.Key, req.Lease); werr != nil || err != nil {
+		return nil, werr, err
 	}
 	h, ok, err := f.SetOwner(st, req.Key, req.Value)
 	if err != nil {
@@ -91,12 +101,17 @@ func ApplyProclaim(st locks.Store, req *wire.ProclaimRequest) (*wire.LeaderRespo
 
 // ApplyResign applies a ResignRequest: candidate req.Key leaves the election;
 // if it led, the next candidate leads from st.Revision(). Resigning a key
-// that is not a candidate (any more) changes nothing and succeeds. The
+// that is not a candidate (any more) changes nothing and succeeds; a
+// candidate of another lease than req.Lease is wire.CodeNotOwner. The
 // response is empty but for the Header, left to the caller.
 func ApplyResign(st locks.Store, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error, error) {
 	f, werr := electionFIFO(req.Name)
 	if werr != nil {
 		return nil, werr, nil
+	}
+	owner, werr, err := f.Owned(st, req.Key, req.Lease)
+	if werr != nil || err != nil || !owner {
+		return &wire.LeaderResponse{}, werr, err
 	}
 	if _, err := f.Leave(st, req.Key); err != nil {
 		return nil, nil, err

@@ -17,12 +17,12 @@ func campaign(name string, lease int64, value string) *statemachine.Command {
 	return &statemachine.Command{Campaign: &wire.CampaignRequest{Name: name, Lease: lease, Value: []byte(value)}}
 }
 
-func proclaim(name string, key []byte, value string) *statemachine.Command {
-	return &statemachine.Command{Proclaim: &wire.ProclaimRequest{Name: name, Key: key, Value: []byte(value)}}
+func proclaim(name string, key []byte, value string, lease int64) *statemachine.Command {
+	return &statemachine.Command{Proclaim: &wire.ProclaimRequest{Name: name, Key: key, Value: []byte(value), Lease: lease}}
 }
 
-func resign(name string, key []byte) *statemachine.Command {
-	return &statemachine.Command{Resign: &wire.ResignRequest{Name: name, Key: key}}
+func resign(name string, key []byte, lease int64) *statemachine.Command {
+	return &statemachine.Command{Resign: &wire.ResignRequest{Name: name, Key: key, Lease: lease}}
 }
 
 // ck is the key of the candidate of election E that campaigned at rev.
@@ -82,18 +82,24 @@ func TestElectionRules(t *testing.T) {
 			[]string{"put " + q(ck(2)) + `="b1" @2`, "put " + leaderKey + "={" + q(ck(1)) + ` "a1" t1} @2`},
 			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
 		{"a waiting candidate cannot proclaim",
-			proclaim("E", ck(2), "bx"), wire.CodeNotLeader, "does not lead election \"E\"", nil, 2, nil,
+			proclaim("E", ck(2), "bx", b), wire.CodeNotLeader, "does not lead election \"E\"", nil, 2, nil,
 			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
 		{"neither can a stranger",
-			proclaim("E", []byte("nobody"), "bx"), wire.CodeNotLeader, "", nil, 2, nil,
+			proclaim("E", []byte("nobody"), "bx", b), wire.CodeNotLeader, "", nil, 2, nil,
+			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+		{"another lease proclaims for the leader: not owner, nothing written",
+			proclaim("E", ck(1), "bx", b), wire.CodeNotOwner, "only its owner may release it", nil, 2, nil,
+			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+		{"another lease resigns the leader: not owner, nothing written",
+			resign("E", ck(1), b), wire.CodeNotOwner, "only its owner may release it", nil, 2, nil,
 			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
 		{"the leader proclaims: same term, new value, a put on the leader key",
-			proclaim("E", ck(1), "a2"), wire.OK, "",
+			proclaim("E", ck(1), "a2", a), wire.OK, "",
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}, 3,
 			[]string{"put " + q(ck(1)) + `="a2" @3`, "put " + leaderKey + "={" + q(ck(1)) + ` "a2" t1} @3`},
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
 		{"resigning a key that is no candidate: a no-op",
-			resign("E", ck(9)), wire.OK, "", &leader{}, 3, nil,
+			resign("E", ck(9), a), wire.OK, "", &leader{}, 3, nil,
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
 		{"a third candidate",
 			campaign("E", a, "a3"), wire.OK, "",
@@ -101,26 +107,26 @@ func TestElectionRules(t *testing.T) {
 			[]string{"put " + q(ck(4)) + `="a3" @4`, "put " + leaderKey + "={" + q(ck(1)) + ` "a2" t1} @4`},
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
 		{"a waiting candidate resigns",
-			resign("E", ck(2)), wire.OK, "", &leader{}, 5,
+			resign("E", ck(2), b), wire.OK, "", &leader{}, 5,
 			[]string{"del " + q(ck(2)) + " @5"},
 			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
 		{"the leader resigns: the next candidate (not the resigned one) leads from the same command",
-			resign("E", ck(1)), wire.OK, "", &leader{}, 6,
+			resign("E", ck(1), a), wire.OK, "", &leader{}, 6,
 			[]string{"del " + q(ck(1)) + " @6", "put " + leaderKey + "={" + q(ck(4)) + ` "a3" t6} @6`},
 			&leader{Key: ck(4), Value: []byte("a3"), Term: 6, Lease: a}},
 		{"resigning twice is fine",
-			resign("E", ck(1)), wire.OK, "", &leader{}, 6, nil,
+			resign("E", ck(1), a), wire.OK, "", &leader{}, 6, nil,
 			&leader{Key: ck(4), Value: []byte("a3"), Term: 6, Lease: a}},
 		{"the last leader resigns: a delete on the leader key",
-			resign("E", ck(4)), wire.OK, "", &leader{}, 7,
+			resign("E", ck(4), a), wire.OK, "", &leader{}, 7,
 			[]string{"del " + q(ck(4)) + " @7", "del " + leaderKey + " @7"},
 			nil},
 		{"no lease", campaign("E", 0, "x"), wire.CodeInvalid, "a lease is required", nil, 7, nil, nil},
 		{"missing lease", campaign("E", wire.LeaseID(smtest.ShardID, 50), "x"), wire.CodeLeaseNotFound, "", nil, 7, nil, nil},
 		{"lease of another shard", campaign("E", wire.LeaseID(1, 1), "x"), wire.CodeWrongShard, "routing key {E}", nil, 7, nil, nil},
 		{"bad name", campaign("E/1", a, "x"), wire.CodeInvalid, "election name", nil, 7, nil, nil},
-		{"bad name (proclaim)", proclaim("", ck(1), "x"), wire.CodeInvalid, "empty election name", nil, 7, nil, nil},
-		{"bad name (resign)", resign("{E}", ck(1)), wire.CodeInvalid, "", nil, 7, nil, nil},
+		{"bad name (proclaim)", proclaim("", ck(1), "x", a), wire.CodeInvalid, "empty election name", nil, 7, nil, nil},
+		{"bad name (resign)", resign("{E}", ck(1), a), wire.CodeInvalid, "", nil, 7, nil, nil},
 	}
 	for _, s := range steps {
 		var got leader
@@ -191,7 +197,7 @@ func TestElectionTermsIncrease(t *testing.T) {
 		l, err := h.Shard.Leader("E")
 		require.NoError(t, err)
 		if i%4 == 3 {
-			h.Must(resign("E", l.Key), nil)
+			h.Must(resign("E", l.Key, l.Lease), nil)
 		}
 		if i%7 == 6 {
 			h.Revoke(leases[i%3])

@@ -15,6 +15,16 @@
 // never in the waiting. Package election reuses the same queue (FIFO)
 // under its own root.
 //
+// A queued Lock answers twice: right after its write with the owner key
+// (the client's write is then finished, see coord.Client.Wait), and when
+// granted. A wait cut off by the connection, a stopping member or the
+// server's cap on one call is resumed with LockRequest.Resume = the owner
+// key, writing nothing: the owner keeps its place. Each wait first reads
+// (linearizably) whether the owner key still exists and holds, then
+// waits from after that read, so it never reports a grant that was
+// released since. The server withdraws a waiter (Unlock with its lease)
+// only when the caller gave up: a cancel, or the caller's deadline.
+//
 // # Keys
 //
 // The state of lock NAME lives in the reserved keyspace, under
@@ -62,15 +72,18 @@
 //	rev 7  Lock jobs, lease C, owner "host-c"  put o7, h.Tail=7 → {Key: o7, Token: 0}: C waits
 //	       Lock jobs, Try, lease C             nothing written; CodeLocked:
 //	                                           lock "jobs" is held by "host-a" (token 5)
-//	rev 8  Unlock jobs, o6 (B gives up)        delete o6; A still holds, C waits
+//	rev 8  Unlock jobs, o6, lease B (B gives up)  delete o6; A still holds, C waits
+//	       Unlock jobs, o7, lease A            nothing written; CodeNotOwner (o7 is C's)
 //	rev 9  revoke of lease A (A crashed)       delete o5, put h={o7, 9, C, 7, "host-c"}: C holds
 //	                                           with token 9, granted by the revoke itself
 //	rev 10 txn If(lock jobs = 9) Then(put {jobs}/out=x)  succeeds; with token 5 it fails
-//	rev 11 Unlock jobs, o7                     delete o7, delete h (Tail 7 is o7: no scan): free
+//	rev 11 Unlock jobs, o7, lease C            delete o7, delete h (Tail 7 is o7: no scan): free
 //
 // Unlock of a key that is not an owner of the lock (any more) is
-// wire.CodeNotHolder and writes nothing; a waiter's Unlock cancels it
-// (it is never granted afterwards). A lease revoke deletes the lease's
+// wire.CodeNotHolder and writes nothing; an Unlock whose Lease is not the
+// owner key's lease is wire.CodeNotOwner and writes nothing (only the
+// owner releases: the key alone, which status shows, proves nothing); a
+// waiter's Unlock cancels it (it is never granted afterwards). A lease revoke deletes the lease's
 // owner keys and then, in the same command and revision, calls
 // OwnerDeleted for each, which hands the lock on exactly as Unlock does.
 // Each Lock queues a new owner, also for a lease that already holds the

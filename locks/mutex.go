@@ -24,6 +24,7 @@ type Mutex struct {
 
 	mu    sync.Mutex
 	key   []byte
+	lease int64 // the lease key is attached to
 	token int64
 }
 
@@ -44,7 +45,10 @@ func NewMutex(s *coord.Session, name string, opts ...MutexOption) *Mutex {
 }
 
 // Lock blocks until the lock is held or ctx ends. When ctx ends first the
-// waiter is removed from the queue and will never be granted.
+// waiter is removed from the queue and will never be granted. A wait that
+// is cut off (a broken connection, a member that stops, the server's cap
+// on one call) is resumed in its place in the queue (see
+// coord.Client.Wait).
 func (m *Mutex) Lock(ctx context.Context) error { return m.acquire(ctx, false) }
 
 // TryLock takes the lock if it is free and fails at once otherwise with
@@ -59,17 +63,26 @@ func (m *Mutex) acquire(ctx context.Context, try bool) error {
 	if err != nil {
 		return err
 	}
+	req := &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try}
 	for {
 		var resp wire.LockResponse
-		err := m.s.Client().Call(ctx, wire.MethodLock, true, &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try}, &resp)
+		err := m.s.Client().Wait(ctx, coord.Waiting{
+			Method: wire.MethodLock,
+			Write:  req,
+			Resume: func(key []byte) any { return &wire.LockRequest{Name: m.name, Lease: lease, Resume: key} },
+			Key:    lockKey,
+			Withdraw: func(key []byte) (string, any) {
+				return wire.MethodUnlock, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}
+			},
+		}, &resp)
 		if err == nil {
 			m.mu.Lock()
-			m.key, m.token = resp.Key, resp.Token
+			m.key, m.lease, m.token = resp.Key, lease, resp.Token
 			m.mu.Unlock()
 			return nil
 		}
 		// Our place in the queue was given up while ctx is still alive
-		// (the call was cut off, say by a lost connection): queue again.
+		// (withdrawn by a call that ended as we gave up, say): queue again.
 		if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
 			continue
 		}
@@ -77,19 +90,27 @@ func (m *Mutex) acquire(ctx context.Context, try bool) error {
 	}
 }
 
-// Unlock releases the lock; the next waiter is granted at once.
+// lockKey reads the owner key of a LockResponse body.
+func lockKey(body []byte) ([]byte, error) {
+	var r wire.LockResponse
+	err := wire.Unmarshal(body, &r)
+	return r.Key, err
+}
+
+// Unlock releases the lock; the next waiter is granted at once. It proves
+// ownership with the session lease the lock was acquired with.
 func (m *Mutex) Unlock(ctx context.Context) error {
 	m.mu.Lock()
-	key := m.key
+	key, lease := m.key, m.lease
 	m.mu.Unlock()
 	if key == nil {
 		return coord.ErrNotHolder
 	}
-	if err := m.s.Client().Call(ctx, wire.MethodUnlock, true, &wire.UnlockRequest{Name: m.name, Key: key}, &wire.UnlockResponse{}); err != nil {
+	if err := m.s.Client().Call(ctx, wire.MethodUnlock, true, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}, &wire.UnlockResponse{}); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.key, m.token = nil, 0
+	m.key, m.lease, m.token = nil, 0, 0
 	m.mu.Unlock()
 	return nil
 }
@@ -99,6 +120,14 @@ func (m *Mutex) Token() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.token
+}
+
+// Lease returns the session lease of the current hold (0 when not held):
+// with Key, what an Unlock must present.
+func (m *Mutex) Lease() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lease
 }
 
 // Key returns the holder's key (nil when not held).

@@ -74,15 +74,22 @@ func ApplyLock(st Store, req *wire.LockRequest) (*wire.LockResponse, *wire.Error
 
 // ApplyUnlock applies an UnlockRequest: the owner key req.Key leaves the lock
 // (if it held it, the next owner is granted at st.Revision()), or, if it
-// is not an owner of the lock, wire.CodeNotHolder.
+// is not an owner of the lock, wire.CodeNotHolder. An owner key of another
+// lease than req.Lease is wire.CodeNotOwner and changes nothing.
 func ApplyUnlock(st Store, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error, error) {
 	f, werr := lockFIFO(req.Name)
 	if werr != nil {
 		return nil, werr, nil
 	}
-	left, err := f.Leave(st, req.Key)
-	if err != nil {
-		return nil, nil, err
+	owner, werr, err := f.Owned(st, req.Key, req.Lease)
+	if werr != nil || err != nil {
+		return nil, werr, err
+	}
+	left := false
+	if owner {
+		if left, err = f.Leave(st, req.Key); err != nil {
+			return nil, nil, err
+		}
 	}
 	if !left {
 		return nil, wire.Errorf(wire.CodeNotHolder,

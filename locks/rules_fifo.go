@@ -272,6 +272,25 @@ func (f *FIFO) Join(st Store, lease int64, data []byte) (key []byte, h Holder, g
 	return key, h, true, nil
 }
 
+// Owned checks that key is a live owner of the instance attached to
+// lease. It returns false, nil when key is not a live owner, and a
+// wire.CodeNotOwner error when it is one of another lease: a release must
+// prove ownership by naming the owner's lease.
+func (f *FIFO) Owned(r Reader, key []byte, lease int64) (bool, *wire.Error, error) {
+	if !f.isOwnerKey(key) {
+		return false, nil, nil
+	}
+	kv, err := r.Get(key)
+	if err != nil || kv == nil {
+		return false, nil, err
+	}
+	if kv.Lease != lease {
+		return true, wire.Errorf(wire.CodeNotOwner,
+			"%s %q: not owner: key %q belongs to lease %016x, not %016x; only its owner may release it", f.kind, f.name, key, kv.Lease, lease), nil
+	}
+	return true, nil, nil
+}
+
 // Leave removes owner key: if it held the instance, the next owner is
 // granted in the same command (or the holder record deleted when there is
 // none). It reports false, changing nothing, if key is not a live owner

@@ -20,8 +20,8 @@ func lockCmd(name string, lease int64, owner string, try bool) *statemachine.Com
 	return &statemachine.Command{Lock: &wire.LockRequest{Name: name, Lease: lease, Owner: []byte(owner), Try: try}}
 }
 
-func unlockCmd(name string, key []byte) *statemachine.Command {
-	return &statemachine.Command{Unlock: &wire.UnlockRequest{Name: name, Key: key}}
+func unlockCmd(name string, key []byte, lease int64) *statemachine.Command {
+	return &statemachine.Command{Unlock: &wire.UnlockRequest{Name: name, Key: key, Lease: lease}}
 }
 
 func status(t *testing.T, h *smtest.Harness, name string) *wire.LockStatusResponse {
@@ -65,28 +65,36 @@ func TestLockRules(t *testing.T) {
 			lockCmd("L", c, "c", false), wire.OK, "",
 			&wire.LockResponse{Key: o(3)}, 3,
 			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
+		{"another lease releases the holder's key: not owner, nothing written",
+			unlockCmd("L", o(1), b), wire.CodeNotOwner, "only its owner may release it",
+			nil, 3,
+			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
+		{"no lease at all: not owner either",
+			unlockCmd("L", o(2), 0), wire.CodeNotOwner, "only its owner may release it",
+			nil, 3,
+			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
 		{"a waiter cancels: the holder keeps the lock",
-			unlockCmd("L", o(2)), wire.OK, "",
+			unlockCmd("L", o(2), b), wire.OK, "",
 			&wire.UnlockResponse{}, 4,
 			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
 		{"cancelling again: not an owner",
-			unlockCmd("L", o(2)), wire.CodeNotHolder, "is not an owner of lock \"L\"",
+			unlockCmd("L", o(2), b), wire.CodeNotHolder, "is not an owner of lock \"L\"",
 			nil, 4,
 			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
 		{"the holder unlocks: the next waiter (not the cancelled one) is granted in the same command",
-			unlockCmd("L", o(1)), wire.OK, "",
+			unlockCmd("L", o(1), a), wire.OK, "",
 			&wire.UnlockResponse{}, 5,
 			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
 		{"a key of another lock: not an owner",
-			unlockCmd("L", locks.OwnerKey("M", 3)), wire.CodeNotHolder, "",
+			unlockCmd("L", locks.OwnerKey("M", 3), c), wire.CodeNotHolder, "",
 			nil, 5,
 			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
 		{"garbage key: not an owner",
-			unlockCmd("L", []byte("x")), wire.CodeNotHolder, "",
+			unlockCmd("L", []byte("x"), c), wire.CodeNotHolder, "",
 			nil, 5,
 			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
 		{"the last holder unlocks: free",
-			unlockCmd("L", o(3)), wire.OK, "",
+			unlockCmd("L", o(3), c), wire.OK, "",
 			&wire.UnlockResponse{}, 6,
 			st{}},
 		{"try on a free lock: granted",
@@ -158,7 +166,7 @@ func TestLockNames(t *testing.T) {
 		require.Error(t, err, tc.name)
 		require.Equal(t, wire.CodeInvalid, err.(*wire.Error).Code)
 		require.Contains(t, err.Error(), tc.msg)
-		for _, cmd := range []*statemachine.Command{lockCmd(tc.name, a, "", false), unlockCmd(tc.name, []byte("k"))} {
+		for _, cmd := range []*statemachine.Command{lockCmd(tc.name, a, "", false), unlockCmd(tc.name, []byte("k"), a)} {
 			werr, _ := h.Do(cmd, nil)
 			require.NotNil(t, werr, tc.name)
 			require.Equal(t, wire.CodeInvalid, werr.Code)
@@ -262,7 +270,7 @@ func TestLockTokenCompare(t *testing.T) {
 	var ra, rb wire.LockResponse
 	h.Must(lockCmd("L", a, "a", false), &ra)
 	h.Must(lockCmd("L", b, "b", false), &rb)
-	h.Must(unlockCmd("L", ra.Key), nil) // b holds L with token 3
+	h.Must(unlockCmd("L", ra.Key, a), nil) // b holds L with token 3
 	tokB := status(t, h, "L").Token
 	require.Equal(t, int64(3), tokB)
 
@@ -296,7 +304,7 @@ func TestLockTokenCompare(t *testing.T) {
 	}
 
 	// After b unlocks, b's token fences nothing.
-	h.Must(unlockCmd("L", rb.Key), nil)
+	h.Must(unlockCmd("L", rb.Key, b), nil)
 	var resp wire.TxnResponse
 	h.Must(fenced("L", wire.CompareEqual, tokB, "late"), &resp)
 	require.False(t, resp.Succeeded)
@@ -390,7 +398,7 @@ func TestLockRandomHistory(t *testing.T) {
 			if rng.Intn(2) == 0 {
 				j = rng.Intn(len(q))
 			}
-			h.Must(unlockCmd(name, q[j].key), nil)
+			h.Must(unlockCmd(name, q[j].key, q[j].lease), nil)
 			require.Equal(t, before+1, h.Rev())
 			model[name] = append(q[:j:j], q[j+1:]...)
 		case r < 80:
@@ -403,7 +411,7 @@ func TestLockRandomHistory(t *testing.T) {
 			if live {
 				break
 			}
-			werr, _ := h.Do(unlockCmd(name, key), nil)
+			werr, _ := h.Do(unlockCmd(name, key, 0), nil)
 			require.NotNil(t, werr)
 			require.Equal(t, wire.CodeNotHolder, werr.Code)
 			require.Equal(t, before, h.Rev())

@@ -157,13 +157,13 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 		case r < 108:
 			cmd.Lock = &wire.LockRequest{Name: name(), Lease: leaseID(), Owner: value(), Try: rng.Intn(3) == 0}
 		case r < 113:
-			cmd.Unlock = &wire.UnlockRequest{Name: name(), Key: lockKey(i)}
+			cmd.Unlock = &wire.UnlockRequest{Name: name(), Key: lockKey(i), Lease: leaseID()}
 		case r < 118:
 			cmd.Campaign = &wire.CampaignRequest{Name: name(), Lease: leaseID(), Value: value()}
 		case r < 121:
-			cmd.Proclaim = &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value()}
+			cmd.Proclaim = &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value(), Lease: leaseID()}
 		case r < 125:
-			cmd.Resign = &wire.ResignRequest{Name: name(), Key: electKey(i)}
+			cmd.Resign = &wire.ResignRequest{Name: name(), Key: electKey(i), Lease: leaseID()}
 		case r < 133:
 			vals := make([][]byte, 1+rng.Intn(3))
 			for j := range vals {

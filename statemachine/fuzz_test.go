@@ -39,10 +39,10 @@ func fuzzSeeds() []*Command {
 		{LeaseRenew: &LeaseRenew{IDs: []int64{1, 2, -1}}},
 		{Lock: &wire.LockRequest{Name: "l", Lease: 1, Owner: k("me")}},
 		{Lock: &wire.LockRequest{Name: "", Lease: 0, Try: true}},
-		{Unlock: &wire.UnlockRequest{Name: "l", Key: k("\x00coord/lock/{l}/o/\x00\x00\x00\x00\x00\x00\x00\x02")}},
+		{Unlock: &wire.UnlockRequest{Name: "l", Key: k("\x00coord/lock/{l}/o/\x00\x00\x00\x00\x00\x00\x00\x02"), Lease: 1}},
 		{Campaign: &wire.CampaignRequest{Name: "e", Lease: 1, Value: k("v")}},
-		{Proclaim: &wire.ProclaimRequest{Name: "e", Key: k("x"), Value: k("w")}},
-		{Resign: &wire.ResignRequest{Name: "e", Key: k("x")}},
+		{Proclaim: &wire.ProclaimRequest{Name: "e", Key: k("x"), Value: k("w"), Lease: 1}},
+		{Resign: &wire.ResignRequest{Name: "e", Key: k("x"), Lease: 1}},
 		{},
 		{Put: &wire.PutRequest{Key: k("a")}, DeleteRange: &wire.DeleteRangeRequest{Key: k("a")}},
 	}

@@ -35,6 +35,19 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 		p := append(prefix, 'o', '/')
 		return h.rng(&wire.RangeRequest{Key: p, RangeEnd: wire.PrefixEnd(p)}).Kvs
 	}
+	// ownerLease is the lease of key among kvs (a release proves
+	// ownership with it), or sometimes another one.
+	ownerLease := func(kvs []*wire.KeyValue, key []byte) int64 {
+		for _, kv := range kvs {
+			if bytes.Equal(kv.Key, key) && rng.Intn(8) != 0 {
+				return kv.Lease
+			}
+		}
+		if len(leases) == 0 {
+			return 0
+		}
+		return leases[rng.Intn(len(leases))]
+	}
 	lease := func() int64 {
 		if len(leases) == 0 || rng.Intn(10) == 0 {
 			return lid(uint64(1 + rng.Intn(len(leases)+2)))
@@ -50,17 +63,22 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 		case r < 30:
 			cmd.Lock = &wire.LockRequest{Name: name, Lease: lease(), Owner: []byte{byte('a' + i%26)}, Try: rng.Intn(4) == 0}
 		case r < 45:
-			cmd.Unlock = &wire.UnlockRequest{Name: name, Key: pick(owners(locks.Prefix(name)))}
+			kvs := owners(locks.Prefix(name))
+			key := pick(kvs)
+			cmd.Unlock = &wire.UnlockRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)}
 		case r < 57:
 			cmd.Campaign = &wire.CampaignRequest{Name: name, Lease: lease(), Value: []byte{byte('A' + i%26)}}
 		case r < 63:
-			key := pick(owners(election.Prefix(name)))
+			kvs := owners(election.Prefix(name))
+			key := pick(kvs)
 			if l, err := h.sh.Leader(name); err == nil && rng.Intn(2) == 0 {
 				key = l.Key
 			}
-			cmd.Proclaim = &wire.ProclaimRequest{Name: name, Key: key, Value: []byte{byte('0' + i%10)}}
+			cmd.Proclaim = &wire.ProclaimRequest{Name: name, Key: key, Value: []byte{byte('0' + i%10)}, Lease: ownerLease(kvs, key)}
 		case r < 72:
-			cmd.Resign = &wire.ResignRequest{Name: name, Key: pick(owners(election.Prefix(name)))}
+			kvs := owners(election.Prefix(name))
+			key := pick(kvs)
+			cmd.Resign = &wire.ResignRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)}
 		case r < 80:
 			j := rng.Intn(len(leases))
 			id := leases[j]

@@ -49,11 +49,12 @@ func electCampaignCommand(env *cliEnv) *cli.Command {
 Waits until this candidate leads election NAME with VALUE, then:
   - without a command: prints NAME, VALUE and "term T" on three lines and
     leads until Ctrl-C or SIGTERM, then resigns (exit 0);
-  - with a command: runs it with COORD_ELECTION_NAME, COORD_ELECTION_VALUE
-    and COORD_ELECTION_TERM in its environment, resigns when it exits and
-    exits with its status (128+N if signal N killed it).
+  - with a command: runs it with COORD_ELECTION_NAME, COORD_ELECTION_VALUE,
+    COORD_ELECTION_TERM and COORD_ELECTION_LEASE (the session lease, which
+    coord elect resign --lease needs) in its environment, resigns when it
+    exits and exits with its status (128+N if signal N killed it).
 The command never outlives the leadership: if it is lost (session expired,
-or made to resign with coord elect resign) the command gets SIGTERM, then
+or made to resign with coord elect resign --lease) the command gets SIGTERM, then
 SIGKILL after --kill-grace, and coord exits 1; if coord is killed the
 kernel kills the command too (Linux). Ctrl-C or SIGTERM to coord is passed
 on to the command, which is waited for (then SIGKILLed after --kill-grace).
@@ -120,10 +121,7 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 	lost := watchLeadership(wctx, cl, name, term, s.Done())
 
 	if o.argv == nil {
-		lr := &wire.LeaderResponse{Key: e.Key(), Value: []byte(value), Term: term}
-		if ls := s.Leases(); len(ls) == 1 {
-			lr.Lease = ls[0]
-		}
+		lr := &wire.LeaderResponse{Key: e.Key(), Value: []byte(value), Term: term, Lease: e.Lease()}
 		if err := printCampaignLeader(env.stdout, o.format, name, lr); err != nil {
 			_ = resign()
 			return err
@@ -143,6 +141,7 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 			"COORD_ELECTION_NAME=" + name,
 			"COORD_ELECTION_VALUE=" + value,
 			"COORD_ELECTION_TERM=" + strconv.FormatInt(term, 10),
+			"COORD_ELECTION_LEASE=" + formatLease(e.Lease()),
 		},
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
@@ -343,14 +342,21 @@ func electResignCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "resign",
 		Usage:     "Make the leader of an election step down",
-		ArgsUsage: "NAME",
-		UsageText: `coord elect resign NAME
+		ArgsUsage: "NAME --lease ID",
+		UsageText: `coord elect resign NAME --lease ID
 
-Makes the current leader resign, whoever it is; the next candidate leads.
-A coord elect campaign that led stops its command and exits 1. Prints OK;
-exits 1 when nobody leads.
+Makes the current leader resign; the next candidate leads. A coord elect
+campaign that led stops its command and exits 1. Only the leader's owner
+may do it: --lease is the leader's session lease (hex), as shown by
+coord elect leader NAME -w json or -w table, coord elect campaign -w json,
+and COORD_ELECTION_LEASE in the environment of a campaign's command.
+Prints OK; exits 1 when nobody leads or the lease is not the leader's
+("not owner"), changing nothing.
 
-   coord elect resign db-primary`,
+   coord elect resign db-primary --lease 694d7b3a2c1e0005`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "lease", Usage: "the leader's session lease `ID` (hex): proves the right to resign it"},
+		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 1, 1, "NAME")
 			if err != nil {
@@ -360,8 +366,15 @@ exits 1 when nobody leads.
 			if err != nil {
 				return err
 			}
+			if !c.IsSet("lease") {
+				return usageErrorf(c, "missing --lease ID: the leader's session lease (coord elect leader %s -w json shows it)", args[0])
+			}
+			lease, err := parseLeaseArg(c.String("lease"))
+			if err != nil {
+				return usageErrorf(c, "--lease: %v", err)
+			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				if err := election.ResignLeader(ctx, cl, args[0]); err != nil {
+				if err := election.ResignLeader(ctx, cl, args[0], lease); err != nil {
 					return electionError(args[0], err)
 				}
 				if format == formatJSON {

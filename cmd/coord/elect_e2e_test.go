@@ -30,11 +30,22 @@ func waitLeading(t *testing.T, b *bg, name, value string) string {
 	return term
 }
 
+// leaderLease returns the lease of election name's leader, in hex, as
+// elect resign --lease wants it.
+func leaderLease(t *testing.T, c cliAt, name string) string {
+	t.Helper()
+	var lj jsonLeader
+	if err := json.Unmarshal([]byte(c.ok("*", "elect", "leader", name, "-w", "json")), &lj); err != nil || lj.Lease == 0 {
+		t.Fatalf("elect leader -w json: %v %+v", err, lj)
+	}
+	return leaseHex(lj.Lease)
+}
+
 func TestCLIElect(t *testing.T) {
 	ep := startMemberShards(t, 4)
 	c := cliAt{t, ep}
 	c.fails("election E has no leader", "elect", "leader", "E")
-	c.fails("election E has no leader", "elect", "resign", "E")
+	c.fails("election E has no leader", "elect", "resign", "E", "--lease", "1")
 
 	obs := startBG(t, ep, "elect", "observe", "E")
 	obsJSON := startBG(t, ep, "elect", "observe", "E", "-w", "json")
@@ -56,8 +67,16 @@ func TestCLIElect(t *testing.T) {
 		t.Fatalf("second candidate leads too: %q", b.stdout.String())
 	}
 
+	// Only the leader's owner may resign it: another lease is refused and
+	// changes nothing, and no lease at all is a usage error.
+	c.fails("not owner", "elect", "resign", "E", "--lease", "1")
+	if code, _, stderr := c.run("", "elect", "resign", "E"); code != exitUsage || !strings.Contains(stderr, "missing --lease") {
+		t.Fatalf("resign without --lease: exit %d stderr %q", code, stderr)
+	}
+	c.ok("alpha\nterm "+termA+"\n", "elect", "leader", "E")
+
 	// Resigning the leader from outside: alpha exits 1, beta leads.
-	c.ok("OK\n", "elect", "resign", "E")
+	c.ok("OK\n", "elect", "resign", "E", "--lease", leaderLease(t, c, "E"))
 	if code := a.wait(t, 30*time.Second); code != exitError || !strings.HasPrefix(a.stderr.String(), "Error: leadership of E lost (") {
 		t.Fatalf("resigned leader: exit %d stderr %q", code, a.stderr.String())
 	}
@@ -124,7 +143,7 @@ func TestCLIElectCampaignCommand(t *testing.T) {
 	if out := c.ok("*", "elect", "leader", "E"); !strings.HasPrefix(out, "v2\nterm ") {
 		t.Fatalf("elect leader: %q", out)
 	}
-	c.ok("OK\n", "elect", "resign", "E")
+	c.ok("OK\n", "elect", "resign", "E", "--lease", leaderLease(t, c, "E"))
 	if code := r.wait(t, 30*time.Second); code != exitError {
 		t.Fatalf("exit %d stderr %q", code, r.stderr.String())
 	}

@@ -29,6 +29,17 @@
 // returned; a waiter that falls behind catches up from the store
 // (History).
 //
+// Lock, campaign and a double barrier's enter and leave are resumable
+// (primitives.go): after their write the member sends an intermediate
+// response with the owner key, and every wait, first or resumed (the
+// request's Resume field, no write), reads linearizably whether the owner
+// still exists and holds before it waits from after that read. A call's
+// context ends with a cause (rpc.go): the caller's Cancel or its own
+// deadline withdraw the waiter; the connection closing, the member
+// stopping or the cap on one call (maxCallTimeout, 5 minutes) do not,
+// and the client resumes. A withdrawal is retried in the background until
+// it is applied, the key or its lease is gone, or the member stops.
+//
 // Time enters only through the lessor (lessor.go): each member tracks
 // lease deadlines from the moment it applied a renewal; on the shards it
 // leads it proposes revokes carrying the renewal count it saw, which the
@@ -51,6 +62,7 @@
 // the auto-compactor (when enabled); the cluster-identity proposer
 // (identity.go, until shard 0 holds one); per watch
 // one feeder per shard; per queue with blocked consumers one watcher
-// (dequeuers.go). Dragonboat's own goroutines call LeaderUpdated and the
-// adapter.
+// (dequeuers.go); per withdrawal of a waiter that gave up, one retry loop
+// (owns nothing; ends when it succeeds or the member stops). Dragonboat's
+// own goroutines call LeaderUpdated and the adapter.
 package server

@@ -298,7 +298,9 @@ func TestElection(t *testing.T) {
 	require.Equal(t, terms[0], terms[1])
 	require.Greater(t, terms[2], terms[1])
 
-	require.NoError(t, election.ResignLeader(ctx, c, "E"))
+	l, err = election.Leader(ctx, c, "E") // the leader's lease proves the right to resign it
+	require.NoError(t, err)
+	require.NoError(t, election.ResignLeader(ctx, c, "E", l.Lease))
 	_, err = election.Leader(ctx, c, "E")
 	require.ErrorIs(t, err, coord.ErrNotFound)
 }

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/coord-io/coord/coord/wire"
@@ -78,15 +80,63 @@ func (s *Server) ownerShard(prefix []byte, lease int64) (uint32, *wire.Error) {
 	return shard, nil
 }
 
-// waitOwner is the server-side wait of Lock and Campaign. When the wait
-// ends without a grant (the caller went away, timed out, or the member is
-// stopping) the owner leaves the queue, unless the member is stopping: the
-// client then retries elsewhere with the same sequence number and keeps
-// its place.
-func (s *Server) waitOwner(ctx context.Context, shard uint32, prefix, holderKey, ownerKey []byte, lease int64, from int64,
-	decode func([]byte) (locks.Holder, error), leave func(context.Context) *wire.Error) (locks.Holder, *wire.Error) {
+// Waiting calls (Lock, Campaign, and Enter and Leave of a double
+// barrier) are a write that queues the owner, then a wait. When the write
+// does not settle the call, the server sends an intermediate response
+// right after it is applied, with the owner's key: the client finishes the
+// write's sequence number there (its acknowledgement watermark moves on),
+// and from then on the wait is resumable without one (the request's
+// Resume field). Every wait, first or resumed, reads linearizably whether
+// the owner key still exists and what holds, then waits on the watch hub
+// from after that read: it never reports a grant that is no longer
+// current (a retried write replays its first result, but the wait after
+// it reads the present).
+//
+// When a wait ends without a grant, the owner is withdrawn only if the
+// caller gave up (its Cancel frame, or its own deadline): see waitEnded.
+
+// ownerWait describes the owner a Lock or a Campaign waits for.
+type ownerWait struct {
+	shard     uint32
+	what      string // `lock "L"`, for messages
+	prefix    []byte
+	holderKey []byte
+	key       []byte // the owner key
+	lease     int64
+	decode    func([]byte) (locks.Holder, error)
+	// leave withdraws the owner (unlock or resign, with its lease).
+	leave func(context.Context) *wire.Error
+}
+
+// readKeys reads keys at one revision of shard, linearizably: the first
+// after a ReadIndex, the others from the local replica at the revision of
+// that read (which it has applied). It returns the live versions (nil for
+// absent keys) and the revision.
+func (s *Server) readKeys(ctx context.Context, shard uint32, keys ...[]byte) ([]*wire.KeyValue, int64, *wire.Error) {
+	out := make([]*wire.KeyValue, len(keys))
+	var rev int64
+	for i, k := range keys {
+		req := &wire.RangeRequest{Key: k}
+		if i > 0 {
+			req.Revision, req.Serializable = rev, true
+		}
+		rr, werr := s.read(ctx, shard, req)
+		if werr != nil {
+			return nil, 0, werr
+		}
+		if i == 0 {
+			rev = rr.Header.Revision
+		}
+		if len(rr.Kvs) > 0 {
+			out[i] = rr.Kvs[0]
+		}
+	}
+	return out, rev, nil
+}
+
+// untilStopping returns a context that also ends when the member stops.
+func (s *Server) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() {
 		select {
 		case <-s.stopc:
@@ -94,29 +144,165 @@ func (s *Server) waitOwner(ctx context.Context, shard uint32, prefix, holderKey,
 		case <-wctx.Done():
 		}
 	}()
-	h, err := locks.WaitHolder(wctx, s, prefix, holderKey, ownerKey, from, decode)
-	if err == nil {
-		return h, nil
-	}
-	if s.stopping.Load() {
-		return locks.Holder{}, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
-	}
-	if errors.Is(err, locks.ErrOwnerRemoved) {
-		if _, found, _ := s.shards[shard].Lease(lease); !found {
-			return locks.Holder{}, wire.Errorf(wire.CodeLeaseNotFound, "session lease %016x expired while waiting", lease)
+	return wctx, cancel
+}
+
+// awaitOwner waits until w.key holds and returns the holder record.
+func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *wire.Error) {
+	withdraw := func() { s.withdraw(w.shard, w.lease, w.key, w.leave) }
+	for {
+		kvs, rev, werr := s.readKeys(ctx, w.shard, w.key, w.holderKey)
+		if werr != nil {
+			return locks.Holder{}, s.waitEnded(ctx, werr, withdraw)
 		}
-		return locks.Holder{}, wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+		if kvs[0] == nil {
+			return locks.Holder{}, s.ownerGone(w.shard, w.lease, w.what, w.key)
+		}
+		if kvs[1] != nil {
+			h, err := w.decode(kvs[1].Value)
+			if err != nil {
+				return locks.Holder{}, wire.Errorf(wire.CodeUnknown, "%s: %v", w.what, err)
+			}
+			if bytes.Equal(h.Key, w.key) {
+				return h, nil
+			}
+		}
+		wctx, cancel := s.untilStopping(ctx)
+		h, err := locks.WaitHolder(wctx, s, w.prefix, w.holderKey, w.key, rev+1, w.decode)
+		cancel()
+		switch {
+		case err == nil:
+			return h, nil
+		case errors.Is(err, locks.ErrOwnerRemoved):
+			return locks.Holder{}, s.ownerGone(w.shard, w.lease, w.what, w.key)
+		case ctx.Err() != nil || s.stopping.Load():
+			return locks.Holder{}, s.waitEnded(ctx, nil, withdraw)
+		}
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code != wire.CodeCompacted {
+			return locks.Holder{}, we
+		}
+		// The history after the read was compacted: read again.
 	}
-	// The caller gave up: leave the queue (and release, if granted meanwhile).
-	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer lcancel()
-	if werr := leave(lctx); werr != nil {
-		s.log.Warn("could not withdraw a cancelled waiter", "key", string(ownerKey), "err", werr)
+}
+
+// ownerGone is the error of a wait whose owner key was deleted before it
+// was granted: its lease ended, or it was withdrawn (released).
+func (s *Server) ownerGone(shard uint32, lease int64, what string, key []byte) *wire.Error {
+	if _, found, err := s.shards[shard].Lease(lease); err == nil && !found {
+		return wire.Errorf(wire.CodeLeaseNotFound, "%s: session lease %016x expired while waiting", what, lease)
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return locks.Holder{}, wire.Errorf(wire.CodeTimeout, "timed out waiting")
+	return wire.Errorf(wire.CodeCanceled, "%s: owner key %q is gone: the wait was withdrawn", what, key)
+}
+
+// waitEnded answers a wait that ended without what it waited for (werr:
+// why, if known). Only a caller that gave up — its Cancel frame, or its
+// own deadline — gets its waiter withdrawn. When the member stops, the
+// call is cut by the server's cap, or the connection closes, the waiter
+// keeps its place and the client resumes the wait (on this member or
+// another).
+func (s *Server) waitEnded(ctx context.Context, werr *wire.Error, withdraw func()) *wire.Error {
+	if s.stopping.Load() {
+		return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
-	return locks.Holder{}, wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+	if ctx.Err() == nil {
+		if werr == nil {
+			werr = wire.Errorf(wire.CodeUnavailable, "member %s: the wait ended", s.cfg.Name)
+		}
+		return werr
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCallCap):
+		return wire.Errorf(wire.CodeTimeout, "the wait reached the server's cap of %v on one call: resume it", maxCallTimeout)
+	case errors.Is(cause, errConnClosed):
+		return wire.Errorf(wire.CodeCanceled, "the connection closed")
+	case errors.Is(cause, context.DeadlineExceeded):
+		withdraw()
+		return wire.Errorf(wire.CodeTimeout, "timed out waiting")
+	default:
+		withdraw()
+		return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+	}
+}
+
+// withdrawBackoffMax bounds the pause between two attempts to withdraw a
+// waiter.
+const withdrawBackoffMax = 2 * time.Second
+
+// withdraw removes a waiter whose caller gave up, in the background: leave
+// is tried until it succeeds, the key or its lease is gone, or the member
+// stops (no quorum now is no reason to give up: an owner key left behind
+// would be granted to nobody while its session lives, and everyone behind
+// it would wait). If the member stops first, the key is left to the
+// client, which withdraws it itself when it gave up (coord.Client's
+// waiting calls do), and in the end to the session's lease.
+func (s *Server) withdraw(shard uint32, lease int64, key []byte, leave func(context.Context) *wire.Error) {
+	go func() {
+		backoff := 20 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := s.untilStopping(context.Background())
+			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+			werr := leave(actx)
+			acancel()
+			cancel()
+			if werr == nil || werr.Code == wire.CodeNotHolder || werr.Code == wire.CodeLeaseNotFound {
+				return
+			}
+			if s.stopping.Load() {
+				s.log.Warn("member stopping: a cancelled waiter is left to its client and its lease", "key", string(key), "lease", lease)
+				return
+			}
+			if _, found, err := s.shards[shard].Lease(lease); err == nil && !found {
+				return // the key went with its lease
+			}
+			if attempt == 1 {
+				s.log.Warn("could not withdraw a cancelled waiter yet; retrying until it succeeds or its lease ends", "key", string(key), "err", werr)
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-s.stopc:
+				t.Stop()
+			case <-t.C:
+			}
+			backoff = min(2*backoff, withdrawBackoffMax)
+		}
+	}()
+}
+
+// queueWriteTimeout bounds the write that queues a waiter.
+const queueWriteTimeout = 10 * time.Second
+
+// queueContext is the context of the write that queues a waiter: the
+// caller's cancel does not cut it short, so that the member learns the
+// owner key of a write that is applied and can withdraw it (a write cut
+// off mid-proposal may still be applied, leaving a key nobody knows).
+func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), queueWriteTimeout)
+}
+
+// queued follows the write that queued owner w: if the caller gave up
+// while it was proposed, the owner is withdrawn (granted or not: nobody
+// would know it holds); else, unless granted, the intermediate response
+// tells the client the write is done.
+func (s *Server) queued(ctx context.Context, cl *call, resp any, granted bool, w *ownerWait) *wire.Error {
+	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errCallCancelled) || errors.Is(cause, context.DeadlineExceeded) {
+			return s.waitEnded(ctx, nil, func() { s.withdraw(w.shard, w.lease, w.key, w.leave) })
+		}
+	}
+	if !granted && !cl.stream(resp) {
+		return wire.Errorf(wire.CodeCanceled, "the connection closed")
+	}
+	return nil
+}
+
+// resumeKey checks the owner key of a resumed wait: one of the instance's
+// owner keys.
+func resumeKey(root, name string, key []byte) *wire.Error {
+	if n, ok := locks.OwnerName(root, key); !ok || n != name {
+		return wire.Errorf(wire.CodeInvalid, "resume: %q is not an owner key of %q", key, name)
+	}
+	return nil
 }
 
 func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wire.LockResponse, *wire.Error) {
@@ -131,20 +317,37 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 	if werr != nil {
 		return nil, werr
 	}
-	cmd := s.command(cl)
-	cmd.Lock = req
 	var resp wire.LockResponse
-	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
-		return nil, werr
+	if req.Resume != nil {
+		if werr := resumeKey(locks.Root, req.Name, req.Resume); werr != nil {
+			return nil, werr
+		}
+		resp.Key = req.Resume
+		resp.Header.Shard = shard
+	} else {
+		cmd := s.command(cl)
+		cmd.Lock = req
+		qctx, cancel := queueContext(ctx)
+		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
+		cancel()
+		if werr != nil {
+			return nil, werr
+		}
 	}
-	if resp.Token != 0 {
-		return &resp, nil
-	}
-	h, werr := s.waitOwner(ctx, shard, prefix, locks.HolderKey(req.Name), resp.Key, req.Lease, resp.Header.Revision+1, locks.DecodeHolder,
-		func(lctx context.Context) *wire.Error {
-			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key})
+	w := &ownerWait{
+		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: locks.HolderKey(req.Name),
+		key: resp.Key, lease: req.Lease, decode: locks.DecodeHolder,
+		leave: func(lctx context.Context) *wire.Error {
+			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
-		})
+		},
+	}
+	if req.Resume == nil {
+		if werr := s.queued(ctx, cl, &resp, resp.Token != 0, w); werr != nil || resp.Token != 0 {
+			return &resp, werr
+		}
+	}
+	h, werr := s.awaitOwner(ctx, w)
 	if werr != nil {
 		return nil, werr
 	}
@@ -199,20 +402,37 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 	if werr != nil {
 		return nil, werr
 	}
-	cmd := s.command(cl)
-	cmd.Campaign = req
 	var resp wire.LeaderResponse
-	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
-		return nil, werr
+	if req.Resume != nil {
+		if werr := resumeKey(election.Root, req.Name, req.Resume); werr != nil {
+			return nil, werr
+		}
+		resp.Key, resp.Lease = req.Resume, req.Lease
+		resp.Header.Shard = shard
+	} else {
+		cmd := s.command(cl)
+		cmd.Campaign = req
+		qctx, cancel := queueContext(ctx)
+		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
+		cancel()
+		if werr != nil {
+			return nil, werr
+		}
 	}
-	if resp.Term != 0 {
-		return &resp, nil
-	}
-	h, werr := s.waitOwner(ctx, shard, prefix, election.LeaderKey(req.Name), resp.Key, req.Lease, resp.Header.Revision+1, election.DecodeLeader,
-		func(lctx context.Context) *wire.Error {
-			_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: resp.Key})
+	w := &ownerWait{
+		shard: shard, what: fmt.Sprintf("election %q", req.Name), prefix: prefix, holderKey: election.LeaderKey(req.Name),
+		key: resp.Key, lease: req.Lease, decode: election.DecodeLeader,
+		leave: func(lctx context.Context) *wire.Error {
+			_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
-		})
+		},
+	}
+	if req.Resume == nil {
+		if werr := s.queued(ctx, cl, &resp, resp.Term != 0, w); werr != nil || resp.Term != 0 {
+			return &resp, werr
+		}
+	}
+	h, werr := s.awaitOwner(ctx, w)
 	if werr != nil {
 		return nil, werr
 	}

@@ -3,7 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"time"
+	"fmt"
 
 	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
@@ -177,7 +177,13 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 		cmd := s.internalCommand(cl)
 		cmd.Barrier = r
 		var resp wire.BarrierResponse
-		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		wctx := ctx
+		if r.Op == wire.BarrierEnter {
+			var cancel context.CancelFunc
+			wctx, cancel = queueContext(ctx)
+			defer cancel()
+		}
+		if werr := s.proposeDecode(wctx, shard, cmd, &resp, &resp.Header); werr != nil {
 			return nil, werr
 		}
 		return &resp, nil
@@ -199,41 +205,95 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 		}
 		return &wire.BarrierResponse{Header: wire.ResponseHeader{Shard: shard, Member: s.cfg.Name}}, nil
 	case wire.BarrierEnter:
-		if req.Count < 1 {
+		if req.Count < 1 && !req.Resume {
 			return nil, wire.Errorf(wire.CodeInvalid, "a double barrier needs a count of at least 1")
 		}
 		if _, werr := s.ownerShard(barrier.Prefix(req.Name), req.Lease); werr != nil {
 			return nil, werr
 		}
-		resp, werr := write(req)
-		if werr != nil {
-			return nil, werr
-		}
-		readyKey := barrier.ReadyKey(req.Name)
-		werr = s.waitState(ctx, shard, req.Name, readyKey, wire.EventPut, func(st *wire.BarrierResponse) bool { return st.Ready })
-		if werr != nil {
-			if werr.Code == wire.CodeCanceled || werr.Code == wire.CodeTimeout {
-				// The participant gave up: it leaves.
-				lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				cmd := &statemachine.Command{Barrier: &wire.BarrierRequest{Name: req.Name, Op: wire.BarrierLeave, Key: resp.Key}}
-				_, _ = s.propose(lctx, shard, cmd)
+		resp := &wire.BarrierResponse{Key: req.Key}
+		if req.Resume {
+			if !barrier.IsParticipantKey(req.Name, req.Key) {
+				return nil, wire.Errorf(wire.CodeInvalid, "resume: %q is not a participant key of barrier %q", req.Key, req.Name)
 			}
+			resp.Header = wire.ResponseHeader{Shard: shard}
+		} else {
+			var werr *wire.Error
+			if resp, werr = write(req); werr != nil || resp.Ready {
+				return resp, werr
+			}
+			// The write is done: the client finishes its sequence number.
+			if !cl.stream(resp) {
+				return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
+			}
+		}
+		if werr := s.awaitReady(ctx, shard, req.Name, resp.Key, req.Lease); werr != nil {
 			return nil, werr
 		}
+		resp.Ready = true
+		s.fillHeader(&resp.Header, shard)
 		return resp, nil
 	case wire.BarrierLeave:
-		resp, werr := write(req)
-		if werr != nil {
-			return nil, werr
+		resp := &wire.BarrierResponse{}
+		if !req.Resume {
+			var werr *wire.Error
+			if resp, werr = write(req); werr != nil || !resp.Ready {
+				return resp, werr
+			}
+			if !cl.stream(resp) {
+				return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
+			}
 		}
 		readyKey := barrier.ReadyKey(req.Name)
 		if werr := s.waitState(ctx, shard, req.Name, readyKey, wire.EventDelete, func(st *wire.BarrierResponse) bool { return !st.Ready }); werr != nil {
+			if ctx.Err() != nil || s.stopping.Load() {
+				werr = s.waitEnded(ctx, werr, func() {}) // nothing to withdraw: it has left
+			}
 			return nil, werr
 		}
+		resp.Ready = false
+		s.fillHeader(&resp.Header, shard)
 		return resp, nil
 	default:
 		return nil, wire.Errorf(wire.CodeInvalid, "unknown barrier operation %d", req.Op)
+	}
+}
+
+// awaitReady waits until double barrier name is ready while participant
+// key is in: it reads both linearizably, then waits for the ready record
+// to be put or the key to be deleted after that read, and reads again. A
+// participant that gave up is withdrawn (see waitEnded).
+func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64) *wire.Error {
+	withdraw := func() {
+		s.withdraw(shard, lease, key, func(lctx context.Context) *wire.Error {
+			_, werr := s.propose(lctx, shard, &statemachine.Command{Barrier: &wire.BarrierRequest{Name: name, Op: wire.BarrierLeave, Key: key}})
+			return werr
+		})
+	}
+	prefix := barrier.Prefix(name)
+	readyKey := barrier.ReadyKey(name)
+	for {
+		kvs, rev, werr := s.readKeys(ctx, shard, key, readyKey)
+		if werr != nil {
+			return s.waitEnded(ctx, werr, withdraw)
+		}
+		if kvs[0] == nil {
+			return s.ownerGone(shard, lease, fmt.Sprintf("barrier %q", name), key)
+		}
+		if kvs[1] != nil {
+			return nil
+		}
+		werr = s.waitEvent(ctx, shard, prefix, wire.PrefixEnd(prefix), rev+1, func(e wire.Event) bool {
+			return e.Type == wire.EventPut && bytes.Equal(e.Kv.Key, readyKey) || e.Type == wire.EventDelete && bytes.Equal(e.Kv.Key, key)
+		})
+		if werr != nil {
+			if ctx.Err() != nil || s.stopping.Load() {
+				return s.waitEnded(ctx, werr, withdraw)
+			}
+			if werr.Code != wire.CodeCompacted {
+				return werr
+			}
+		}
 	}
 }
 

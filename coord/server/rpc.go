@@ -16,14 +16,36 @@ import (
 const handshakeTimeout = 10 * time.Second
 
 // waitingMethods block until something happens; without a deadline of
-// their own they are not cut off by maxCallTimeout.
+// their own they are not cut off by maxCallTimeout, except the resumable
+// ones.
 var waitingMethods = map[string]bool{
 	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
 	wire.MethodDequeue: true, wire.MethodBarrier: true,
 }
 
-// maxCallTimeout caps the deadline of a call that brings none.
-const maxCallTimeout = 5 * time.Minute
+// resumableMethods wait in a way the client resumes when the call is cut
+// off (see wire.LockRequest): they are always cut at maxCallTimeout, and
+// the server then answers CodeTimeout without withdrawing the waiter.
+var resumableMethods = map[string]bool{
+	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodBarrier: true,
+}
+
+// maxCallTimeout caps the deadline of a call that brings none, and of
+// every call whose deadline is longer (a variable so tests can shorten it).
+var maxCallTimeout = 5 * time.Minute
+
+// Causes of the end of a call's context other than the caller's own
+// deadline (context.DeadlineExceeded): a waiting call tells from them
+// whether the caller gave up (errCallCancelled, or its deadline) — the
+// waiter is then withdrawn — or not (the client will resume the wait).
+var (
+	errCallCap       = errors.New("the call reached the server's cap on call duration")
+	errCallCancelled = errors.New("the caller cancelled the call")
+	errConnClosed    = errors.New("the connection closed")
+)
+
+// callCapHits counts the calls ended by maxCallTimeout (for tests).
+var callCapHits atomic.Int64
 
 // maxRefusing bounds the connections being refused at once (answered
 // "too many client connections"); past it an extra connection is closed
@@ -55,7 +77,7 @@ func (s *Server) acceptLoop() {
 			nc:    nc,
 			sendc: make(chan []byte, 256),
 			done:  make(chan struct{}),
-			calls: map[uint64]context.CancelFunc{},
+			calls: map[uint64]context.CancelCauseFunc{},
 			slots: make(chan struct{}, maxCallsPerConn),
 		}
 		s.connMu.Lock()
@@ -106,7 +128,7 @@ type serverConn struct {
 	sendc    chan []byte
 	done     chan struct{}
 	once     sync.Once
-	calls    map[uint64]context.CancelFunc
+	calls    map[uint64]context.CancelCauseFunc
 	callsMu  sync.Mutex
 	inflight sync.WaitGroup
 	draining bool
@@ -194,7 +216,7 @@ func (c *serverConn) close() {
 		c.nc.Close()
 		c.callsMu.Lock()
 		for _, cancel := range c.calls {
-			cancel()
+			cancel(errConnClosed)
 		}
 		c.callsMu.Unlock()
 	})
@@ -264,7 +286,7 @@ func (c *serverConn) serve() {
 		case wire.FrameCancel:
 			c.callsMu.Lock()
 			if cancel, ok := c.calls[f.ID]; ok {
-				cancel()
+				cancel(errCallCancelled)
 			}
 			c.callsMu.Unlock()
 		default:
@@ -393,18 +415,23 @@ func (cl *call) stream(body any) bool {
 
 func (c *serverConn) startCall(f *wire.Frame) {
 	received := time.Now()
-	timeout := maxCallTimeout
-	if f.TimeoutMillis > 0 && time.Duration(f.TimeoutMillis)*time.Millisecond < timeout {
-		timeout = time.Duration(f.TimeoutMillis) * time.Millisecond
+	// The call's context ends with a cause: the caller's Cancel frame or
+	// deadline, the connection closing, or the server's cap.
+	base, cancelCause := context.WithCancelCause(context.Background())
+	ctx, stopTimer := base, context.CancelFunc(func() {})
+	deadline := time.Duration(f.TimeoutMillis) * time.Millisecond
+	switch {
+	case f.TimeoutMillis > 0 && deadline < maxCallTimeout:
+		ctx, stopTimer = context.WithTimeout(base, deadline)
+	case f.TimeoutMillis == 0 && waitingMethods[f.Method] && !resumableMethods[f.Method]:
+		// A blocking call without a deadline that cannot be resumed
+		// waits as long as its connection lives.
+	default:
+		ctx, stopTimer = context.WithTimeoutCause(base, maxCallTimeout, errCallCap)
 	}
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if f.TimeoutMillis == 0 && waitingMethods[f.Method] {
-		// A blocking call without a deadline waits as long as its
-		// connection lives.
-		ctx, cancel = context.WithCancel(context.Background())
-	} else {
-		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	cancel := func() {
+		stopTimer()
+		cancelCause(nil)
 	}
 	c.callsMu.Lock()
 	if c.draining {
@@ -416,9 +443,9 @@ func (c *serverConn) startCall(f *wire.Frame) {
 		return
 	}
 	if old, dup := c.calls[f.ID]; dup {
-		old()
+		old(errCallCancelled)
 	}
-	c.calls[f.ID] = cancel
+	c.calls[f.ID] = cancelCause
 	c.inflight.Add(1)
 	c.callsMu.Unlock()
 	go func() {
@@ -437,6 +464,9 @@ func (c *serverConn) startCall(f *wire.Frame) {
 		}()
 		start := time.Now()
 		body, werr := c.s.dispatch(ctx, &call{c: c, frame: f, received: received})
+		if errors.Is(context.Cause(ctx), errCallCap) {
+			callCapHits.Add(1)
+		}
 		c.s.metrics.observe(f.Method, werr, time.Since(start))
 		resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: werr}
 		if werr == nil && body != nil {

@@ -12,15 +12,32 @@ package wire
 // LockRequest acquires lock Name for the owner holding Lease (a lease of
 // the lock's shard). Owner is free-form data shown by status. With Try the
 // call fails at once with CodeLocked instead of queueing.
+//
+// A Lock that must wait is a write (with the client's sequence number)
+// that queues the owner, then a wait: right after the write is applied the
+// server sends an intermediate response (More) with the owner's Key and
+// Token 0, and the final response once the owner holds the lock. From the
+// intermediate response on, the write is done: a wait cut off (the
+// connection broke, the member stopped, the server's cap on call duration
+// was reached: CodeTimeout while the caller's deadline has not passed) is
+// resumed with Resume set to the owner's Key and the same Name and Lease,
+// sent as a read (no sequence number). A resumed wait writes nothing: it
+// reads whether the owner key still exists and holds (linearizably), and
+// waits from there; its place in the queue is kept. When the owner key is
+// gone it fails: CodeLeaseNotFound if Lease is gone, else CodeCanceled.
+// The server withdraws a waiter (unlocks its key) only when the caller
+// gave up: a Cancel frame, or the caller's own deadline.
 type LockRequest struct {
-	Name  string `msgpack:"n"`
-	Lease int64  `msgpack:"l"`
-	Owner []byte `msgpack:"o,omitempty"`
-	Try   bool   `msgpack:"try,omitempty"`
+	Name   string `msgpack:"n"`
+	Lease  int64  `msgpack:"l"`
+	Owner  []byte `msgpack:"o,omitempty"`
+	Try    bool   `msgpack:"try,omitempty"`
+	Resume []byte `msgpack:"r,omitempty"`
 }
 
 // LockResponse answers a LockRequest when the lock is held: Key is the
-// owner's key (needed to unlock) and Token the fencing token.
+// owner's key (needed to unlock) and Token the fencing token. The
+// intermediate response of a Lock that waits has Token 0.
 type LockResponse struct {
 	Header ResponseHeader `msgpack:"h"`
 	Key    []byte         `msgpack:"k"`
@@ -29,10 +46,12 @@ type LockResponse struct {
 
 // UnlockRequest releases the lock held through Key, or removes Key from
 // the queue if it is still waiting. The next waiter is granted in the same
-// command.
+// command. Lease proves ownership: it must be the lease Key is attached
+// to (the one the Lock named), else CodeNotOwner and nothing changes.
 type UnlockRequest struct {
-	Name string `msgpack:"n"`
-	Key  []byte `msgpack:"k"`
+	Name  string `msgpack:"n"`
+	Key   []byte `msgpack:"k"`
+	Lease int64  `msgpack:"l"`
 }
 
 // UnlockResponse answers an UnlockRequest.
@@ -60,11 +79,15 @@ type LockStatusResponse struct {
 }
 
 // CampaignRequest campaigns in election Name with Value for the owner of
-// Lease; it returns once the caller leads.
+// Lease; it returns once the caller leads. A campaign that waits behaves
+// as a Lock that waits (see LockRequest): an intermediate response with
+// the candidate's Key and Term 0 ends the write, and a cut-off wait is
+// resumed with Resume set to that Key.
 type CampaignRequest struct {
-	Name  string `msgpack:"n"`
-	Lease int64  `msgpack:"l"`
-	Value []byte `msgpack:"v"`
+	Name   string `msgpack:"n"`
+	Lease  int64  `msgpack:"l"`
+	Value  []byte `msgpack:"v"`
+	Resume []byte `msgpack:"r,omitempty"`
 }
 
 // LeaderResponse describes a leadership: the leader's key, value, lease
@@ -79,18 +102,23 @@ type LeaderResponse struct {
 }
 
 // ProclaimRequest changes the leader's value; Key must be the current
-// leader's key (else CodeNotLeader).
+// leader's key (else CodeNotLeader) and Lease its lease (else
+// CodeNotOwner).
 type ProclaimRequest struct {
 	Name  string `msgpack:"n"`
 	Key   []byte `msgpack:"k"`
 	Value []byte `msgpack:"v"`
+	Lease int64  `msgpack:"l"`
 }
 
 // ResignRequest leaves election Name (leader or still campaigning); the
-// next candidate leads from the same command on.
+// next candidate leads from the same command on. Lease must be the lease
+// of candidate Key (else CodeNotOwner, nothing changes); a Key that is no
+// candidate (any more) is a success that changes nothing.
 type ResignRequest struct {
-	Name string `msgpack:"n"`
-	Key  []byte `msgpack:"k"`
+	Name  string `msgpack:"n"`
+	Key   []byte `msgpack:"k"`
+	Lease int64  `msgpack:"l"`
 }
 
 // LeaderRequest asks who leads election Name (CodeNotFound if nobody).

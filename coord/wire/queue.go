@@ -83,12 +83,20 @@ type QueueInfoResponse struct {
 // constants. For BarrierEnter, Count is the number of participants to
 // wait for and Lease the participant's session lease (of the barrier's
 // shard); Key is the participant's key for BarrierLeave.
+//
+// Enter and Leave that must wait are a write then a wait, as a Lock (see
+// LockRequest): an intermediate response (More) right after the write is
+// applied ends the write (for Enter it carries the participant's Key), and
+// a cut-off wait is resumed, as a read without a sequence number, with
+// Resume set: Enter with Key and Lease (it fails with CodeLeaseNotFound
+// or CodeCanceled if the participant is gone), Leave with nothing else.
 type BarrierRequest struct {
-	Name  string `msgpack:"n"`
-	Op    uint8  `msgpack:"op"`
-	Count int64  `msgpack:"c,omitempty"`
-	Lease int64  `msgpack:"l,omitempty"`
-	Key   []byte `msgpack:"k,omitempty"`
+	Name   string `msgpack:"n"`
+	Op     uint8  `msgpack:"op"`
+	Count  int64  `msgpack:"c,omitempty"`
+	Lease  int64  `msgpack:"l,omitempty"`
+	Key    []byte `msgpack:"k,omitempty"`
+	Resume bool   `msgpack:"r,omitempty"`
 }
 
 // Barrier operations. Hold, Release and Wait act on a gate barrier: Wait

@@ -18,7 +18,7 @@ const handshakeTimeout = 10 * time.Second
 // their own they are not cut off by maxCallTimeout.
 var waitingMethods = map[string]bool{
 	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
-	wire.MethodDequeue: true, wire.MethodBarrier: true,
+	wire.MethodQueueWait: true, wire.MethodBarrier: true,
 }
 
 // maxCallTimeout caps the deadline of a call that brings none.
@@ -403,7 +403,13 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		if err := decode(f.Body, &req); err != nil {
 			return nil, err
 		}
-		return s.dequeue(ctx, &req)
+		return s.dequeue(ctx, cl, &req)
+	case wire.MethodQueueWait:
+		var req wire.QueueWaitRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.queueWait(ctx, &req)
 	case wire.MethodAck:
 		var req wire.AckRequest
 		if err := decode(f.Body, &req); err != nil {

@@ -32,8 +32,9 @@ const (
 // Methods of queues and barriers.
 const (
 	MethodEnqueue   = "queue.enqueue" // EnqueueRequest → EnqueueResponse (write)
-	MethodDequeue   = "queue.dequeue" // DequeueRequest → DequeueResponse (write; waits with Wait)
+	MethodDequeue   = "queue.dequeue" // DequeueRequest → DequeueResponse (write)
 	MethodAck       = "queue.ack"     // AckRequest → AckResponse (write)
 	MethodQueueInfo = "queue.info"    // QueueInfoRequest → QueueInfoResponse
+	MethodQueueWait = "queue.wait"    // QueueWaitRequest → QueueWaitResponse (waits)
 	MethodBarrier   = "barrier"       // BarrierRequest → BarrierResponse (Wait, Enter and Leave wait)
 )

@@ -13,10 +13,12 @@
 // (SyncRead + Lookup), or straight to the local replica when serializable.
 //
 // Waiting never blocks the apply loop: blocking calls (lock, campaign,
-// dequeue, barrier, watch, observe) propose, then wait on the hub for the
-// event that satisfies them, starting at the revision the proposal
-// returned; a waiter that falls behind catches up from the store
-// (History).
+// barrier, watch, observe) propose, then wait on the hub for the event
+// that satisfies them, starting at the revision the proposal returned; a
+// waiter that falls behind catches up from the store (History). A
+// consumer waiting for a queue item proposes nothing while it waits: its
+// queue.wait call is parked on the dequeuers (dequeuers.go), and it then
+// dequeues with a write of its own (queue.go).
 //
 // Time enters only through the lessor (lessor.go): each member tracks
 // lease deadlines from the moment it applied a renewal; on the shards it

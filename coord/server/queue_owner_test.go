@@ -120,7 +120,30 @@ func TestQueueDequeueRetryDeliversOnce(t *testing.T) {
 type frameTap struct {
 	ln     net.Listener
 	mu     sync.Mutex
-	writes []wire.Frame // Method, Seq and AckBelow only
+	writes []wire.Frame // requests: Method, Seq and AckBelow only
+	conns  []net.Conn
+}
+
+// cut closes every connection through the tap (the client's and the
+// member's side), as a network failure would.
+func (ft *frameTap) cut() {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for _, c := range ft.conns {
+		c.Close()
+	}
+	ft.conns = nil
+}
+
+// count returns how many requests of method passed.
+func (ft *frameTap) count(method string) int {
+	n := 0
+	for _, f := range ft.frames() {
+		if f.Method == method {
+			n++
+		}
+	}
+	return n
 }
 
 func newFrameTap(t *testing.T, target string) *frameTap {
@@ -128,15 +151,9 @@ func newFrameTap(t *testing.T, target string) *frameTap {
 	require.NoError(t, err)
 	ft := &frameTap{ln: ln}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		ft.cut()
 		wg.Wait()
 	})
 	wg.Add(1)
@@ -152,9 +169,9 @@ func newFrameTap(t *testing.T, target string) *frameTap {
 				cc.Close()
 				continue
 			}
-			mu.Lock()
-			conns = append(conns, cc, sc)
-			mu.Unlock()
+			ft.mu.Lock()
+			ft.conns = append(ft.conns, cc, sc)
+			ft.mu.Unlock()
 			pr, pw := io.Pipe()
 			wg.Add(3)
 			go func() { defer wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
@@ -277,4 +294,51 @@ func TestQueueWaitingDequeueKeepsAckWatermark(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting Dequeue did not get the item")
 	}
+}
+
+// TestQueueWaitCutOffLosesNothing: a consumer waiting in Dequeue whose
+// wait is cut off (its connection breaks, twice) waits again and gets the
+// next item, delivered once; nothing was taken for it while it waited.
+func TestQueueWaitCutOffLosesNothing(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	ctx := ctxT(t, 60*time.Second)
+	tap := newFrameTap(t, tc.cfgs[0].ListenClient)
+	cons := queue.New(tc.client(tap.ln.Addr().String()), "cut")
+	defer cons.Close()
+	got := make(chan *queue.Item, 1)
+	errc := make(chan error, 1)
+	go func() {
+		it, err := cons.Dequeue(ctx)
+		if err != nil {
+			errc <- err
+			return
+		}
+		got <- it
+	}()
+	for waits := 1; waits <= 3; waits++ {
+		require.Eventually(t, func() bool { return tap.count(wire.MethodQueueWait) >= waits }, 10*time.Second, 5*time.Millisecond,
+			"wait call %d", waits)
+		if waits < 3 {
+			tap.cut()
+		}
+	}
+	q := queue.New(tc.client(), "cut")
+	ready, inFlight, err := q.Len(ctx)
+	require.NoError(t, err)
+	require.Zero(t, ready+inFlight, "nothing taken while waiting")
+	_, err = q.Enqueue(ctx, "x")
+	require.NoError(t, err)
+	select {
+	case it := <-got:
+		require.Equal(t, "x", string(it.Value))
+		require.EqualValues(t, 1, it.Deliveries)
+		require.NoError(t, cons.Ack(ctx, it))
+	case err := <-errc:
+		t.Fatalf("Dequeue: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Dequeue did not get the item")
+	}
+	ready, inFlight, err = q.Len(ctx)
+	require.NoError(t, err)
+	require.Zero(t, ready+inFlight)
 }

@@ -9,7 +9,10 @@
 // queue NAME.dead) and proposed as one command each, carrying the
 // client's exactly-once tag (client ID, sequence number): a retried
 // Dequeue whose first answer was lost gets that same delivery back, it
-// never takes a second item. Package statemachine applies them by calling
+// never takes a second item. Unless that delivery has ended meanwhile
+// (the answer was lost for longer than the visibility timeout): the
+// member checks its replica before it answers, never reports an ended
+// delivery (wire.CodeNotFound instead), and Queue dequeues again. Package statemachine applies them by calling
 // ApplyEnqueue, ApplyDequeue and ApplyAck over a Store of that shard at
 // the command's revision. Competing consumers each get a different item
 // because the choice is made in the log.

@@ -116,8 +116,25 @@ func (q *Queue) consumerSession() (*coord.Session, error) {
 }
 
 // dequeue takes the head item with one exactly-once write that never
-// waits: a retry of it (after a lost answer) answers the same delivery.
+// waits: a retry of it (after a lost answer) answers the same delivery, or
+// coord.ErrNotFound when that delivery has ended meanwhile (its
+// visibility timeout ran out while the answer was lost): then it dequeues
+// again, with a new sequence number.
 func (q *Queue) dequeue(ctx context.Context) (*Item, error) {
+	for tries := 1; ; tries++ {
+		it, err := q.dequeueOnce(ctx)
+		if !errors.Is(err, coord.ErrNotFound) || tries == maxStaleRetries {
+			return it, err
+		}
+	}
+}
+
+// maxStaleRetries bounds the dequeues made in a row when each answers a
+// delivery that has ended already (never more than one in practice: it
+// takes an answer lost for longer than the visibility timeout).
+const maxStaleRetries = 3
+
+func (q *Queue) dequeueOnce(ctx context.Context) (*Item, error) {
 	s, err := q.consumerSession()
 	if err != nil {
 		return nil, err

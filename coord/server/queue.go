@@ -93,7 +93,36 @@ func (s *Server) dequeue(ctx context.Context, cl *call, req *wire.DequeueRequest
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
 	}
+	if werr := s.deliveryCurrent(shard, req.Name, &resp.Item); werr != nil {
+		return nil, werr
+	}
 	return &resp, nil
+}
+
+// deliveryCurrent checks, on the member's replica (which has applied the
+// dequeue), that the delivery a dequeue answers is still in flight. A
+// retried dequeue answers its first attempt's delivery; when the answer
+// was lost for longer than the visibility timeout (or the consumer's
+// lease ended meanwhile), that delivery is over and the item may be in
+// other hands: the client must not work on it. It gets CodeNotFound
+// instead and dequeues again (with a new sequence number).
+func (s *Server) deliveryCurrent(shard uint32, name string, it *wire.QueueItem) *wire.Error {
+	r, err := s.shards[shard].Range(&wire.RangeRequest{Key: queue.InFlightKey(name, it.Seq)})
+	if err != nil {
+		if werr, ok := err.(*wire.Error); ok {
+			return werr
+		}
+		return wire.Errorf(wire.CodeUnavailable, "reading item %d of queue %q: %v", it.Seq, name, err)
+	}
+	if len(r.Kvs) == 1 {
+		rec, err := queue.DecodeRecord(r.Kvs[0].Value)
+		if err == nil && rec.Deliveries == it.Deliveries && rec.ReceiptHash == queue.ReceiptHash(it.Receipt) {
+			return nil
+		}
+	}
+	return wire.Errorf(wire.CodeNotFound,
+		"queue %q: delivery %d of item %d, made for this dequeue, ended before its answer arrived (visibility timeout or consumer's lease): dequeue again",
+		name, it.Deliveries, it.Seq)
 }
 
 // newReceipt draws a delivery's receipt: random, never 0.

@@ -342,3 +342,45 @@ func TestQueueWaitCutOffLosesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, ready+inFlight)
 }
+
+// TestQueueLateDequeueRetryNotReported: a Dequeue retried (same sequence
+// number) after its delivery ended — the answer was lost and the
+// visibility timeout ran out meanwhile, so the item is back in the queue
+// for others — is not answered with that delivery (the client would work
+// on an item it no longer holds) but with ErrNotFound, on which the client
+// dequeues again.
+func TestQueueLateDequeueRetryNotReported(t *testing.T) {
+	tc := newTestCluster(t, 1, 1)
+	ctx := ctxT(t, 30*time.Second)
+	c := tc.client()
+	q := queue.New(c, "late")
+	_, err := q.Enqueue(ctx, "a")
+	require.NoError(t, err)
+	g, err := c.Grant(ctx, 30)
+	require.NoError(t, err)
+
+	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	require.NoError(t, err)
+	defer nc.Close()
+	fr := wire.NewFrameReader(nc, 0)
+	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: 4444})
+	require.Nil(t, rawCall(t, nc, fr, &wire.Frame{Type: wire.FrameHello, Body: hello}).Err)
+	body, _ := wire.Marshal(&wire.DequeueRequest{Name: "late", Lease: g.ID, VisibilitySeconds: 1})
+	deq := &wire.Frame{Type: wire.FrameRequest, ID: 1, Method: wire.MethodDequeue, Seq: 1, AckBelow: 1, TimeoutMillis: 5000, Body: body}
+	r1 := rawCall(t, nc, fr, deq)
+	require.Nil(t, r1.Err)
+	require.Eventually(t, func() bool {
+		ready, _, err := q.Len(ctx)
+		return err == nil && ready == 1
+	}, 10*time.Second, 20*time.Millisecond, "back in the queue after the visibility timeout")
+
+	deq.ID = 2
+	r2 := rawCall(t, nc, fr, deq)
+	require.NotNil(t, r2.Err, "the ended delivery must not be reported")
+	require.Equal(t, wire.CodeNotFound, r2.Err.Code, "%v", r2.Err)
+	require.Contains(t, r2.Err.Message, "dequeue again")
+	ready, inFlight, err := q.Len(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ready)
+	require.Zero(t, inFlight)
+}

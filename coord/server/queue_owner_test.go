@@ -113,6 +113,13 @@ func TestQueueDequeueRetryDeliversOnce(t *testing.T) {
 	var d3 wire.DequeueResponse
 	require.NoError(t, wire.Unmarshal(r3.Body, &d3))
 	require.Equal(t, "b", string(d3.Item.Value))
+
+	// A dequeue that asks the write itself to wait is refused: it would
+	// hold its sequence number for the whole wait.
+	wbody, _ := wire.Marshal(&wire.DequeueRequest{Name: "once", Lease: g.ID, VisibilitySeconds: 30, Wait: true})
+	r4 := rawCall(t, nc2, fr2, &wire.Frame{Type: wire.FrameRequest, ID: 3, Method: wire.MethodDequeue, Seq: 3, AckBelow: 3, TimeoutMillis: 5000, Body: wbody})
+	require.NotNil(t, r4.Err)
+	require.Equal(t, wire.CodeInvalid, r4.Err.Code, "%v", r4.Err)
 }
 
 // frameTap is a TCP proxy in front of one member that decodes the

@@ -171,10 +171,12 @@ func (q *Queue) Dequeue(ctx context.Context) (*Item, error) {
 			return it, err
 		}
 		err = q.c.Call(ctx, wire.MethodQueueWait, false, &wire.QueueWaitRequest{Name: q.name}, &wire.QueueWaitResponse{})
-		if err != nil && (!errors.Is(err, coord.ErrCanceled) || ctx.Err() != nil) {
+		cutOff := errors.Is(err, coord.ErrCanceled) || errors.Is(err, coord.ErrTimeout)
+		if err != nil && (!cutOff || ctx.Err() != nil) {
 			return nil, err
 		}
-		// An item may be ready (or the wait was cut off): dequeue again.
+		// An item may be ready (or the server cut the wait off, which
+		// held nothing): dequeue again.
 	}
 }
 

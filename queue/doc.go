@@ -6,14 +6,43 @@
 //
 // Enqueue, Dequeue and Ack are routed to the shard of the queue's name
 // (the hash tag of Prefix(name) is the name, also for the dead-letter
-// queue NAME.dead) and proposed as one command each. Package statemachine
-// applies them by calling ApplyEnqueue, ApplyDequeue and ApplyAck over a
-// Store of that shard at the command's revision. A Dequeue of an empty
-// queue answers wire.CodeEmpty without writing; the server then waits on
-// its watch hub for a put under ReadyPrefix (an item became ready) after
-// the revision it saw, and proposes the Dequeue again: waiting never
-// blocks the apply loop, and competing consumers each get a different
-// item because the choice is made in the log.
+// queue NAME.dead) and proposed as one command each, carrying the
+// client's exactly-once tag (client ID, sequence number): a retried
+// Dequeue whose first answer was lost gets that same delivery back, it
+// never takes a second item. Unless that delivery has ended meanwhile
+// (the answer was lost for longer than the visibility timeout): the
+// member checks its replica before it answers, never reports an ended
+// delivery (wire.CodeNotFound instead), and Queue dequeues again. Package statemachine applies them by calling
+// ApplyEnqueue, ApplyDequeue and ApplyAck over a Store of that shard at
+// the command's revision. Competing consumers each get a different item
+// because the choice is made in the log.
+//
+// A Dequeue never waits: on an empty queue it answers wire.CodeEmpty
+// without writing. Queue.Dequeue then waits with a call that writes
+// nothing (wire.MethodQueueWait): the member parks it, one waiter woken
+// per put under ReadyPrefix (an item became ready), in arrival order, and
+// the client dequeues again with a new sequence number. So a consumer may
+// wait for hours without holding back its client's acknowledgement
+// watermark (the client's other writes are forgotten by the state machine
+// as they finish), and a wait cut off (a broken connection, the member's
+// call cap) is simply made again: it held nothing. Waiting never blocks
+// the apply loop.
+//
+// # Receipts: only the consumer releases
+//
+// The member that proposes a Dequeue draws a random receipt (never 0) and
+// stamps it into the command; the delivery's in-flight record keeps its
+// ReceiptHash (SHA-256, so reading the reserved keyspace does not reveal
+// it) and the answer carries the receipt, to the consumer only (and, for
+// a retry, from the client's exactly-once record). Ack and Nack must
+// present it: an ack without the receipt of the delivery in flight is
+// wire.CodeNotOwner and changes nothing, whoever sends it and whatever it
+// knows of the item's sequence number. A delivery that timed out and was
+// handed on has a new receipt; its old one completes nothing (naming its
+// delivery number, as Queue.Ack does, the ack is wire.CodeNotFound).
+// In-flight records written by commands without a receipt (proposed before
+// receipts existed, replayed from the log) have no hash and are completed
+// by any ack, as they were then.
 //
 // The visibility timeout is time, and the state machine has none: it is
 // enacted with a lease, exactly like session expiry. A Dequeue grants,
@@ -42,8 +71,9 @@
 //	r/[seq]    a ready item (Record.EncodeReady): deliveries so far, max
 //	           deliveries, value; no lease
 //	f/[seq]    an in-flight item (Record.EncodeInFlight): deliveries (this one
-//	           included), max deliveries, consumer lease, visibility lease, value;
-//	           attached to the visibility lease
+//	           included), max deliveries, consumer lease, visibility lease,
+//	           the hash of the delivery's receipt, value; attached to the
+//	           visibility lease
 //	c/[seq]    the consumer's marker (empty); attached to the consumer's lease
 //
 // An item is ready (r/ only) or in flight (f/ and c/ together), never
@@ -77,14 +107,15 @@
 // # Rules
 //
 // Enqueue(values, max) puts r/Next.. for the values in order, in one
-// revision, and answers their seqs. Dequeue(lease, visibility) checks the
-// consumer's lease (of this shard: wire.CodeWrongShard; existing:
-// wire.CodeLeaseNotFound) and the visibility (at least 1 second), takes
-// the head, deletes r/seq, grants the visibility lease, puts f/seq and
-// c/seq, and answers the item with its delivery count. Ack(seq,
-// deliveries) requires f/seq (in that delivery, unless 0: else
-// wire.CodeNotFound), deletes f/seq and c/seq and revokes the visibility
-// lease; with Nack it returns the item at once. A returned item (nack,
+// revision, and answers their seqs. Dequeue(lease, visibility, receipt)
+// checks the consumer's lease (of this shard: wire.CodeWrongShard;
+// existing: wire.CodeLeaseNotFound) and the visibility (at least 1
+// second), takes the head, deletes r/seq, grants the visibility lease,
+// puts f/seq (with the receipt's hash) and c/seq, and answers the item
+// with its delivery count and receipt. Ack(seq, deliveries, receipt)
+// requires f/seq (in that delivery, unless 0: else wire.CodeNotFound) and
+// its receipt (else wire.CodeNotOwner), deletes f/seq and c/seq and
+// revokes the visibility lease; with Nack it returns the item at once. A returned item (nack,
 // visibility lease revoked, consumer's lease revoked) goes back to r/seq
 // with its deliveries, unless it has had all its max deliveries: then it
 // is appended to NAME.dead as a new item (a new seq there, deliveries 0,
@@ -96,31 +127,34 @@
 // # Worked example
 //
 // Consumer leases A and B of the shard of "jobs"; vN are the visibility
-// leases the Dequeues grant:
+// leases the Dequeues grant, RN the receipts their members drew:
 //
 //	rev 1  Enqueue jobs [x y z] max 2   put r/1 r/2 r/3, m={Next 4, Fresh 1, Ready 3}
 //	                                    → Seqs [1 2 3]
-//	rev 2  Dequeue jobs, A, 30s         grant v1 (TTL 30), delete r/1, put f/1 (lease v1),
-//	                                    put c/1 (lease A), m={4, 2, 2, InFlight 1}
-//	                                    → {Seq 1, "x", Deliveries 1}
-//	rev 3  Dequeue jobs, B, 30s         v2; r/2 → f/2 (v2), c/2 (B) → {2, "y", 1}
-//	rev 4  Ack jobs 2 (delivery 1)      delete f/2 c/2, revoke v2: done with y
+//	rev 2  Dequeue jobs, A, 30s, R1     grant v1 (TTL 30), delete r/1, put f/1 (lease v1,
+//	                                    hash(R1)), put c/1 (lease A), m={4, 2, 2, InFlight 1}
+//	                                    → {Seq 1, "x", Deliveries 1, Receipt R1}
+//	rev 3  Dequeue jobs, B, 30s, R2     v2; r/2 → f/2 (v2), c/2 (B) → {2, "y", 1, R2}
+//	       Ack jobs 2 (delivery 1, R1)  wire.CodeNotOwner: R1 is not item 2's receipt;
+//	                                    nothing written
+//	rev 4  Ack jobs 2 (delivery 1, R2)  delete f/2 c/2, revoke v2: done with y
 //	rev 5  revoke v1 (30 s passed)      delete f/1 (v1's key); KeyDeleted: delete c/1,
 //	                                    put r/1={deliveries 1}, m={4, 3, Ready 2, 0,
 //	                                    RetLow 1}: x is back, ahead of z
-//	rev 6  Dequeue jobs, B, 30s         v3; r/1 → f/1, c/1 → {1, "x", 2}
+//	rev 6  Dequeue jobs, B, 30s, R3     v3; r/1 → f/1, c/1 → {1, "x", 2, R3}
 //	rev 7  revoke B (B crashed)         delete c/1 (B's key); KeyDeleted: delete f/1,
 //	                                    revoke v3; x has had its 2 deliveries: put
 //	                                    dead/r/1={x}, dead/m={Next 2, Fresh 1, Ready 1}
 //	       Dequeue jobs.dead ...        → {1, "x", 1}, an ordinary queue
-//	       Ack jobs 1                   wire.CodeNotFound: item 1 of queue "jobs" is
+//	       Ack jobs 1 (delivery 2, R3)  wire.CodeNotFound: item 1 of queue "jobs" is
 //	                                    not in flight (acked, or redelivered after
 //	                                    its visibility timeout)
 //
 // # Determinism
 //
-// The rules read and write only through Store: no clock, no randomness,
-// no map iteration. They check every user error before their first write
+// The rules read and write only through Store: no clock, no randomness
+// (the receipt is drawn by the proposing member and stamped into the
+// command, like time), no map iteration. They check every user error before their first write
 // (the visibility lease is granted after the checks), so a command fails
 // whole or not at all, and makes at most one revision.
 package queue

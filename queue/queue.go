@@ -10,8 +10,18 @@ import (
 	"github.com/coord-io/coord/coord/wire"
 )
 
-// Item is a delivered item: its sequence number, value and delivery count.
+// Item is a delivered item: its sequence number, value, delivery count
+// and (from a Dequeue) the delivery's receipt, which Ack and Nack present.
 type Item = wire.QueueItem
+
+// Receipt proves a delivery: only the consumer that dequeued it learns it,
+// and an Ack or Nack without it fails with coord.ErrNotOwner. Its String
+// form (16 hex digits) is what ParseReceipt reads, for a consumer that
+// acks in another process (coord queue ack NAME SEQ --receipt R).
+type Receipt = wire.Receipt
+
+// ParseReceipt reads a receipt in its String form.
+func ParseReceipt(s string) (Receipt, error) { return wire.ParseReceipt(s) }
 
 // DefaultVisibility is how long a delivered item may stay unacked before
 // it goes back to the head of the queue.
@@ -24,6 +34,10 @@ const DefaultVisibility = 30 * time.Second
 // delivery is at-least-once and FIFO among deliveries. The rules run in
 // the replicated state machine; a blocked Dequeue waits on the server and
 // wakes when an item arrives, without polling.
+//
+// Only the consumer releases: Ack and Nack present the delivery's receipt
+// (Item.Receipt), so no other client can complete or return an item in
+// flight, whatever it knows of its sequence number.
 type Queue struct {
 	c             *coord.Client
 	name          string
@@ -101,7 +115,26 @@ func (q *Queue) consumerSession() (*coord.Session, error) {
 	return s, nil
 }
 
-func (q *Queue) dequeue(ctx context.Context, wait bool) (*Item, error) {
+// dequeue takes the head item with one exactly-once write that never
+// waits: a retry of it (after a lost answer) answers the same delivery, or
+// coord.ErrNotFound when that delivery has ended meanwhile (its
+// visibility timeout ran out while the answer was lost): then it dequeues
+// again, with a new sequence number.
+func (q *Queue) dequeue(ctx context.Context) (*Item, error) {
+	for tries := 1; ; tries++ {
+		it, err := q.dequeueOnce(ctx)
+		if !errors.Is(err, coord.ErrNotFound) || tries == maxStaleRetries {
+			return it, err
+		}
+	}
+}
+
+// maxStaleRetries bounds the dequeues made in a row when each answers a
+// delivery that has ended already (never more than one in practice: it
+// takes an answer lost for longer than the visibility timeout).
+const maxStaleRetries = 3
+
+func (q *Queue) dequeueOnce(ctx context.Context) (*Item, error) {
 	s, err := q.consumerSession()
 	if err != nil {
 		return nil, err
@@ -115,7 +148,7 @@ func (q *Queue) dequeue(ctx context.Context, wait bool) (*Item, error) {
 		vis = 1
 	}
 	var resp wire.DequeueResponse
-	err = q.c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: q.name, Lease: lease, VisibilitySeconds: vis, Wait: wait}, &resp)
+	err = q.c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: q.name, Lease: lease, VisibilitySeconds: vis}, &resp)
 	if err != nil {
 		return nil, err
 	}
@@ -125,34 +158,58 @@ func (q *Queue) dequeue(ctx context.Context, wait bool) (*Item, error) {
 
 // Dequeue blocks until an item is available and returns it, in flight for
 // this consumer until Ack, Nack or the visibility timeout.
+//
+// It dequeues (one exactly-once write that never waits: one round trip
+// when an item is ready); only when the queue is empty does it wait on the
+// server for an item with a call that writes nothing, then dequeue again.
+// So a long wait holds back none of the client's other writes, and a wait
+// cut off by a lost connection or the server's call cap just starts again.
 func (q *Queue) Dequeue(ctx context.Context) (*Item, error) {
 	for {
-		it, err := q.dequeue(ctx, true)
-		if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
-			continue // the wait was cut off (say, a lost connection): wait again
+		it, err := q.dequeue(ctx)
+		if !errors.Is(err, coord.ErrEmpty) {
+			return it, err
 		}
-		return it, err
+		err = q.c.Call(ctx, wire.MethodQueueWait, false, &wire.QueueWaitRequest{Name: q.name}, &wire.QueueWaitResponse{})
+		cutOff := errors.Is(err, coord.ErrCanceled) || errors.Is(err, coord.ErrTimeout)
+		if err != nil && (!cutOff || ctx.Err() != nil) {
+			return nil, err
+		}
+		// An item may be ready (or the server cut the wait off, which
+		// held nothing): dequeue again.
 	}
 }
 
 // TryDequeue returns the head item at once, or an error wrapping
 // coord.ErrEmpty.
-func (q *Queue) TryDequeue(ctx context.Context) (*Item, error) { return q.dequeue(ctx, false) }
+func (q *Queue) TryDequeue(ctx context.Context) (*Item, error) { return q.dequeue(ctx) }
 
 // Ack completes an item: it is removed from the queue. It fails with
-// coord.ErrNotFound when this delivery timed out and was handed on.
+// coord.ErrNotFound when this delivery timed out (the item went back to
+// the queue, or was handed on), and with coord.ErrNotOwner, changing
+// nothing, when it does not carry the receipt of the delivery in flight.
 func (q *Queue) Ack(ctx context.Context, it *Item) error {
-	return q.c.Call(ctx, wire.MethodAck, true, &wire.AckRequest{Name: q.name, Seq: it.Seq, Deliveries: it.Deliveries}, &wire.AckResponse{})
+	return q.ack(ctx, &wire.AckRequest{Name: q.name, Seq: it.Seq, Deliveries: it.Deliveries, Receipt: it.Receipt})
 }
 
-// AckSeq completes item seq, whichever delivery is in flight.
-func (q *Queue) AckSeq(ctx context.Context, seq int64) error {
-	return q.c.Call(ctx, wire.MethodAck, true, &wire.AckRequest{Name: q.name, Seq: seq}, &wire.AckResponse{})
+// AckSeq completes item seq with the receipt of its delivery (from an
+// Item.Receipt, perhaps passed on in its String form): for a consumer that
+// acks outside the process that dequeued. It fails as Ack does, except
+// that a delivery that timed out and was handed on to another consumer
+// fails with coord.ErrNotOwner (the delivery count, which tells the two
+// apart, is not given).
+func (q *Queue) AckSeq(ctx context.Context, seq int64, receipt Receipt) error {
+	return q.ack(ctx, &wire.AckRequest{Name: q.name, Seq: seq, Receipt: receipt})
 }
 
-// Nack returns an item to the head of the queue at once.
+// Nack returns an item to the head of the queue at once. It fails as Ack
+// does.
 func (q *Queue) Nack(ctx context.Context, it *Item) error {
-	return q.c.Call(ctx, wire.MethodAck, true, &wire.AckRequest{Name: q.name, Seq: it.Seq, Deliveries: it.Deliveries, Nack: true}, &wire.AckResponse{})
+	return q.ack(ctx, &wire.AckRequest{Name: q.name, Seq: it.Seq, Deliveries: it.Deliveries, Receipt: it.Receipt, Nack: true})
+}
+
+func (q *Queue) ack(ctx context.Context, req *wire.AckRequest) error {
+	return q.c.Call(ctx, wire.MethodAck, true, req, &wire.AckResponse{})
 }
 
 // Len returns the number of items ready and in flight.

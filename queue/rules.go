@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -239,19 +240,39 @@ func writeMeta(st Store, q *ref, m Meta) error { return st.Put(q.metaKey(), m.En
 // Record is the decoded record of a ready or in-flight item. Deliveries is
 // the number of times it was delivered (including the one in flight),
 // MaxDeliveries its limit (0: none). Consumer and Visibility, for an
-// in-flight item only, are the consumer's lease and the visibility lease.
+// in-flight item only, are the consumer's lease and the visibility lease,
+// and ReceiptHash the hash of the delivery's receipt (ReceiptHash; 0 for
+// a delivery made before receipts existed, which any ack may complete).
 type Record struct {
 	Deliveries    int64
 	MaxDeliveries int64
 	Consumer      int64
 	Visibility    int64
+	ReceiptHash   uint64
 	Value         []byte
 }
 
 const (
-	readyVersion    = 1
-	inFlightVersion = 2
+	readyVersion         = 1
+	inFlightVersion      = 2 // without a receipt
+	inFlightVersionOwned = 3 // with the hash of its receipt
 )
+
+// ReceiptHash is what an in-flight record keeps of its delivery's receipt:
+// the first 8 bytes of the SHA-256 of the receipt (8 bytes big-endian),
+// never 0. Only the hash is stored, so the receipt cannot be read back
+// from the queue's keys (reads of the reserved keyspace are allowed); 0
+// for no receipt.
+func ReceiptHash(r wire.Receipt) uint64 {
+	if r == 0 {
+		return 0
+	}
+	sum := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(r)))
+	if h := binary.BigEndian.Uint64(sum[:8]); h != 0 {
+		return h
+	}
+	return 1
+}
 
 // EncodeReady encodes it as a ready item: a version byte (1), uvarint
 // Deliveries, uvarint MaxDeliveries, then the value up to the end.
@@ -263,14 +284,23 @@ func (it Record) EncodeReady() []byte {
 	return append(b, it.Value...)
 }
 
-// EncodeInFlight encodes it as an in-flight item: a version byte (2),
+// EncodeInFlight encodes it as an in-flight item: a version byte (3),
 // uvarint Deliveries, uvarint MaxDeliveries, uvarint Consumer, uvarint
-// Visibility, then the value up to the end.
+// Visibility, uvarint ReceiptHash, then the value up to the end. A record
+// without a receipt (ReceiptHash 0) is encoded as before receipts: version
+// 2 and no ReceiptHash.
 func (it Record) EncodeInFlight() []byte {
-	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(it.Value))
-	b = append(b, inFlightVersion)
+	b := make([]byte, 0, 1+5*binary.MaxVarintLen64+len(it.Value))
+	version := byte(inFlightVersionOwned)
+	if it.ReceiptHash == 0 {
+		version = inFlightVersion
+	}
+	b = append(b, version)
 	for _, v := range []int64{it.Deliveries, it.MaxDeliveries, it.Consumer, it.Visibility} {
 		b = binary.AppendUvarint(b, uint64(v))
+	}
+	if it.ReceiptHash != 0 {
+		b = binary.AppendUvarint(b, it.ReceiptHash)
 	}
 	return append(b, it.Value...)
 }
@@ -278,23 +308,31 @@ func (it Record) EncodeInFlight() []byte {
 // DecodeRecord decodes a ready or in-flight item record. The result does
 // not alias value.
 func DecodeRecord(value []byte) (Record, error) {
-	if len(value) == 0 || (value[0] != readyVersion && value[0] != inFlightVersion) {
+	if len(value) == 0 {
 		return Record{}, ErrCorrupt
 	}
-	fields := 2
-	if value[0] == inFlightVersion {
+	var fields int
+	switch value[0] {
+	case readyVersion:
+		fields = 2
+	case inFlightVersion:
 		fields = 4
+	case inFlightVersionOwned:
+		fields = 5
+	default:
+		return Record{}, ErrCorrupt
 	}
 	b := value[1:]
-	var vs [4]int64
+	var vs [5]uint64
 	for i := 0; i < fields; i++ {
 		v, n := binary.Uvarint(b)
-		if n <= 0 || v > 1<<63-1 {
+		if n <= 0 || (i < 4 && v > 1<<63-1) || (i == 4 && v == 0) {
 			return Record{}, ErrCorrupt
 		}
-		vs[i], b = int64(v), b[n:]
+		vs[i], b = v, b[n:]
 	}
-	return Record{Deliveries: vs[0], MaxDeliveries: vs[1], Consumer: vs[2], Visibility: vs[3], Value: bytes.Clone(b)}, nil
+	return Record{Deliveries: int64(vs[0]), MaxDeliveries: int64(vs[1]), Consumer: int64(vs[2]), Visibility: int64(vs[3]),
+		ReceiptHash: vs[4], Value: bytes.Clone(b)}, nil
 }
 
 func decodeRecordAt(q *ref, kv *wire.KeyValue) (Record, error) {
@@ -395,7 +433,8 @@ func ApplyEnqueue(st Store, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *w
 // with the lowest sequence number is delivered to the consumer holding
 // req.Lease. Its ready key is deleted; its in-flight key is put, attached
 // to a visibility lease of req.VisibilitySeconds granted by the command,
-// and its consumer marker, attached to req.Lease. An empty queue is
+// with the hash of req.Receipt, and its consumer marker, attached to
+// req.Lease. The answer is the item with req.Receipt. An empty queue is
 // wire.CodeEmpty, with nothing written. The response's Header is left to
 // the caller.
 func ApplyDequeue(st Store, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error, error) {
@@ -429,7 +468,7 @@ func ApplyDequeue(st Store, req *wire.DequeueRequest) (*wire.DequeueResponse, *w
 		return nil, nil, err
 	}
 	it.Deliveries++
-	it.Consumer, it.Visibility = req.Lease, vis
+	it.Consumer, it.Visibility, it.ReceiptHash = req.Lease, vis, ReceiptHash(req.Receipt)
 	if err := st.Put(q.key('f', seq), it.EncodeInFlight(), vis); err != nil {
 		return nil, nil, err
 	}
@@ -446,7 +485,7 @@ func ApplyDequeue(st Store, req *wire.DequeueRequest) (*wire.DequeueResponse, *w
 	if err := writeMeta(st, q, m); err != nil {
 		return nil, nil, err
 	}
-	return &wire.DequeueResponse{Item: wire.QueueItem{Seq: seq, Value: it.Value, Deliveries: it.Deliveries}}, nil, nil
+	return &wire.DequeueResponse{Item: wire.QueueItem{Seq: seq, Value: it.Value, Deliveries: it.Deliveries, Receipt: req.Receipt}}, nil, nil
 }
 
 // ApplyAck applies an AckRequest at st.Revision(): the in-flight item
@@ -454,7 +493,8 @@ func ApplyDequeue(st Store, req *wire.DequeueRequest) (*wire.DequeueResponse, *w
 // in-flight key and consumer marker are deleted and its visibility lease
 // revoked; with req.Nack it is returned to the queue at once (see
 // KeyDeleted for where it goes). An item not in flight (in that delivery)
-// is wire.CodeNotFound.
+// is wire.CodeNotFound; one in flight under another receipt than
+// req.Receipt is wire.CodeNotOwner. Either way nothing is written.
 func ApplyAck(st Store, req *wire.AckRequest) (*wire.AckResponse, *wire.Error, error) {
 	q, werr := parse(req.Name)
 	if werr != nil {
@@ -482,6 +522,15 @@ func ApplyAck(st Store, req *wire.AckRequest) (*wire.AckResponse, *wire.Error, e
 		return nil, wire.Errorf(wire.CodeNotFound,
 			"delivery %d of item %d of queue %q is not in flight (it timed out: delivery %d is)",
 			req.Deliveries, req.Seq, req.Name, it.Deliveries), nil
+	}
+	if it.ReceiptHash != 0 && ReceiptHash(req.Receipt) != it.ReceiptHash {
+		if req.Receipt == 0 {
+			return nil, wire.Errorf(wire.CodeNotOwner,
+				"item %d of queue %q is in flight: only its consumer may ack it, with the receipt of its delivery", req.Seq, req.Name), nil
+		}
+		return nil, wire.Errorf(wire.CodeNotOwner,
+			"receipt %s is not that of the delivery of item %d of queue %q in flight: only its consumer may ack it (a delivery that timed out and was handed on is no longer the consumer's)",
+			req.Receipt, req.Seq, req.Name), nil
 	}
 	m, err := readMeta(st, q)
 	if err != nil {

@@ -517,3 +517,116 @@ func TestDocExample(t *testing.T) {
 	require.NotNil(t, werr)
 	require.Equal(t, `item 1 of queue "jobs" is not in flight (acked, or redelivered after its visibility timeout)`, werr.Message)
 }
+
+func ownedDequeueCmd(name string, lease int64, receipt wire.Receipt) *statemachine.Command {
+	return &statemachine.Command{Dequeue: &wire.DequeueRequest{Name: name, Lease: lease, VisibilitySeconds: 30, Receipt: receipt}}
+}
+
+func receiptAckCmd(name string, seq, deliveries int64, receipt wire.Receipt, nack bool) *statemachine.Command {
+	return &statemachine.Command{Ack: &wire.AckRequest{Name: name, Seq: seq, Deliveries: deliveries, Receipt: receipt, Nack: nack}}
+}
+
+// TestAckNeedsReceipt: only the delivery's receipt completes or returns an
+// item in flight. An ack without it, or with another (a forged one, another
+// delivery's), is CodeNotOwner and writes nothing; an ack of a delivery that
+// timed out is CodeNotFound when it names its delivery. The in-flight record
+// keeps only the receipt's hash.
+func TestAckNeedsReceipt(t *testing.T) {
+	h := smtest.New(t)
+	a, b := h.Grant(10), h.Grant(10)
+	const r1, r2, r3 = wire.Receipt(0x1111), wire.Receipt(0x2222), wire.Receipt(0x3333)
+	h.Must(enqueueCmd("Q", 0, "x", "y"), nil)
+	var d wire.DequeueResponse
+	h.Must(ownedDequeueCmd("Q", a, r1), &d)
+	require.Equal(t, wire.QueueItem{Seq: 1, Value: []byte("x"), Deliveries: 1, Receipt: r1}, d.Item, "the answer carries the receipt")
+	f := h.Get(queue.InFlightKey("Q", 1), 0)
+	require.NotNil(t, f)
+	rec, err := queue.DecodeRecord(f.Value)
+	require.NoError(t, err)
+	require.Equal(t, queue.ReceiptHash(r1), rec.ReceiptHash)
+	require.NotZero(t, rec.ReceiptHash)
+	require.False(t, bytes.Contains(f.Value, []byte{0x11, 0x11}), "the record keeps the receipt's hash, not the receipt: %x", f.Value)
+	h.Must(ownedDequeueCmd("Q", b, r2), &d)
+
+	rev, before := h.Rev(), info(t, h, "Q")
+	refused := []struct {
+		desc string
+		cmd  *statemachine.Command
+		code wire.Code
+		msg  string
+	}{
+		{"no receipt", receiptAckCmd("Q", 1, 1, 0, false), wire.CodeNotOwner,
+			`item 1 of queue "Q" is in flight: only its consumer may ack it`},
+		{"no receipt, any delivery", receiptAckCmd("Q", 1, 0, 0, false), wire.CodeNotOwner, "only its consumer"},
+		{"a forged receipt", receiptAckCmd("Q", 1, 1, r1+1, false), wire.CodeNotOwner,
+			`receipt 0000000000001112 is not that of the delivery of item 1 of queue "Q" in flight`},
+		{"another delivery's receipt", receiptAckCmd("Q", 1, 1, r2, false), wire.CodeNotOwner, "only its consumer"},
+		{"a nack without the receipt", receiptAckCmd("Q", 1, 1, 0, true), wire.CodeNotOwner, "only its consumer"},
+		{"a nack with a wrong receipt", receiptAckCmd("Q", 1, 1, r2, true), wire.CodeNotOwner, "only its consumer"},
+		{"another delivery named: not found first", receiptAckCmd("Q", 1, 2, r1, false), wire.CodeNotFound,
+			`delivery 2 of item 1 of queue "Q" is not in flight`},
+	}
+	for _, s := range refused {
+		werr, events := h.Do(s.cmd, nil)
+		require.NotNil(t, werr, s.desc)
+		require.Equal(t, s.code, werr.Code, "%s: %v", s.desc, werr)
+		require.Contains(t, werr.Message, s.msg, s.desc)
+		require.Empty(t, events, "%s: nothing written", s.desc)
+		require.Equal(t, rev, h.Rev(), s.desc)
+		require.Equal(t, before, info(t, h, "Q"), s.desc)
+	}
+
+	// Item 1's delivery times out: it comes back and is handed on with a
+	// new receipt; the old one completes nothing.
+	h.Revoke(rec.Visibility)
+	h.Must(ownedDequeueCmd("Q", b, r3), &d)
+	require.Equal(t, wire.QueueItem{Seq: 1, Value: []byte("x"), Deliveries: 2, Receipt: r3}, d.Item)
+	werr, _ := h.Do(receiptAckCmd("Q", 1, 1, r1, false), nil)
+	require.Equal(t, wire.CodeNotFound, werr.Code, "the timed-out delivery, named: %v", werr)
+	werr, _ = h.Do(receiptAckCmd("Q", 1, 0, r1, false), nil)
+	require.Equal(t, wire.CodeNotOwner, werr.Code, "the timed-out delivery's receipt alone: %v", werr)
+
+	// The receipts in flight complete their deliveries.
+	h.Must(receiptAckCmd("Q", 1, 0, r3, false), nil)
+	h.Must(receiptAckCmd("Q", 2, 1, r2, true), nil)
+	require.Equal(t, &wire.QueueInfoResponse{Ready: 1, Head: item(2, "y", 1)}, info(t, h, "Q"), "nacked: back at the head")
+}
+
+// TestAckWithoutReceiptRecord: a delivery made by a command without a
+// receipt (proposed before receipts existed, and replayed from the log)
+// keeps the record layout of then, and any ack completes it, as then.
+func TestAckWithoutReceiptRecord(t *testing.T) {
+	h := smtest.New(t)
+	a := h.Grant(10)
+	h.Must(enqueueCmd("Q", 0, "x"), nil)
+	it := dequeue(t, h, "Q", a)
+	require.Zero(t, it.Receipt)
+	f := h.Get(queue.InFlightKey("Q", 1), 0)
+	require.Equal(t, byte(2), f.Value[0], "the version without a receipt")
+	h.Must(receiptAckCmd("Q", 1, 1, 0x77, false), nil)
+}
+
+// TestOwnedRecordEncoding: in-flight records with and without a receipt.
+func TestOwnedRecordEncoding(t *testing.T) {
+	owned := queue.Record{Deliveries: 3, MaxDeliveries: 5, Consumer: 7, Visibility: 9, ReceiptHash: 1 << 63, Value: []byte("v")}
+	b := owned.EncodeInFlight()
+	require.Equal(t, byte(3), b[0])
+	got, err := queue.DecodeRecord(b)
+	require.NoError(t, err)
+	require.Equal(t, owned, got)
+
+	plain := owned
+	plain.ReceiptHash = 0
+	b = plain.EncodeInFlight()
+	require.Equal(t, []byte{2, 3, 5, 7, 9, 'v'}, b, "no receipt: the layout of version 2")
+	got, err = queue.DecodeRecord(b)
+	require.NoError(t, err)
+	require.Equal(t, plain, got)
+
+	_, err = queue.DecodeRecord([]byte{3, 3, 5, 7, 9, 0, 'v'})
+	require.ErrorIs(t, err, queue.ErrCorrupt, "version 3 with no receipt hash")
+	_, err = queue.DecodeRecord([]byte{4, 1, 0})
+	require.ErrorIs(t, err, queue.ErrCorrupt)
+	require.NotEqual(t, queue.ReceiptHash(1), queue.ReceiptHash(2))
+	require.Zero(t, queue.ReceiptHash(0))
+}

@@ -174,9 +174,10 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			}
 			cmd.Enqueue = &wire.EnqueueRequest{Name: qname(), Values: vals, MaxDeliveries: int64(rng.Intn(4)) - 1}
 		case r < 143:
-			cmd.Dequeue = &wire.DequeueRequest{Name: qname(), Lease: leaseID(), VisibilitySeconds: int64(rng.Intn(5))}
+			cmd.Dequeue = &wire.DequeueRequest{Name: qname(), Lease: leaseID(), VisibilitySeconds: int64(rng.Intn(5)), Receipt: wire.Receipt(rng.Intn(3))}
 		case r < 151:
-			cmd.Ack = &wire.AckRequest{Name: qname(), Seq: int64(rng.Intn(i/8 + 2)), Deliveries: int64(rng.Intn(3)), Nack: rng.Intn(3) == 0}
+			cmd.Ack = &wire.AckRequest{Name: qname(), Seq: int64(rng.Intn(i/8 + 2)), Deliveries: int64(rng.Intn(3)), Nack: rng.Intn(3) == 0,
+				Receipt: wire.Receipt(rng.Intn(3))}
 		default:
 			ops := []uint8{wire.BarrierEnter, wire.BarrierEnter, wire.BarrierEnter, wire.BarrierLeave, wire.BarrierLeave,
 				wire.BarrierHold, wire.BarrierRelease, wire.BarrierWait, 0, 6}

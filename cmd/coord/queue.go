@@ -116,15 +116,19 @@ line; then acks it (the item is done). On a redelivery (the item was
 handed out before and not acked) a "deliveries: N" line follows.
 
 With --no-ack the item stays in flight: the "deliveries: N" line is always
-printed, and the item goes back to the head of the queue once --visibility
-runs out unless acked with coord queue ack NAME SEQ first.
+printed, then a "receipt: R" line with the delivery's receipt, and the
+item goes back to the head of the queue once --visibility runs out unless
+acked first with coord queue ack NAME SEQ --receipt R (only the holder of
+the receipt can ack it).
 
 An empty queue prints nothing and exits 1; with --wait, pop first waits up
 to DUR for an item (woken by the push, no polling). So scripts can loop:
 
    coord queue pop jobs
    coord queue pop jobs --wait 30s -w json     # {"seq":N,"value":"...","deliveries":N}
-   seq=$(coord queue pop jobs --no-ack --visibility 5m | head -1) && work && coord queue ack jobs "$seq"
+   out=$(coord queue pop jobs --no-ack --visibility 5m) && work &&
+     coord queue ack jobs "$(echo "$out" | head -1)" --receipt "$(echo "$out" | sed -n 's/^receipt: //p')"
+   coord queue pop jobs --no-ack -w json       # {"seq":N,"value":"...","deliveries":N,"receipt":"R"}
    while coord queue pop jobs --wait 1m; do :; done`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for an item when the queue is empty", DefaultText: "do not wait"},
@@ -209,13 +213,13 @@ func queuePop(c *cli.Context, env *cliEnv, cl *coord.Client, name string, o popO
 	}
 
 	if o.noAck {
-		if err := printQueueItem(env.stdout, o.format, it, true); err != nil {
+		if err := printQueueItem(env.stdout, o.format, it, true, true); err != nil {
 			return err
 		}
 		orphan = true
 		return nil
 	}
-	if err := printQueueItem(env.stdout, o.format, it, it.Deliveries > 1); err != nil {
+	if err := printQueueItem(env.stdout, o.format, it, it.Deliveries > 1, false); err != nil {
 		return err
 	}
 	ctx, cancel := requestContext(c)
@@ -252,14 +256,20 @@ func queueAckCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "ack",
 		Usage:     "Complete an item popped with --no-ack",
-		ArgsUsage: "NAME SEQ",
-		UsageText: `coord queue ack NAME SEQ
+		ArgsUsage: "NAME SEQ --receipt R",
+		UsageText: `coord queue ack NAME SEQ --receipt R
 
-Removes in-flight item SEQ from the queue and prints OK. Fails (exit 1)
-when the item is not in flight, e.g. its visibility timeout ran out and it
-went back to the queue.
+Removes in-flight item SEQ from the queue and prints OK. R is the receipt
+that coord queue pop --no-ack printed for this delivery ("receipt: R"):
+only the consumer that popped the item can ack it. Fails (exit 1) when the
+item is not in flight, e.g. its visibility timeout ran out and it went back
+to the queue, or when R is not the receipt of the delivery in flight (say,
+the item was handed on to another consumer after the timeout).
 
-   coord queue ack jobs 42`,
+   coord queue ack jobs 42 --receipt 3f9a0c1d5e6b7a88`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "receipt", Usage: "the delivery's receipt `R`, as pop --no-ack printed it"},
+		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 2, 2, "NAME SEQ")
 			if err != nil {
@@ -269,12 +279,19 @@ went back to the queue.
 			if err != nil || seq <= 0 {
 				return usageErrorf(c, "SEQ must be a positive integer, got %q", args[1])
 			}
+			if !c.IsSet("receipt") {
+				return usageErrorf(c, "missing --receipt R: the receipt that pop --no-ack printed for the item (only its consumer can ack it)")
+			}
+			receipt, err := queue.ParseReceipt(c.String("receipt"))
+			if err != nil {
+				return usageErrorf(c, "--receipt: %v", err)
+			}
 			format, err := outputFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				if err := queue.New(cl, args[0]).AckSeq(ctx, seq); err != nil {
+				if err := queue.New(cl, args[0]).AckSeq(ctx, seq, receipt); err != nil {
 					return queueError(args[0], err)
 				}
 				if format == formatJSON {
@@ -320,7 +337,7 @@ queue prints nothing and exits 1.
 				if it == nil {
 					return errQueueEmpty(args[0])
 				}
-				return printQueueItem(env.stdout, format, it, it.Deliveries > 0)
+				return printQueueItem(env.stdout, format, it, it.Deliveries > 0, false)
 			})
 		},
 	}
@@ -378,8 +395,9 @@ func printQueueSeqs(w io.Writer, format string, seqs []int64) error {
 }
 
 // printQueueItem prints a popped or peeked item: the sequence number line,
-// the value line and, with deliveries, a "deliveries: N" line.
-func printQueueItem(w io.Writer, format string, it *queue.Item, deliveries bool) error {
+// the value line, with deliveries a "deliveries: N" line and, with
+// receipt, a "receipt: R" line (what a later ack needs).
+func printQueueItem(w io.Writer, format string, it *queue.Item, deliveries, receipt bool) error {
 	switch format {
 	case formatJSON:
 		j := struct {
@@ -387,18 +405,29 @@ func printQueueItem(w io.Writer, format string, it *queue.Item, deliveries bool)
 			Value       *string `json:"value,omitempty"`
 			ValueBase64 string  `json:"value_base64,omitempty"`
 			Deliveries  int64   `json:"deliveries"`
+			Receipt     string  `json:"receipt,omitempty"`
 		}{Seq: it.Seq, Deliveries: it.Deliveries}
 		j.Value, j.ValueBase64 = jsonBytes(it.Value)
+		if receipt {
+			j.Receipt = it.Receipt.String()
+		}
 		return writeJSON(w, j)
 	case formatTable:
-		writeBorderedTable(w, []string{"SEQ", "VALUE", "DELIVERIES"},
-			[][]string{{strconv.FormatInt(it.Seq, 10), displayString(it.Value), strconv.FormatInt(it.Deliveries, 10)}},
-			[]bool{true, false, true})
+		head := []string{"SEQ", "VALUE", "DELIVERIES"}
+		row := []string{strconv.FormatInt(it.Seq, 10), displayString(it.Value), strconv.FormatInt(it.Deliveries, 10)}
+		right := []bool{true, false, true}
+		if receipt {
+			head, row, right = append(head, "RECEIPT"), append(row, it.Receipt.String()), append(right, false)
+		}
+		writeBorderedTable(w, head, [][]string{row}, right)
 	default:
 		fmt.Fprintln(w, it.Seq)
 		writeLine(w, it.Value)
 		if deliveries {
 			fmt.Fprintf(w, "deliveries: %d\n", it.Deliveries)
+		}
+		if receipt {
+			fmt.Fprintf(w, "receipt: %s\n", it.Receipt)
 		}
 	}
 	return nil

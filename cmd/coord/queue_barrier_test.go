@@ -16,6 +16,7 @@ func TestPrintQueueAndBarrier(t *testing.T) {
 	item := &queue.Item{Seq: 42, Value: []byte("job 1"), Deliveries: 2}
 	fresh := &queue.Item{Seq: 7, Value: []byte("x"), Deliveries: 1}
 	binary := &queue.Item{Seq: 8, Value: []byte{0xff, 0x00}, Deliveries: 1}
+	owned := &queue.Item{Seq: 42, Value: []byte("job 1"), Deliveries: 2, Receipt: 0xdeadbeef}
 	tests := []struct {
 		name string
 		f    func(w *bytes.Buffer) error
@@ -24,19 +25,29 @@ func TestPrintQueueAndBarrier(t *testing.T) {
 		{"push", func(w *bytes.Buffer) error { return printQueueSeqs(w, formatSimple, []int64{1, 2, 3}) }, "1\n2\n3\n"},
 		{"push json", func(w *bytes.Buffer) error { return printQueueSeqs(w, formatJSON, []int64{1, 2}) }, `{"seqs":[1,2]}` + "\n"},
 		{"push json none", func(w *bytes.Buffer) error { return printQueueSeqs(w, formatJSON, nil) }, `{"seqs":[]}` + "\n"},
-		{"pop", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, fresh, false) }, "7\nx\n"},
-		{"pop deliveries", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, item, true) }, "42\njob 1\ndeliveries: 2\n"},
-		{"pop json", func(w *bytes.Buffer) error { return printQueueItem(w, formatJSON, item, false) },
+		{"pop", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, fresh, false, false) }, "7\nx\n"},
+		{"pop deliveries", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, item, true, false) }, "42\njob 1\ndeliveries: 2\n"},
+		{"pop json", func(w *bytes.Buffer) error { return printQueueItem(w, formatJSON, item, false, false) },
 			`{"seq":42,"value":"job 1","deliveries":2}` + "\n"},
-		{"pop json binary", func(w *bytes.Buffer) error { return printQueueItem(w, formatJSON, binary, false) },
+		{"pop json binary", func(w *bytes.Buffer) error { return printQueueItem(w, formatJSON, binary, false, false) },
 			`{"seq":8,"value_base64":"/wA=","deliveries":1}` + "\n"},
-		{"pop binary", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, binary, false) }, "8\n\xff\x00\n"},
-		{"pop table", func(w *bytes.Buffer) error { return printQueueItem(w, formatTable, item, false) }, "" +
+		{"pop binary", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, binary, false, false) }, "8\n\xff\x00\n"},
+		{"pop table", func(w *bytes.Buffer) error { return printQueueItem(w, formatTable, item, false, false) }, "" +
 			"+-----+-------+------------+\n" +
 			"| SEQ | VALUE | DELIVERIES |\n" +
 			"+-----+-------+------------+\n" +
 			"|  42 | job 1 |          2 |\n" +
 			"+-----+-------+------------+\n"},
+		{"pop no-ack", func(w *bytes.Buffer) error { return printQueueItem(w, formatSimple, owned, true, true) },
+			"42\njob 1\ndeliveries: 2\nreceipt: 00000000deadbeef\n"},
+		{"pop no-ack json", func(w *bytes.Buffer) error { return printQueueItem(w, formatJSON, owned, true, true) },
+			`{"seq":42,"value":"job 1","deliveries":2,"receipt":"00000000deadbeef"}` + "\n"},
+		{"pop no-ack table", func(w *bytes.Buffer) error { return printQueueItem(w, formatTable, owned, true, true) }, "" +
+			"+-----+-------+------------+------------------+\n" +
+			"| SEQ | VALUE | DELIVERIES | RECEIPT          |\n" +
+			"+-----+-------+------------+------------------+\n" +
+			"|  42 | job 1 |          2 | 00000000deadbeef |\n" +
+			"+-----+-------+------------+------------------+\n"},
 		{"len", func(w *bytes.Buffer) error { return printQueueLen(w, formatSimple, "jobs", 3, 2) }, "5\n"},
 		{"len json", func(w *bytes.Buffer) error { return printQueueLen(w, formatJSON, "jobs", 3, 2) },
 			`{"name":"jobs","len":5,"ready":3,"in_flight":2}` + "\n"},
@@ -69,6 +80,7 @@ func TestReorderArgsQueueAndBarrier(t *testing.T) {
 		{"coord queue pop Q --wait 5s --no-ack -w json", "coord -w json queue pop --wait 5s --no-ack -- Q"},
 		{"coord queue pop --visibility=1s Q", "coord queue pop --visibility=1s -- Q"},
 		{"coord queue ack Q 12 --endpoints x:1", "coord --endpoints x:1 queue ack -- Q 12"},
+		{"coord queue ack Q 12 --receipt 00ff", "coord queue ack --receipt 00ff -- Q 12"},
 		{"coord barrier wait B --timeout 1s", "coord --timeout 1s barrier wait -- B"},
 		// barrier enter runs a command after "--", kept behind a second "--".
 		{"coord barrier enter B --count 3 -- date +%s.%N", "coord barrier enter --count 3 -- B -- date +%s.%N"},
@@ -136,6 +148,9 @@ func TestQueueAndBarrierUsage(t *testing.T) {
 		{[]string{"queue", "ack", "Q"}, "Error: missing argument: NAME SEQ"},
 		{[]string{"queue", "ack", "Q", "x"}, `Error: SEQ must be a positive integer, got "x"`},
 		{[]string{"queue", "ack", "Q", "0"}, `Error: SEQ must be a positive integer, got "0"`},
+		{[]string{"queue", "ack", "Q", "3"}, "Error: missing --receipt R: the receipt that pop --no-ack printed"},
+		{[]string{"queue", "ack", "Q", "3", "--receipt", "xyz"}, `Error: --receipt: receipt "xyz" is not 1 to 16 hex digits`},
+		{[]string{"queue", "ack", "Q", "3", "--receipt", "0"}, `Error: --receipt: receipt "0" is zero`},
 		{[]string{"queue", "peek"}, "Error: missing argument: NAME"},
 		{[]string{"queue", "len", "Q", "R"}, `Error: too many arguments: unexpected "R"`},
 		{[]string{"queue", "frob"}, `Error: unknown queue command "frob"`},

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,21 @@ func (c cliAt) queueLenJSON(name string) (ready, inFlight int64) {
 		c.t.Fatalf("queue len -w json: %v in %q", err, out)
 	}
 	return l.Ready, l.InFlight
+}
+
+var receiptLineRE = regexp.MustCompile(`^receipt: ([0-9a-f]{16})\n$`)
+
+// popNoAck runs queue pop --no-ack with args: its output must be want (the
+// lines of an item) and then the receipt line, whose receipt it returns.
+func (c cliAt) popNoAck(want string, args ...string) string {
+	c.t.Helper()
+	out := c.ok("*", append([]string{"queue", "pop", "--no-ack"}, args...)...)
+	rest, ok := strings.CutPrefix(out, want)
+	m := receiptLineRE.FindStringSubmatch(rest)
+	if !ok || m == nil {
+		c.t.Fatalf("queue pop --no-ack %q: stdout %q, want %q and a receipt line", args, out, want)
+	}
+	return m[1]
 }
 
 func TestCLIQueueBasics(t *testing.T) {
@@ -55,7 +71,7 @@ func TestCLIQueueBasics(t *testing.T) {
 
 	// --no-ack leaves it in flight, with its delivery count shown; ack
 	// completes it once, then it is not in flight any more.
-	c.ok("3\nc\ndeliveries: 1\n", "queue", "pop", "Q", "--no-ack")
+	r3 := c.popNoAck("3\nc\ndeliveries: 1\n", "Q")
 	if r, f := c.queueLenJSON("Q"); r != 3 || f != 1 {
 		t.Fatalf("len with one in flight: ready %d in flight %d", r, f)
 	}
@@ -64,9 +80,14 @@ func TestCLIQueueBasics(t *testing.T) {
 	}
 	c.ok("4\n", "queue", "len", "Q")
 	c.ok("4\nd\n", "queue", "peek", "Q")
-	c.ok("OK\n", "queue", "ack", "Q", "3")
-	c.fails("item 3 of queue \"Q\" is not in flight", "queue", "ack", "Q", "3")
-	c.fails("not in flight", "queue", "ack", "Q", "99")
+	// Only the receipt's holder acks it: another receipt changes nothing.
+	c.fails(`item 3 of queue "Q" in flight: only its consumer may ack it`, "queue", "ack", "Q", "3", "--receipt", "0123456789abcdef")
+	if r, f := c.queueLenJSON("Q"); r != 3 || f != 1 {
+		t.Fatalf("len after a foreign ack: ready %d in flight %d", r, f)
+	}
+	c.ok("OK\n", "queue", "ack", "Q", "3", "--receipt", r3)
+	c.fails("item 3 of queue \"Q\" is not in flight", "queue", "ack", "Q", "3", "--receipt", r3)
+	c.fails("not in flight", "queue", "ack", "Q", "99", "--receipt", r3)
 	c.ok("3\n", "queue", "len", "Q")
 
 	// --max-deliveries is accepted; a bad name is the server's error.
@@ -162,7 +183,7 @@ func TestCLIQueueRedelivery(t *testing.T) {
 	// the item stays in flight until then (its session was orphaned, not
 	// closed, which would return the item at once).
 	c.ok("1\n", "queue", "push", "Q", "x")
-	c.ok("1\nx\ndeliveries: 1\n", "queue", "pop", "Q", "--no-ack", "--visibility", "1s")
+	c.popNoAck("1\nx\ndeliveries: 1\n", "Q", "--visibility", "1s")
 	if r, f := c.queueLenJSON("Q"); r != 0 || f != 1 {
 		t.Fatalf("after pop --no-ack: ready %d in flight %d", r, f)
 	}
@@ -174,7 +195,7 @@ func TestCLIQueueRedelivery(t *testing.T) {
 	}
 	// A redelivered item is ahead of later ones.
 	c.ok("2\n3\n", "queue", "push", "Q", "y", "z")
-	c.ok("2\ny\ndeliveries: 1\n", "queue", "pop", "Q", "--no-ack", "--visibility", "1s")
+	c.popNoAck("2\ny\ndeliveries: 1\n", "Q", "--visibility", "1s")
 	time.Sleep(2500 * time.Millisecond)
 	c.ok("2\ny\ndeliveries: 2\n", "queue", "pop", "Q")
 	c.ok("3\nz\n", "queue", "pop", "Q")

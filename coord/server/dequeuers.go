@@ -9,11 +9,13 @@ import (
 	"github.com/coord-io/coord/queue"
 )
 
-// dequeuers parks blocked dequeues per queue and wakes one of them per
-// item that becomes ready, instead of waking every blocked consumer for
-// every item (a thundering herd that made each enqueue cost one proposal
-// per waiting consumer). One watcher goroutine per queue with waiters
-// reads the queue's ready events; it exits when the last waiter leaves.
+// dequeuers parks consumers waiting for an item (queue.wait calls) per
+// queue and wakes one of them per item that becomes ready, instead of
+// waking every waiting consumer for every item (a thundering herd that
+// made each enqueue cost one dequeue proposal per waiting consumer). One
+// watcher goroutine per queue with waiters reads the queue's ready
+// events; it exits when the last waiter leaves. A woken consumer then
+// dequeues with a write of its own; parking writes nothing.
 type dequeuers struct {
 	s  *Server
 	mu sync.Mutex
@@ -21,20 +23,25 @@ type dequeuers struct {
 }
 
 type parked struct {
-	waiters []chan struct{} // FIFO of blocked dequeues
+	waiters []chan struct{} // FIFO of waiting consumers
 	running bool            // a watcher goroutine serves this queue
 }
 
 func newDequeuers(s *Server) *dequeuers { return &dequeuers{s: s, qs: map[string]*parked{}} }
 
-// recheckEvery bounds how long a parked dequeue sleeps without looking at
-// the queue again (a safety net: wake-ups are event driven).
+// recheckEvery is how often a parked consumer looks at the member's
+// replica for a ready item (a safety net: wake-ups are event driven, but a
+// woken consumer may give up before it dequeues the item it was woken
+// for).
 const recheckEvery = time.Second
 
-// wait parks a dequeue of queue name until an item may be ready for it,
-// ctx ends, or recheckEvery passes. from is the shard revision read before
-// the dequeue that found the queue empty.
-func (d *dequeuers) wait(ctx context.Context, shard uint32, name string, from int64) *wire.Error {
+// wait parks a consumer of queue name until an item may be ready for it:
+// at once if the member's replica shows a ready item, else when the
+// watcher hands it a put under the queue's ready prefix, or when a
+// periodic look at the replica finds one; or until ctx ends. The consumer
+// keeps its place in the FIFO of waiters for the whole wait.
+func (d *dequeuers) wait(ctx context.Context, shard uint32, name string) *wire.Error {
+	from, _ := d.s.shards[shard].Revision()
 	ch := make(chan struct{}, 1)
 	d.mu.Lock()
 	p := d.qs[name]
@@ -52,23 +59,31 @@ func (d *dequeuers) wait(ctx context.Context, shard uint32, name string, from in
 
 	// An item that became ready before we parked was published before the
 	// watcher could hand it to us; the local replica already shows it.
-	if info, err := d.s.shards[shard].QueueInfo(name, false); err == nil && info.Ready > 0 {
+	readyNow := func() bool {
+		info, err := d.s.shards[shard].QueueInfo(name, false)
+		return err == nil && info.Ready > 0
+	}
+	if readyNow() {
 		return nil
 	}
-	t := time.NewTimer(recheckEvery)
+	t := time.NewTicker(recheckEvery)
 	defer t.Stop()
-	select {
-	case <-ch:
-		return nil
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		if ctx.Err() == context.DeadlineExceeded {
-			return wire.Errorf(wire.CodeTimeout, "timed out waiting for an item")
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-t.C:
+			if readyNow() {
+				return nil
+			}
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return wire.Errorf(wire.CodeTimeout, "timed out waiting for an item")
+			}
+			return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
+		case <-d.s.stopc:
+			return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", d.s.cfg.Name)
 		}
-		return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
-	case <-d.s.stopc:
-		return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", d.s.cfg.Name)
 	}
 }
 
@@ -145,8 +160,9 @@ func (d *dequeuers) watch(shard uint32, name string, from int64) {
 			}
 		case b, ok := <-ch:
 			if !ok || b.Err != nil {
-				// History gone or stream ended: parked dequeues fall back
-				// on their periodic re-check; stop this watcher.
+				// History gone or stream ended: wake every parked
+				// consumer (each dequeues, and parks again if the queue is
+				// empty, with a new watcher); stop this watcher.
 				d.mu.Lock()
 				if p := d.qs[name]; p != nil {
 					p.running = false

@@ -24,10 +24,12 @@
 // its call fails with CodeTooLarge instead.
 //
 // Waiting never blocks the apply loop: blocking calls (lock, campaign,
-// dequeue, barrier, watch, observe) propose, then wait on the hub for the
-// event that satisfies them, starting at the revision the proposal
-// returned; a waiter that falls behind catches up from the store
-// (History).
+// barrier, watch, observe) propose, then wait on the hub for the event
+// that satisfies them, starting at the revision the proposal returned; a
+// waiter that falls behind catches up from the store (History). A
+// consumer waiting for a queue item proposes nothing while it waits: its
+// queue.wait call is parked on the dequeuers (dequeuers.go), and it then
+// dequeues with a write of its own (queue.go).
 //
 // Lock, campaign and a double barrier's enter and leave are resumable
 // (primitives.go): after their write the member sends an intermediate

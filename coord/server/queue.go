@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/coord-io/coord/barrier"
@@ -60,14 +62,20 @@ func (s *Server) proposeDecode(ctx context.Context, shard uint32, cmd *statemach
 	return s.decodeResult(shard, r, resp, h)
 }
 
-// dequeue takes the head item. Each attempt is its own command without
-// de-duplication (a blocked dequeue tries again after every enqueue); a
-// duplicate delivery can only come from an attempt whose answer was lost,
-// and that item goes back to the queue after its visibility timeout —
-// at-least-once, as promised.
-func (s *Server) dequeue(ctx context.Context, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
+// dequeue takes the head item, without waiting: an empty queue answers
+// CodeEmpty (a consumer that wants to wait calls queueWait, then dequeues
+// again). The command carries the caller's exactly-once tag, so a retry
+// of a dequeue whose answer was lost answers the same delivery (the same
+// item and receipt) instead of taking another item; and the member draws
+// the delivery's receipt here, as it stamps anything the rules cannot
+// draw themselves.
+func (s *Server) dequeue(ctx context.Context, cl *call, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
+	}
+	if req.Wait {
+		return nil, wire.Errorf(wire.CodeInvalid,
+			"queue %q: a dequeue no longer waits (the client waits with %s, then dequeues): use a client of this version", req.Name, wire.MethodQueueWait)
 	}
 	if req.VisibilitySeconds <= 0 {
 		req.VisibilitySeconds = defaultVisibility
@@ -78,21 +86,72 @@ func (s *Server) dequeue(ctx context.Context, req *wire.DequeueRequest) (*wire.D
 	if werr != nil {
 		return nil, werr
 	}
-	for {
-		from, _ := s.shards[shard].Revision()
-		var resp wire.DequeueResponse
-		werr := s.proposeDecode(ctx, shard, &statemachine.Command{Dequeue: req}, &resp, &resp.Header)
-		if werr == nil {
-			return &resp, nil
+	req.Receipt = newReceipt()
+	cmd := s.internalCommand(cl)
+	cmd.Dequeue = req
+	var resp wire.DequeueResponse
+	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+		return nil, werr
+	}
+	if werr := s.deliveryCurrent(shard, req.Name, &resp.Item); werr != nil {
+		return nil, werr
+	}
+	return &resp, nil
+}
+
+// deliveryCurrent checks, on the member's replica (which has applied the
+// dequeue), that the delivery a dequeue answers is still in flight. A
+// retried dequeue answers its first attempt's delivery; when the answer
+// was lost for longer than the visibility timeout (or the consumer's
+// lease ended meanwhile), that delivery is over and the item may be in
+// other hands: the client must not work on it. It gets CodeNotFound
+// instead and dequeues again (with a new sequence number).
+func (s *Server) deliveryCurrent(shard uint32, name string, it *wire.QueueItem) *wire.Error {
+	r, err := s.shards[shard].Range(&wire.RangeRequest{Key: queue.InFlightKey(name, it.Seq)})
+	if err != nil {
+		if werr, ok := err.(*wire.Error); ok {
+			return werr
 		}
-		if werr.Code != wire.CodeEmpty || !req.Wait {
-			return nil, werr
-		}
-		// Empty: park until an item may be ready for us.
-		if werr := s.dequeuers.wait(ctx, shard, req.Name, from); werr != nil {
-			return nil, werr
+		return wire.Errorf(wire.CodeUnavailable, "reading item %d of queue %q: %v", it.Seq, name, err)
+	}
+	if len(r.Kvs) == 1 {
+		rec, err := queue.DecodeRecord(r.Kvs[0].Value)
+		if err == nil && rec.Deliveries == it.Deliveries && rec.ReceiptHash == queue.ReceiptHash(it.Receipt) {
+			return nil
 		}
 	}
+	return wire.Errorf(wire.CodeNotFound,
+		"queue %q: delivery %d of item %d, made for this dequeue, ended before its answer arrived (visibility timeout or consumer's lease): dequeue again",
+		name, it.Deliveries, it.Seq)
+}
+
+// newReceipt draws a delivery's receipt: random, never 0.
+func newReceipt() wire.Receipt {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:]) // never fails: Go 1.24's crypto/rand crashes instead
+		if r := wire.Receipt(binary.BigEndian.Uint64(b[:])); r != 0 {
+			return r
+		}
+	}
+}
+
+// queueWait returns once an item may be ready in the queue: at once if
+// the member's replica shows one, else when the dequeuers hand it a put
+// under the queue's ready prefix. It writes nothing and holds no
+// exactly-once sequence number, so it may wait as long as the caller
+// likes, be cut off and be called again, without losing anything.
+func (s *Server) queueWait(ctx context.Context, req *wire.QueueWaitRequest) (*wire.QueueWaitResponse, *wire.Error) {
+	if err := queue.ValidateName(req.Name); err != nil {
+		return nil, invalid(err)
+	}
+	shard := s.shardOf(queue.Prefix(req.Name))
+	if werr := s.dequeuers.wait(ctx, shard, req.Name); werr != nil {
+		return nil, werr
+	}
+	resp := &wire.QueueWaitResponse{}
+	s.fillHeader(&resp.Header, shard)
+	return resp, nil
 }
 
 // waitEvent blocks until an event of [key, end) from revision from

@@ -20,7 +20,7 @@ const handshakeTimeout = 10 * time.Second
 // ones.
 var waitingMethods = map[string]bool{
 	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
-	wire.MethodDequeue: true, wire.MethodBarrier: true,
+	wire.MethodQueueWait: true, wire.MethodBarrier: true,
 }
 
 // resumableMethods wait in a way the client resumes when the call is cut
@@ -606,7 +606,13 @@ func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
 		if err := decode(f.Body, &req); err != nil {
 			return nil, err
 		}
-		return s.dequeue(ctx, &req)
+		return s.dequeue(ctx, cl, &req)
+	case wire.MethodQueueWait:
+		var req wire.QueueWaitRequest
+		if err := decode(f.Body, &req); err != nil {
+			return nil, err
+		}
+		return s.queueWait(ctx, &req)
 	case wire.MethodAck:
 		var req wire.AckRequest
 		if err := decode(f.Body, &req); err != nil {

@@ -32,9 +32,10 @@ const (
 // Methods of queues and barriers.
 const (
 	MethodEnqueue   = "queue.enqueue" // EnqueueRequest → EnqueueResponse (write)
-	MethodDequeue   = "queue.dequeue" // DequeueRequest → DequeueResponse (write; waits with Wait)
+	MethodDequeue   = "queue.dequeue" // DequeueRequest → DequeueResponse (write)
 	MethodAck       = "queue.ack"     // AckRequest → AckResponse (write)
 	MethodQueueInfo = "queue.info"    // QueueInfoRequest → QueueInfoResponse
+	MethodQueueWait = "queue.wait"    // QueueWaitRequest → QueueWaitResponse (waits)
 	MethodBarrier   = "barrier"       // BarrierRequest → BarrierResponse (Wait, Enter and Leave wait)
 )
 
@@ -45,7 +46,7 @@ var methods = map[string]bool{
 	MethodLeaseLeases: true, MethodWatch: true,
 	MethodLock: true, MethodUnlock: true, MethodLockStatus: true,
 	MethodCampaign: true, MethodProclaim: true, MethodResign: true, MethodLeader: true,
-	MethodEnqueue: true, MethodDequeue: true, MethodAck: true, MethodQueueInfo: true, MethodBarrier: true,
+	MethodEnqueue: true, MethodDequeue: true, MethodAck: true, MethodQueueInfo: true, MethodBarrier: true, MethodQueueWait: true,
 }
 
 // IsMethod reports whether name is a method of this protocol version.

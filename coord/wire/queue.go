@@ -5,11 +5,61 @@ package wire
 
 // QueueItem is one item of a queue. Seq is its sequence number, strictly
 // increasing per queue in enqueue order; Deliveries counts how often it
-// was handed to a consumer (1 on its first delivery).
+// was handed to a consumer (1 on its first delivery). Receipt, in a
+// DequeueResponse only, is the delivery's receipt: what its Ack or Nack
+// must present.
 type QueueItem struct {
-	Seq        int64  `msgpack:"s"`
-	Value      []byte `msgpack:"v"`
-	Deliveries int64  `msgpack:"d,omitempty"`
+	Seq        int64   `msgpack:"s"`
+	Value      []byte  `msgpack:"v"`
+	Deliveries int64   `msgpack:"d,omitempty"`
+	Receipt    Receipt `msgpack:"rc,omitempty"`
+}
+
+// Receipt proves a delivery: a random number, never 0, that the member
+// proposing a Dequeue draws and that only that delivery's consumer learns
+// (the state machine keeps only a hash of it, so reading the queue's keys
+// does not reveal it). An Ack or Nack of an item in flight must present
+// the receipt of the delivery in flight, else it fails with CodeNotOwner
+// and changes nothing.
+type Receipt uint64
+
+// String returns the receipt as 16 lowercase hex digits, as ParseReceipt
+// reads it.
+func (r Receipt) String() string {
+	const hex = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hex[r&0xf]
+		r >>= 4
+	}
+	return string(b[:])
+}
+
+// ParseReceipt reads a receipt written by Receipt.String (1 to 16 hex
+// digits, not all zero).
+func ParseReceipt(s string) (Receipt, error) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, Errorf(CodeInvalid, "receipt %q is not 1 to 16 hex digits", s)
+	}
+	var r Receipt
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, Errorf(CodeInvalid, "receipt %q is not 1 to 16 hex digits", s)
+		}
+		r = r<<4 | Receipt(c)
+	}
+	if r == 0 {
+		return 0, Errorf(CodeInvalid, "receipt %q is zero: no delivery has it", s)
+	}
+	return r, nil
 }
 
 // EnqueueRequest appends Values to queue Name in order, in one command.
@@ -31,31 +81,56 @@ type EnqueueResponse struct {
 // DequeueRequest takes the item at the head of queue Name for the consumer
 // holding Lease (a lease of the queue's shard). The item stays in flight
 // until acked; if it is not acked within VisibilitySeconds, or the
-// consumer's lease ends first, it goes back to the head of the queue.
-// With Wait the call blocks until an item is available; without it an
-// empty queue answers CodeEmpty at once.
+// consumer's lease ends first, it goes back to the head of the queue. An
+// empty queue answers CodeEmpty at once; a consumer that wants to wait
+// then calls MethodQueueWait and dequeues again (so the exactly-once
+// write never waits, and a retry of it answers the same delivery).
+//
+// Receipt is stamped by the member that proposes the dequeue (a value the
+// client sends is replaced): the delivery's receipt, answered in the
+// item. Wait is refused (CodeInvalid): it made the write itself wait.
 type DequeueRequest struct {
-	Name              string `msgpack:"n"`
-	Lease             int64  `msgpack:"l"`
-	VisibilitySeconds int64  `msgpack:"vis"`
-	Wait              bool   `msgpack:"w,omitempty"`
+	Name              string  `msgpack:"n"`
+	Lease             int64   `msgpack:"l"`
+	VisibilitySeconds int64   `msgpack:"vis"`
+	Wait              bool    `msgpack:"w,omitempty"`
+	Receipt           Receipt `msgpack:"rc,omitempty"`
 }
 
-// DequeueResponse carries the delivered item.
+// DequeueResponse carries the delivered item, with its receipt.
 type DequeueResponse struct {
 	Header ResponseHeader `msgpack:"h"`
 	Item   QueueItem      `msgpack:"i"`
 }
 
+// QueueWaitRequest waits, without writing anything, until an item may be
+// ready in queue Name: it returns at once if one is ready on the member
+// now, else when one is put (woken one waiter per item, in arrival order),
+// or when the call's deadline ends (CodeTimeout). The caller then
+// dequeues; another consumer may have been faster, and the dequeue
+// answers CodeEmpty: wait again.
+type QueueWaitRequest struct {
+	Name string `msgpack:"n"`
+}
+
+// QueueWaitResponse answers a QueueWaitRequest.
+type QueueWaitResponse struct {
+	Header ResponseHeader `msgpack:"h"`
+}
+
 // AckRequest completes delivery Deliveries of item Seq (deleting it);
-// with Nack it returns the item to the head of the queue at once. An ack
-// of a delivery that has since timed out and been handed on fails with
-// CodeNotFound.
+// with Nack it returns the item to the head of the queue at once. Receipt
+// must be the delivery's receipt (CodeNotOwner otherwise, nothing
+// changed). An ack of a delivery that has since timed out fails with
+// CodeNotFound: when the item is no longer in flight, or (with Deliveries)
+// when another delivery of it is; without Deliveries, an item handed on
+// to another consumer fails with CodeNotOwner.
 type AckRequest struct {
-	Name       string `msgpack:"n"`
-	Seq        int64  `msgpack:"s"`
-	Deliveries int64  `msgpack:"d,omitempty"` // 0: whichever delivery is in flight
-	Nack       bool   `msgpack:"nack,omitempty"`
+	Name       string  `msgpack:"n"`
+	Seq        int64   `msgpack:"s"`
+	Deliveries int64   `msgpack:"d,omitempty"` // 0: whichever delivery is in flight
+	Nack       bool    `msgpack:"nack,omitempty"`
+	Receipt    Receipt `msgpack:"rc,omitempty"`
 }
 
 // AckResponse answers an AckRequest.

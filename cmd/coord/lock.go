@@ -217,6 +217,7 @@ func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wai
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
 	}
+	r.guardedBy(s)
 	out, err := r.run(sigs, s.Done())
 	if err != nil {
 		_ = release()

@@ -88,6 +88,12 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 	if err := checkCommand(r.argv); err != nil {
 		return runOutcome{}, err
 	}
+	// The hold may be gone already — a grant that arrived after the
+	// session's deadline (its lease may have expired, the lock moved on):
+	// then the command must not start at all.
+	if r.lostAlready(lost) {
+		return runOutcome{code: exitError, lost: true}, nil
+	}
 	cmd := guardedCommand(r.argv)
 	cmd.Env = append(cmd.Env, r.env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
@@ -200,6 +206,21 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 			armDeadline()
 		}
 	}
+}
+
+// lostAlready reports whether the guard is gone before the command starts:
+// lost is closed or the deadline has passed.
+func (r *runner) lostAlready(lost <-chan struct{}) bool {
+	select {
+	case <-lost:
+		return true
+	default:
+	}
+	if r.deadline == nil {
+		return false
+	}
+	dl := r.deadline()
+	return !dl.IsZero() && !time.Now().Before(dl)
 }
 
 // checkCommand fails when the command of argv cannot be found (or is not

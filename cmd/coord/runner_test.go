@@ -310,3 +310,24 @@ func TestRunnerDeadlineMovingOn(t *testing.T) {
 		t.Fatalf("outcome %+v %v, stdout %q", res, err, out.String())
 	}
 }
+
+// TestRunnerDoesNotStartWhenGuardGone: a grant that comes back after the
+// session's deadline (or its loss) must not start the command at all —
+// the lock may already be someone else's.
+func TestRunnerDoesNotStartWhenGuardGone(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ran")
+	r, _, _ := newTestRunner(`touch ` + file)
+	r.deadline = func() time.Time { return time.Now().Add(-time.Millisecond) }
+	if res, err := r.run(nil, make(chan struct{})); err != nil || !res.lost {
+		t.Fatalf("past deadline: outcome %+v %v", res, err)
+	}
+	r.deadline = nil
+	lost := make(chan struct{})
+	close(lost)
+	if res, err := r.run(nil, lost); err != nil || !res.lost {
+		t.Fatalf("lost before start: outcome %+v %v", res, err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the command ran")
+	}
+}

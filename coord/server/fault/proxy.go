@@ -42,7 +42,8 @@ type linkRule struct {
 }
 
 // Net is the harness's network: one TCP proxy in front of each member's
-// Raft listener. Peers dial the proxy (the member's advertised peer
+// Raft listener, and client proxies (AddClientProxy) in front of members'
+// client ports. Peers dial the proxy (the member's advertised peer
 // address); the proxy learns which member a connection comes from by
 // reading its first Dragonboat frame (the message batch names its source
 // address, a snapshot chunk its source node ID) and then applies that

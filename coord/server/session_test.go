@@ -37,8 +37,15 @@ func TestSessionDoneBeforeLockMovesOnWhenBlackholed(t *testing.T) {
 		require.NoError(t, err)
 		ma := locks.NewMutex(s, name)
 		require.NoError(t, ma.Lock(ctx))
-		// Healthy for a few renewals.
-		time.Sleep(time.Duration(ttl) * time.Second / 2)
+		// Healthy: the deadline lies ahead (by less than the TTL) and
+		// moves on with each renewal.
+		d0 := s.Deadline()
+		require.False(t, d0.IsZero())
+		require.WithinDuration(t, time.Now().Add(time.Duration(ttl)*time.Second-coord.SessionMargin(time.Duration(ttl)*time.Second)), d0, time.Duration(ttl)*time.Second/2)
+		for i := 0; i < 2; i++ {
+			prev := s.Deadline()
+			require.Eventually(t, func() bool { return s.Deadline().After(prev) }, time.Duration(ttl)*time.Second, 10*time.Millisecond, "a renewal moves the deadline on")
+		}
 		select {
 		case <-s.Done():
 			t.Fatalf("TTL %ds: session lost while healthy: %v", ttl, s.Err())

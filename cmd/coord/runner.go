@@ -54,7 +54,8 @@ type runner struct {
 	stderr io.Writer
 	grace  time.Duration // SIGTERM → SIGKILL
 	// deadline, when set, is the guard's deadline (guardedBy): SIGTERM
-	// termLead before it, SIGKILL at it. The zero time: none (yet).
+	// termLead before it, SIGKILL at it. The zero time when the command
+	// starts (a session without a lease, which guards nothing): none.
 	deadline func() time.Time
 	termLead time.Duration
 }

@@ -434,3 +434,10 @@ func (c *Client) Status(ctx context.Context, endpoint string) (*StatusResponse, 
 	}
 	return &resp, nil
 }
+
+// currentConn returns the connection calls use now, or nil.
+func (c *Client) currentConn() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}

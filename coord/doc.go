@@ -12,7 +12,10 @@
 // Watch. Leases: Grant, Revoke, KeepAlive, TimeToLive, Leases. A Session
 // holds one keep-alive loop and lazily one lease per shard it touches; the
 // primitives (packages locks, election, queue, barrier) take a Session or
-// a Client and use Call and Stream underneath.
+// a Client and use Call and Stream underneath. A Session's Deadline is
+// conservative (the send time of its last acknowledged renewal + TTL −
+// SessionMargin): Done closes by then whatever the network does, before
+// the cluster can expire its leases.
 //
 // Get returns whole ranges: when a member answers in pages (its response
 // limit) Get follows them, each page at the first page's revisions. A
@@ -45,6 +48,7 @@
 // Goroutines: per connection one reader (routes responses to calls) and
 // one writer (batches frames into few writes); per Watch one loop that
 // resumes after broken connections from the last delivered revision; per
-// Session one keep-alive loop; per KeepAlive channel one renewal loop; per
-// waiter given up, one short-lived withdrawal (Client.Wait).
+// Session one keep-alive loop and one deadline timer; per KeepAlive
+// channel one renewal loop; per waiter given up, one short-lived
+// withdrawal (Client.Wait).
 package coord

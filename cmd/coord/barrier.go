@@ -266,6 +266,7 @@ func barrierEnter(c *cli.Context, env *cliEnv, cl *coord.Client, name string, co
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
 	}
+	r.guardedBy(s)
 	out, err := r.run(sigs, s.Done())
 	if err != nil {
 		return err

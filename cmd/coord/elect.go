@@ -146,6 +146,7 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
 	}
+	r.guardedBy(s)
 	out, err := r.run(sigs, lost.done)
 	stopWatch()
 	if err != nil {

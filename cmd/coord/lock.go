@@ -105,8 +105,11 @@ Waits (in arrival order) until lock NAME is held, then:
     fencing token) in its environment, releases the lock when it exits and
     exits with its status (128+N if signal N killed it).
 The command never outlives the lock: if the session is lost it gets
-SIGTERM, then SIGKILL after --kill-grace, and coord exits 1; if coord is
-killed the kernel kills the command too (Linux). Ctrl-C or SIGTERM to
+SIGTERM, then SIGKILL after --kill-grace, and coord exits 1. Cut off from
+the cluster, coord stops it in time all the same: SIGKILL when the last
+acknowledged renewal was sent TTL - max(250ms, TTL/10) ago (before the
+cluster can hand the lock on), SIGTERM min(--kill-grace, TTL/4) before.
+If coord is killed the kernel kills the command too (Linux). Ctrl-C or SIGTERM to
 coord is passed on to the command, which is waited for (then SIGKILLed
 after --kill-grace). Ctrl-C while waiting gives up (exit 1).
 
@@ -217,6 +220,7 @@ func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wai
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
 	}
+	r.guardedBy(s)
 	out, err := r.run(sigs, s.Done())
 	if err != nil {
 		_ = release()

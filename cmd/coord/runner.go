@@ -25,6 +25,14 @@ import (
 //     children along (on Linux, through a guard process: runner_linux.go);
 //   - when the lock or leadership is lost, the group gets SIGTERM, then
 //     SIGKILL after a grace period (as `consul lock` does);
+//   - whatever the network does, the group gets SIGKILL at the session's
+//     conservative deadline (coord.Session.Deadline: the send time of the
+//     last acknowledged renewal + TTL − coord.SessionMargin), which comes
+//     before the cluster can expire the session's lease and grant the lock
+//     to the next waiter, and SIGTERM a little before it (the grace, at
+//     most a quarter of the TTL) — a client cut off from the cluster by a
+//     silent network learns nothing from the cluster, so it must not wait
+//     to be told;
 //   - SIGINT/SIGTERM to coord is forwarded to the group, which is then
 //     given the same grace period;
 //   - when the command itself exits, whatever it left running in its group
@@ -45,6 +53,19 @@ type runner struct {
 	stdout io.Writer
 	stderr io.Writer
 	grace  time.Duration // SIGTERM → SIGKILL
+	// deadline, when set, is the guard's deadline (guardedBy): SIGTERM
+	// termLead before it, SIGKILL at it. The zero time when the command
+	// starts (a session without a lease, which guards nothing): none.
+	deadline func() time.Time
+	termLead time.Duration
+}
+
+// guardedBy makes the command stop by s's deadline: SIGTERM the grace
+// before it (at most TTL/4, so a healthy session, which renews every
+// TTL/4, never comes near it) and SIGKILL at it.
+func (r *runner) guardedBy(s *coord.Session) {
+	r.deadline = s.Deadline
+	r.termLead = min(r.grace, time.Duration(s.TTL())*time.Second/4)
 }
 
 // runOutcome is how a guarded command ended.
@@ -67,6 +88,12 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 	// Say now if the command cannot be found, as a failure of ours.
 	if err := checkCommand(r.argv); err != nil {
 		return runOutcome{}, err
+	}
+	// The hold may be gone already — a grant that arrived after the
+	// session's deadline (its lease may have expired, the lock moved on):
+	// then the command must not start at all.
+	if r.lostAlready(lost) {
+		return runOutcome{code: exitError, lost: true}, nil
 	}
 	cmd := guardedCommand(r.argv)
 	cmd.Env = append(cmd.Env, r.env...)
@@ -104,6 +131,38 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 			kill = time.After(r.grace)
 		}
 	}
+	// The deadline's timer wakes at the SIGTERM point, then at the
+	// deadline; the deadline only moves on, so an early wake just sets it
+	// again.
+	var (
+		dlTimer  *time.Timer
+		dlC      <-chan time.Time
+		termSent bool
+	)
+	armDeadline := func() {
+		if r.deadline == nil {
+			return
+		}
+		dl := r.deadline()
+		if dl.IsZero() {
+			return
+		}
+		if !termSent {
+			dl = dl.Add(-r.termLead)
+		}
+		if dlTimer == nil {
+			dlTimer = time.NewTimer(time.Until(dl))
+			dlC = dlTimer.C
+			return
+		}
+		dlTimer.Reset(time.Until(dl))
+	}
+	armDeadline()
+	defer func() {
+		if dlTimer != nil {
+			dlTimer.Stop()
+		}
+	}()
 	for {
 		select {
 		case err := <-done:
@@ -129,8 +188,40 @@ func (r *runner) run(interrupt <-chan os.Signal, lost <-chan struct{}) (runOutco
 		case <-kill:
 			kill = nil
 			killGroup(pgid, syscall.SIGKILL)
+		case <-dlC:
+			now, dl := time.Now(), r.deadline()
+			switch {
+			case !now.Before(dl):
+				// The cluster may expire the lease from now on (less the
+				// margin): nothing of the command may run any longer.
+				out.lost = true
+				killGroup(pgid, syscall.SIGKILL)
+				dlC = nil
+				continue
+			case !termSent && !now.Before(dl.Add(-r.termLead)):
+				out.lost = true
+				termSent = true
+				killGroup(pgid, syscall.SIGTERM)
+				startGrace()
+			}
+			armDeadline()
 		}
 	}
+}
+
+// lostAlready reports whether the guard is gone before the command starts:
+// lost is closed or the deadline has passed.
+func (r *runner) lostAlready(lost <-chan struct{}) bool {
+	select {
+	case <-lost:
+		return true
+	default:
+	}
+	if r.deadline == nil {
+		return false
+	}
+	dl := r.deadline()
+	return !dl.IsZero() && !time.Now().Before(dl)
 }
 
 // checkCommand fails when the command of argv cannot be found (or is not

@@ -263,3 +263,71 @@ func TestOwnerInfoAndCommandLine(t *testing.T) {
 		t.Fatalf("long ownerInfo: %d %q", len(got), got)
 	}
 }
+
+// TestRunnerDeadlineTermThenKill: a guard whose deadline stands still (no
+// renewal is acknowledged) gets SIGTERM termLead before it and SIGKILL at
+// it, whatever the kill grace, with no loss reported on the lost channel.
+func TestRunnerDeadlineTermThenKill(t *testing.T) {
+	r, out, _ := newTestRunner(`trap 'echo term' TERM; echo ready; while :; do date +%s%N; sleep 0.05; done`)
+	r.grace = time.Minute // the deadline, not the grace, ends it
+	var dl time.Time
+	r.deadline = func() time.Time { return dl }
+	r.termLead = 300 * time.Millisecond
+	dl = time.Now().Add(time.Second)
+	res, err := r.run(nil, make(chan struct{}))
+	after := time.Now()
+	if err != nil || !res.lost || res.code != 128+9 {
+		t.Fatalf("outcome %+v %v", res, err)
+	}
+	if !strings.Contains(out.String(), "term\n") {
+		t.Fatalf("no SIGTERM before the deadline; stdout %q", out.String())
+	}
+	var last int64
+	for _, l := range strings.Fields(out.String()) {
+		if v, err := strconv.ParseInt(l, 10, 64); err == nil {
+			last = v
+		}
+	}
+	if last == 0 || time.Unix(0, last).After(after) {
+		t.Fatalf("last stamp %d after run returned at %v", last, after)
+	}
+}
+
+// TestRunnerDeadlineMovingOn: a guard whose deadline keeps moving on (a
+// healthy session) never disturbs the command.
+func TestRunnerDeadlineMovingOn(t *testing.T) {
+	r, out, _ := newTestRunner(`trap 'echo term' TERM; sleep 1; echo finished`)
+	r.deadline = func() time.Time { return time.Now().Add(400 * time.Millisecond) }
+	r.termLead = 200 * time.Millisecond
+	res, err := r.run(nil, make(chan struct{}))
+	if err != nil || res.lost || res.code != 0 || out.String() != "finished\n" {
+		t.Fatalf("outcome %+v %v, stdout %q", res, err, out.String())
+	}
+	// No deadline yet (the zero time): nothing happens either.
+	r, out, _ = newTestRunner(`sleep 0.3; echo finished`)
+	r.deadline = func() time.Time { return time.Time{} }
+	if res, err := r.run(nil, nil); err != nil || res.lost || res.code != 0 || out.String() != "finished\n" {
+		t.Fatalf("outcome %+v %v, stdout %q", res, err, out.String())
+	}
+}
+
+// TestRunnerDoesNotStartWhenGuardGone: a grant that comes back after the
+// session's deadline (or its loss) must not start the command at all —
+// the lock may already be someone else's.
+func TestRunnerDoesNotStartWhenGuardGone(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ran")
+	r, _, _ := newTestRunner(`touch ` + file)
+	r.deadline = func() time.Time { return time.Now().Add(-time.Millisecond) }
+	if res, err := r.run(nil, make(chan struct{})); err != nil || !res.lost {
+		t.Fatalf("past deadline: outcome %+v %v", res, err)
+	}
+	r.deadline = nil
+	lost := make(chan struct{})
+	close(lost)
+	if res, err := r.run(nil, lost); err != nil || !res.lost {
+		t.Fatalf("lost before start: outcome %+v %v", res, err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the command ran")
+	}
+}

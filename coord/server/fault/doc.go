@@ -9,11 +9,15 @@
 // binds --bind-peer while its peers dial --listen-peer, where a proxy of
 // Net listens: the proxy reads the first Dragonboat frame of every
 // connection to learn the sending member, then forwards, delays, drops or
-// blackholes its bytes by the rule of that directed link. Faults
-// (Nemeses): SIGKILL and restart of any member or of a shard's leader
-// (found through each member's status call), two members at once,
+// blackholes its bytes by the rule of that directed link. A client can
+// have links of its own (Cluster.AddClient: a client proxy in front of
+// each member's client port, whose rule applies to both directions).
+// Faults (Nemeses): SIGKILL and restart of any member or of a shard's
+// leader (found through each member's status call), two members at once,
 // isolation of the leader (drop or blackhole), an asymmetric cut, slow
-// links, SIGSTOP/SIGCONT, and SIGKILL of every member at once.
+// links, SIGSTOP/SIGCONT, SIGKILL of every member at once, and cut-client:
+// one client (preferably one holding a lock) silently blackholed from
+// every member.
 //
 // Workloads record histories and checkers judge them:
 //
@@ -23,8 +27,18 @@
 //   - LockWorkload: acquire (locks.Mutex on a coord.Session), two writes to
 //     a fenced register guarded by locks.LockToken, release, then one write
 //     with the released token; one client stalls past its lease while
-//     holding. CheckLocks: tokens unique and increasing in grant order, no
-//     write of a superseded or released token accepted.
+//     holding. With Bin set, command-line holders also run `coord lock
+//     acquire NAME -- sh -c SCRIPT` through their own client links, the
+//     script stamping the time every 20 ms (sometimes for 3 s, ignoring
+//     SIGTERM). Every grant yields a "section" event: the critical section
+//     as the guarded work saw it (the command's first and last stamps; for
+//     a Go client, the moments it worked while its Session counted itself
+//     alive). CheckLocks: tokens unique and increasing in grant order, no
+//     write of a superseded or released token accepted, and no two
+//     sections of one lock overlapping in time (same machine, same wall
+//     clock). TestFaultLocks adds cut-client to its short list;
+//     TestFaultLockCheckerCatchesOverlap feeds the checker overlapping
+//     sections.
 //   - WriteWorkload: fresh keys put concurrently; every acknowledged one
 //     must be read back after all members were SIGKILLed and restarted.
 //   - QueueWorkload: producers enqueue unique numbered values; consumers

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +94,9 @@ type Cluster struct {
 	// Faults counts the faults injected so far.
 	Faults  int
 	initial string
+
+	mu      sync.Mutex
+	clients []*ClientLink // AddClient
 }
 
 // ClusterOptions configures NewCluster.
@@ -332,6 +337,69 @@ func (c *Cluster) Slow(m *Member, d time.Duration) {
 		if o != m {
 			c.Net.Set(m.Name, o.Name, LinkOK, d)
 		}
+	}
+}
+
+// ClientLink is one client's own way into the cluster: a client proxy
+// (Net.AddClientProxy) in front of each member's client port, so that a
+// nemesis can cut that client — not a member — off the cluster.
+type ClientLink struct {
+	Name string
+	// Endpoints are the proxies, in member order: give them to the client.
+	Endpoints []string
+	holding   atomic.Bool
+}
+
+// SetHolding tells the cut-client nemesis whether the client holds
+// something now (a lock): it prefers to cut such a client.
+func (l *ClientLink) SetHolding(h bool) { l.holding.Store(h) }
+
+// AddClient puts a client proxy named name in front of every member.
+func (c *Cluster) AddClient(name string) *ClientLink {
+	c.t.Helper()
+	l := &ClientLink{Name: name}
+	for _, m := range c.Members {
+		addr, err := c.Net.AddClientProxy(name, m.Name, m.Client)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		l.Endpoints = append(l.Endpoints, addr)
+	}
+	c.mu.Lock()
+	c.clients = append(c.clients, l)
+	c.mu.Unlock()
+	return l
+}
+
+// CutClient cuts every link between client l and the members with mode
+// (LinkBlackhole: its connections go silent in both directions).
+func (c *Cluster) CutClient(l *ClientLink, mode LinkMode) {
+	c.Faults++
+	for _, m := range c.Members {
+		c.Net.Set(l.Name, m.Name, mode, 0)
+	}
+}
+
+// holdingClient returns a client link that holds something, waiting up
+// to wait for one, else a random one; nil when no client was added.
+func (c *Cluster) holdingClient(rng *rand.Rand, wait time.Duration) *ClientLink {
+	c.mu.Lock()
+	ls := append([]*ClientLink(nil), c.clients...)
+	c.mu.Unlock()
+	if len(ls) == 0 {
+		return nil
+	}
+	end := time.Now().Add(wait)
+	for {
+		for _, i := range rng.Perm(len(ls)) {
+			if ls[i].holding.Load() {
+				return ls[i]
+			}
+		}
+		if time.Now().After(end) {
+			return ls[rng.Intn(len(ls))]
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

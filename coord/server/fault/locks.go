@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +28,11 @@ import (
 //   - "release": Unlock of Token returned (Outcome "ok" or "unknown").
 //   - "stale": a fenced write with Token made after its release was
 //     acknowledged; it must be rejected.
+//   - "section": the critical section of a grant of Token as the guarded
+//     work itself saw it: Start and End are its first and last signs of
+//     life (wall clock, ns since the history started). A command under
+//     `coord lock acquire` stamps the time itself; a Go client stamps it
+//     only while its Session's Done is open and its Deadline ahead.
 type LockEvent struct {
 	Kind    string `json:"kind"`
 	Client  int    `json:"client"`
@@ -33,6 +42,8 @@ type LockEvent struct {
 	Rev     int64  `json:"rev,omitempty"`
 	Call    int64  `json:"call"`   // ns since the history started
 	Return  int64  `json:"return"` // ns since the history started
+	Start   int64  `json:"start,omitempty"`
+	End     int64  `json:"end,omitempty"`
 }
 
 // LockHistory is everything one lock scenario recorded.
@@ -50,13 +61,19 @@ type LockHistory struct {
 //     been granted by then (tokens are grant revisions, so T was no longer
 //     the holder at R);
 //  4. accepted fenced writes whose tokens decrease in revision order;
-//  5. a stale-token write accepted after its release was acknowledged.
+//  5. a stale-token write accepted after its release was acknowledged;
+//  6. two critical sections of one lock that overlap in time: the guarded
+//     work of one holder showed a sign of life after the next holder's
+//     had begun (no fencing saves a side effect outside the store).
 func CheckLocks(h LockHistory) []string {
 	var out []string
 	grants := map[string][]LockEvent{}
 	writes := map[string][]LockEvent{}
+	sections := map[string][]LockEvent{}
 	for _, e := range h.Events {
 		switch e.Kind {
+		case "section":
+			sections[e.Lock] = append(sections[e.Lock], e)
 		case "grant":
 			grants[e.Lock] = append(grants[e.Lock], e)
 		case "write", "stale":
@@ -74,6 +91,13 @@ func CheckLocks(h LockHistory) []string {
 	}
 	for n := range writes {
 		if _, ok := grants[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	for n := range sections {
+		_, g := grants[n]
+		_, w := writes[n]
+		if !g && !w {
 			names = append(names, n)
 		}
 	}
@@ -114,6 +138,23 @@ func CheckLocks(h LockHistory) []string {
 				out = append(out, fmt.Sprintf("lock %s: fenced writes out of order: token %d accepted at revision %d after token %d at revision %d", name, w.Token, w.Rev, ws[i-1].Token, ws[i-1].Rev))
 			}
 		}
+		out = append(out, overlaps(name, sections[name])...)
+	}
+	return out
+}
+
+// overlaps reports the critical sections of lock name that overlap.
+func overlaps(name string, ss []LockEvent) []string {
+	sort.Slice(ss, func(i, j int) bool { return ss[i].Start < ss[j].Start })
+	var out []string
+	for i, a := range ss {
+		for _, b := range ss[i+1:] {
+			if b.Start > a.End {
+				break
+			}
+			out = append(out, fmt.Sprintf("lock %s: two holders at once: client %d's critical section (token %d) ran until %v, %v after client %d's (token %d) began at %v",
+				name, a.Client, a.Token, time.Duration(a.End), time.Duration(a.End-b.Start), b.Client, b.Token, time.Duration(b.Start)))
+		}
 	}
 	return out
 }
@@ -132,6 +173,18 @@ type LockWorkload struct {
 	// token, which the store must refuse (the process pause of Jepsen's
 	// etcd lock analysis).
 	Stall bool
+
+	// Commands, when Bin is set, adds one command-line holder per link:
+	// it runs `Bin lock acquire NAME --ttl SessionTTL -- sh -c SCRIPT`
+	// through the link's proxies again and again, the script stamping the
+	// time every 20 ms into a file of Dir, for 0.1–0.3 s or, one time in
+	// four, for 4–5 s while ignoring SIGTERM (so only the deadline's
+	// SIGKILL stops it in time). The stamps make its "section" events; its
+	// first stamp ends its "grant". A link is marked holding while such a
+	// long command runs, for the cut-client nemesis.
+	Bin      string
+	Commands []*ClientLink
+	Dir      string
 }
 
 // Register is the key of lock name's fenced register (same hash tag as
@@ -148,7 +201,20 @@ func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) Loc
 		mu.Unlock()
 	}
 	now := func() int64 { return int64(time.Since(start)) }
+	// Sections are compared with the stamps of other processes: the wall
+	// clock, one machine.
+	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
 	var wg sync.WaitGroup
+	for i, l := range w.Commands {
+		if w.Bin == "" {
+			break
+		}
+		wg.Add(1)
+		go func(id int, l *ClientLink) {
+			defer wg.Done()
+			w.runCommands(ctx, id, l, start, seed, record)
+		}(len(w.Clients)+i, l)
+	}
 	for i, c := range w.Clients {
 		wg.Add(1)
 		go func(id int, c *coord.Client) {
@@ -213,13 +279,40 @@ func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) Loc
 				token := m.Token()
 				record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()})
 				grants++
+				// The critical section, as this client sees it: it goes
+				// on only while the session counts itself alive.
+				// (A grant may come back after the session's deadline: then
+				// there is no section at all.)
+				sec := LockEvent{Kind: "section", Client: id, Lock: name, Token: token}
+				alive := func() bool {
+					t := wall()
+					select {
+					case <-sess.Done():
+						return false
+					default:
+					}
+					if !time.Now().Before(sess.Deadline()) {
+						return false
+					}
+					if sec.Start == 0 {
+						sec.Start = t
+					}
+					sec.End = t
+					return true
+				}
+				alive()
 				if w.Stall && id == 0 && grants == 3 {
 					sess.Orphan()
 					pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
 				}
+				alive()
 				fenced("write", name, token)
 				pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
+				alive()
 				fenced("write", name, token)
+				if sec.Start != 0 {
+					record(sec)
+				}
 				e := LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}
 				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
 				err = m.Unlock(uctx)
@@ -243,4 +336,83 @@ func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) Loc
 	wg.Wait()
 	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
 	return h
+}
+
+// stampScript writes "token $COORD_LOCK_TOKEN" to file $1, then the time
+// (ns) every 20 ms, $2 times.
+const stampScript = `echo "token $COORD_LOCK_TOKEN" > "$1"; i=0; while [ $i -lt $2 ]; do date +%s%N >> "$1"; sleep 0.02; i=$((i+1)); done`
+
+// runCommands is one command-line holder (see LockWorkload.Bin).
+func (w *LockWorkload) runCommands(ctx context.Context, id int, l *ClientLink, start time.Time, seed int64, record func(LockEvent)) {
+	rng := rand.New(rand.NewSource(seed + int64(id)*104729))
+	now := func() int64 { return int64(time.Since(start)) }
+	for iter := 0; ctx.Err() == nil; iter++ {
+		if w.Think > 0 {
+			pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+		}
+		name := w.Locks[rng.Intn(len(w.Locks))]
+		n, script, long := 5+rng.Intn(11), stampScript, rng.Intn(4) == 0
+		if long {
+			n, script = 200, "trap '' TERM; "+stampScript
+		}
+		file := filepath.Join(w.Dir, fmt.Sprintf("c%d-%d-%s", id, iter, name))
+		cmd := exec.CommandContext(ctx, w.Bin, "lock", "acquire", name,
+			"--ttl", fmt.Sprintf("%ds", w.SessionTTL), "--timeout", "10s",
+			"--endpoints", strings.Join(l.Endpoints, ","),
+			"--", "sh", "-c", script, "sh", file, strconv.Itoa(n))
+		// At the end of the run: Ctrl-C, as a user would; coord passes it
+		// on and releases the lock.
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 15 * time.Second
+		call := now()
+		if err := cmd.Start(); err != nil {
+			pause(ctx, 100*time.Millisecond)
+			continue
+		}
+		exited := make(chan struct{})
+		go func() {
+			// Holding, as far as the cut-client nemesis needs to know:
+			// a long command has begun.
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-exited:
+					return
+				case <-t.C:
+					if _, err := os.Stat(file); err == nil && long {
+						l.SetHolding(true)
+					}
+				}
+			}
+		}()
+		_ = cmd.Wait()
+		close(exited)
+		l.SetHolding(false)
+		token, stamps := readStamps(file)
+		if len(stamps) == 0 {
+			continue
+		}
+		first, last := stamps[0]-start.UnixNano(), stamps[len(stamps)-1]-start.UnixNano()
+		record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: first})
+		record(LockEvent{Kind: "section", Client: id, Lock: name, Token: token, Start: first, End: last})
+	}
+}
+
+// readStamps reads a stamp file of stampScript.
+func readStamps(file string) (token int64, stamps []int64) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if t, ok := strings.CutPrefix(line, "token "); ok {
+			token, _ = strconv.ParseInt(t, 10, 64)
+			continue
+		}
+		if v, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64); err == nil {
+			stamps = append(stamps, v)
+		}
+	}
+	return token, stamps
 }

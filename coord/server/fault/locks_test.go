@@ -19,7 +19,11 @@ func TestFaultLocks(t *testing.T) {
 	rng := NewRand(seed)
 	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 1})
 	cls := clients(t, c, 4)
-	next := Schedule(rng, deadline(t, 0.3), []string{"kill-leader", "isolate-leader-drop", "pause-leader"})
+	// Two more holders run `coord lock acquire -- COMMAND` through links
+	// of their own, which the cut-client nemesis cuts.
+	links := []*ClientLink{c.AddClient("cli1"), c.AddClient("cli2")}
+	dir := t.TempDir()
+	next := Schedule(rng, deadline(t, 0.3), []string{"kill-leader", "isolate-leader-drop", "pause-leader", "cut-client"})
 	for s := 0; ; s++ {
 		n, ok := next()
 		if !ok {
@@ -28,6 +32,7 @@ func TestFaultLocks(t *testing.T) {
 		w := &LockWorkload{
 			Clients: cls, Locks: []string{fmt.Sprintf("lk%d-a", s), fmt.Sprintf("lk%d-b", s)},
 			SessionTTL: 3, OpTimeout: 2 * time.Second, Think: 10 * time.Millisecond, Stall: true,
+			Bin: bin, Commands: links, Dir: dir,
 		}
 		faults := c.Faults
 		start := time.Now()
@@ -37,6 +42,9 @@ func TestFaultLocks(t *testing.T) {
 		counts := map[string]int{}
 		for _, e := range h.Events {
 			counts[e.Kind+"/"+e.Outcome]++
+			if e.Kind == "section" && e.Client >= len(cls) {
+				counts["section/command"]++
+			}
 		}
 		if len(problems) > 0 {
 			path, err := WriteArtifact(artifactName("locks", seed, s, n.Name)+".json", h)
@@ -45,6 +53,9 @@ func TestFaultLocks(t *testing.T) {
 		}
 		if counts["grant/"] == 0 {
 			t.Errorf("scenario %d (%s): no lock was ever granted", s, n.Name)
+		}
+		if counts["section/command"] == 0 {
+			t.Errorf("scenario %d (%s): no command under coord lock acquire ever ran", s, n.Name)
 		}
 		stats.Add(1, len(h.Events), c.Faults-faults, len(problems))
 		t.Logf("scenario %d %-24s events=%d %v", s, n.Name, len(h.Events), counts)
@@ -88,5 +99,22 @@ func TestFaultLockCheckerCatchesBadHistory(t *testing.T) {
 	}
 	if p := CheckLocks(good); len(p) != 0 {
 		t.Errorf("checker flagged a correct history: %v", p)
+	}
+}
+
+// TestFaultLockCheckerCatchesOverlap feeds the checker critical sections
+// that overlap (a holder cut off the cluster whose command ran on after
+// the lock moved on) and ones that only touch nothing.
+func TestFaultLockCheckerCatchesOverlap(t *testing.T) {
+	ms := int64(time.Millisecond)
+	h := LockHistory{Events: []LockEvent{
+		{Kind: "section", Client: 4, Lock: "L", Token: 5, Start: 100 * ms, End: 3100 * ms},
+		{Kind: "section", Client: 0, Lock: "L", Token: 9, Start: 3050 * ms, End: 3200 * ms},
+		{Kind: "section", Client: 1, Lock: "L", Token: 11, Start: 3201 * ms, End: 3300 * ms},
+		{Kind: "section", Client: 2, Lock: "M", Token: 6, Start: 3000 * ms, End: 3400 * ms},
+	}}
+	got := CheckLocks(h)
+	if len(got) != 1 || !strings.Contains(got[0], "lock L: two holders at once: client 4's critical section (token 5) ran until 3.1s, 50ms after client 0's (token 9) began at 3.05s") {
+		t.Fatalf("checker reported %q", got)
 	}
 }

@@ -42,7 +42,8 @@ type linkRule struct {
 }
 
 // Net is the harness's network: one TCP proxy in front of each member's
-// Raft listener. Peers dial the proxy (the member's advertised peer
+// Raft listener, and client proxies (AddClientProxy) in front of members'
+// client ports. Peers dial the proxy (the member's advertised peer
 // address); the proxy learns which member a connection comes from by
 // reading its first Dragonboat frame (the message batch names its source
 // address, a snapshot chunk its source node ID) and then applies that
@@ -110,6 +111,27 @@ func (n *Net) rule(from, to string) linkRule {
 	return n.rules[link{from, to}]
 }
 
+// AddClientProxy puts a proxy on a free loopback port in front of
+// target (a member's client address) and returns its address. Every
+// connection through it is the link from → to (from names the client, to
+// the member), and the link's rule applies to both directions: a
+// blackholed client proxy neither forwards the client's requests nor
+// returns the member's answers, and closes nothing — the client sees a
+// silent connection, as behind a dead router or a firewall that drops
+// packets. Cut a client off with Set(from, to, LinkBlackhole).
+func (n *Net) AddClientProxy(from, to, target string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	p := &proxy{n: n, name: to, ln: ln, target: target, client: from}
+	n.mu.Lock()
+	n.proxies = append(n.proxies, p)
+	n.mu.Unlock()
+	go p.serve()
+	return ln.Addr().String(), nil
+}
+
 // Close stops every proxy and closes every connection.
 func (n *Net) Close() {
 	n.mu.Lock()
@@ -150,6 +172,10 @@ type proxy struct {
 	name   string // the member behind the proxy
 	ln     net.Listener
 	target string
+	// client, when set, makes this a client proxy (AddClientProxy): every
+	// connection comes from the client of that name, and the rule of
+	// link client → name applies to both directions.
+	client string
 }
 
 func (p *proxy) serve() {
@@ -179,13 +205,18 @@ func (c *proxyConn) close() {
 }
 
 func (p *proxy) handle(in net.Conn) {
-	_ = in.SetReadDeadline(time.Now().Add(10 * time.Second))
-	first, from, err := p.readFirst(in)
-	if err != nil {
-		_ = in.Close()
-		return
+	var first []byte
+	from := p.client
+	if from == "" {
+		_ = in.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var err error
+		first, from, err = p.readFirst(in)
+		if err != nil {
+			_ = in.Close()
+			return
+		}
+		_ = in.SetReadDeadline(time.Time{})
 	}
-	_ = in.SetReadDeadline(time.Time{})
 	c := &proxyConn{from: from, to: p.name, in: in}
 	p.n.mu.Lock()
 	p.n.conns[c] = true
@@ -204,18 +235,28 @@ func (p *proxy) handle(in net.Conn) {
 		return
 	}
 	c.out = out
-	if !p.forward(c, first) {
+	if len(first) > 0 && !p.forward(c, out, first) {
 		return
 	}
 	go func() {
-		// The receiver only ever answers a poison message; pass it on.
-		_, _ = io.Copy(in, out)
-		c.close()
+		defer c.close()
+		if p.client == "" {
+			// The receiver only ever answers a poison message; pass it on.
+			_, _ = io.Copy(in, out)
+			return
+		}
+		p.copy(c, out, in) // a client's answers obey the link's rule too
 	}()
+	p.copy(c, in, out)
+}
+
+// copy forwards what arrives on src to dst under the link's rule until
+// either side fails or the rule ends the connection.
+func (p *proxy) copy(c *proxyConn, src, dst net.Conn) {
 	buf := make([]byte, 64<<10)
 	for {
-		k, err := in.Read(buf)
-		if k > 0 && !p.forward(c, buf[:k]) {
+		k, err := src.Read(buf)
+		if k > 0 && !p.forward(c, dst, buf[:k]) {
 			return
 		}
 		if err != nil {
@@ -224,9 +265,9 @@ func (p *proxy) handle(in net.Conn) {
 	}
 }
 
-// forward sends b on c under the link's current rule; false means the
-// connection must end.
-func (p *proxy) forward(c *proxyConn, b []byte) bool {
+// forward sends b to dst (one side of c) under the link's current rule;
+// false means the connection must end.
+func (p *proxy) forward(c *proxyConn, dst net.Conn, b []byte) bool {
 	r := p.n.rule(c.from, c.to)
 	switch r.mode {
 	case LinkDrop:
@@ -246,7 +287,7 @@ func (p *proxy) forward(c *proxyConn, b []byte) bool {
 	if r.delay > 0 {
 		time.Sleep(r.delay)
 	}
-	_, err := c.out.Write(b)
+	_, err := dst.Write(b)
 	return err == nil
 }
 

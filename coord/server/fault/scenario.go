@@ -69,6 +69,23 @@ var Nemeses = []Nemesis{
 		c.Slow(randomMember(c, rng), time.Duration(20+rng.Intn(80))*time.Millisecond)
 		return c.Heal
 	}},
+	{"cut-client", func(c *Cluster, rng *rand.Rand) func() {
+		// A client — preferably one holding a lock — silently cut off
+		// every member; the members are fine. What it guards must stop
+		// before the cluster hands its lock to another client. The cut
+		// lasts at least clientCutAtLeast, past the workloads' session
+		// TTLs, so the cluster does expire the client's lease.
+		l := c.holdingClient(rng, 3*time.Second)
+		if l == nil {
+			return func() {}
+		}
+		c.CutClient(l, LinkBlackhole)
+		until := time.Now().Add(clientCutAtLeast)
+		return func() {
+			time.Sleep(time.Until(until))
+			c.Heal()
+		}
+	}},
 	{"kill-two", func(c *Cluster, rng *rand.Rand) func() {
 		// Lose the quorum: nothing may be acknowledged, nothing lost.
 		p := rng.Perm(len(c.Members))
@@ -78,6 +95,10 @@ var Nemeses = []Nemesis{
 		return func() { c.Start(a); c.Start(b) }
 	}},
 }
+
+// clientCutAtLeast is how long cut-client keeps a client cut off: longer
+// than the 3 s session TTL of the lock workload (plus the lessor's tick).
+const clientCutAtLeast = 4 * time.Second
 
 // ShortNemeses names the faults of the short (CI) mode.
 var ShortNemeses = []string{"kill-leader", "isolate-leader-drop", "leader-cannot-send", "pause-leader", "kill-restart"}

@@ -38,12 +38,6 @@ type Config struct {
 // DefaultRetryWindow is the default of Config.RetryWindow.
 const DefaultRetryWindow = time.Minute
 
-// waitingWrites are the write methods whose call waits on the server for
-// as long as ctx allows: Config.RetryWindow does not bound them.
-var waitingWrites = map[string]bool{
-	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodDequeue: true, wire.MethodBarrier: true,
-}
-
 // Client is a connection to a Coord cluster. It is safe for concurrent
 // use; calls are pipelined over one connection.
 //
@@ -313,7 +307,7 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 	// expired fails a write once its window has passed: no attempt is
 	// sent after it.
 	expired := func() error {
-		if firstSent.IsZero() || waitingWrites[method] || time.Since(firstSent) <= c.cfg.RetryWindow {
+		if firstSent.IsZero() || time.Since(firstSent) <= c.cfg.RetryWindow {
 			return nil
 		}
 		return fmt.Errorf("%w: no answer to the write after retrying it for %v; it may or may not have been applied (last error: %w)",
@@ -365,7 +359,7 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			}
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if write && !waitingWrites[method] {
+		if write {
 			// The attempt ends with the window (the server learns it
 			// from the frame's timeout).
 			actx, cancel = context.WithDeadline(ctx, firstSent.Add(c.cfg.RetryWindow))

@@ -68,6 +68,7 @@ func (c *Client) Wait(ctx context.Context, w Waiting, resp any) error {
 	defer finish()
 
 	var key []byte
+	var firstSent time.Time // when the write was first sent (its age goes with retries)
 	queued := false // the write is applied: resume from now on
 	var lastErr error
 	giveUp := func(err error) error {
@@ -112,6 +113,13 @@ func (c *Client) Wait(ctx context.Context, w Waiting, resp any) error {
 		wrote := !queued // this attempt sends the write (perhaps again)
 		if wrote {
 			f.Body, f.Seq, f.AckBelow = writeBody, seq, c.ackBelow()
+			if firstSent.IsZero() {
+				firstSent = time.Now()
+			} else {
+				// A retry: the cluster answers one older than its
+				// exactly-once records with ErrOutcomeUnknown.
+				f.AgeMillis = time.Since(firstSent).Milliseconds()
+			}
 		} else if f.Body, err = wire.Marshal(w.Resume(key)); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}

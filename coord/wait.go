@@ -69,7 +69,7 @@ func (c *Client) Wait(ctx context.Context, w Waiting, resp any) error {
 
 	var key []byte
 	var firstSent time.Time // when the write was first sent (its age goes with retries)
-	queued := false // the write is applied: resume from now on
+	queued := false         // the write is applied: resume from now on
 	var lastErr error
 	giveUp := func(err error) error {
 		if queued && w.Withdraw != nil {

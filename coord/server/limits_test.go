@@ -15,6 +15,7 @@ import (
 
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/queue"
 )
 
 // rawConn is a hand-driven client connection.
@@ -436,4 +437,22 @@ func TestClientThatDoesNotReadIsCut(t *testing.T) {
 		"the cut connection's calls were not released")
 	_, err = tc.client().Get(ctx, "big")
 	require.NoError(t, err)
+}
+
+// TestVisibilityOverMaxLeaseTTL: a dequeue's visibility timeout becomes a
+// lease, so it is bounded by the maximum lease TTL like a grant.
+func TestVisibilityOverMaxLeaseTTL(t *testing.T) {
+	tc := newTestCluster(t, 1, 1, func(c *Config) { c.MaxLeaseTTL = time.Hour })
+	ctx := ctxT(t, 20*time.Second)
+	c := tc.client()
+	g, err := c.Grant(ctx, 60, coord.WithLeaseKey(string(queue.Prefix("vis"))))
+	require.NoError(t, err)
+	err = c.Call(ctx, wire.MethodEnqueue, true, &wire.EnqueueRequest{Name: "vis", Values: [][]byte{[]byte("a")}}, nil)
+	require.NoError(t, err)
+	var resp wire.DequeueResponse
+	err = c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3601}, &resp)
+	require.ErrorIs(t, err, coord.ErrInvalid, "a visibility timeout over the maximum lease TTL was accepted")
+	require.Contains(t, err.Error(), "over the maximum of 3600 s")
+	require.NoError(t, c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3600}, &resp))
+	require.EqualValues(t, 1, resp.Item.Seq)
 }

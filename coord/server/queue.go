@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
@@ -79,6 +80,10 @@ func (s *Server) dequeue(ctx context.Context, cl *call, req *wire.DequeueRequest
 	}
 	if req.VisibilitySeconds <= 0 {
 		req.VisibilitySeconds = defaultVisibility
+	}
+	if maxTTL := int64(s.cfg.MaxLeaseTTL / time.Second); req.VisibilitySeconds > maxTTL {
+		// The delivery holds a lease of the visibility timeout.
+		return nil, wire.Errorf(wire.CodeInvalid, "visibility timeout %d s is over the maximum of %d s (coord serve --max-lease-ttl)", req.VisibilitySeconds, maxTTL)
 	}
 	req.VisibilitySeconds = max(req.VisibilitySeconds, s.minLeaseTTL())
 	prefix := queue.Prefix(req.Name)

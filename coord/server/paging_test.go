@@ -314,8 +314,12 @@ func TestRangePagesMergeShards(t *testing.T) {
 	require.Equal(t, string(second.Kvs[0].Key), key(len(first.Kvs)))
 
 	// Compact every shard past the pinned revisions: the next page fails.
-	_, err = c.Compact(ctx, 1<<40)
+	now, err := c.Get(ctx, "p/", coord.WithPrefix(), coord.WithCountOnly())
 	require.NoError(t, err)
+	for shard, rev := range now.Header.Revisions {
+		_, err = c.Compact(ctx, rev, coord.WithCompactShard(shard))
+		require.NoError(t, err)
+	}
 	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeCompacted, werr.Code)

@@ -365,6 +365,7 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			actx, cancel = context.WithDeadline(ctx, firstSent.Add(c.cfg.RetryWindow))
 		}
 		r, err := cn.unary(actx, f)
+		windowEnded := ctx.Err() == nil && actx.Err() != nil // before cancel, which ends actx too
 		cancel()
 		if err != nil {
 			if errors.Is(err, errConnBroken) {
@@ -372,9 +373,9 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 				lastErr = fmt.Errorf("connection to %s lost", cn.addr)
 				continue
 			}
-			if ctx.Err() == nil && actx.Err() != nil {
-				lastErr = ctxError(actx.Err())
-				continue // expired
+			if windowEnded {
+				lastErr = ctxError(context.DeadlineExceeded)
+				continue // expired() ends the call
 			}
 			return ctxError(err)
 		}

@@ -97,3 +97,24 @@ func TestOversizedResponseFailsOnlyItsCall(t *testing.T) {
 		t.Fatalf("%d connections, want the first one kept", n)
 	}
 }
+
+// TestOversizedRequestFailsAtOnce: a write larger than the member takes is
+// refused by the client before it is sent, with ErrTooLarge, and is not
+// retried until the deadline.
+func TestOversizedRequestFailsAtOnce(t *testing.T) {
+	addr, _ := oversizedMember(t)
+	c, err := New(Config{Endpoints: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.Put(ctx, "k", string(make([]byte, 2<<20)))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("put over the member's request size: %v, want ErrTooLarge", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the oversized write was retried until the deadline")
+	}
+}

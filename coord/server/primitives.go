@@ -103,6 +103,7 @@ type ownerWait struct {
 	holderKey []byte
 	key       []byte // the owner key
 	lease     int64
+	wrote     bool // the call's own write queued key on this member just before
 	decode    func([]byte) (locks.Holder, error)
 	// leave withdraws the owner (unlock or resign, with its lease).
 	leave func(context.Context) *wire.Error
@@ -112,11 +113,18 @@ type ownerWait struct {
 // after a ReadIndex, the others from the local replica at the revision of
 // that read (which it has applied). It returns the live versions (nil for
 // absent keys) and the revision.
-func (s *Server) readKeys(ctx context.Context, shard uint32, keys ...[]byte) ([]*wire.KeyValue, int64, *wire.Error) {
+//
+// With local the first read skips the ReadIndex too. That is as
+// linearizable when the local replica has just applied something that
+// was committed after the call began: the call's own write (its result
+// comes from this replica's apply), or an event the wait received. Every
+// other read (a resumed wait, possibly on a lagging member) pays the
+// ReadIndex.
+func (s *Server) readKeys(ctx context.Context, shard uint32, local bool, keys ...[]byte) ([]*wire.KeyValue, int64, *wire.Error) {
 	out := make([]*wire.KeyValue, len(keys))
 	var rev int64
 	for i, k := range keys {
-		req := &wire.RangeRequest{Key: k}
+		req := &wire.RangeRequest{Key: k, Serializable: local}
 		if i > 0 {
 			req.Revision, req.Serializable = rev, true
 		}
@@ -150,8 +158,10 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 // awaitOwner waits until w.key holds and returns the holder record.
 func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *wire.Error) {
 	withdraw := func() { s.withdraw(w.shard, w.lease, w.key, w.leave) }
+	local := w.wrote
 	for {
-		kvs, rev, werr := s.readKeys(ctx, w.shard, w.key, w.holderKey)
+		kvs, rev, werr := s.readKeys(ctx, w.shard, local, w.key, w.holderKey)
+		local = false
 		if werr != nil {
 			return locks.Holder{}, s.waitEnded(ctx, werr, withdraw)
 		}
@@ -336,7 +346,7 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 	}
 	w := &ownerWait{
 		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: locks.HolderKey(req.Name),
-		key: resp.Key, lease: req.Lease, decode: locks.DecodeHolder,
+		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: locks.DecodeHolder,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
@@ -421,7 +431,7 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 	}
 	w := &ownerWait{
 		shard: shard, what: fmt.Sprintf("election %q", req.Name), prefix: prefix, holderKey: election.LeaderKey(req.Name),
-		key: resp.Key, lease: req.Lease, decode: election.DecodeLeader,
+		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: election.DecodeLeader,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr

@@ -291,7 +291,7 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 				return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
 			}
 		}
-		if werr := s.awaitReady(ctx, shard, req.Name, resp.Key, req.Lease); werr != nil {
+		if werr := s.awaitReady(ctx, shard, req.Name, resp.Key, req.Lease, !req.Resume); werr != nil {
 			return nil, werr
 		}
 		resp.Ready = true
@@ -327,7 +327,11 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 // key is in: it reads both linearizably, then waits for the ready record
 // to be put or the key to be deleted after that read, and reads again. A
 // participant that gave up is withdrawn (see waitEnded).
-func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64) *wire.Error {
+//
+// wrote says the call's own write queued key on this member just before,
+// so the first read may be local (see readKeys); so may the read after an
+// awaited event.
+func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64, wrote bool) *wire.Error {
 	withdraw := func() {
 		s.withdraw(shard, lease, key, func(lctx context.Context) *wire.Error {
 			_, werr := s.propose(lctx, shard, &statemachine.Command{Barrier: &wire.BarrierRequest{Name: name, Op: wire.BarrierLeave, Key: key}})
@@ -336,8 +340,10 @@ func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key 
 	}
 	prefix := barrier.Prefix(name)
 	readyKey := barrier.ReadyKey(name)
+	local := wrote
 	for {
-		kvs, rev, werr := s.readKeys(ctx, shard, key, readyKey)
+		kvs, rev, werr := s.readKeys(ctx, shard, local, key, readyKey)
+		local = true // unless the wait below ends with compacted history
 		if werr != nil {
 			return s.waitEnded(ctx, werr, withdraw)
 		}
@@ -357,6 +363,7 @@ func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key 
 			if werr.Code != wire.CodeCompacted {
 				return werr
 			}
+			local = false
 		}
 	}
 }

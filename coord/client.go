@@ -359,9 +359,9 @@ func (c *Client) call(ctx context.Context, method string, write bool, req, resp 
 			}
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if write {
+		if dl, ok := ctx.Deadline(); write && (!ok || dl.After(firstSent.Add(c.cfg.RetryWindow))) {
 			// The attempt ends with the window (the server learns it
-			// from the frame's timeout).
+			// from the frame's timeout) — unless ctx ends first anyway.
 			actx, cancel = context.WithDeadline(ctx, firstSent.Add(c.cfg.RetryWindow))
 		}
 		r, err := cn.unary(actx, f)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -120,49 +121,10 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 // log restores the leader's snapshot in parts and ends with the same
 // state as its peers.
 func TestCatchUpBySnapshotInBoundedBatches(t *testing.T) {
-	tc := newTestCluster(t, 3, 1)
-	for i := range tc.cfgs {
-		tc.cfgs[i].SnapshotEntries = 20
-		tc.cfgs[i].StoreBatchBytes = 4 << 10
-	}
-	tc.stopAll()
-	for i := range tc.cfgs {
-		tc.start(i)
-	}
-	tc.waitReady()
-	ctx := ctxT(t, 60*time.Second)
-
-	lag := 2
-	if tc.leaderOfMost() == lag {
-		lag = 1
-	}
-	tc.stop(lag)
-	var live []string
-	for i, cfg := range tc.cfgs {
-		if i != lag {
-			live = append(live, cfg.ListenClient)
-		}
-	}
-	c := tc.client(live...)
-	value := strings.Repeat("v", 300)
-	for i := 0; i < 300; i++ {
-		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), value)
-		require.NoError(t, err)
-	}
 	// ~100 KB of state against a 4 KiB bound.
-	want, err := c.Get(ctx, "s", coord.WithPrefix())
-	require.NoError(t, err)
-
-	tc.start(lag)
-	back := tc.client(tc.cfgs[lag].ListenClient)
-	require.Eventually(t, func() bool {
-		g, err := back.Get(ctxT(t, time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
-		return err == nil && g.Count == want.Count
-	}, 30*time.Second, 50*time.Millisecond)
+	value := strings.Repeat("v", 300)
+	tc, lag, _ := catchUpBySnapshot(t, 1, func(c *Config) { c.StoreBatchBytes = 4 << 10 },
+		func(int) string { return value }, func(context.Context, *coord.Client) {})
 	require.Positive(t, tc.servers[lag].restores.Load(), "the member caught up by snapshot")
-	require.Eventually(t, func() bool {
-		h1, err1 := tc.servers[lag].shards[0].Hash()
-		h2, err2 := tc.servers[(lag+1)%3].shards[0].Hash()
-		return err1 == nil && err2 == nil && h1 == h2
-	}, 10*time.Second, 50*time.Millisecond)
+	requireSameShard(t, tc, lag, 0)
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -100,9 +102,31 @@ func TestFailover(t *testing.T) {
 // TestCatchUpBySnapshot lets a member fall behind past the compacted log,
 // so that it must catch up from a snapshot streamed by the leader.
 func TestCatchUpBySnapshot(t *testing.T) {
-	tc := newTestCluster(t, 3, 2)
+	tc, lag, want := catchUpBySnapshot(t, 2, func(*Config) {}, strconv.Itoa, func(ctx context.Context, c *coord.Client) {
+		_, err := c.Delete(ctx, "s000")
+		require.NoError(t, err)
+	})
+	back := tc.client(tc.cfgs[lag].ListenClient)
+	g, err := back.Get(ctxT(t, 10*time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
+	require.NoError(t, err)
+	require.Equal(t, want.Kvs, g.Kvs)
+	// Its state is byte-for-byte the same as a peer's.
+	for shard := range tc.servers[lag].shards {
+		requireSameShard(t, tc, lag, shard)
+	}
+}
+
+// catchUpBySnapshot starts a three-member cluster of shards shards with
+// a small snapshot interval (and configure), stops a member that leads
+// few shards, writes 300 keys s000… (values from value, then more) through
+// the others, restarts it and waits until its replica has as many keys as
+// the live members. It returns the cluster, the lagging member and what
+// the live members held.
+func catchUpBySnapshot(t *testing.T, shards int, configure func(*Config), value func(int) string, more func(context.Context, *coord.Client)) (*testCluster, int, *coord.GetResponse) {
+	tc := newTestCluster(t, 3, shards)
 	for i := range tc.cfgs {
 		tc.cfgs[i].SnapshotEntries = 20
+		configure(&tc.cfgs[i])
 	}
 	// Restart every member with the small snapshot interval.
 	tc.stopAll()
@@ -125,11 +149,10 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	}
 	c := tc.client(live...)
 	for i := 0; i < 300; i++ {
-		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), fmt.Sprint(i))
+		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), value(i))
 		require.NoError(t, err)
 	}
-	_, err := c.Delete(ctx, "s000")
-	require.NoError(t, err)
+	more(ctx, c)
 	want, err := c.Get(ctx, "s", coord.WithPrefix())
 	require.NoError(t, err)
 
@@ -139,15 +162,16 @@ func TestCatchUpBySnapshot(t *testing.T) {
 		g, err := back.Get(ctxT(t, time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
 		return err == nil && g.Count == want.Count
 	}, 30*time.Second, 50*time.Millisecond)
-	g, err := back.Get(ctx, "s", coord.WithPrefix(), coord.WithSerializable())
-	require.NoError(t, err)
-	require.Equal(t, want.Kvs, g.Kvs)
-	// Its state is byte-for-byte the same as a peer's.
-	for shard := range tc.servers[lag].shards {
-		require.Eventually(t, func() bool {
-			h1, err1 := tc.servers[lag].shards[shard].Hash()
-			h2, err2 := tc.servers[(lag+1)%3].shards[shard].Hash()
-			return err1 == nil && err2 == nil && h1 == h2
-		}, 10*time.Second, 50*time.Millisecond, "shard %d hash", shard)
-	}
+	return tc, lag, want
+}
+
+// requireSameShard waits until member lag's replica of shard hashes the
+// same as a peer's.
+func requireSameShard(t *testing.T, tc *testCluster, lag, shard int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		h1, err1 := tc.servers[lag].shards[shard].Hash()
+		h2, err2 := tc.servers[(lag+1)%3].shards[shard].Hash()
+		return err1 == nil && err2 == nil && h1 == h2
+	}, 10*time.Second, 50*time.Millisecond, "shard %d hash", shard)
 }

@@ -71,14 +71,8 @@ func oversizedMember(t *testing.T) (addr string, conns *atomic.Int32) {
 // breaking the connection (and every other call on it) and being retried
 // until the deadline; the connection goes on serving.
 func TestOversizedResponseFailsOnlyItsCall(t *testing.T) {
-	addr, conns := oversizedMember(t)
-	c, err := New(Config{Endpoints: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c, ctx, conns := oversizedClient(t)
+	var err error
 	if _, err := c.Put(ctx, "a", "1"); err != nil {
 		t.Fatalf("put: %v", err)
 	}
@@ -102,14 +96,8 @@ func TestOversizedResponseFailsOnlyItsCall(t *testing.T) {
 // refused by the client before it is sent, with ErrTooLarge, and is not
 // retried until the deadline.
 func TestOversizedRequestFailsAtOnce(t *testing.T) {
-	addr, _ := oversizedMember(t)
-	c, err := New(Config{Endpoints: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c, ctx, _ := oversizedClient(t)
+	var err error
 	_, err = c.Put(ctx, "k", string(make([]byte, 2<<20)))
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("put over the member's request size: %v, want ErrTooLarge", err)
@@ -117,4 +105,18 @@ func TestOversizedRequestFailsAtOnce(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the oversized write was retried until the deadline")
 	}
+}
+
+// oversizedClient returns a client of an oversizedMember, the member's
+// connection count and a 10 s context (both cleaned up with t).
+func oversizedClient(t *testing.T) (*Client, context.Context, *atomic.Int32) {
+	addr, conns := oversizedMember(t)
+	c, err := New(Config{Endpoints: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c, ctx, conns
 }

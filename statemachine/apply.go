@@ -10,11 +10,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/coord-io/coord/barrier"
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/election"
-	"github.com/coord-io/coord/locks"
-	"github.com/coord-io/coord/queue"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -292,55 +288,58 @@ func (a *applier) tooOld(c *clientRecord, cmd *Command) bool {
 	return c.born > margin && uint64(cmd.Sent) < c.born-margin
 }
 
-// execute applies one decoded command.
+// execute applies one decoded command: the operation it names, from
+// the core (coreOps) or a registered primitive (primitives.go).
 func (a *applier) execute(cmd *Command) (Result, error) {
-	n := 0
-	for _, set := range []bool{cmd.Put != nil, cmd.DeleteRange != nil, cmd.Txn != nil, cmd.Compact != nil,
-		cmd.LeaseGrant != nil, cmd.LeaseRevoke != nil, cmd.LeaseRenew != nil,
-		cmd.Lock != nil, cmd.Unlock != nil, cmd.Campaign != nil, cmd.Proclaim != nil, cmd.Resign != nil,
-		cmd.Enqueue != nil, cmd.Dequeue != nil, cmd.Ack != nil, cmd.Barrier != nil, cmd.ClusterIdentity != nil} {
-		if set {
-			n++
+	op, ok := ops[cmd.Op]
+	switch {
+	case cmd.Op == "":
+		// Also a legacy command with no operation or several.
+		return errResult(wire.Errorf(wire.CodeInvalid, "a command must carry exactly one operation, not %d", cmd.legacyOps))
+	case !ok:
+		return errResult(wire.Errorf(wire.CodeInvalid, "unknown operation %q", cmd.Op))
+	}
+	req := cmd.req
+	if req == nil {
+		// A command built in memory with a body and no decoded request.
+		var err error
+		if req, err = op.decode(cmd.Body); err != nil {
+			return errResult(wire.Errorf(wire.CodeInvalid, "undecodable command"))
 		}
 	}
-	if n != 1 {
-		return errResult(wire.Errorf(wire.CodeInvalid, "a command must carry exactly one operation, not %d", n))
-	}
-	switch {
-	case cmd.Put != nil:
-		return a.put(cmd.Put)
-	case cmd.DeleteRange != nil:
-		return a.deleteRange(cmd.DeleteRange)
-	case cmd.Txn != nil:
-		return a.txn(cmd.Txn)
-	case cmd.Compact != nil:
-		return a.compact(cmd.Compact)
-	case cmd.LeaseGrant != nil:
-		return a.leaseGrant(cmd.LeaseGrant)
-	case cmd.LeaseRevoke != nil:
-		return a.leaseRevoke(cmd.LeaseRevoke)
-	case cmd.LeaseRenew != nil:
-		return a.leaseRenew(cmd.LeaseRenew)
-	case cmd.Lock != nil:
-		return applyRule(a, cmd.Lock, locks.ApplyLock, lockHeader)
-	case cmd.Unlock != nil:
-		return applyRule(a, cmd.Unlock, locks.ApplyUnlock, unlockHeader)
-	case cmd.Campaign != nil:
-		return applyRule(a, cmd.Campaign, election.ApplyCampaign, leaderHeader)
-	case cmd.Proclaim != nil:
-		return applyRule(a, cmd.Proclaim, election.ApplyProclaim, leaderHeader)
-	case cmd.Resign != nil:
-		return applyRule(a, cmd.Resign, election.ApplyResign, leaderHeader)
-	case cmd.Enqueue != nil:
-		return applyRule(a, cmd.Enqueue, queue.ApplyEnqueue, enqueueHeader)
-	case cmd.Dequeue != nil:
-		return applyRule(a, cmd.Dequeue, queue.ApplyDequeue, dequeueHeader)
-	case cmd.Ack != nil:
-		return applyRule(a, cmd.Ack, queue.ApplyAck, ackHeader)
-	case cmd.ClusterIdentity != nil:
-		return a.clusterIdentity(cmd.ClusterIdentity)
-	default:
-		return applyRule(a, cmd.Barrier, barrier.ApplyBarrier, barrierHeader)
+	return op.apply(a, req)
+}
+
+// coreOps are the operations of the core: the key-value store, leases and
+// the cluster identity.
+var coreOps = map[string]opEntry{
+	OpPut:             coreOp(func(a *applier, r *wire.PutRequest) (Result, error) { return a.put(r) }),
+	OpDelete:          coreOp(func(a *applier, r *wire.DeleteRangeRequest) (Result, error) { return a.deleteRange(r) }),
+	OpTxn:             coreOp(func(a *applier, r *wire.TxnRequest) (Result, error) { return a.txn(r) }),
+	OpCompact:         coreOp(func(a *applier, r *wire.CompactRequest) (Result, error) { return a.compact(r) }),
+	OpLeaseGrant:      coreOp(func(a *applier, r *LeaseGrant) (Result, error) { return a.leaseGrant(r) }),
+	OpLeaseRevoke:     coreOp(func(a *applier, r *LeaseRevoke) (Result, error) { return a.leaseRevoke(r) }),
+	OpLeaseRenew:      coreOp(func(a *applier, r *LeaseRenew) (Result, error) { return a.leaseRenew(r) }),
+	OpClusterIdentity: coreOp(func(a *applier, r *ClusterIdentity) (Result, error) { return a.clusterIdentity(r) }),
+}
+
+// coreOp is the opEntry of a core operation on a *Q.
+func coreOp[Q any](apply func(*applier, *Q) (Result, error)) opEntry {
+	return opEntry{
+		decode: func(body []byte) (any, error) {
+			q := new(Q)
+			if err := msgpack.Unmarshal(body, q); err != nil {
+				return nil, err
+			}
+			return q, nil
+		},
+		apply: func(a *applier, req any) (Result, error) {
+			q, ok := req.(*Q)
+			if !ok {
+				return errResult(wire.Errorf(wire.CodeInvalid, "operation takes a %T, not a %T", q, req))
+			}
+			return apply(a, q)
+		},
 	}
 }
 

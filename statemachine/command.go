@@ -1,13 +1,17 @@
 package statemachine
 
 import (
+	"bytes"
+	"fmt"
+
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/coord-io/coord/coord/wire"
 )
 
 // Command is the envelope of every proposal: who sent it, its place in the
-// sender's sequence, and exactly one operation.
+// sender's sequence, and exactly one operation: its name (Op) and its
+// msgpack-encoded request (Body).
 //
 // ClientID and Seq make retries exactly-once: a command whose (ClientID,
 // Seq) was already applied is not applied again; its first result is
@@ -28,37 +32,60 @@ import (
 // A tagged command is applied only if Sent (when set) is recent enough
 // that no record that may have applied it can have been dropped (see
 // package doc, Exactly-once).
+//
+// Op is a stable name persisted in the log: the core's (OpPut, OpDelete,
+// OpTxn, OpCompact, OpLeaseGrant, OpLeaseRevoke, OpLeaseRenew,
+// OpClusterIdentity) or a registered primitive's (lockrules.OpLock, …).
+// Body is the op's request, msgpack-encoded; a proposer that already has
+// it encoded (a request's body as it came off the wire) sets it as is.
+// NewCommand and Set instead take the decoded request, which
+// EncodeCommand encodes straight into the command.
 type Command struct {
-	ClientID uint64 `msgpack:"cid,omitempty"`
-	Seq      uint64 `msgpack:"seq,omitempty"`
-	AckBelow uint64 `msgpack:"ack,omitempty"`
-	Time     int64  `msgpack:"t,omitempty"`
-	Sent     int64  `msgpack:"snt,omitempty"`
+	ClientID uint64
+	Seq      uint64
+	AckBelow uint64
+	Time     int64
+	Sent     int64
+	Op       string
+	Body     []byte
 
-	Put         *wire.PutRequest         `msgpack:"put,omitempty"`
-	DeleteRange *wire.DeleteRangeRequest `msgpack:"del,omitempty"`
-	Txn         *wire.TxnRequest         `msgpack:"txn,omitempty"`
-	Compact     *wire.CompactRequest     `msgpack:"cmp,omitempty"`
-	LeaseGrant  *LeaseGrant              `msgpack:"lg,omitempty"`
-	LeaseRevoke *LeaseRevoke             `msgpack:"lr,omitempty"`
-	LeaseRenew  *LeaseRenew              `msgpack:"lk,omitempty"`
-
-	// Locks and elections (rules in packages locks and election).
-	Lock     *wire.LockRequest     `msgpack:"lo,omitempty"`
-	Unlock   *wire.UnlockRequest   `msgpack:"ul,omitempty"`
-	Campaign *wire.CampaignRequest `msgpack:"ca,omitempty"`
-	Proclaim *wire.ProclaimRequest `msgpack:"pc,omitempty"`
-	Resign   *wire.ResignRequest   `msgpack:"rs,omitempty"`
-
-	// Queues and barriers (rules in packages queue and barrier).
-	Enqueue *wire.EnqueueRequest `msgpack:"eq,omitempty"`
-	Dequeue *wire.DequeueRequest `msgpack:"dq,omitempty"`
-	Ack     *wire.AckRequest     `msgpack:"ak,omitempty"`
-	Barrier *wire.BarrierRequest `msgpack:"br,omitempty"`
-
-	// The cluster's identity (cluster.go).
-	ClusterIdentity *ClusterIdentity `msgpack:"cl,omitempty"`
+	// req is the decoded request: set by NewCommand or Set (and encoded by
+	// EncodeCommand when Body is nil), or by DecodeCommand.
+	req any
+	// legacyOps is the number of operations a command of the legacy
+	// format carried when it was not one (see legacy.go).
+	legacyOps int
 }
+
+// Operations of the core, as named in the log: persisted in every
+// command, never change them. The client-facing ones are the wire method
+// names.
+const (
+	OpPut             = "kv.put"           // *wire.PutRequest → *wire.PutResponse
+	OpDelete          = "kv.delete"        // *wire.DeleteRangeRequest → *wire.DeleteRangeResponse
+	OpTxn             = "kv.txn"           // *wire.TxnRequest → *wire.TxnResponse
+	OpCompact         = "kv.compact"       // *wire.CompactRequest → *wire.CompactResponse
+	OpLeaseGrant      = "lease.grant"      // *LeaseGrant → *wire.LeaseGrantResponse
+	OpLeaseRevoke     = "lease.revoke"     // *LeaseRevoke → *wire.LeaseRevokeResponse
+	OpLeaseRenew      = "lease.renew"      // *LeaseRenew → *wire.LeaseKeepAliveResponse
+	OpClusterIdentity = "cluster.identity" // *ClusterIdentity → uint64
+)
+
+// NewCommand returns a command (without exactly-once tag) that carries
+// operation op with request req (a pointer to the op's request type),
+// which EncodeCommand encodes as the body.
+func NewCommand(op string, req any) *Command { return &Command{Op: op, req: req} }
+
+// Set makes c carry operation op with request req (see NewCommand),
+// replacing any operation and body it had.
+func (c *Command) Set(op string, req any) {
+	c.Op, c.Body, c.req, c.legacyOps = op, nil, req, 0
+}
+
+// Request returns the decoded request of a command that DecodeCommand
+// returned (nil for an unknown op), or the request given to NewCommand or
+// Set.
+func (c *Command) Request() any { return c.req }
 
 // LeaseGrant creates a lease of TTL seconds in the shard. The state
 // machine assigns its ID (see wire.LeaseID). Result: *wire.LeaseGrantResponse.
@@ -90,18 +117,71 @@ type LeaseRenew struct {
 	IDs []int64 `msgpack:"ids"`
 }
 
-// EncodeCommand encodes a command for proposal.
-func EncodeCommand(c *Command) ([]byte, error) {
-	return msgpack.Marshal(c)
+// commandVersion is the first byte of an encoded command: the version
+// of the log format. Version 1 is the msgpack of commandV1 after it.
+// Commands of the legacy format (msgpack of a map, whose first byte is
+// never 1) are still decoded, see legacy.go.
+const commandVersion = 1
+
+// commandV1 is the encoding of a Command in log format version 1.
+type commandV1 struct {
+	ClientID uint64 `msgpack:"cid,omitempty"`
+	Seq      uint64 `msgpack:"seq,omitempty"`
+	AckBelow uint64 `msgpack:"ack,omitempty"`
+	Time     int64  `msgpack:"t,omitempty"`
+	Sent     int64  `msgpack:"snt,omitempty"`
+	Op       string `msgpack:"op,omitempty"`
+	Body     []byte `msgpack:"b,omitempty"`
 }
 
-// DecodeCommand decodes a proposed command.
+// EncodeCommand encodes a command for proposal: the version byte, then
+// the envelope with the body (c.Body, or else the encoding of the
+// request given to NewCommand or Set).
+func EncodeCommand(c *Command) ([]byte, error) {
+	body := c.Body
+	if body == nil && c.req != nil {
+		var err error
+		if body, err = msgpack.Marshal(c.req); err != nil {
+			return nil, fmt.Errorf("statemachine: encode the request of op %s: %w", c.Op, err)
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(64 + len(c.Op) + len(body))
+	buf.WriteByte(commandVersion)
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	err := enc.Encode(&commandV1{
+		ClientID: c.ClientID, Seq: c.Seq, AckBelow: c.AckBelow, Time: c.Time, Sent: c.Sent,
+		Op: c.Op, Body: body,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("statemachine: encode command: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeCommand decodes a proposed command, of the current format or the
+// legacy one, and its request if its op is known (Request); the result
+// does not alias b. An unknown op is not an error here (applying it is a
+// user error).
 func DecodeCommand(b []byte) (*Command, error) {
-	var c Command
-	if err := msgpack.Unmarshal(b, &c); err != nil {
+	if len(b) == 0 || b[0] != commandVersion {
+		return decodeLegacy(b)
+	}
+	var v commandV1
+	if err := msgpack.Unmarshal(b[1:], &v); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	c := &Command{ClientID: v.ClientID, Seq: v.Seq, AckBelow: v.AckBelow, Time: v.Time, Sent: v.Sent, Op: v.Op, Body: v.Body}
+	if op, ok := ops[c.Op]; ok {
+		req, err := op.decode(c.Body)
+		if err != nil {
+			return nil, fmt.Errorf("statemachine: decode the body of op %s: %w", c.Op, err)
+		}
+		c.req = req
+	}
+	return c, nil
 }
 
 // Result is what applying one command produced. Code is wire.OK on

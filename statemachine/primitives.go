@@ -3,29 +3,110 @@ package statemachine
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
-	"github.com/coord-io/coord/barrier"
+	"github.com/coord-io/coord/barrier/barrierrules"
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/election"
-	"github.com/coord-io/coord/locks"
-	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/election/electionrules"
+	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/mvcc"
+	"github.com/coord-io/coord/statemachine/primitive"
 )
 
 // Primitives.
 //
-// The rules of locks, elections, queues and barriers live in their
-// packages, written against locks.Store (queue.Store adds leases granted
-// and revoked inside a command); ruleStore implements them over the
-// applier, so that a primitive's writes are ordinary puts and deletes
-// (same versions, events and lease attachments) and a primitive command,
-// like a txn, makes at most one revision. The revoke of a lease calls
-// ownerHooks for the keys it deleted, so that a lock or an election whose
-// owner's lease expired is handed on, a queue item whose consumer's lease
-// or visibility lease ended goes back to its queue, and a barrier
-// participant whose lease ended leaves, in the same command.
+// primitives is the registry: every coordination primitive the state
+// machine applies, one line each. A primitive's rules package exports
+// one primitive.Primitive (its ops, its status queries, its lease-revoke
+// hook and its key root); adding a primitive is that package plus one
+// line here. The rules are written against primitive.Store (or
+// LeaseStore); ruleStore implements it over the applier, so that a
+// primitive's writes are ordinary puts and deletes (same versions, events
+// and lease attachments) and a primitive command, like a txn, makes at
+// most one revision. The revoke of a lease calls each primitive's Revoked
+// hook for the keys it deleted under its root, so that a lock or an
+// election whose owner's lease expired is handed on, a queue item whose
+// consumer's lease or visibility lease ended goes back to its queue, and
+// a barrier participant whose lease ended leaves, in the same command.
+var primitives = []primitive.Primitive{
+	lockrules.Primitive,
+	electionrules.Primitive,
+	queuerules.Primitive,
+	barrierrules.Primitive,
+}
 
-// ruleStore is the queue.Store (and locks.Store) of one command: reads
+// opEntry is one operation the state machine applies: a core op or a
+// primitive's.
+type opEntry struct {
+	decode func(body []byte) (any, error)
+	apply  func(a *applier, req any) (Result, error)
+}
+
+// ops are all the operations by log name (core.go and the primitives);
+// queries are the primitives' read-only queries by name. Both are built
+// once, at init, from coreOps and primitives; lookups by name never
+// depend on map order.
+var (
+	ops     = map[string]opEntry{}
+	queries = map[string]primitive.Read{}
+)
+
+func init() {
+	for name, op := range coreOps {
+		ops[name] = op
+	}
+	for i, p := range primitives {
+		for _, other := range primitives[:i] {
+			if strings.HasPrefix(other.Root, p.Root) || strings.HasPrefix(p.Root, other.Root) {
+				panic(fmt.Sprintf("statemachine: the key roots of primitives %s and %s overlap", p.Name, other.Name))
+			}
+		}
+		for _, op := range p.Ops {
+			if _, dup := ops[op.Name]; dup {
+				panic(fmt.Sprintf("statemachine: operation %q of primitive %s is registered twice", op.Name, p.Name))
+			}
+			ops[op.Name] = opEntry{decode: op.Decode, apply: primitiveOp(op)}
+		}
+		for _, q := range p.Reads {
+			if _, dup := queries[q.Name]; dup {
+				panic(fmt.Sprintf("statemachine: query %q of primitive %s is registered twice", q.Name, p.Name))
+			}
+			queries[q.Name] = q
+		}
+	}
+}
+
+// primitiveOp applies a primitive's operation as one command and encodes
+// its result, with the header of the revision it made (or the current
+// one). A rule fails before it writes; one that wrote and then failed is
+// a bug that would leave half a command in the batch, so it is a
+// storage-class error.
+func primitiveOp(op primitive.Op) func(a *applier, req any) (Result, error) {
+	return func(a *applier, req any) (Result, error) {
+		st := a.ruleStore()
+		resp, werr, err := op.Apply(st, req)
+		if err != nil {
+			return Result{}, err
+		}
+		if werr != nil {
+			if st.wrote || st.granted {
+				return Result{}, fmt.Errorf("statemachine: a primitive's rule wrote and then failed: %w", werr)
+			}
+			return errResult(werr)
+		}
+		if resp == nil {
+			return Result{}, fmt.Errorf("statemachine: op %s returned no response and no error", op.Name)
+		}
+		if st.wrote {
+			a.m.current = st.rev
+		}
+		*op.Header(resp) = a.header()
+		return okResult(resp)
+	}
+}
+
+// ruleStore is the primitive.LeaseStore of one command: reads
 // and writes at rev, the revision the command makes if it writes.
 type ruleStore struct {
 	a       *applier
@@ -34,7 +115,7 @@ type ruleStore struct {
 	granted bool // a lease was granted or revoked
 }
 
-var _ queue.Store = (*ruleStore)(nil)
+var _ primitive.LeaseStore = (*ruleStore)(nil)
 
 func (a *applier) ruleStore() *ruleStore { return &ruleStore{a: a, rev: a.m.current + 1} }
 
@@ -118,7 +199,7 @@ func (s *ruleStore) RevokeLease(id int64) error {
 
 func (s *ruleStore) Revision() int64 { return int64(s.rev) }
 
-// revReader is the locks.Reader of the keyspace at one revision.
+// revReader is the primitive.Reader of the keyspace at one revision.
 type revReader struct {
 	r   *mvcc.Reader
 	rev mvcc.Revision
@@ -136,61 +217,16 @@ func (r revReader) Count(key, end []byte) (int64, error) {
 	return rr.Count, err
 }
 
-// applyRule runs a primitive's rule as one command and encodes its
-// result, with the header of the revision it made (or the current one).
-// S is the store interface the rule takes (locks.Store or queue.Store).
-// A rule fails before it writes (locks.Store); one that wrote and then
-// failed is a bug that would leave half a command in the batch, so it is
-// a storage-class error.
-func applyRule[S locks.Store, Q, R any](a *applier, req Q, rule func(S, Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) (Result, error) {
-	st := a.ruleStore()
-	resp, werr, err := rule(any(st).(S), req)
-	if err != nil {
-		return Result{}, err
-	}
-	if werr != nil {
-		if st.wrote || st.granted {
-			return Result{}, fmt.Errorf("statemachine: a primitive's rule wrote and then failed: %w", werr)
-		}
-		return errResult(werr)
-	}
-	if st.wrote {
-		a.m.current = st.rev
-	}
-	*header(resp) = a.header()
-	return okResult(resp)
-}
-
-func lockHeader(r *wire.LockResponse) *wire.ResponseHeader       { return &r.Header }
-func unlockHeader(r *wire.UnlockResponse) *wire.ResponseHeader   { return &r.Header }
-func leaderHeader(r *wire.LeaderResponse) *wire.ResponseHeader   { return &r.Header }
-func enqueueHeader(r *wire.EnqueueResponse) *wire.ResponseHeader { return &r.Header }
-func dequeueHeader(r *wire.DequeueResponse) *wire.ResponseHeader { return &r.Header }
-func ackHeader(r *wire.AckResponse) *wire.ResponseHeader         { return &r.Header }
-func barrierHeader(r *wire.BarrierResponse) *wire.ResponseHeader { return &r.Header }
-
-// ownerHooks hand a primitive instance on after a lease revoke deleted
-// one of its keys: for every deleted key under prefix, in key order,
-// after all the lease's keys are gone, at the revoke's revision; prev is
-// the deleted key's last live version.
-var ownerHooks = []struct {
-	prefix  string
-	deleted func(st *ruleStore, prev *wire.KeyValue) error
-}{
-	{locks.Root, func(st *ruleStore, prev *wire.KeyValue) error { return locks.OwnerDeleted(st, prev.Key) }},
-	{election.Root, func(st *ruleStore, prev *wire.KeyValue) error { return election.OwnerDeleted(st, prev.Key) }},
-	{queue.Root, func(st *ruleStore, prev *wire.KeyValue) error { return queue.KeyDeleted(st, prev) }},
-	{barrier.Root, func(st *ruleStore, prev *wire.KeyValue) error { return barrier.KeyDeleted(st, prev) }},
-}
-
-// ownersDeleted runs ownerHooks for the keys deleted by a revoke through
-// st (prevs: their last live versions, in key order); st.wrote tells
-// whether they wrote.
+// ownersDeleted runs the primitives' Revoked hooks for the keys deleted
+// by a revoke through st (prevs: their last live versions, in key order),
+// each key's under its primitive's root, in registration order;
+// st.wrote tells whether they wrote.
 func (a *applier) ownersDeleted(st *ruleStore, prevs []*wire.KeyValue) error {
 	for _, p := range prevs {
-		for _, h := range ownerHooks {
-			if bytes.HasPrefix(p.Key, []byte(h.prefix)) {
-				if err := h.deleted(st, p); err != nil {
+		for i := range primitives {
+			h := &primitives[i]
+			if h.Revoked != nil && bytes.HasPrefix(p.Key, []byte(h.Root)) {
+				if err := h.Revoked(st, p); err != nil {
 					return err
 				}
 			}
@@ -202,7 +238,7 @@ func (a *applier) ownersDeleted(st *ruleStore, prevs []*wire.KeyValue) error {
 // compareLockToken evaluates a wire.CompareLockToken compare (validated
 // by checkTxn) at the current revision.
 func (a *applier) compareLockToken(c *wire.Compare) (bool, error) {
-	token, werr, err := locks.ReadToken(revReader{r: a.w.Reader(), rev: a.m.current}, string(c.Key))
+	token, werr, err := lockrules.ReadToken(revReader{r: a.w.Reader(), rev: a.m.current}, string(c.Key))
 	if err != nil {
 		return false, err
 	}
@@ -214,7 +250,7 @@ func (a *applier) compareLockToken(c *wire.Compare) (bool, error) {
 
 // readAt runs fn over the shard's keyspace at its current revision, from
 // one consistent view, and returns the header of that revision.
-func (sh *Shard) readAt(fn func(locks.Reader) error) (wire.ResponseHeader, error) {
+func (sh *Shard) readAt(fn func(primitive.Reader) error) (wire.ResponseHeader, error) {
 	db, err := sh.acquire()
 	defer sh.release()
 	if err != nil {
@@ -232,14 +268,21 @@ func (sh *Shard) readAt(fn func(locks.Reader) error) (wire.ResponseHeader, error
 	return wire.ResponseHeader{Shard: sh.id, Revision: int64(m.current)}, nil
 }
 
-// readRule runs a primitive's read rule over the local replica at its
-// current revision and stamps the response with that revision's header.
-// A *wire.Error from the rule is returned as the error.
-func readRule[R any](sh *Shard, read func(locks.Reader) (*R, *wire.Error, error), setHeader func(*R, wire.ResponseHeader)) (*R, error) {
-	var resp *R
+// Query answers a primitive's read-only query (a primitive.Read
+// registered under name, such as lockrules.OpStatus with a
+// *wire.LockStatusRequest) from the local replica at its current
+// revision, and stamps the response with that revision's header. A
+// *wire.Error from the query is returned as the error (CodeInvalid for an
+// unknown query); other errors are ErrClosed or storage errors.
+func (sh *Shard) Query(name string, req any) (any, error) {
+	q, ok := queries[name]
+	if !ok {
+		return nil, wire.Errorf(wire.CodeInvalid, "unknown query %q", name)
+	}
+	var resp any
 	var werr *wire.Error
-	h, err := sh.readAt(func(r locks.Reader) (err error) {
-		resp, werr, err = read(r)
+	h, err := sh.readAt(func(r primitive.Reader) (err error) {
+		resp, werr, err = q.Read(r, req)
 		return err
 	})
 	if err != nil {
@@ -248,18 +291,34 @@ func readRule[R any](sh *Shard, read func(locks.Reader) (*R, *wire.Error, error)
 	if werr != nil {
 		return nil, werr
 	}
-	setHeader(resp, h)
+	if resp == nil {
+		return nil, fmt.Errorf("statemachine: query %s returned no response and no error", name)
+	}
+	*q.Header(resp) = h
 	return resp, nil
 }
+
+// query is Query with its response's type.
+func query[R any](sh *Shard, name string, req any) (*R, error) {
+	resp, err := sh.Query(name, req)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.(*R)
+	if !ok {
+		return nil, fmt.Errorf("statemachine: query %s answered a %T, not a %T", name, resp, r)
+	}
+	return r, nil
+}
+
+// The queries the server asks by name today (new primitives use Query).
 
 // LockStatus describes lock name from the local replica: holder (Key,
 // Owner, Token, Lease) if Held, and the number of Waiters. LeaseTTL is
 // left to the caller (the lessor knows it). Errors are *wire.Error
 // (CodeInvalid for a bad name), ErrClosed or storage errors.
 func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
-	return readRule(sh, func(r locks.Reader) (*wire.LockStatusResponse, *wire.Error, error) {
-		return locks.ReadStatus(r, name)
-	}, func(resp *wire.LockStatusResponse, h wire.ResponseHeader) { resp.Header = h })
+	return query[wire.LockStatusResponse](sh, lockrules.OpStatus, &wire.LockStatusRequest{Name: name})
 }
 
 // Leader returns the leader of election name from the local replica. When
@@ -267,9 +326,7 @@ func (sh *Shard) LockStatus(name string) (*wire.LockStatusResponse, error) {
 // are *wire.Error (CodeInvalid for a bad name), ErrClosed or storage
 // errors.
 func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
-	return readRule(sh, func(r locks.Reader) (*wire.LeaderResponse, *wire.Error, error) {
-		return election.ReadLeader(r, name)
-	}, func(resp *wire.LeaderResponse, h wire.ResponseHeader) { resp.Header = h })
+	return query[wire.LeaderResponse](sh, electionrules.OpLeader, &wire.LeaderRequest{Name: name})
 }
 
 // QueueInfo describes queue name from the local replica: its Ready and
@@ -277,9 +334,7 @@ func (sh *Shard) Leader(name string) (*wire.LeaderResponse, error) {
 // its Head, the item a Dequeue would get next. Errors are *wire.Error
 // (CodeInvalid for a bad name), ErrClosed or storage errors.
 func (sh *Shard) QueueInfo(name string, peek bool) (*wire.QueueInfoResponse, error) {
-	return readRule(sh, func(r locks.Reader) (*wire.QueueInfoResponse, *wire.Error, error) {
-		return queue.ReadInfo(r, name, peek)
-	}, func(resp *wire.QueueInfoResponse, h wire.ResponseHeader) { resp.Header = h })
+	return query[wire.QueueInfoResponse](sh, queuerules.OpInfo, &wire.QueueInfoRequest{Name: name, Peek: peek})
 }
 
 // BarrierState describes barrier name from the local replica: whether its
@@ -287,7 +342,5 @@ func (sh *Shard) QueueInfo(name string, peek bool) (*wire.QueueInfoResponse, err
 // its ready record exists (Ready). Errors are *wire.Error (CodeInvalid
 // for a bad name), ErrClosed or storage errors.
 func (sh *Shard) BarrierState(name string) (*wire.BarrierResponse, error) {
-	return readRule(sh, func(r locks.Reader) (*wire.BarrierResponse, *wire.Error, error) {
-		return barrier.ReadState(r, name)
-	}, func(resp *wire.BarrierResponse, h wire.ResponseHeader) { resp.Header = h })
+	return query[wire.BarrierResponse](sh, barrierrules.OpState, &wire.BarrierRequest{Name: name})
 }

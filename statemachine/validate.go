@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/locks/lockrules"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -96,7 +96,7 @@ func (a *applier) checkTxn(req *wire.TxnRequest) *wire.Error {
 		}
 		if c.Target == wire.CompareLockToken {
 			// Key is a lock name, not a key.
-			if err := locks.ValidateName(string(c.Key)); err != nil {
+			if err := lockrules.ValidateName(string(c.Key)); err != nil {
 				return wire.Errorf(wire.CodeInvalid, "compare %d: %v", i, err)
 			}
 			if len(c.RangeEnd) != 0 {

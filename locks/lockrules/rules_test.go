@@ -1,4 +1,4 @@
-package locks_test
+package lockrules_test
 
 import (
 	"bytes"

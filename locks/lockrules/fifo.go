@@ -1,4 +1,4 @@
-package locks
+package lockrules
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/primitive"
 )
 
 // Root is the prefix of every lock's state (see Prefix).
@@ -16,38 +17,14 @@ const Root = "\x00coord/lock/"
 const MaxNameLen = 256
 
 // Reader is the view of one shard that the read-only rules use: the
-// shard's keys at one revision.
-type Reader interface {
-	// Get returns the live version of key, or nil.
-	Get(key []byte) (*wire.KeyValue, error)
-	// Range returns up to limit (0: all) live keys of [key, end) in key
-	// order; end as in wire.RangeRequest.
-	Range(key, end []byte, limit int) ([]*wire.KeyValue, error)
-	// Count returns the number of live keys of [key, end).
-	Count(key, end []byte) (int64, error)
-}
+// shard's keys at one revision (primitive.Reader).
+type Reader = primitive.Reader
 
-// Store is the view of one shard that a command's rules read and write.
-// Reads see the command's own earlier writes; writes happen at the
-// command's single revision (Revision), with the events and lease
-// attachments of ordinary puts and deletes. A rule checks everything that
-// can fail as a user error before its first write: a command fails whole
-// or not at all.
-type Store interface {
-	Reader
-	// Put writes key=value attached to lease (0: none), which must exist
-	// (check LeaseExists first).
-	Put(key, value []byte, lease int64) error
-	// Delete deletes key if it is live and reports whether it was.
-	Delete(key []byte) (bool, error)
-	// LeaseExists reports whether lease id exists in this shard.
-	LeaseExists(id int64) (bool, error)
-	// Shard is the ID of the shard.
-	Shard() uint32
-	// Revision is the revision the command writes at: the shard's current
-	// revision + 1 while the command runs.
-	Revision() int64
-}
+// Store is the view of one shard that a command's rules read and write
+// (primitive.Store): reads see the command's own earlier writes, writes
+// happen at the command's single revision. A rule checks everything that
+// can fail as a user error before its first write.
+type Store = primitive.Store
 
 // ErrCorruptHolder is returned for a holder record that does not decode.
 var ErrCorruptHolder = errors.New("locks: corrupt holder record")

@@ -1,4 +1,4 @@
-package queue_test
+package queuerules_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package barrier_test
+package barrierrules_test
 
 import (
 	"bytes"

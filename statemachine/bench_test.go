@@ -32,10 +32,7 @@ func BenchmarkApplyPut(b *testing.B) {
 	for i := range cmds {
 		c := uint64(i % 8)
 		seqs[c]++
-		cmds[i] = enc(b, &Command{
-			ClientID: c + 1, Seq: seqs[c], AckBelow: seqs[c],
-			Put: &wire.PutRequest{Key: []byte(fmt.Sprintf("bench/key/%06d", (i*7919)%100000)), Value: value},
-		})
+		cmds[i] = enc(b, &Command{ClientID: c + 1, Seq: seqs[c], AckBelow: seqs[c], Op: OpPut, req: &wire.PutRequest{Key: []byte(fmt.Sprintf("bench/key/%06d", (i*7919)%100000)), Value: value}})
 	}
 	batch := make([]Entry, batchSize)
 	index := uint64(0)

@@ -34,7 +34,7 @@ func bigShard(t *testing.T, h *harness) {
 	for i := 0; i < 400; i += 4 {
 		h.del(fmt.Sprintf("key%04d", i), "")
 	}
-	h.apply1(&Command{LeaseGrant: &LeaseGrant{TTL: 60}})
+	h.apply1(&Command{Op: OpLeaseGrant, req: &LeaseGrant{TTL: 60}})
 }
 
 // recordBatches sets testCommitHook to note the size of every batch
@@ -194,7 +194,7 @@ func TestCompactInterrupted(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { testCommitHook = nil })
-			entry := small.entry(&Command{Compact: &wire.CompactRequest{Revision: rev}})
+			entry := small.entry(&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: rev}})
 			require.PanicsWithValue(t, "crash", func() { _, _ = small.sh.Apply([]Entry{entry}) })
 			testCommitHook = nil
 

@@ -16,7 +16,7 @@ import (
 func TestClusterIdentity(t *testing.T) {
 	h := newHarness(t)
 	require.Zero(t, h.sh.ClusterID())
-	rs, _ := h.apply(&Command{ClusterIdentity: &ClusterIdentity{ID: 11}}, &Command{ClusterIdentity: &ClusterIdentity{ID: 22}})
+	rs, _ := h.apply(&Command{Op: OpClusterIdentity, req: &ClusterIdentity{ID: 11}}, &Command{Op: OpClusterIdentity, req: &ClusterIdentity{ID: 22}})
 	for _, r := range rs {
 		require.Equal(t, wire.OK, r.Code)
 		var id uint64
@@ -24,7 +24,7 @@ func TestClusterIdentity(t *testing.T) {
 		require.Equal(t, uint64(11), id)
 	}
 	require.Equal(t, uint64(11), h.sh.ClusterID())
-	require.Equal(t, wire.CodeInvalid, h.apply1(&Command{ClusterIdentity: &ClusterIdentity{}}).Code)
+	require.Equal(t, wire.CodeInvalid, h.apply1(&Command{Op: OpClusterIdentity, req: &ClusterIdentity{}}).Code)
 
 	require.NoError(t, h.sh.Close())
 	_, err := h.sh.Open()
@@ -32,7 +32,7 @@ func TestClusterIdentity(t *testing.T) {
 	require.Equal(t, uint64(11), h.sh.ClusterID())
 
 	other := newHarness(t)
-	other.apply1(&Command{ClusterIdentity: &ClusterIdentity{ID: 33}})
+	other.apply1(&Command{Op: OpClusterIdentity, req: &ClusterIdentity{ID: 33}})
 	require.NoError(t, other.sh.RecoverFromSnapshot(bytes.NewReader(snapshotOf(t, h.sh))))
 	require.Equal(t, uint64(11), other.sh.ClusterID())
 	require.Equal(t, mustHash(t, h.sh), mustHash(t, other.sh))

@@ -11,7 +11,7 @@ import (
 func benchPutCommand() *Command {
 	value := make([]byte, 256)
 	cmd := &Command{ClientID: 7, Seq: 1234, AckBelow: 1200, Sent: 1_700_000_000_000, Time: 1_700_000_000_100}
-	cmd.Put = &wire.PutRequest{Key: []byte("bench/key/012345"), Value: value}
+	cmd.Set(OpPut, &wire.PutRequest{Key: []byte("bench/key/012345"), Value: value})
 	return cmd
 }
 

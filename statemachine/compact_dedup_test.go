@@ -17,7 +17,7 @@ func TestCompactResultRemembered(t *testing.T) {
 	h := newHarness(t)
 	h.put("a", "1")
 	h.put("a", "2")
-	cmd := &Command{ClientID: 9, Seq: 1, AckBelow: 1, Compact: &wire.CompactRequest{Revision: 2}}
+	cmd := &Command{ClientID: 9, Seq: 1, AckBelow: 1, Op: OpCompact, req: &wire.CompactRequest{Revision: 2}}
 	first := h.apply1(cmd)
 	require.Equal(t, wire.OK, first.Code)
 

@@ -64,7 +64,7 @@ func TestCompaction(t *testing.T) {
 	require.Equal(t, wire.CodeFutureRevision, h.compact(12).Code)
 
 	// A txn reading below the compaction fails before doing anything.
-	r = h.apply1(&Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{
+	r = h.apply1(&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{
 		{Put: &wire.PutRequest{Key: []byte("x")}},
 		{Range: &wire.RangeRequest{Key: []byte("a"), Revision: 3}},
 	}}})
@@ -84,13 +84,13 @@ func TestCompactionWithinBatch(t *testing.T) {
 	h := newHarness(t)
 	h.put("a", "1") // 1
 	rs, _ := h.apply(
-		&Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("2")}}, // 2
-		&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a")}},     // 3
-		&Command{Put: &wire.PutRequest{Key: []byte("b"), Value: []byte("1")}}, // 4
-		&Command{Compact: &wire.CompactRequest{Revision: 3}},
-		&Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("3")}}, // 5
-		&Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")}}}}},
-		&Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), Revision: 2}}}}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("2")}}, // 2
+		&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a")}},          // 3
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("b"), Value: []byte("1")}}, // 4
+		&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: 3}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("3")}}, // 5
+		&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")}}}}},
+		&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), Revision: 2}}}}},
 	)
 	require.Equal(t, wire.OK, rs[3].Code)
 	var txn wire.TxnResponse

@@ -12,7 +12,7 @@ import (
 )
 
 func putCmd(client, seq, ack uint64, key, value string) *Command {
-	return &Command{ClientID: client, Seq: seq, AckBelow: ack, Put: &wire.PutRequest{Key: []byte(key), Value: []byte(value)}}
+	return &Command{ClientID: client, Seq: seq, AckBelow: ack, Op: OpPut, req: &wire.PutRequest{Key: []byte(key), Value: []byte(value)}}
 }
 
 func TestExactlyOnce(t *testing.T) {
@@ -34,7 +34,7 @@ func TestExactlyOnce(t *testing.T) {
 	require.EqualValues(t, 2, p.Header.Revision)
 
 	// Errors are remembered too.
-	bad := &Command{ClientID: 1, Seq: 2, Put: &wire.PutRequest{Key: []byte(ReservedPrefix + "x")}}
+	bad := &Command{ClientID: 1, Seq: 2, Op: OpPut, req: &wire.PutRequest{Key: []byte(ReservedPrefix + "x")}}
 	r1 := h.apply1(bad)
 	require.Equal(t, wire.CodePermissionDenied, r1.Code)
 	require.Equal(t, r1, h.apply1(bad))
@@ -101,7 +101,7 @@ func TestExactlyOnceEviction(t *testing.T) {
 	apply(4050, putCmd(3, 1, 0, "c", "1"))
 	require.Equal(t, 3, clients(), "no check before index 4096")
 	// Index 4100 crosses 4096: clients idle for more than 100 entries go.
-	apply(4100, &Command{Put: &wire.PutRequest{Key: []byte("z")}})
+	apply(4100, &Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("z")}})
 	require.Equal(t, 1, clients(), "only client 3 (last 4050) stays")
 	// Client 1 was forgotten: its retry is applied again.
 	var p wire.PutResponse
@@ -230,8 +230,8 @@ func TestRetryAfterEviction(t *testing.T) {
 	ms := retention.Milliseconds()
 	require.Equal(t, wire.OK, apply(1, at(putCmd(5, 1, 1, "a", "1"), t0, t0)).Code)
 	// Time passes (other proposals), and an eviction check runs.
-	apply(2, &Command{Time: t0 + ms + 1000, Put: &wire.PutRequest{Key: []byte("z")}})
-	apply(evictEvery+1, &Command{Time: t0 + ms + 1001, Put: &wire.PutRequest{Key: []byte("z")}})
+	apply(2, &Command{Time: t0 + ms + 1000, Op: OpPut, req: &wire.PutRequest{Key: []byte("z")}})
+	apply(evictEvery+1, &Command{Time: t0 + ms + 1001, Op: OpPut, req: &wire.PutRequest{Key: []byte("z")}})
 	_, ok := h.sh.clients[5]
 	require.False(t, ok, "client 5 was idle for more than the retention")
 

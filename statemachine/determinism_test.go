@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/coord-io/coord/barrier"
+	"github.com/coord-io/coord/barrier/barrierrules"
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/election"
-	"github.com/coord-io/coord/locks"
-	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/election/electionrules"
+	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/queue/queuerules"
 )
 
 // randomLog makes a command log exercising every operation, exactly-once
@@ -85,15 +86,15 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 		}
 		return binary.BigEndian.AppendUint64(append(prefix, 'o', '/'), uint64(rng.Intn(i+2)))
 	}
-	lockKey := func(i int) []byte { return ownerKey(locks.Prefix(name()), i) }
-	electKey := func(i int) []byte { return ownerKey(election.Prefix(name()), i) }
+	lockKey := func(i int) []byte { return ownerKey(lockrules.Prefix(name()), i) }
+	electKey := func(i int) []byte { return ownerKey(electionrules.Prefix(name()), i) }
 	qname := func() string { return queueNames[rng.Intn(len(queueNames))] }
 	bname := func() string { return barrierNames[rng.Intn(len(barrierNames))] }
 	participantKey := func(i int) []byte {
 		if rng.Intn(10) == 0 {
 			return []byte("x")
 		}
-		return barrier.ParticipantKey(bname(), int64(rng.Intn(i+2)))
+		return barrierrules.ParticipantKey(bname(), int64(rng.Intn(i+2)))
 	}
 	seqs := map[uint64]uint64{}
 	var entries []Entry
@@ -107,12 +108,13 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			now += int64(rng.Intn(1500)) // records idle for longer are dropped
 		}
 		var cmd Command
+		var twoOps []byte // the key of a malformed command of the legacy format (two ops)
 		switch r := rng.Intn(160); {
 		case r < 40:
-			cmd.Put = &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()}
+			cmd.Set(OpPut, &wire.PutRequest{Key: key(), Value: value(), PrevKV: rng.Intn(2) == 0, Lease: putLease()})
 		case r < 52:
 			k := key()
-			cmd.DeleteRange = &wire.DeleteRangeRequest{Key: k, RangeEnd: end(k), PrevKV: rng.Intn(2) == 0}
+			cmd.Set(OpDelete, &wire.DeleteRangeRequest{Key: k, RangeEnd: end(k), PrevKV: rng.Intn(2) == 0})
 		case r < 78:
 			t := &wire.TxnRequest{}
 			for j := rng.Intn(3); j > 0; j-- {
@@ -132,38 +134,39 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			for j := rng.Intn(3); j > 0; j-- {
 				t.Failure = append(t.Failure, op())
 			}
-			cmd.Txn = t
+			cmd.Set(OpTxn, t)
 		case r < 81:
-			cmd.Compact = &wire.CompactRequest{Revision: int64(rng.Intn(i + 1))}
+			cmd.Set(OpCompact, &wire.CompactRequest{Revision: int64(rng.Intn(i + 1))})
 		case r < 83:
 			entries = append(entries, Entry{Index: index, Cmd: []byte{byte(rng.Intn(256)), 0x01}})
 			continue
 		case r < 85:
-			cmd.Put, cmd.Compact = &wire.PutRequest{Key: key()}, &wire.CompactRequest{}
+			twoOps = key()
 		case r < 89:
-			cmd.LeaseGrant = &LeaseGrant{TTL: int64(rng.Intn(10))}
+			cmd.Set(OpLeaseGrant, &LeaseGrant{TTL: int64(rng.Intn(10))})
 			grants++
 		case r < 94:
 			ids := make([]int64, 1+rng.Intn(3))
 			for j := range ids {
 				ids[j] = leaseID()
 			}
-			cmd.LeaseRenew = &LeaseRenew{IDs: ids}
+			cmd.Set(OpLeaseRenew, &LeaseRenew{IDs: ids})
 		case r < 100:
-			cmd.LeaseRevoke = &LeaseRevoke{ID: leaseID()}
+			revoke := &LeaseRevoke{ID: leaseID()}
+			cmd.Set(OpLeaseRevoke, revoke)
 			if rng.Intn(2) == 0 {
-				cmd.LeaseRevoke.Expire, cmd.LeaseRevoke.RenewSeq = true, uint64(rng.Intn(3))
+				revoke.Expire, revoke.RenewSeq = true, uint64(rng.Intn(3))
 			}
 		case r < 108:
-			cmd.Lock = &wire.LockRequest{Name: name(), Lease: leaseID(), Owner: value(), Try: rng.Intn(3) == 0}
+			cmd.Set(lockrules.OpLock, &wire.LockRequest{Name: name(), Lease: leaseID(), Owner: value(), Try: rng.Intn(3) == 0})
 		case r < 113:
-			cmd.Unlock = &wire.UnlockRequest{Name: name(), Key: lockKey(i), Lease: leaseID()}
+			cmd.Set(lockrules.OpUnlock, &wire.UnlockRequest{Name: name(), Key: lockKey(i), Lease: leaseID()})
 		case r < 118:
-			cmd.Campaign = &wire.CampaignRequest{Name: name(), Lease: leaseID(), Value: value()}
+			cmd.Set(electionrules.OpCampaign, &wire.CampaignRequest{Name: name(), Lease: leaseID(), Value: value()})
 		case r < 121:
-			cmd.Proclaim = &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value(), Lease: leaseID()}
+			cmd.Set(electionrules.OpProclaim, &wire.ProclaimRequest{Name: name(), Key: electKey(i), Value: value(), Lease: leaseID()})
 		case r < 125:
-			cmd.Resign = &wire.ResignRequest{Name: name(), Key: electKey(i), Lease: leaseID()}
+			cmd.Set(electionrules.OpResign, &wire.ResignRequest{Name: name(), Key: electKey(i), Lease: leaseID()})
 		case r < 133:
 			vals := make([][]byte, 1+rng.Intn(3))
 			for j := range vals {
@@ -172,16 +175,16 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			if rng.Intn(20) == 0 {
 				vals = nil
 			}
-			cmd.Enqueue = &wire.EnqueueRequest{Name: qname(), Values: vals, MaxDeliveries: int64(rng.Intn(4)) - 1}
+			cmd.Set(queuerules.OpEnqueue, &wire.EnqueueRequest{Name: qname(), Values: vals, MaxDeliveries: int64(rng.Intn(4)) - 1})
 		case r < 143:
-			cmd.Dequeue = &wire.DequeueRequest{Name: qname(), Lease: leaseID(), VisibilitySeconds: int64(rng.Intn(5)), Receipt: wire.Receipt(rng.Intn(3))}
+			cmd.Set(queuerules.OpDequeue, &wire.DequeueRequest{Name: qname(), Lease: leaseID(), VisibilitySeconds: int64(rng.Intn(5)), Receipt: wire.Receipt(rng.Intn(3))})
 		case r < 151:
-			cmd.Ack = &wire.AckRequest{Name: qname(), Seq: int64(rng.Intn(i/8 + 2)), Deliveries: int64(rng.Intn(3)), Nack: rng.Intn(3) == 0,
-				Receipt: wire.Receipt(rng.Intn(3))}
+			cmd.Set(queuerules.OpAck, &wire.AckRequest{Name: qname(), Seq: int64(rng.Intn(i/8 + 2)), Deliveries: int64(rng.Intn(3)), Nack: rng.Intn(3) == 0,
+				Receipt: wire.Receipt(rng.Intn(3))})
 		default:
 			ops := []uint8{wire.BarrierEnter, wire.BarrierEnter, wire.BarrierEnter, wire.BarrierLeave, wire.BarrierLeave,
 				wire.BarrierHold, wire.BarrierRelease, wire.BarrierWait, 0, 6}
-			cmd.Barrier = &wire.BarrierRequest{Name: bname(), Op: ops[rng.Intn(len(ops))], Count: []int64{0, 1, 1, 2, 3}[rng.Intn(5)], Lease: leaseID(), Key: participantKey(i)}
+			cmd.Set(barrierrules.OpBarrier, &wire.BarrierRequest{Name: bname(), Op: ops[rng.Intn(len(ops))], Count: []int64{0, 1, 1, 2, 3}[rng.Intn(5)], Lease: leaseID(), Key: participantKey(i)})
 		}
 		// Stamps: mostly now, sometimes a lagging member's, sometimes none.
 		switch rng.Intn(10) {
@@ -211,6 +214,10 @@ func randomLog(rng *rand.Rand, n int) []Entry {
 			}
 		}
 		b, err := EncodeCommand(&cmd)
+		if twoOps != nil {
+			b, err = msgpack.Marshal(&legacyCommand{ClientID: cmd.ClientID, Seq: cmd.Seq, AckBelow: cmd.AckBelow, Time: cmd.Time, Sent: cmd.Sent,
+				Put: &wire.PutRequest{Key: twoOps}, Compact: &wire.CompactRequest{}})
+		}
 		if err != nil {
 			panic(err)
 		}
@@ -406,7 +413,7 @@ func TestDeterminism(t *testing.T) {
 	grants, revokeGrants := 0, 0
 	for i, e := range evA {
 		k := string(e.Kv.Key)
-		if e.Type != wire.EventPut || (k != string(locks.HolderKey("L")) && k != string(election.LeaderKey("L"))) {
+		if e.Type != wire.EventPut || (k != string(lockrules.HolderKey("L")) && k != string(electionrules.LeaderKey("L"))) {
 			continue
 		}
 		grants++
@@ -425,9 +432,9 @@ func TestDeterminism(t *testing.T) {
 		k := e.Kv.Key
 		switch {
 		case e.Type != wire.EventPut:
-		case bytes.HasPrefix(k, queue.InFlightPrefix("Q")):
+		case bytes.HasPrefix(k, queuerules.InFlightPrefix("Q")):
 			deliveries++
-		case bytes.HasPrefix(k, queue.ReadyPrefix("Q")) || bytes.HasPrefix(k, queue.ReadyPrefix("Q.dead")):
+		case bytes.HasPrefix(k, queuerules.ReadyPrefix("Q")) || bytes.HasPrefix(k, queuerules.ReadyPrefix("Q.dead")):
 			if i == 0 {
 				break
 			}
@@ -435,9 +442,9 @@ func TestDeterminism(t *testing.T) {
 				p.Kv.ModRevision == e.Kv.ModRevision {
 				returns++
 			}
-		case bytes.Equal(k, barrier.ReadyKey("B")) || bytes.Equal(k, barrier.ReadyKey("C")):
+		case bytes.Equal(k, barrierrules.ReadyKey("B")) || bytes.Equal(k, barrierrules.ReadyKey("C")):
 			ready++
-		case bytes.HasPrefix(k, barrier.ParticipantPrefix("B")) || bytes.HasPrefix(k, barrier.ParticipantPrefix("C")):
+		case bytes.HasPrefix(k, barrierrules.ParticipantPrefix("B")) || bytes.HasPrefix(k, barrierrules.ParticipantPrefix("C")):
 			enters++
 		}
 	}

@@ -41,6 +41,9 @@ func newHarnessConfig(t testing.TB, cfg Config) *harness {
 func (h *harness) entry(cmd *Command) Entry {
 	h.t.Helper()
 	b, err := EncodeCommand(cmd)
+	if l, ok := cmd.req.(*legacyCommand); ok {
+		b, err = msgpack.Marshal(l) // see legacyCmd
+	}
 	require.NoError(h.t, err)
 	h.index++
 	return Entry{Index: h.index, Cmd: b}
@@ -72,26 +75,26 @@ func (h *harness) apply1(cmd *Command) Result {
 func (h *harness) put(key, value string) *wire.PutResponse {
 	h.t.Helper()
 	var resp wire.PutResponse
-	decodeOK(h.t, h.apply1(&Command{Put: &wire.PutRequest{Key: []byte(key), Value: []byte(value), PrevKV: true}}), &resp)
+	decodeOK(h.t, h.apply1(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte(key), Value: []byte(value), PrevKV: true}}), &resp)
 	return &resp
 }
 
 func (h *harness) del(key, end string) *wire.DeleteRangeResponse {
 	h.t.Helper()
 	var resp wire.DeleteRangeResponse
-	decodeOK(h.t, h.apply1(&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte(key), RangeEnd: bytesOrNil(end), PrevKV: true}}), &resp)
+	decodeOK(h.t, h.apply1(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte(key), RangeEnd: bytesOrNil(end), PrevKV: true}}), &resp)
 	return &resp
 }
 
 func (h *harness) compact(rev int64) Result {
 	h.t.Helper()
-	return h.apply1(&Command{Compact: &wire.CompactRequest{Revision: rev}})
+	return h.apply1(&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: rev}})
 }
 
 func (h *harness) txn(req *wire.TxnRequest) *wire.TxnResponse {
 	h.t.Helper()
 	var resp wire.TxnResponse
-	decodeOK(h.t, h.apply1(&Command{Txn: req}), &resp)
+	decodeOK(h.t, h.apply1(&Command{Op: OpTxn, req: req}), &resp)
 	return &resp
 }
 

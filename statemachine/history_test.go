@@ -81,20 +81,20 @@ func TestHistory(t *testing.T) {
 		}
 		all = append(all, evs...)
 	}
-	do(leasePut("a", "1", 0))                                             // 1
-	do(leasePut("b", "1", 0))                                             // 2
-	do(leasePut("a", "2", l))                                             // 3
-	do(&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a")}}) // 4
-	do(leasePut("ab", "1", l))                                            // 5
-	do(leasePut("c", "1", 0))                                             // 6
-	do(leasePut("a", "3", 0))                                             // 7
-	do(&Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{          // 8
+	do(leasePut("a", "1", 0))                                                   // 1
+	do(leasePut("b", "1", 0))                                                   // 2
+	do(leasePut("a", "2", l))                                                   // 3
+	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a")}}) // 4
+	do(leasePut("ab", "1", l))                                                  // 5
+	do(leasePut("c", "1", 0))                                                   // 6
+	do(leasePut("a", "3", 0))                                                   // 7
+	do(&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{     // 8
 		{Put: &wire.PutRequest{Key: []byte("c"), Value: []byte("2")}},
 		{Put: &wire.PutRequest{Key: []byte("b"), Value: []byte("2")}},
 	}}})
-	do(&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("b"), RangeEnd: []byte("d")}}) // 9
-	do(revokeCmd(l))                                                                             // 10: ab
-	do(leasePut("a", "4", 0))                                                                    // 11
+	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("b"), RangeEnd: []byte("d")}}) // 9
+	do(revokeCmd(l))                                                                                   // 10: ab
+	do(leasePut("a", "4", 0))                                                                          // 11
 	all = normalize(all)
 	require.Len(t, all, 13)
 

@@ -133,10 +133,10 @@ func TestRecreateGenerations(t *testing.T) {
 func TestEvents(t *testing.T) {
 	h := newHarness(t)
 	_, events := h.apply(
-		&Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("1")}},
-		&Command{Put: &wire.PutRequest{Key: []byte("b"), Value: []byte("2")}},
-		&Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("3")}},
-		&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("1")}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("b"), Value: []byte("2")}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("3")}},
+		&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}},
 	)
 	a1 := &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1}
 	b2 := &wire.KeyValue{Key: []byte("b"), Value: []byte("2"), CreateRevision: 2, ModRevision: 2, Version: 1}
@@ -161,20 +161,22 @@ func TestValidation(t *testing.T) {
 		{"garbage", []byte{0xc1, 0x00, 0xff}, wire.CodeInvalid},
 		{"empty", nil, wire.CodeInvalid},
 		{"no op", enc(t, &Command{}), wire.CodeInvalid},
-		{"two ops", enc(t, &Command{Put: &wire.PutRequest{Key: []byte("a")}, Compact: &wire.CompactRequest{Revision: 1}}), wire.CodeInvalid},
-		{"empty key put", enc(t, &Command{Put: &wire.PutRequest{}}), wire.CodeInvalid},
-		{"empty key delete", enc(t, &Command{DeleteRange: &wire.DeleteRangeRequest{}}), wire.CodeInvalid},
-		{"reserved put", enc(t, &Command{Put: &wire.PutRequest{Key: reserved}}), wire.CodePermissionDenied},
-		{"reserved delete", enc(t, &Command{DeleteRange: &wire.DeleteRangeRequest{Key: reserved}}), wire.CodePermissionDenied},
-		{"reserved txn put", enc(t, &Command{Txn: &wire.TxnRequest{Failure: []wire.RequestOp{{Put: &wire.PutRequest{Key: reserved}}}}}), wire.CodePermissionDenied},
-		{"lease", enc(t, &Command{Put: &wire.PutRequest{Key: []byte("a"), Lease: 5}}), wire.CodeLeaseNotFound},
-		{"txn empty op", enc(t, &Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{}}}}), wire.CodeInvalid},
-		{"txn compare empty key", enc(t, &Command{Txn: &wire.TxnRequest{Compare: []wire.Compare{{}}}}), wire.CodeInvalid},
-		{"txn compare bad target", enc(t, &Command{Txn: &wire.TxnRequest{Compare: []wire.Compare{{Key: []byte("a"), Target: 9}}}}), wire.CodeInvalid},
-		{"txn compare bad result", enc(t, &Command{Txn: &wire.TxnRequest{Compare: []wire.Compare{{Key: []byte("a"), Result: 9}}}}), wire.CodeInvalid},
-		{"txn range future", enc(t, &Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), Revision: 99}}}}}), wire.CodeFutureRevision},
-		{"txn range empty key", enc(t, &Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{}}}}}), wire.CodeInvalid},
-		{"compact future", enc(t, &Command{Compact: &wire.CompactRequest{Revision: 99}}), wire.CodeFutureRevision},
+		{"two ops", encodeLegacy(t, &legacyCommand{Put: &wire.PutRequest{Key: []byte("a")}, Compact: &wire.CompactRequest{Revision: 1}}), wire.CodeInvalid},
+		{"unknown op", enc(t, &Command{Op: "kv.frobnicate", Body: []byte{0x80}}), wire.CodeInvalid},
+		{"undecodable body", enc(t, &Command{Op: OpPut, Body: []byte{0xc1}}), wire.CodeInvalid},
+		{"empty key put", enc(t, &Command{Op: OpPut, req: &wire.PutRequest{}}), wire.CodeInvalid},
+		{"empty key delete", enc(t, &Command{Op: OpDelete, req: &wire.DeleteRangeRequest{}}), wire.CodeInvalid},
+		{"reserved put", enc(t, &Command{Op: OpPut, req: &wire.PutRequest{Key: reserved}}), wire.CodePermissionDenied},
+		{"reserved delete", enc(t, &Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: reserved}}), wire.CodePermissionDenied},
+		{"reserved txn put", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Failure: []wire.RequestOp{{Put: &wire.PutRequest{Key: reserved}}}}}), wire.CodePermissionDenied},
+		{"lease", enc(t, &Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Lease: 5}}), wire.CodeLeaseNotFound},
+		{"txn empty op", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{}}}}), wire.CodeInvalid},
+		{"txn compare empty key", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Compare: []wire.Compare{{}}}}), wire.CodeInvalid},
+		{"txn compare bad target", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Compare: []wire.Compare{{Key: []byte("a"), Target: 9}}}}), wire.CodeInvalid},
+		{"txn compare bad result", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Compare: []wire.Compare{{Key: []byte("a"), Result: 9}}}}), wire.CodeInvalid},
+		{"txn range future", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), Revision: 99}}}}}), wire.CodeFutureRevision},
+		{"txn range empty key", enc(t, &Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{}}}}}), wire.CodeInvalid},
+		{"compact future", enc(t, &Command{Op: OpCompact, req: &wire.CompactRequest{Revision: 99}}), wire.CodeFutureRevision},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +192,7 @@ func TestValidation(t *testing.T) {
 	require.Zero(t, cur, "refused commands make no revision")
 
 	// Reads of the reserved keyspace are allowed; deletes over it skip it.
-	require.Equal(t, wire.OK, h.apply1(&Command{Put: &wire.PutRequest{Key: []byte("\x00a")}}).Code)
+	require.Equal(t, wire.OK, h.apply1(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("\x00a")}}).Code)
 	resp := h.rng(&wire.RangeRequest{Key: []byte(ReservedPrefix), RangeEnd: []byte("\x00")})
 	require.Zero(t, resp.Count)
 	d := h.del("\x00", "\x00")

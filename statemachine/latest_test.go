@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -39,11 +40,11 @@ func withBigValues(t *testing.T, rng *rand.Rand, log []Entry) []Entry {
 			continue
 		}
 		changed := false
-		if cmd.Put != nil && cmd.Compact == nil {
-			changed = edit(cmd.Put)
+		if put, ok := cmd.Request().(*wire.PutRequest); ok {
+			changed = edit(put)
 		}
-		if cmd.Txn != nil {
-			for _, ops := range [][]wire.RequestOp{cmd.Txn.Success, cmd.Txn.Failure} {
+		if txn, ok := cmd.Request().(*wire.TxnRequest); ok {
+			for _, ops := range [][]wire.RequestOp{txn.Success, txn.Failure} {
 				for j := range ops {
 					if ops[j].Put != nil && edit(ops[j].Put) {
 						changed = true
@@ -52,6 +53,7 @@ func withBigValues(t *testing.T, rng *rand.Rand, log []Entry) []Entry {
 			}
 		}
 		if changed {
+			cmd.Set(cmd.Op, cmd.Request()) // encode the edited request, not the body as decoded
 			out[i].Cmd, err = EncodeCommand(cmd)
 			require.NoError(t, err)
 		}
@@ -118,7 +120,7 @@ func TestLatestCacheChangesNothing(t *testing.T) {
 		n := min(1+rng.Intn(40), len(log)-pos)
 		batch := log[pos : pos+n]
 		for _, e := range batch {
-			if cmd, err := DecodeCommand(e.Cmd); err == nil && cmd.Compact != nil && cmd.Put == nil {
+			if cmd, err := DecodeCommand(e.Cmd); err == nil && cmd.Op == OpCompact {
 				compactions++
 			}
 		}
@@ -198,9 +200,9 @@ func TestLatestCacheBound(t *testing.T) {
 	for b := 0; b < 50; b++ {
 		batch := make([]Entry, 0, 64)
 		for i := 0; i < 32; i++ {
-			batch = append(batch, next(&Command{Put: &wire.PutRequest{
+			batch = append(batch, next(&Command{Op: OpPut, req: &wire.PutRequest{
 				Key: []byte(fmt.Sprintf("k/%d/%d", b, i)), Value: []byte("v")}}))
-			batch = append(batch, next(&Command{Enqueue: &wire.EnqueueRequest{
+			batch = append(batch, next(&Command{Op: queuerules.OpEnqueue, req: &wire.EnqueueRequest{
 				Name: "Q", Values: [][]byte{[]byte("a"), []byte("b"), []byte("c")}}}))
 		}
 		res, _ := applyBatch(t, sh, batch)
@@ -217,8 +219,8 @@ func TestLatestCacheBound(t *testing.T) {
 	// Overwrites of a hot key hit the cache despite the churn.
 	hits0, _ := sh.latest.Stats()
 	for i := 0; i < 10; i++ {
-		applyBatch(t, sh, []Entry{next(&Command{Put: &wire.PutRequest{Key: []byte("hot"), Value: []byte{byte(i)}}}),
-			next(&Command{Put: &wire.PutRequest{Key: []byte(fmt.Sprintf("cold/%d", i)), Value: []byte("v")}})})
+		applyBatch(t, sh, []Entry{next(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("hot"), Value: []byte{byte(i)}}}),
+			next(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte(fmt.Sprintf("cold/%d", i)), Value: []byte("v")}})})
 	}
 	hits1, _ := sh.latest.Stats()
 	require.GreaterOrEqual(t, hits1-hits0, uint64(8))

@@ -14,18 +14,18 @@ import (
 // lid is the ID of the n-th lease granted in the harness's shard (7).
 func lid(n uint64) int64 { return wire.LeaseID(7, n) }
 
-func grantCmd(ttl int64) *Command { return &Command{LeaseGrant: &LeaseGrant{TTL: ttl}} }
+func grantCmd(ttl int64) *Command { return &Command{Op: OpLeaseGrant, req: &LeaseGrant{TTL: ttl}} }
 
-func revokeCmd(id int64) *Command { return &Command{LeaseRevoke: &LeaseRevoke{ID: id}} }
+func revokeCmd(id int64) *Command { return &Command{Op: OpLeaseRevoke, req: &LeaseRevoke{ID: id}} }
 
 func expireCmd(id int64, seq uint64) *Command {
-	return &Command{LeaseRevoke: &LeaseRevoke{ID: id, Expire: true, RenewSeq: seq}}
+	return &Command{Op: OpLeaseRevoke, req: &LeaseRevoke{ID: id, Expire: true, RenewSeq: seq}}
 }
 
-func renewCmd(ids ...int64) *Command { return &Command{LeaseRenew: &LeaseRenew{IDs: ids}} }
+func renewCmd(ids ...int64) *Command { return &Command{Op: OpLeaseRenew, req: &LeaseRenew{IDs: ids}} }
 
 func leasePut(key, value string, lease int64) *Command {
-	return &Command{Put: &wire.PutRequest{Key: []byte(key), Value: []byte(value), Lease: lease}}
+	return &Command{Op: OpPut, req: &wire.PutRequest{Key: []byte(key), Value: []byte(value), Lease: lease}}
 }
 
 func (h *harness) grant(ttl int64) *wire.LeaseGrantResponse {
@@ -120,7 +120,7 @@ func TestLeaseAttach(t *testing.T) {
 		cmd  *Command
 		want map[int64][]string // attached keys of l1 and l2 after the step
 	}
-	txn := func(ops ...wire.RequestOp) *Command { return &Command{Txn: &wire.TxnRequest{Success: ops}} }
+	txn := func(ops ...wire.RequestOp) *Command { return &Command{Op: OpTxn, req: &wire.TxnRequest{Success: ops}} }
 	putOp := func(k string, lease int64) wire.RequestOp {
 		return wire.RequestOp{Put: &wire.PutRequest{Key: []byte(k), Value: []byte("v"), Lease: lease}}
 	}
@@ -149,13 +149,13 @@ func TestLeaseAttach(t *testing.T) {
 		}},
 		{"delete detaches", []step{
 			{leasePut("a", "1", l1), map[int64][]string{l1: {"a"}}},
-			{&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a")}}, nil},
+			{&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a")}}, nil},
 		}},
 		{"range delete detaches", []step{
 			{leasePut("a", "1", l1), nil},
 			{leasePut("b", "1", l2), nil},
 			{leasePut("c", "1", l1), map[int64][]string{l1: {"a", "c"}, l2: {"b"}}},
-			{&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}, map[int64][]string{l1: {"c"}}},
+			{&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}, map[int64][]string{l1: {"c"}}},
 		}},
 		{"txn put attaches, txn delete detaches", []step{
 			{txn(putOp("a", l1), putOp("b", l2)), map[int64][]string{l1: {"a"}, l2: {"b"}}},
@@ -243,11 +243,11 @@ func TestLeaseRevokeInBatch(t *testing.T) {
 	rs, events := h.apply(
 		grantCmd(5), grantCmd(5),
 		leasePut("a", "1", l1), leasePut("b", "1", l1),
-		&Command{Compact: &wire.CompactRequest{Revision: 1}},
+		&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: 1}},
 		leasePut("c", "1", l1), leasePut("b", "2", l2), leasePut("d", "1", l2),
 		revokeCmd(l1),
 		leasePut("e", "1", l2),
-		&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("d")}},
+		&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("d")}},
 		revokeCmd(l2),
 	)
 	for i, r := range rs {
@@ -304,7 +304,7 @@ func TestLeaseRenewAndExpire(t *testing.T) {
 	// A client revoke ignores RenewSeq.
 	l2 := h.grant(7).ID
 	h.renew(l2)
-	h.revoke(&Command{LeaseRevoke: &LeaseRevoke{ID: l2, RenewSeq: 0}})
+	h.revoke(&Command{Op: OpLeaseRevoke, req: &LeaseRevoke{ID: l2, RenewSeq: 0}})
 	_, ok = h.lease(l2)
 	require.False(t, ok)
 }
@@ -319,7 +319,7 @@ func TestLeaseErrors(t *testing.T) {
 		if !succeed {
 			cmp.Value = []byte("no")
 		}
-		return &Command{Txn: &wire.TxnRequest{
+		return &Command{Op: OpTxn, req: &wire.TxnRequest{
 			Compare: []wire.Compare{cmp},
 			Success: []wire.RequestOp{{Put: &wire.PutRequest{Key: []byte("t"), Value: []byte("s"), Lease: lease}}},
 			Failure: []wire.RequestOp{{Put: &wire.PutRequest{Key: []byte("f"), Value: []byte("f")}}},
@@ -339,7 +339,7 @@ func TestLeaseErrors(t *testing.T) {
 		{"txn: missing lease in the branch taken", txn(lid(3), true), wire.CodeLeaseNotFound, ""},
 		{"txn: missing lease in the branch not taken", txn(lid(3), false), wire.OK, ""},
 		{"txn: existing lease", txn(l, true), wire.OK, ""},
-		{"two operations", &Command{LeaseGrant: &LeaseGrant{TTL: 1}, LeaseRenew: &LeaseRenew{}}, wire.CodeInvalid, ""},
+		{"two operations", legacyCmd(&legacyCommand{LeaseGrant: &LeaseGrant{TTL: 1}, LeaseRenew: &LeaseRenew{}}), wire.CodeInvalid, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,7 +358,7 @@ func TestLeaseErrors(t *testing.T) {
 
 func TestLeaseExactlyOnce(t *testing.T) {
 	h := newHarness(t)
-	c := &Command{ClientID: 9, Seq: 1, LeaseGrant: &LeaseGrant{TTL: 5}}
+	c := &Command{ClientID: 9, Seq: 1, Op: OpLeaseGrant, req: &LeaseGrant{TTL: 5}}
 	rs, _ := h.apply(c, c)
 	require.Equal(t, rs[0], rs[1], "a retried grant returns the first result")
 	leases, err := h.sh.Leases()

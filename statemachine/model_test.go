@@ -30,9 +30,9 @@ func TestRangeAgainstModel(t *testing.T) {
 		var batch []*Command
 		for j := rng.Intn(5); j >= 0; j-- {
 			if rng.Intn(5) == 0 {
-				batch = append(batch, &Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte(k)}})
+				batch = append(batch, &Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte(k)}})
 			} else {
-				batch = append(batch, &Command{Put: &wire.PutRequest{Key: []byte(k), Value: []byte{byte('0' + rng.Intn(10))}}})
+				batch = append(batch, &Command{Op: OpPut, req: &wire.PutRequest{Key: []byte(k), Value: []byte{byte('0' + rng.Intn(10))}}})
 			}
 		}
 		rs, _ := h.apply(batch...)
@@ -41,9 +41,9 @@ func TestRangeAgainstModel(t *testing.T) {
 			if history[k] == nil {
 				history[k] = map[int64]version{}
 			}
-			if c.Put != nil {
+			if put, ok := c.Request().(*wire.PutRequest); ok {
 				rev++
-				history[k][rev] = version{value: string(c.Put.Value), live: true}
+				history[k][rev] = version{value: string(put.Value), live: true}
 			} else if latest(history[k], rev).live {
 				rev++
 				history[k][rev] = version{}

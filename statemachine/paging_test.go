@@ -81,7 +81,7 @@ func TestTxnRangeBound(t *testing.T) {
 	tooLarge := func(req *wire.TxnRequest, what string) {
 		t.Helper()
 		before := h.get("r/new", 0)
-		r := h.apply1(&Command{Txn: req})
+		r := h.apply1(&Command{Op: OpTxn, req: req})
 		require.Equal(t, wire.CodeTooLarge, r.Code)
 		require.Contains(t, decodeErr(t, r).Message, what)
 		require.Equal(t, before, h.get("r/new", 0), "a refused txn writes nothing")

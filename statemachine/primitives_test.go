@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/election"
-	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/election/electionrules"
+	"github.com/coord-io/coord/locks/lockrules"
 )
 
 // primitiveLog makes a log of lock and election commands that mostly hit
@@ -27,7 +27,7 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 	var last *Command // the last command with a client ID, for retries
 	pick := func(kvs []*wire.KeyValue) []byte {
 		if len(kvs) == 0 || rng.Intn(8) == 0 {
-			return locks.OwnerKey("L", int64(rng.Intn(int(h.sh.current.Load())+2)))
+			return lockrules.OwnerKey("L", int64(rng.Intn(int(h.sh.current.Load())+2)))
 		}
 		return kvs[rng.Intn(len(kvs))].Key
 	}
@@ -59,37 +59,38 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 		cmd := &Command{}
 		switch r := rng.Intn(100); {
 		case r < 8 || len(leases) == 0:
-			cmd.LeaseGrant = &LeaseGrant{TTL: 5}
+			cmd.Set(OpLeaseGrant, &LeaseGrant{TTL: 5})
 		case r < 30:
-			cmd.Lock = &wire.LockRequest{Name: name, Lease: lease(), Owner: []byte{byte('a' + i%26)}, Try: rng.Intn(4) == 0}
+			cmd.Set(lockrules.OpLock, &wire.LockRequest{Name: name, Lease: lease(), Owner: []byte{byte('a' + i%26)}, Try: rng.Intn(4) == 0})
 		case r < 45:
-			kvs := owners(locks.Prefix(name))
+			kvs := owners(lockrules.Prefix(name))
 			key := pick(kvs)
-			cmd.Unlock = &wire.UnlockRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)}
+			cmd.Set(lockrules.OpUnlock, &wire.UnlockRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)})
 		case r < 57:
-			cmd.Campaign = &wire.CampaignRequest{Name: name, Lease: lease(), Value: []byte{byte('A' + i%26)}}
+			cmd.Set(electionrules.OpCampaign, &wire.CampaignRequest{Name: name, Lease: lease(), Value: []byte{byte('A' + i%26)}})
 		case r < 63:
-			kvs := owners(election.Prefix(name))
+			kvs := owners(electionrules.Prefix(name))
 			key := pick(kvs)
 			if l, err := h.sh.Leader(name); err == nil && rng.Intn(2) == 0 {
 				key = l.Key
 			}
-			cmd.Proclaim = &wire.ProclaimRequest{Name: name, Key: key, Value: []byte{byte('0' + i%10)}, Lease: ownerLease(kvs, key)}
+			cmd.Set(electionrules.OpProclaim, &wire.ProclaimRequest{Name: name, Key: key, Value: []byte{byte('0' + i%10)}, Lease: ownerLease(kvs, key)})
 		case r < 72:
-			kvs := owners(election.Prefix(name))
+			kvs := owners(electionrules.Prefix(name))
 			key := pick(kvs)
-			cmd.Resign = &wire.ResignRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)}
+			cmd.Set(electionrules.OpResign, &wire.ResignRequest{Name: name, Key: key, Lease: ownerLease(kvs, key)})
 		case r < 80:
 			j := rng.Intn(len(leases))
 			id := leases[j]
 			leases = append(leases[:j:j], leases[j+1:]...)
-			cmd.LeaseRevoke = &LeaseRevoke{ID: id}
+			revoke := &LeaseRevoke{ID: id}
+			cmd.Set(OpLeaseRevoke, revoke)
 			if rng.Intn(2) == 0 {
 				info, _ := h.lease(id)
-				cmd.LeaseRevoke.Expire, cmd.LeaseRevoke.RenewSeq = true, info.RenewSeq
+				revoke.Expire, revoke.RenewSeq = true, info.RenewSeq
 			}
 		case r < 84:
-			cmd.LeaseRenew = &LeaseRenew{IDs: []int64{lease()}}
+			cmd.Set(OpLeaseRenew, &LeaseRenew{IDs: []int64{lease()}})
 		case r < 94:
 			s, err := h.sh.LockStatus(name)
 			require.NoError(t, err)
@@ -97,16 +98,16 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 			if rng.Intn(3) == 0 {
 				token = int64(rng.Intn(int(h.sh.current.Load()) + 1))
 			}
-			cmd.Txn = &wire.TxnRequest{
+			cmd.Set(OpTxn, &wire.TxnRequest{
 				Compare: []wire.Compare{{Target: wire.CompareLockToken, Key: []byte(name), Version: token}},
 				Success: []wire.RequestOp{{Put: &wire.PutRequest{Key: []byte("{" + name + "}/data"), Value: []byte{byte(i)}}}},
-			}
+			})
 		case r < 96:
 			cur, comp := h.sh.Revision()
 			if cur > comp {
-				cmd.Compact = &wire.CompactRequest{Revision: comp + 1 + rng.Int63n(cur-comp)}
+				cmd.Set(OpCompact, &wire.CompactRequest{Revision: comp + 1 + rng.Int63n(cur-comp)})
 			} else {
-				cmd.LeaseGrant = &LeaseGrant{TTL: 5}
+				cmd.Set(OpLeaseGrant, &LeaseGrant{TTL: 5})
 			}
 		default:
 			if last == nil {
@@ -124,7 +125,7 @@ func primitiveLog(t *testing.T, rng *rand.Rand, n int) []Entry {
 		log = append(log, Entry{Index: e[0].Index, Cmd: e[0].Cmd})
 		_, err := h.sh.Apply(e)
 		require.NoError(t, err)
-		if cmd.LeaseGrant != nil && e[0].Result.Code == wire.OK {
+		if cmd.Op == OpLeaseGrant && e[0].Result.Code == wire.OK {
 			var g wire.LeaseGrantResponse
 			decodeOK(t, e[0].Result, &g)
 			if len(leases) == 0 || leases[len(leases)-1] != g.ID { // not a retry
@@ -190,7 +191,7 @@ func TestPrimitivesDeterminism(t *testing.T) {
 		require.NoError(t, err)
 		ok := resA[i].Code == wire.OK
 		switch {
-		case cmd.Lock != nil && ok:
+		case cmd.Op == lockrules.OpLock && ok:
 			var r wire.LockResponse
 			decodeOK(t, resA[i], &r)
 			if r.Token != 0 {
@@ -198,13 +199,13 @@ func TestPrimitivesDeterminism(t *testing.T) {
 			} else {
 				counts["lock queued"]++
 			}
-		case cmd.Lock != nil && resA[i].Code == wire.CodeLocked:
+		case cmd.Op == lockrules.OpLock && resA[i].Code == wire.CodeLocked:
 			counts["try refused"]++
-		case cmd.Unlock != nil && ok:
+		case cmd.Op == lockrules.OpUnlock && ok:
 			counts["unlock"]++
-		case cmd.Proclaim != nil && ok:
+		case cmd.Op == electionrules.OpProclaim && ok:
 			counts["proclaim"]++
-		case cmd.Txn != nil && ok:
+		case cmd.Op == OpTxn && ok:
 			var r wire.TxnResponse
 			decodeOK(t, resA[i], &r)
 			if r.Succeeded {

@@ -26,7 +26,7 @@ func TestReopen(t *testing.T) {
 	other := h.st.Shard(8)
 	_, err := other.Open()
 	require.NoError(t, err)
-	_, err = other.Apply([]Entry{{Index: 1, Cmd: enc(t, &Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("other")}})}})
+	_, err = other.Apply([]Entry{{Index: 1, Cmd: enc(t, &Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("other")}})}})
 	require.NoError(t, err)
 	require.NoError(t, h.sh.Sync())
 	hash := mustHash(t, h.sh)

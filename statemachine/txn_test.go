@@ -160,14 +160,14 @@ func TestTxnOneRevisionAndReadsOwnWrites(t *testing.T) {
 func TestBatchReadsEarlierCommands(t *testing.T) {
 	h := newHarness(t)
 	rs, _ := h.apply(
-		&Command{Put: &wire.PutRequest{Key: []byte("a"), Value: []byte("1")}},
-		&Command{Put: &wire.PutRequest{Key: []byte("b"), Value: []byte("1")}},
-		&Command{Txn: &wire.TxnRequest{
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("1")}},
+		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("b"), Value: []byte("1")}},
+		&Command{Op: OpTxn, req: &wire.TxnRequest{
 			Compare: []wire.Compare{{Target: wire.CompareVersion, Result: wire.CompareEqual, Key: []byte("a"), RangeEnd: []byte("c"), Version: 1}},
 			Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}, {Range: &wire.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), Revision: 1}}},
 		}},
-		&Command{DeleteRange: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("\x00")}},
-		&Command{Txn: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), CountOnly: true}}}}},
+		&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("\x00")}},
+		&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{{Range: &wire.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), CountOnly: true}}}}},
 	)
 	var txn wire.TxnResponse
 	decodeOK(t, rs[2], &txn)

@@ -7,14 +7,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/coord-io/coord/barrier"
+	"github.com/coord-io/coord/barrier/barrierrules"
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/statemachine"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
 
 func barrierCmd(name string, op uint8, count, lease int64, key []byte) *statemachine.Command {
-	return &statemachine.Command{Barrier: &wire.BarrierRequest{Name: name, Op: op, Count: count, Lease: lease, Key: key}}
+	return statemachine.NewCommand(barrierrules.OpBarrier, &wire.BarrierRequest{Name: name, Op: op, Count: count, Lease: lease, Key: key})
 }
 
 func state(t *testing.T, h *smtest.Harness, name string) wire.BarrierResponse {
@@ -34,8 +34,8 @@ type event struct {
 func keyEvents(events []wire.Event, name string) []event {
 	var out []event
 	for _, e := range events {
-		if bytes.Equal(e.Kv.Key, barrier.GateKey(name)) || bytes.Equal(e.Kv.Key, barrier.ReadyKey(name)) {
-			out = append(out, event{e.Type, string(e.Kv.Key[len(barrier.Prefix(name)):])})
+		if bytes.Equal(e.Kv.Key, barrierrules.GateKey(name)) || bytes.Equal(e.Kv.Key, barrierrules.ReadyKey(name)) {
+			out = append(out, event{e.Type, string(e.Kv.Key[len(barrierrules.Prefix(name)):])})
 		}
 	}
 	return out
@@ -48,7 +48,7 @@ func TestBarrierRules(t *testing.T) {
 	h := smtest.New(t)
 	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
 	foreign := wire.LeaseID(smtest.ShardID+1, 1)
-	p := func(rev int64) []byte { return barrier.ParticipantKey("B", rev) }
+	p := func(rev int64) []byte { return barrierrules.ParticipantKey("B", rev) }
 	type br = wire.BarrierResponse
 	steps := []struct {
 		desc   string
@@ -105,7 +105,7 @@ func TestBarrierRules(t *testing.T) {
 			barrierCmd("B", wire.BarrierLeave, 0, 0, p(3)), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave of a key that is not a participant's: nothing to do",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, barrier.GateKey("B")), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, barrierrules.GateKey("B")), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave of another barrier's participant: nothing to do",
 			barrierCmd("C", wire.BarrierLeave, 0, 0, p(4)), wire.OK, "", br{}, 7, nil,
@@ -200,26 +200,26 @@ func TestParticipantLeaseRevoke(t *testing.T) {
 
 func TestBarrierNames(t *testing.T) {
 	for _, n := range []string{"B", "job.1", strings.Repeat("n", 256)} {
-		require.NoError(t, barrier.ValidateName(n), "%q", n)
+		require.NoError(t, barrierrules.ValidateName(n), "%q", n)
 	}
 	for _, n := range []string{"", "{B}", "a/b", strings.Repeat("n", 257)} {
-		err := barrier.ValidateName(n)
+		err := barrierrules.ValidateName(n)
 		var werr *wire.Error
 		require.ErrorAs(t, err, &werr, "%q", n)
 		require.Equal(t, wire.CodeInvalid, werr.Code)
 	}
-	require.Equal(t, "\x00coord/barrier/{B}/", string(barrier.Prefix("B")))
-	require.Equal(t, "\x00coord/barrier/{B}/g", string(barrier.GateKey("B")))
-	require.Equal(t, "\x00coord/barrier/{B}/r", string(barrier.ReadyKey("B")))
-	require.Equal(t, "\x00coord/barrier/{B}/p/", string(barrier.ParticipantPrefix("B")))
-	require.Equal(t, "\x00coord/barrier/{B}/p/\x00\x00\x00\x00\x00\x00\x01\x00", string(barrier.ParticipantKey("B", 256)))
+	require.Equal(t, "\x00coord/barrier/{B}/", string(barrierrules.Prefix("B")))
+	require.Equal(t, "\x00coord/barrier/{B}/g", string(barrierrules.GateKey("B")))
+	require.Equal(t, "\x00coord/barrier/{B}/r", string(barrierrules.ReadyKey("B")))
+	require.Equal(t, "\x00coord/barrier/{B}/p/", string(barrierrules.ParticipantPrefix("B")))
+	require.Equal(t, "\x00coord/barrier/{B}/p/\x00\x00\x00\x00\x00\x00\x01\x00", string(barrierrules.ParticipantKey("B", 256)))
 }
 
 // TestDocExample replays the worked example of the package doc.
 func TestDocExample(t *testing.T) {
 	h := smtest.New(t)
 	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
-	p := func(rev int64) []byte { return barrier.ParticipantKey("batch", rev) }
+	p := func(rev int64) []byte { return barrierrules.ParticipantKey("batch", rev) }
 	h.Must(barrierCmd("batch", wire.BarrierHold, 0, 0, nil), nil)
 	h.Must(barrierCmd("batch", wire.BarrierRelease, 0, 0, nil), nil)
 	var r wire.BarrierResponse
@@ -230,7 +230,7 @@ func TestDocExample(t *testing.T) {
 	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, c, nil), &r)
 	r.Header = wire.ResponseHeader{}
 	require.Equal(t, wire.BarrierResponse{Key: p(5), Participants: 3, Ready: true}, r)
-	require.Equal(t, "3", string(h.Get(barrier.ReadyKey("batch"), 0).Value))
+	require.Equal(t, "3", string(h.Get(barrierrules.ReadyKey("batch"), 0).Value))
 	require.Equal(t, "3", string(h.Get(p(5), 0).Value))
 	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(3)), nil)
 	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(4)), nil)

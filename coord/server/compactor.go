@@ -51,7 +51,7 @@ func (s *Server) runCompactor(stop <-chan struct{}) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, werr := s.propose(ctx, shard, &statemachine.Command{Compact: &wire.CompactRequest{Revision: target, Shard: shard}})
+			_, werr := s.propose(ctx, shard, statemachine.NewCommand(statemachine.OpCompact, &wire.CompactRequest{Revision: target, Shard: shard}))
 			cancel()
 			if werr != nil && werr.Code != wire.CodeCompacted {
 				s.log.Warn("auto-compaction failed", "shard", shard, "revision", target, "err", werr)

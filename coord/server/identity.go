@@ -46,7 +46,7 @@ func (s *Server) runClusterIdentity(stop <-chan struct{}) {
 		if _, err := rand.Read(b[:]); err == nil {
 			id := binary.LittleEndian.Uint64(b[:]) | 1 // never 0
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, werr := s.propose(ctx, identityShard, &statemachine.Command{ClusterIdentity: &statemachine.ClusterIdentity{ID: id}})
+			_, werr := s.propose(ctx, identityShard, statemachine.NewCommand(statemachine.OpClusterIdentity, &statemachine.ClusterIdentity{ID: id}))
 			cancel()
 			if werr == nil {
 				s.log.Debug("cluster identity proposed", "id", id)

@@ -76,7 +76,7 @@ func (s *Server) put(ctx context.Context, cl *call, req *wire.PutRequest) (*wire
 	}
 	shard := s.shardOf(req.Key)
 	cmd := s.command(cl)
-	cmd.Put = req
+	cmd.Set(statemachine.OpPut, req)
 	var resp wire.PutResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -220,7 +220,7 @@ func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRang
 	}
 	one := func(shard uint32) (*wire.DeleteRangeResponse, *wire.Error) {
 		cmd := s.command(cl)
-		cmd.DeleteRange = req
+		cmd.Set(statemachine.OpDelete, req)
 		var resp wire.DeleteRangeResponse
 		if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 			return nil, werr
@@ -340,7 +340,7 @@ func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire
 	// the command so that every replica applies the same bound.
 	req.MaxRangeKeys, req.MaxRangeBytes = int64(s.cfg.MaxTxnRangeKeys), int64(s.cfg.MaxResponseBytes)
 	cmd := s.command(cl)
-	cmd.Txn = req
+	cmd.Set(statemachine.OpTxn, req)
 	var resp wire.TxnResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -369,7 +369,7 @@ func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest
 	// already compacted) is a result, any other error fails the call.
 	one := func(shard uint32) (wire.ShardCompaction, *wire.Error) {
 		cmd := s.command(cl)
-		cmd.Compact = &wire.CompactRequest{Revision: req.Revision, Shard: shard}
+		cmd.Set(statemachine.OpCompact, &wire.CompactRequest{Revision: req.Revision, Shard: shard})
 		var resp wire.CompactResponse
 		werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header)
 		switch {

@@ -66,7 +66,7 @@ func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantR
 		return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", shard, len(s.shards))
 	}
 	cmd := s.command(cl)
-	cmd.LeaseGrant = &statemachine.LeaseGrant{TTL: ttl}
+	cmd.Set(statemachine.OpLeaseGrant, &statemachine.LeaseGrant{TTL: ttl})
 	var resp wire.LeaseGrantResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -80,7 +80,7 @@ func (s *Server) leaseRevoke(ctx context.Context, cl *call, req *wire.LeaseRevok
 		return nil, werr
 	}
 	cmd := s.command(cl)
-	cmd.LeaseRevoke = &statemachine.LeaseRevoke{ID: req.ID}
+	cmd.Set(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: req.ID})
 	var resp wire.LeaseRevokeResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -273,7 +273,7 @@ func (r *renewer) run(stop <-chan struct{}) {
 }
 
 func (r *renewer) propose(ctx context.Context, ids []int64) (map[int64]int64, *wire.Error) {
-	res, werr := r.s.propose(ctx, r.shard, &statemachine.Command{LeaseRenew: &statemachine.LeaseRenew{IDs: ids}})
+	res, werr := r.s.propose(ctx, r.shard, statemachine.NewCommand(statemachine.OpLeaseRenew, &statemachine.LeaseRenew{IDs: ids}))
 	if werr != nil {
 		return nil, werr
 	}
@@ -312,7 +312,7 @@ func (s *Server) runLessor(stop <-chan struct{}) {
 				defer func() { <-sem }()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				cmd := &statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: e.id, Expire: true, RenewSeq: e.renewSeq}}
+				cmd := statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: e.id, Expire: true, RenewSeq: e.renewSeq})
 				if _, werr := s.propose(ctx, e.shard, cmd); werr != nil {
 					s.log.Debug("lease revoke failed", "lease", fmt.Sprintf("%016x", e.id), "err", werr)
 				}

@@ -132,7 +132,7 @@ func TestStaleRevokeIgnored(t *testing.T) {
 	require.NoError(t, err)
 
 	s := tc.servers[0]
-	stale := &statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: 0}}
+	stale := statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: 0})
 	_, werr := s.propose(ctx, 0, stale)
 	require.Nil(t, werr)
 	r, err := c.Get(ctx, "guarded")
@@ -142,7 +142,7 @@ func TestStaleRevokeIgnored(t *testing.T) {
 	info, found, err := s.shards[0].Lease(g.ID)
 	require.NoError(t, err)
 	require.True(t, found)
-	current := &statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: info.RenewSeq}}
+	current := statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: info.RenewSeq})
 	_, werr = s.propose(ctx, 0, current)
 	require.Nil(t, werr)
 	require.Eventually(t, keyGone(t, c, "guarded"), 5*time.Second, 20*time.Millisecond)

@@ -9,7 +9,9 @@ import (
 
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/election"
+	"github.com/coord-io/coord/election/electionrules"
 	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/locks/lockrules"
 	"github.com/coord-io/coord/statemachine"
 )
 
@@ -336,7 +338,7 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 		resp.Header.Shard = shard
 	} else {
 		cmd := s.command(cl)
-		cmd.Lock = req
+		cmd.Set(lockrules.OpLock, req)
 		qctx, cancel := queueContext(ctx)
 		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
 		cancel()
@@ -373,7 +375,7 @@ func (s *Server) unlock(ctx context.Context, cl *call, req *wire.UnlockRequest) 
 	}
 	shard := s.shardOf(locks.Prefix(req.Name))
 	cmd := s.internalCommand(cl)
-	cmd.Unlock = req
+	cmd.Set(lockrules.OpUnlock, req)
 	var resp wire.UnlockResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -421,7 +423,7 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 		resp.Header.Shard = shard
 	} else {
 		cmd := s.command(cl)
-		cmd.Campaign = req
+		cmd.Set(electionrules.OpCampaign, req)
 		qctx, cancel := queueContext(ctx)
 		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
 		cancel()
@@ -470,11 +472,11 @@ func (s *Server) proclaim(ctx context.Context, cl *call, req *wire.ProclaimReque
 	if len(req.Value) > s.cfg.MaxValueSize {
 		return nil, wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(req.Value), s.cfg.MaxValueSize)
 	}
-	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Proclaim = req })
+	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpProclaim, req) })
 }
 
 func (s *Server) resign(ctx context.Context, cl *call, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error) {
-	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Resign = req })
+	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpResign, req) })
 }
 
 // leaderOf reads election name's leader (CodeNotFound when none).

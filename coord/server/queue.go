@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/coord-io/coord/barrier"
+	"github.com/coord-io/coord/barrier/barrierrules"
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine"
 )
 
@@ -46,7 +48,7 @@ func (s *Server) enqueue(ctx context.Context, cl *call, req *wire.EnqueueRequest
 	}
 	shard := s.shardOf(queue.Prefix(req.Name))
 	cmd := s.command(cl)
-	cmd.Enqueue = req
+	cmd.Set(queuerules.OpEnqueue, req)
 	var resp wire.EnqueueResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -93,7 +95,7 @@ func (s *Server) dequeue(ctx context.Context, cl *call, req *wire.DequeueRequest
 	}
 	req.Receipt = newReceipt()
 	cmd := s.internalCommand(cl)
-	cmd.Dequeue = req
+	cmd.Set(queuerules.OpDequeue, req)
 	var resp wire.DequeueResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -202,7 +204,7 @@ func (s *Server) ack(ctx context.Context, cl *call, req *wire.AckRequest) (*wire
 	}
 	shard := s.shardOf(queue.Prefix(req.Name))
 	cmd := s.command(cl)
-	cmd.Ack = req
+	cmd.Set(queuerules.OpAck, req)
 	var resp wire.AckResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr
@@ -239,7 +241,7 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 	shard := s.shardOf(barrier.Prefix(req.Name))
 	write := func(r *wire.BarrierRequest) (*wire.BarrierResponse, *wire.Error) {
 		cmd := s.internalCommand(cl)
-		cmd.Barrier = r
+		cmd.Set(barrierrules.OpBarrier, r)
 		var resp wire.BarrierResponse
 		wctx := ctx
 		if r.Op == wire.BarrierEnter {
@@ -334,7 +336,7 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64, wrote bool) *wire.Error {
 	withdraw := func() {
 		s.withdraw(shard, lease, key, func(lctx context.Context) *wire.Error {
-			_, werr := s.propose(lctx, shard, &statemachine.Command{Barrier: &wire.BarrierRequest{Name: name, Op: wire.BarrierLeave, Key: key}})
+			_, werr := s.propose(lctx, shard, statemachine.NewCommand(barrierrules.OpBarrier, &wire.BarrierRequest{Name: name, Op: wire.BarrierLeave, Key: key}))
 			return werr
 		})
 	}

@@ -7,27 +7,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/election"
-	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/election/electionrules"
+	"github.com/coord-io/coord/locks/lockrules"
 	"github.com/coord-io/coord/statemachine"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
 
 func campaign(name string, lease int64, value string) *statemachine.Command {
-	return &statemachine.Command{Campaign: &wire.CampaignRequest{Name: name, Lease: lease, Value: []byte(value)}}
+	return statemachine.NewCommand(electionrules.OpCampaign, &wire.CampaignRequest{Name: name, Lease: lease, Value: []byte(value)})
 }
 
 func proclaim(name string, key []byte, value string, lease int64) *statemachine.Command {
-	return &statemachine.Command{Proclaim: &wire.ProclaimRequest{Name: name, Key: key, Value: []byte(value), Lease: lease}}
+	return statemachine.NewCommand(electionrules.OpProclaim, &wire.ProclaimRequest{Name: name, Key: key, Value: []byte(value), Lease: lease})
 }
 
 func resign(name string, key []byte, lease int64) *statemachine.Command {
-	return &statemachine.Command{Resign: &wire.ResignRequest{Name: name, Key: key, Lease: lease}}
+	return statemachine.NewCommand(electionrules.OpResign, &wire.ResignRequest{Name: name, Key: key, Lease: lease})
 }
 
 // ck is the key of the candidate of election E that campaigned at rev.
 func ck(rev int64) []byte {
-	return append(election.Prefix("E"), append([]byte("o/"), 0, 0, 0, 0, 0, 0, 0, byte(rev))...)
+	return append(electionrules.Prefix("E"), append([]byte("o/"), 0, 0, 0, 0, 0, 0, 0, byte(rev))...)
 }
 
 // ev describes an event as "put KEY=VALUE @REV" or "del KEY @REV".
@@ -39,8 +39,8 @@ func ev(evs []wire.Event) []string {
 			continue
 		}
 		v := fmt.Sprintf("%q", e.Kv.Value)
-		if string(e.Kv.Key) == string(election.LeaderKey("E")) {
-			l, err := election.DecodeLeader(e.Kv.Value)
+		if string(e.Kv.Key) == string(electionrules.LeaderKey("E")) {
+			l, err := electionrules.DecodeLeader(e.Kv.Value)
 			if err != nil {
 				panic(err)
 			}
@@ -51,7 +51,7 @@ func ev(evs []wire.Event) []string {
 	return out
 }
 
-var leaderKey = fmt.Sprintf("%q", election.LeaderKey("E"))
+var leaderKey = fmt.Sprintf("%q", electionrules.LeaderKey("E"))
 
 // TestElectionRules walks one election through campaigns, proclaims and
 // resignations, checking each step's response, events and leader.
@@ -193,7 +193,7 @@ func TestElectionTermsIncrease(t *testing.T) {
 		var r wire.LeaderResponse
 		h.Must(campaign("E", leases[i%3], fmt.Sprint(i)), &r)
 		var lr wire.LockResponse
-		h.Must(&statemachine.Command{Lock: &wire.LockRequest{Name: "E", Lease: leases[i%3]}}, &lr)
+		h.Must(statemachine.NewCommand(lockrules.OpLock, &wire.LockRequest{Name: "E", Lease: leases[i%3]}), &lr)
 		l, err := h.Shard.Leader("E")
 		require.NoError(t, err)
 		if i%4 == 3 {
@@ -210,18 +210,18 @@ func TestElectionTermsIncrease(t *testing.T) {
 	}
 	require.Positive(t, last)
 	// Lock "E" and election "E" share the shard but not their keys.
-	require.NotEqual(t, locks.HolderKey("E"), election.LeaderKey("E"))
-	require.Equal(t, wire.ShardOf(locks.Prefix("E"), 64), wire.ShardOf(election.Prefix("E"), 64))
+	require.NotEqual(t, lockrules.HolderKey("E"), electionrules.LeaderKey("E"))
+	require.Equal(t, wire.ShardOf(lockrules.Prefix("E"), 64), wire.ShardOf(electionrules.Prefix("E"), 64))
 }
 
 func TestElectionKeyLayout(t *testing.T) {
-	require.Equal(t, "\x00coord/elect/{E}/", string(election.Prefix("E")))
-	require.Equal(t, "\x00coord/elect/{E}/h", string(election.LeaderKey("E")))
-	require.NoError(t, election.ValidateName("E"))
-	require.Error(t, election.ValidateName("E}"))
-	h := locks.Holder{Key: ck(5), Token: 9, Lease: 3, Owner: []byte("v")}
-	got, err := election.DecodeLeader(h.Encode())
+	require.Equal(t, "\x00coord/elect/{E}/", string(electionrules.Prefix("E")))
+	require.Equal(t, "\x00coord/elect/{E}/h", string(electionrules.LeaderKey("E")))
+	require.NoError(t, electionrules.ValidateName("E"))
+	require.Error(t, electionrules.ValidateName("E}"))
+	h := lockrules.Holder{Key: ck(5), Token: 9, Lease: 3, Owner: []byte("v")}
+	got, err := electionrules.DecodeLeader(h.Encode())
 	require.NoError(t, err)
 	require.Equal(t, h, got)
-	require.Equal(t, &wire.LeaderResponse{Key: ck(5), Value: []byte("v"), Term: 9, Lease: 3}, election.LeaderOf(h))
+	require.Equal(t, &wire.LeaderResponse{Key: ck(5), Value: []byte("v"), Term: 9, Lease: 3}, electionrules.LeaderOf(h))
 }

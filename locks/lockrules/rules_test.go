@@ -11,17 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/locks/lockrules"
 	"github.com/coord-io/coord/statemachine"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
 
 func lockCmd(name string, lease int64, owner string, try bool) *statemachine.Command {
-	return &statemachine.Command{Lock: &wire.LockRequest{Name: name, Lease: lease, Owner: []byte(owner), Try: try}}
+	return statemachine.NewCommand(lockrules.OpLock, &wire.LockRequest{Name: name, Lease: lease, Owner: []byte(owner), Try: try})
 }
 
 func unlockCmd(name string, key []byte, lease int64) *statemachine.Command {
-	return &statemachine.Command{Unlock: &wire.UnlockRequest{Name: name, Key: key, Lease: lease}}
+	return statemachine.NewCommand(lockrules.OpUnlock, &wire.UnlockRequest{Name: name, Key: key, Lease: lease})
 }
 
 func status(t *testing.T, h *smtest.Harness, name string) *wire.LockStatusResponse {
@@ -37,7 +37,7 @@ func TestLockRules(t *testing.T) {
 	h := smtest.New(t)
 	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
 	foreign := wire.LeaseID(smtest.ShardID+1, 1)
-	o := func(rev int64) []byte { return locks.OwnerKey("L", rev) }
+	o := func(rev int64) []byte { return lockrules.OwnerKey("L", rev) }
 	// st is the expected status of L after a step (Header aside).
 	type st = wire.LockStatusResponse
 	steps := []struct {
@@ -86,7 +86,7 @@ func TestLockRules(t *testing.T) {
 			&wire.UnlockResponse{}, 5,
 			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
 		{"a key of another lock: not an owner",
-			unlockCmd("L", locks.OwnerKey("M", 3), c), wire.CodeNotHolder, "",
+			unlockCmd("L", lockrules.OwnerKey("M", 3), c), wire.CodeNotHolder, "",
 			nil, 5,
 			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
 		{"garbage key: not an owner",
@@ -160,9 +160,9 @@ func TestLockNames(t *testing.T) {
 		{"a/b", `contains '/'`},
 		{"{x}", `contains '{'`},
 		{"x}", `contains '}'`},
-		{strings.Repeat("n", locks.MaxNameLen+1), "longer than 256"},
+		{strings.Repeat("n", lockrules.MaxNameLen+1), "longer than 256"},
 	} {
-		err := locks.ValidateName(tc.name)
+		err := lockrules.ValidateName(tc.name)
 		require.Error(t, err, tc.name)
 		require.Equal(t, wire.CodeInvalid, err.(*wire.Error).Code)
 		require.Contains(t, err.Error(), tc.msg)
@@ -174,19 +174,19 @@ func TestLockNames(t *testing.T) {
 		_, err = h.Shard.LockStatus(tc.name)
 		require.Equal(t, wire.CodeInvalid, err.(*wire.Error).Code)
 	}
-	require.NoError(t, locks.ValidateName(strings.Repeat("n", locks.MaxNameLen)))
-	require.NoError(t, locks.ValidateName("a.b-c d\x00é"))
+	require.NoError(t, lockrules.ValidateName(strings.Repeat("n", lockrules.MaxNameLen)))
+	require.NoError(t, lockrules.ValidateName("a.b-c d\x00é"))
 	require.Zero(t, h.Rev(), "nothing was written")
 }
 
 // TestLockKeyLayout pins the layout documented in doc.go.
 func TestLockKeyLayout(t *testing.T) {
-	require.Equal(t, "\x00coord/lock/{jobs}/", string(locks.Prefix("jobs")))
-	require.Equal(t, "\x00coord/lock/{jobs}/h", string(locks.HolderKey("jobs")))
-	require.Equal(t, "\x00coord/lock/{jobs}/o/\x00\x00\x00\x00\x00\x00\x00\x11", string(locks.OwnerKey("jobs", 17)))
+	require.Equal(t, "\x00coord/lock/{jobs}/", string(lockrules.Prefix("jobs")))
+	require.Equal(t, "\x00coord/lock/{jobs}/h", string(lockrules.HolderKey("jobs")))
+	require.Equal(t, "\x00coord/lock/{jobs}/o/\x00\x00\x00\x00\x00\x00\x00\x11", string(lockrules.OwnerKey("jobs", 17)))
 	// The lock lives in the shard of the keys tagged {jobs}, and of the
 	// name itself (what a CompareLockToken routes by).
-	for _, k := range [][]byte{locks.Prefix("jobs"), locks.HolderKey("jobs"), locks.OwnerKey("jobs", 1), []byte("jobs")} {
+	for _, k := range [][]byte{lockrules.Prefix("jobs"), lockrules.HolderKey("jobs"), lockrules.OwnerKey("jobs", 1), []byte("jobs")} {
 		require.Equal(t, wire.ShardOf([]byte("{jobs}/data"), 64), wire.ShardOf(k, 64))
 	}
 
@@ -195,18 +195,18 @@ func TestLockKeyLayout(t *testing.T) {
 	h.Put("x", "1") // rev 1
 	var resp wire.LockResponse
 	h.Must(lockCmd("jobs", a, "me", false), &resp) // rev 2
-	kv := h.Get(locks.HolderKey("jobs"), 0)
+	kv := h.Get(lockrules.HolderKey("jobs"), 0)
 	require.NotNil(t, kv)
-	hd, err := locks.DecodeHolder(kv.Value)
+	hd, err := lockrules.DecodeHolder(kv.Value)
 	require.NoError(t, err)
-	require.Equal(t, locks.Holder{Key: locks.OwnerKey("jobs", 2), Token: 2, Lease: a, Tail: 2, Owner: []byte("me")}, hd)
+	require.Equal(t, lockrules.Holder{Key: lockrules.OwnerKey("jobs", 2), Token: 2, Lease: a, Tail: 2, Owner: []byte("me")}, hd)
 	require.Zero(t, kv.Lease, "the holder record belongs to no lease")
-	owner := h.Get(locks.OwnerKey("jobs", 2), 0)
+	owner := h.Get(lockrules.OwnerKey("jobs", 2), 0)
 	require.Equal(t, a, owner.Lease)
 	require.Equal(t, "me", string(owner.Value))
 	keys, err := h.Shard.LeaseKeys(a)
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{locks.OwnerKey("jobs", 2)}, keys)
+	require.Equal(t, [][]byte{lockrules.OwnerKey("jobs", 2)}, keys)
 }
 
 func eventKeys(evs []wire.Event) []string {
@@ -236,18 +236,18 @@ func TestLockRevokeHandsOn(t *testing.T) {
 
 	evs := h.Revoke(a)
 	require.Equal(t, int64(7), h.Rev(), "one revision")
-	q := func(name string, rev int64) string { return fmt.Sprintf("%q", locks.OwnerKey(name, rev)) }
+	q := func(name string, rev int64) string { return fmt.Sprintf("%q", lockrules.OwnerKey(name, rev)) }
 	require.Equal(t, []string{
 		"del " + q("L", 1) + " @7",
 		"del " + q("L", 3) + " @7",
 		"del " + q("M", 4) + " @7",
 		"del " + q("N", 6) + " @7",
-		fmt.Sprintf("put %q @7", locks.HolderKey("L")),
-		fmt.Sprintf("del %q @7", locks.HolderKey("M")),
+		fmt.Sprintf("put %q @7", lockrules.HolderKey("L")),
+		fmt.Sprintf("del %q @7", lockrules.HolderKey("M")),
 	}, eventKeys(evs))
 
 	require.Equal(t, &wire.LockStatusResponse{Header: wire.ResponseHeader{Shard: smtest.ShardID, Revision: 7},
-		Held: true, Key: locks.OwnerKey("L", 2), Owner: []byte("b"), Token: 7, Lease: b}, status(t, h, "L"))
+		Held: true, Key: lockrules.OwnerKey("L", 2), Owner: []byte("b"), Token: 7, Lease: b}, status(t, h, "L"))
 	require.False(t, status(t, h, "M").Held)
 	require.Equal(t, int64(5), status(t, h, "N").Token, "N's holder is unaffected")
 	require.Zero(t, status(t, h, "N").Waiters)
@@ -275,10 +275,10 @@ func TestLockTokenCompare(t *testing.T) {
 	require.Equal(t, int64(3), tokB)
 
 	fenced := func(name string, rel wire.CompareResult, token int64, v string) *statemachine.Command {
-		return &statemachine.Command{Txn: &wire.TxnRequest{
+		return statemachine.NewCommand(statemachine.OpTxn, &wire.TxnRequest{
 			Compare: []wire.Compare{{Target: wire.CompareLockToken, Result: rel, Key: []byte(name), Version: token}},
 			Success: []wire.RequestOp{{Put: &wire.PutRequest{Key: []byte("{" + name + "}/data"), Value: []byte(v)}}},
-		}}
+		})
 	}
 	for _, tc := range []struct {
 		desc  string
@@ -314,7 +314,7 @@ func TestLockTokenCompare(t *testing.T) {
 		{Target: wire.CompareLockToken, Key: []byte("L"), RangeEnd: []byte("M")},
 		{Target: 6, Key: []byte("L")},
 	} {
-		werr, _ := h.Do(&statemachine.Command{Txn: &wire.TxnRequest{Compare: []wire.Compare{c}}}, nil)
+		werr, _ := h.Do(statemachine.NewCommand(statemachine.OpTxn, &wire.TxnRequest{Compare: []wire.Compare{c}}), nil)
 		require.NotNil(t, werr)
 		require.Equal(t, wire.CodeInvalid, werr.Code, "%+v", c)
 	}
@@ -384,7 +384,7 @@ func TestLockRandomHistory(t *testing.T) {
 			}
 			require.Nil(t, werr)
 			require.Equal(t, before+1, h.Rev())
-			require.Equal(t, locks.OwnerKey(name, before+1), resp.Key)
+			require.Equal(t, lockrules.OwnerKey(name, before+1), resp.Key)
 			if len(model[name]) == 0 {
 				require.Equal(t, before+1, resp.Token)
 			} else {
@@ -403,7 +403,7 @@ func TestLockRandomHistory(t *testing.T) {
 			model[name] = append(q[:j:j], q[j+1:]...)
 		case r < 80:
 			// A key that is not an owner (any more): refused, nothing written.
-			key := locks.OwnerKey(name, int64(rng.Intn(int(before)+2)))
+			key := lockrules.OwnerKey(name, int64(rng.Intn(int(before)+2)))
 			live := false
 			for _, o := range model[name] {
 				live = live || bytes.Equal(o.key, key)
@@ -451,14 +451,14 @@ func TestLockRandomHistory(t *testing.T) {
 	grants := 0
 	for rev := int64(1); rev <= cur; rev++ {
 		for _, n := range names {
-			owners := h.Keys(append(locks.Prefix(n), 'o', '/'), rev)
-			kv := h.Get(locks.HolderKey(n), rev)
+			owners := h.Keys(append(lockrules.Prefix(n), 'o', '/'), rev)
+			kv := h.Get(lockrules.HolderKey(n), rev)
 			if len(owners) == 0 {
 				require.Nil(t, kv, "lock %s at %d: free but a holder record", n, rev)
 				continue
 			}
 			require.NotNil(t, kv, "lock %s at %d: owners but no holder", n, rev)
-			hd, err := locks.DecodeHolder(kv.Value)
+			hd, err := lockrules.DecodeHolder(kv.Value)
 			require.NoError(t, err)
 			require.Equal(t, owners[0].Key, hd.Key, "lock %s at %d: the holder is the oldest owner", n, rev)
 			require.Equal(t, owners[0].Lease, hd.Lease)

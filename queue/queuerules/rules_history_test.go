@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
@@ -151,7 +151,7 @@ func TestQueueRandomHistory(t *testing.T) {
 			if !ok {
 				continue
 			}
-			h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: it.visibility, Expire: true}}, nil)
+			h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: it.visibility, Expire: true}), nil)
 			m.back(s)
 			counts["timeout"]++
 		case r < enqueueP+61:
@@ -226,13 +226,13 @@ func checkModel(t *testing.T, h *smtest.Harness, m *model, step int) {
 		want.Head = item(s, it.value, it.deliveries)
 	}
 	require.Equal(t, want, info(t, h, "Q"), "step %d", step)
-	require.Len(t, h.Keys(queue.ReadyPrefix("Q"), 0), len(m.ready), "step %d", step)
-	require.Len(t, h.Keys(queue.InFlightPrefix("Q"), 0), len(m.inFlight), "step %d", step)
-	require.Len(t, h.Keys(queue.ConsumerPrefix("Q"), 0), len(m.inFlight), "step %d", step)
-	dead := h.Keys(queue.ReadyPrefix("Q.dead"), 0)
+	require.Len(t, h.Keys(queuerules.ReadyPrefix("Q"), 0), len(m.ready), "step %d", step)
+	require.Len(t, h.Keys(queuerules.InFlightPrefix("Q"), 0), len(m.inFlight), "step %d", step)
+	require.Len(t, h.Keys(queuerules.ConsumerPrefix("Q"), 0), len(m.inFlight), "step %d", step)
+	dead := h.Keys(queuerules.ReadyPrefix("Q.dead"), 0)
 	require.Len(t, dead, len(m.dead), "step %d", step)
 	for i, kv := range dead {
-		r, err := queue.DecodeRecord(kv.Value)
+		r, err := queuerules.DecodeRecord(kv.Value)
 		require.NoError(t, err)
 		require.Equal(t, m.dead[i], string(r.Value), "step %d", step)
 		require.Zero(t, r.Deliveries)
@@ -281,7 +281,7 @@ func TestLargeQueue(t *testing.T) {
 	x, y := dequeue(t, h, "big", a), dequeue(t, h, "big", a)
 	second := round(2000, y.Seq+1)
 	h.Must(ackCmd("big", y.Seq, 0, true), nil)
-	h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: visibility(t, h, "big", x.Seq), Expire: true}}, nil)
+	h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: visibility(t, h, "big", x.Seq), Expire: true}), nil)
 	require.Equal(t, *item(x.Seq, string(x.Value), 2), dequeue(t, h, "big", a))
 	require.Equal(t, *item(y.Seq, string(y.Value), 2), dequeue(t, h, "big", a))
 	h.Must(ackCmd("big", x.Seq, 2, false), nil)

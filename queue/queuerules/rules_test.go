@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/queue"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
@@ -19,15 +19,15 @@ func enqueueCmd(name string, maxDeliveries int64, values ...string) *statemachin
 	for _, v := range values {
 		req.Values = append(req.Values, []byte(v))
 	}
-	return &statemachine.Command{Enqueue: req}
+	return statemachine.NewCommand(queuerules.OpEnqueue, req)
 }
 
 func dequeueCmd(name string, lease, vis int64) *statemachine.Command {
-	return &statemachine.Command{Dequeue: &wire.DequeueRequest{Name: name, Lease: lease, VisibilitySeconds: vis}}
+	return statemachine.NewCommand(queuerules.OpDequeue, &wire.DequeueRequest{Name: name, Lease: lease, VisibilitySeconds: vis})
 }
 
 func ackCmd(name string, seq, deliveries int64, nack bool) *statemachine.Command {
-	return &statemachine.Command{Ack: &wire.AckRequest{Name: name, Seq: seq, Deliveries: deliveries, Nack: nack}}
+	return statemachine.NewCommand(queuerules.OpAck, &wire.AckRequest{Name: name, Seq: seq, Deliveries: deliveries, Nack: nack})
 }
 
 func info(t testing.TB, h *smtest.Harness, name string) *wire.QueueInfoResponse {
@@ -53,7 +53,7 @@ func dequeue(t testing.TB, h *smtest.Harness, name string, lease int64) wire.Que
 // visibility returns the visibility lease of item seq of name, in flight.
 func visibility(t testing.TB, h *smtest.Harness, name string, seq int64) int64 {
 	t.Helper()
-	kv := h.Get(queue.InFlightKey(name, seq), 0)
+	kv := h.Get(queuerules.InFlightKey(name, seq), 0)
 	require.NotNil(t, kv, "item %d of %s in flight", seq, name)
 	return kv.Lease
 }
@@ -203,19 +203,19 @@ func TestDequeueGrantsVisibilityLease(t *testing.T) {
 	require.Equal(t, statemachine.LeaseChange{ID: vis.ID, TTL: 7}, vis)
 	require.Equal(t, resp.Header.Revision, h.Rev())
 
-	f := h.Get(queue.InFlightKey("Q", 1), 0)
+	f := h.Get(queuerules.InFlightKey("Q", 1), 0)
 	require.NotNil(t, f)
 	require.Equal(t, vis.ID, f.Lease)
-	rec, err := queue.DecodeRecord(f.Value)
+	rec, err := queuerules.DecodeRecord(f.Value)
 	require.NoError(t, err)
-	require.Equal(t, queue.Record{Deliveries: 1, Consumer: a, Visibility: vis.ID, Value: []byte("a")}, rec)
-	c := h.Get(queue.ConsumerKey("Q", 1), 0)
+	require.Equal(t, queuerules.Record{Deliveries: 1, Consumer: a, Visibility: vis.ID, Value: []byte("a")}, rec)
+	c := h.Get(queuerules.ConsumerKey("Q", 1), 0)
 	require.NotNil(t, c)
 	require.Equal(t, a, c.Lease)
-	require.Nil(t, h.Get(queue.ReadyKey("Q", 1), 0))
+	require.Nil(t, h.Get(queuerules.ReadyKey("Q", 1), 0))
 	keys, err := h.Shard.LeaseKeys(vis.ID)
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{queue.InFlightKey("Q", 1)}, keys)
+	require.Equal(t, [][]byte{queuerules.InFlightKey("Q", 1)}, keys)
 	// One revision: the ready key's delete, the in-flight key, the
 	// marker, the meta record.
 	for _, e := range events {
@@ -227,8 +227,8 @@ func TestDequeueGrantsVisibilityLease(t *testing.T) {
 	_, found, err := h.Shard.Lease(vis.ID)
 	require.NoError(t, err)
 	require.False(t, found)
-	require.Empty(t, h.Keys(queue.InFlightPrefix("Q"), 0))
-	require.Empty(t, h.Keys(queue.ConsumerPrefix("Q"), 0))
+	require.Empty(t, h.Keys(queuerules.InFlightPrefix("Q"), 0))
+	require.Empty(t, h.Keys(queuerules.ConsumerPrefix("Q"), 0))
 	_, found, err = h.Shard.Lease(a)
 	require.NoError(t, err)
 	require.True(t, found, "the consumer's lease lives on")
@@ -268,8 +268,8 @@ func TestConsumerLeaseRevoke(t *testing.T) {
 
 	events := h.Revoke(a)
 	requireOneRevision(t, h, events)
-	require.True(t, hasPut(events, queue.ReadyKey("Q", 1)), "a put on the ready prefix wakes a waiting consumer")
-	require.True(t, hasPut(events, queue.ReadyKey("Q", 3)))
+	require.True(t, hasPut(events, queuerules.ReadyKey("Q", 1)), "a put on the ready prefix wakes a waiting consumer")
+	require.True(t, hasPut(events, queuerules.ReadyKey("Q", 3)))
 	revoked := map[int64]bool{}
 	for _, c := range h.Leases {
 		require.True(t, c.Revoked)
@@ -277,8 +277,8 @@ func TestConsumerLeaseRevoke(t *testing.T) {
 	}
 	require.Equal(t, map[int64]bool{a: true, vis1: true, vis3: true}, revoked)
 	require.Equal(t, &wire.QueueInfoResponse{Ready: 3, InFlight: 1, Head: item(1, "1", 1)}, info(t, h, "Q"))
-	require.Len(t, h.Keys(queue.InFlightPrefix("Q"), 0), 1)
-	require.Len(t, h.Keys(queue.ConsumerPrefix("Q"), 0), 1)
+	require.Len(t, h.Keys(queuerules.InFlightPrefix("Q"), 0), 1)
+	require.Len(t, h.Keys(queuerules.ConsumerPrefix("Q"), 0), 1)
 
 	// FIFO among deliveries: 1 and 3 before 4, with their counts.
 	require.Equal(t, *item(1, "1", 2), dequeue(t, h, "Q", b))
@@ -295,12 +295,12 @@ func TestVisibilityLeaseRevoke(t *testing.T) {
 	h.Must(enqueueCmd("Q", 0, "1", "2"), nil)
 	require.EqualValues(t, 1, dequeue(t, h, "Q", a).Seq)
 	vis := visibility(t, h, "Q", 1)
-	events := h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: vis, Expire: true}}, nil)
+	events := h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: vis, Expire: true}), nil)
 	requireOneRevision(t, h, events)
-	require.True(t, hasPut(events, queue.ReadyKey("Q", 1)))
+	require.True(t, hasPut(events, queuerules.ReadyKey("Q", 1)))
 	require.Equal(t, []statemachine.LeaseChange{{ID: vis, TTL: 30, Revoked: true}}, h.Leases)
-	require.Empty(t, h.Keys(queue.ConsumerPrefix("Q"), 0))
-	require.Empty(t, h.Keys(queue.InFlightPrefix("Q"), 0))
+	require.Empty(t, h.Keys(queuerules.ConsumerPrefix("Q"), 0))
+	require.Empty(t, h.Keys(queuerules.InFlightPrefix("Q"), 0))
 	keys, err := h.Shard.LeaseKeys(a)
 	require.NoError(t, err)
 	require.Empty(t, keys)
@@ -332,10 +332,10 @@ func TestDeadLetter(t *testing.T) {
 	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "Q", a))
 	h.Must(ackCmd("Q", 1, 1, true), nil)
 	require.Equal(t, *item(1, "x", 2), dequeue(t, h, "Q", a))
-	events := h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: visibility(t, h, "Q", 1)}}, nil)
+	events := h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: visibility(t, h, "Q", 1)}), nil)
 	requireOneRevision(t, h, events)
-	require.False(t, hasPut(events, queue.ReadyKey("Q", 1)))
-	require.True(t, hasPut(events, queue.ReadyKey("Q.dead", 1)))
+	require.False(t, hasPut(events, queuerules.ReadyKey("Q", 1)))
+	require.True(t, hasPut(events, queuerules.ReadyKey("Q.dead", 1)))
 	require.Equal(t, &wire.QueueInfoResponse{Ready: 3, Head: item(2, "y", 0)}, info(t, h, "Q"))
 	require.Equal(t, &wire.QueueInfoResponse{Ready: 1, Head: item(1, "x", 0)}, info(t, h, "Q.dead"))
 
@@ -370,7 +370,7 @@ func TestDeadLetter(t *testing.T) {
 	require.Equal(t, *item(2, "y", 1), dequeue(t, h, "Q.dead", b))
 	require.Equal(t, *item(3, "z", 1), dequeue(t, h, "Q.dead", b))
 	require.Equal(t, &wire.QueueInfoResponse{InFlight: 2}, info(t, h, "Q.dead"))
-	for _, kv := range h.Keys(queue.Prefix("Q.dead"), 0) {
+	for _, kv := range h.Keys(queuerules.Prefix("Q.dead"), 0) {
 		require.True(t, bytes.HasPrefix(kv.Key, []byte("\x00coord/queue/{Q}/dead/")), "%q", kv.Key)
 	}
 }
@@ -430,55 +430,55 @@ func TestSeqsNeverReused(t *testing.T) {
 
 func TestQueueNames(t *testing.T) {
 	for _, n := range []string{"Q", "jobs-1", "Q.dead", "a.b", ".x", strings.Repeat("n", 256), strings.Repeat("n", 256) + ".dead"} {
-		require.NoError(t, queue.ValidateName(n), "%q", n)
+		require.NoError(t, queuerules.ValidateName(n), "%q", n)
 	}
 	for _, n := range []string{"", ".dead", "Q.dead.dead", "{Q}", "a/b", "a}", strings.Repeat("n", 257)} {
-		err := queue.ValidateName(n)
+		err := queuerules.ValidateName(n)
 		require.Error(t, err, "%q", n)
 		var werr *wire.Error
 		require.ErrorAs(t, err, &werr)
 		require.Equal(t, wire.CodeInvalid, werr.Code)
 	}
-	require.Equal(t, "\x00coord/queue/{jobs}/", string(queue.Prefix("jobs")))
-	require.Equal(t, "\x00coord/queue/{jobs}/dead/", string(queue.Prefix("jobs.dead")))
-	require.Equal(t, "\x00coord/queue/{jobs}/r/", string(queue.ReadyPrefix("jobs")))
-	require.Equal(t, "\x00coord/queue/{jobs}/dead/r/", string(queue.ReadyPrefix("jobs.dead")))
-	require.Equal(t, "\x00coord/queue/{jobs}/m", string(queue.MetaKey("jobs")))
-	require.Equal(t, "\x00coord/queue/{jobs}/f/\x00\x00\x00\x00\x00\x00\x01\x02", string(queue.InFlightKey("jobs", 258)))
-	require.Equal(t, "\x00coord/queue/{jobs}/c/\x00\x00\x00\x00\x00\x00\x00\x07", string(queue.ConsumerKey("jobs", 7)))
-	require.Equal(t, "\x00coord/queue/{jobs}/dead/r/\x00\x00\x00\x00\x00\x00\x00\x01", string(queue.ReadyKey("jobs.dead", 1)))
+	require.Equal(t, "\x00coord/queue/{jobs}/", string(queuerules.Prefix("jobs")))
+	require.Equal(t, "\x00coord/queue/{jobs}/dead/", string(queuerules.Prefix("jobs.dead")))
+	require.Equal(t, "\x00coord/queue/{jobs}/r/", string(queuerules.ReadyPrefix("jobs")))
+	require.Equal(t, "\x00coord/queue/{jobs}/dead/r/", string(queuerules.ReadyPrefix("jobs.dead")))
+	require.Equal(t, "\x00coord/queue/{jobs}/m", string(queuerules.MetaKey("jobs")))
+	require.Equal(t, "\x00coord/queue/{jobs}/f/\x00\x00\x00\x00\x00\x00\x01\x02", string(queuerules.InFlightKey("jobs", 258)))
+	require.Equal(t, "\x00coord/queue/{jobs}/c/\x00\x00\x00\x00\x00\x00\x00\x07", string(queuerules.ConsumerKey("jobs", 7)))
+	require.Equal(t, "\x00coord/queue/{jobs}/dead/r/\x00\x00\x00\x00\x00\x00\x00\x01", string(queuerules.ReadyKey("jobs.dead", 1)))
 }
 
 func TestRecordEncoding(t *testing.T) {
-	for _, r := range []queue.Record{
+	for _, r := range []queuerules.Record{
 		{},
 		{Deliveries: 3, MaxDeliveries: 5, Value: []byte("v")},
 		{Deliveries: 1 << 40, Consumer: 1<<63 - 1, Visibility: 12345, Value: []byte{0, 1, 2}},
 	} {
-		got, err := queue.DecodeRecord(r.EncodeReady())
+		got, err := queuerules.DecodeRecord(r.EncodeReady())
 		require.NoError(t, err)
-		want := queue.Record{Deliveries: r.Deliveries, MaxDeliveries: r.MaxDeliveries, Value: r.Value}
+		want := queuerules.Record{Deliveries: r.Deliveries, MaxDeliveries: r.MaxDeliveries, Value: r.Value}
 		if want.Value == nil {
 			want.Value = []byte{}
 		}
 		require.Equal(t, want, got)
-		got, err = queue.DecodeRecord(r.EncodeInFlight())
+		got, err = queuerules.DecodeRecord(r.EncodeInFlight())
 		require.NoError(t, err)
 		want.Consumer, want.Visibility = r.Consumer, r.Visibility
 		require.Equal(t, want, got)
 	}
 	for _, bad := range [][]byte{nil, {0}, {9, 1, 1}, {1}, {1, 0x80}, {2, 1, 1, 1}} {
-		_, err := queue.DecodeRecord(bad)
-		require.ErrorIs(t, err, queue.ErrCorrupt, "%x", bad)
+		_, err := queuerules.DecodeRecord(bad)
+		require.ErrorIs(t, err, queuerules.ErrCorrupt, "%x", bad)
 	}
-	m := queue.Meta{Next: 10, Fresh: 7, Ready: 5, InFlight: 2, RetLow: 3}
-	got, err := queue.DecodeMeta(m.Encode())
+	m := queuerules.Meta{Next: 10, Fresh: 7, Ready: 5, InFlight: 2, RetLow: 3}
+	got, err := queuerules.DecodeMeta(m.Encode())
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 	require.EqualValues(t, 2, got.Returned())
-	for _, bad := range []queue.Meta{{}, {Next: 1, Fresh: 2}, {Next: 5, Fresh: 2, Ready: 1}} {
-		_, err := queue.DecodeMeta(bad.Encode())
-		require.ErrorIs(t, err, queue.ErrCorrupt, "%+v", bad)
+	for _, bad := range []queuerules.Meta{{}, {Next: 1, Fresh: 2}, {Next: 5, Fresh: 2, Ready: 1}} {
+		_, err := queuerules.DecodeMeta(bad.Encode())
+		require.ErrorIs(t, err, queuerules.ErrCorrupt, "%+v", bad)
 	}
 }
 
@@ -486,10 +486,10 @@ func TestRecordEncoding(t *testing.T) {
 func TestDocExample(t *testing.T) {
 	h := smtest.New(t)
 	a, b := h.Grant(10), h.Grant(10)
-	meta := func(name string) queue.Meta {
-		kv := h.Get(queue.MetaKey(name), 0)
+	meta := func(name string) queuerules.Meta {
+		kv := h.Get(queuerules.MetaKey(name), 0)
 		require.NotNil(t, kv)
-		m, err := queue.DecodeMeta(kv.Value)
+		m, err := queuerules.DecodeMeta(kv.Value)
 		require.NoError(t, err)
 		return m
 	}
@@ -497,21 +497,21 @@ func TestDocExample(t *testing.T) {
 	h.Must(enqueueCmd("jobs", 2, "x", "y", "z"), &enq)
 	require.Equal(t, []int64{1, 2, 3}, enq.Seqs)
 	require.EqualValues(t, 1, h.Rev())
-	require.Equal(t, queue.Meta{Next: 4, Fresh: 1, Ready: 3}, meta("jobs"))
+	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 1, Ready: 3}, meta("jobs"))
 	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs", a))
 	require.EqualValues(t, 2, h.Rev())
-	require.Equal(t, queue.Meta{Next: 4, Fresh: 2, Ready: 2, InFlight: 1}, meta("jobs"))
+	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 2, Ready: 2, InFlight: 1}, meta("jobs"))
 	v1 := visibility(t, h, "jobs", 1)
 	require.Equal(t, *item(2, "y", 1), dequeue(t, h, "jobs", b))
 	h.Must(ackCmd("jobs", 2, 1, false), nil)
 	require.EqualValues(t, 4, h.Rev())
-	h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: v1, Expire: true}}, nil)
+	h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: v1, Expire: true}), nil)
 	require.EqualValues(t, 5, h.Rev())
-	require.Equal(t, queue.Meta{Next: 4, Fresh: 3, Ready: 2, RetLow: 1}, meta("jobs"))
+	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 3, Ready: 2, RetLow: 1}, meta("jobs"))
 	require.Equal(t, *item(1, "x", 2), dequeue(t, h, "jobs", b))
 	h.Revoke(b)
 	require.EqualValues(t, 7, h.Rev())
-	require.Equal(t, queue.Meta{Next: 2, Fresh: 1, Ready: 1}, meta("jobs.dead"))
+	require.Equal(t, queuerules.Meta{Next: 2, Fresh: 1, Ready: 1}, meta("jobs.dead"))
 	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs.dead", a))
 	werr, _ := h.Do(ackCmd("jobs", 1, 0, false), nil)
 	require.NotNil(t, werr)
@@ -519,11 +519,11 @@ func TestDocExample(t *testing.T) {
 }
 
 func ownedDequeueCmd(name string, lease int64, receipt wire.Receipt) *statemachine.Command {
-	return &statemachine.Command{Dequeue: &wire.DequeueRequest{Name: name, Lease: lease, VisibilitySeconds: 30, Receipt: receipt}}
+	return statemachine.NewCommand(queuerules.OpDequeue, &wire.DequeueRequest{Name: name, Lease: lease, VisibilitySeconds: 30, Receipt: receipt})
 }
 
 func receiptAckCmd(name string, seq, deliveries int64, receipt wire.Receipt, nack bool) *statemachine.Command {
-	return &statemachine.Command{Ack: &wire.AckRequest{Name: name, Seq: seq, Deliveries: deliveries, Receipt: receipt, Nack: nack}}
+	return statemachine.NewCommand(queuerules.OpAck, &wire.AckRequest{Name: name, Seq: seq, Deliveries: deliveries, Receipt: receipt, Nack: nack})
 }
 
 // TestAckNeedsReceipt: only the delivery's receipt completes or returns an
@@ -539,11 +539,11 @@ func TestAckNeedsReceipt(t *testing.T) {
 	var d wire.DequeueResponse
 	h.Must(ownedDequeueCmd("Q", a, r1), &d)
 	require.Equal(t, wire.QueueItem{Seq: 1, Value: []byte("x"), Deliveries: 1, Receipt: r1}, d.Item, "the answer carries the receipt")
-	f := h.Get(queue.InFlightKey("Q", 1), 0)
+	f := h.Get(queuerules.InFlightKey("Q", 1), 0)
 	require.NotNil(t, f)
-	rec, err := queue.DecodeRecord(f.Value)
+	rec, err := queuerules.DecodeRecord(f.Value)
 	require.NoError(t, err)
-	require.Equal(t, queue.ReceiptHash(r1), rec.ReceiptHash)
+	require.Equal(t, queuerules.ReceiptHash(r1), rec.ReceiptHash)
 	require.NotZero(t, rec.ReceiptHash)
 	require.False(t, bytes.Contains(f.Value, []byte{0x11, 0x11}), "the record keeps the receipt's hash, not the receipt: %x", f.Value)
 	h.Must(ownedDequeueCmd("Q", b, r2), &d)
@@ -601,17 +601,17 @@ func TestAckWithoutReceiptRecord(t *testing.T) {
 	h.Must(enqueueCmd("Q", 0, "x"), nil)
 	it := dequeue(t, h, "Q", a)
 	require.Zero(t, it.Receipt)
-	f := h.Get(queue.InFlightKey("Q", 1), 0)
+	f := h.Get(queuerules.InFlightKey("Q", 1), 0)
 	require.Equal(t, byte(2), f.Value[0], "the version without a receipt")
 	h.Must(receiptAckCmd("Q", 1, 1, 0x77, false), nil)
 }
 
 // TestOwnedRecordEncoding: in-flight records with and without a receipt.
 func TestOwnedRecordEncoding(t *testing.T) {
-	owned := queue.Record{Deliveries: 3, MaxDeliveries: 5, Consumer: 7, Visibility: 9, ReceiptHash: 1 << 63, Value: []byte("v")}
+	owned := queuerules.Record{Deliveries: 3, MaxDeliveries: 5, Consumer: 7, Visibility: 9, ReceiptHash: 1 << 63, Value: []byte("v")}
 	b := owned.EncodeInFlight()
 	require.Equal(t, byte(3), b[0])
-	got, err := queue.DecodeRecord(b)
+	got, err := queuerules.DecodeRecord(b)
 	require.NoError(t, err)
 	require.Equal(t, owned, got)
 
@@ -619,14 +619,14 @@ func TestOwnedRecordEncoding(t *testing.T) {
 	plain.ReceiptHash = 0
 	b = plain.EncodeInFlight()
 	require.Equal(t, []byte{2, 3, 5, 7, 9, 'v'}, b, "no receipt: the layout of version 2")
-	got, err = queue.DecodeRecord(b)
+	got, err = queuerules.DecodeRecord(b)
 	require.NoError(t, err)
 	require.Equal(t, plain, got)
 
-	_, err = queue.DecodeRecord([]byte{3, 3, 5, 7, 9, 0, 'v'})
-	require.ErrorIs(t, err, queue.ErrCorrupt, "version 3 with no receipt hash")
-	_, err = queue.DecodeRecord([]byte{4, 1, 0})
-	require.ErrorIs(t, err, queue.ErrCorrupt)
-	require.NotEqual(t, queue.ReceiptHash(1), queue.ReceiptHash(2))
-	require.Zero(t, queue.ReceiptHash(0))
+	_, err = queuerules.DecodeRecord([]byte{3, 3, 5, 7, 9, 0, 'v'})
+	require.ErrorIs(t, err, queuerules.ErrCorrupt, "version 3 with no receipt hash")
+	_, err = queuerules.DecodeRecord([]byte{4, 1, 0})
+	require.ErrorIs(t, err, queuerules.ErrCorrupt)
+	require.NotEqual(t, queuerules.ReceiptHash(1), queuerules.ReceiptHash(2))
+	require.Zero(t, queuerules.ReceiptHash(0))
 }

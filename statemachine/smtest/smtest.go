@@ -98,20 +98,20 @@ func Decode(t testing.TB, r statemachine.Result, resp any) *wire.Error {
 func (h *Harness) Grant(ttl int64) int64 {
 	h.T.Helper()
 	var resp wire.LeaseGrantResponse
-	h.Must(&statemachine.Command{LeaseGrant: &statemachine.LeaseGrant{TTL: ttl}}, &resp)
+	h.Must(statemachine.NewCommand(statemachine.OpLeaseGrant, &statemachine.LeaseGrant{TTL: ttl}), &resp)
 	return resp.ID
 }
 
 // Revoke revokes lease id (as its expiry would) and returns the events.
 func (h *Harness) Revoke(id int64) []wire.Event {
 	h.T.Helper()
-	return h.Must(&statemachine.Command{LeaseRevoke: &statemachine.LeaseRevoke{ID: id}}, nil)
+	return h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: id}), nil)
 }
 
 // Put puts key=value without a lease.
 func (h *Harness) Put(key, value string) {
 	h.T.Helper()
-	h.Must(&statemachine.Command{Put: &wire.PutRequest{Key: []byte(key), Value: []byte(value)}}, nil)
+	h.Must(statemachine.NewCommand(statemachine.OpPut, &wire.PutRequest{Key: []byte(key), Value: []byte(value)}), nil)
 }
 
 // Rev returns the shard's current revision.
@@ -144,7 +144,7 @@ func (h *Harness) Compact() {
 	h.T.Helper()
 	if rev := h.Rev(); rev > 0 {
 		if _, comp := h.Shard.Revision(); comp < rev {
-			h.Must(&statemachine.Command{Compact: &wire.CompactRequest{Revision: rev}}, nil)
+			h.Must(statemachine.NewCommand(statemachine.OpCompact, &wire.CompactRequest{Revision: rev}), nil)
 		}
 	}
 }

@@ -326,13 +326,7 @@ var coreOps = map[string]opEntry{
 // coreOp is the opEntry of a core operation on a *Q.
 func coreOp[Q any](apply func(*applier, *Q) (Result, error)) opEntry {
 	return opEntry{
-		decode: func(body []byte) (any, error) {
-			q := new(Q)
-			if err := msgpack.Unmarshal(body, q); err != nil {
-				return nil, err
-			}
-			return q, nil
-		},
+		newReq: func() any { return new(Q) },
 		apply: func(a *applier, req any) (Result, error) {
 			q, ok := req.(*Q)
 			if !ok {

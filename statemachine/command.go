@@ -1,11 +1,6 @@
 package statemachine
 
 import (
-	"bytes"
-	"fmt"
-
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/coord-io/coord/coord/wire"
 )
 
@@ -115,73 +110,6 @@ type LeaseRevoke struct {
 // in the shard.
 type LeaseRenew struct {
 	IDs []int64 `msgpack:"ids"`
-}
-
-// commandVersion is the first byte of an encoded command: the version
-// of the log format. Version 1 is the msgpack of commandV1 after it.
-// Commands of the legacy format (msgpack of a map, whose first byte is
-// never 1) are still decoded, see legacy.go.
-const commandVersion = 1
-
-// commandV1 is the encoding of a Command in log format version 1.
-type commandV1 struct {
-	ClientID uint64 `msgpack:"cid,omitempty"`
-	Seq      uint64 `msgpack:"seq,omitempty"`
-	AckBelow uint64 `msgpack:"ack,omitempty"`
-	Time     int64  `msgpack:"t,omitempty"`
-	Sent     int64  `msgpack:"snt,omitempty"`
-	Op       string `msgpack:"op,omitempty"`
-	Body     []byte `msgpack:"b,omitempty"`
-}
-
-// EncodeCommand encodes a command for proposal: the version byte, then
-// the envelope with the body (c.Body, or else the encoding of the
-// request given to NewCommand or Set).
-func EncodeCommand(c *Command) ([]byte, error) {
-	body := c.Body
-	if body == nil && c.req != nil {
-		var err error
-		if body, err = msgpack.Marshal(c.req); err != nil {
-			return nil, fmt.Errorf("statemachine: encode the request of op %s: %w", c.Op, err)
-		}
-	}
-	var buf bytes.Buffer
-	buf.Grow(64 + len(c.Op) + len(body))
-	buf.WriteByte(commandVersion)
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
-	err := enc.Encode(&commandV1{
-		ClientID: c.ClientID, Seq: c.Seq, AckBelow: c.AckBelow, Time: c.Time, Sent: c.Sent,
-		Op: c.Op, Body: body,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("statemachine: encode command: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// DecodeCommand decodes a proposed command, of the current format or the
-// legacy one, and its request if its op is known (Request); the result
-// does not alias b. An unknown op is not an error here (applying it is a
-// user error).
-func DecodeCommand(b []byte) (*Command, error) {
-	if len(b) == 0 || b[0] != commandVersion {
-		return decodeLegacy(b)
-	}
-	var v commandV1
-	if err := msgpack.Unmarshal(b[1:], &v); err != nil {
-		return nil, err
-	}
-	c := &Command{ClientID: v.ClientID, Seq: v.Seq, AckBelow: v.AckBelow, Time: v.Time, Sent: v.Sent, Op: v.Op, Body: v.Body}
-	if op, ok := ops[c.Op]; ok {
-		req, err := op.decode(c.Body)
-		if err != nil {
-			return nil, fmt.Errorf("statemachine: decode the body of op %s: %w", c.Op, err)
-		}
-		c.req = req
-	}
-	return c, nil
 }
 
 // Result is what applying one command produced. Code is wire.OK on

@@ -39,8 +39,18 @@ var primitives = []primitive.Primitive{
 // opEntry is one operation the state machine applies: a core op or a
 // primitive's.
 type opEntry struct {
-	decode func(body []byte) (any, error)
+	name   string
+	newReq func() any // a new request to decode the body into
 	apply  func(a *applier, req any) (Result, error)
+}
+
+// decode decodes the body of a command of op e into a new request.
+func (e opEntry) decode(body []byte) (any, error) {
+	req := e.newReq()
+	if err := unmarshalBody(body, req); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // ops are all the operations by log name (core.go and the primitives);
@@ -54,6 +64,7 @@ var (
 
 func init() {
 	for name, op := range coreOps {
+		op.name = name
 		ops[name] = op
 	}
 	for i, p := range primitives {
@@ -66,7 +77,7 @@ func init() {
 			if _, dup := ops[op.Name]; dup {
 				panic(fmt.Sprintf("statemachine: operation %q of primitive %s is registered twice", op.Name, p.Name))
 			}
-			ops[op.Name] = opEntry{decode: op.Decode, apply: primitiveOp(op)}
+			ops[op.Name] = opEntry{name: op.Name, newReq: op.NewRequest, apply: primitiveOp(op)}
 		}
 		for _, q := range p.Reads {
 			if _, dup := queries[q.Name]; dup {

@@ -84,10 +84,12 @@ type Op struct {
 	// persisted in every command), by convention the wire method's name
 	// ("lock.lock").
 	Name string
-	// Decode decodes the operation's msgpack body into its request.
-	Decode func(body []byte) (any, error)
-	// Apply applies a decoded request (a value Decode returned, or a
-	// request of the same type) at st.Revision(). It returns the response,
+	// NewRequest returns a new, empty request of the operation (a
+	// pointer), into which the state machine decodes the command's
+	// msgpack body.
+	NewRequest func() any
+	// Apply applies a decoded request (a value NewRequest returned) at
+	// st.Revision(). It returns the response,
 	// whose header the state machine fills (see Header); or a user error,
 	// in which case it wrote nothing; or an internal error (storage).
 	Apply func(st LeaseStore, req any) (resp any, werr *wire.Error, err error)
@@ -113,14 +115,8 @@ type Read struct {
 // a *Q, and returns a *R whose header field header returns.
 func NewOp[S Reader, Q, R any](name string, apply func(S, *Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) Op {
 	return Op{
-		Name: name,
-		Decode: func(body []byte) (any, error) {
-			q := new(Q)
-			if err := wire.Unmarshal(body, q); err != nil {
-				return nil, err
-			}
-			return q, nil
-		},
+		Name:       name,
+		NewRequest: func() any { return new(Q) },
 		Apply: func(st LeaseStore, req any) (any, *wire.Error, error) {
 			s, ok := any(st).(S)
 			if !ok {

@@ -1,14 +1,18 @@
 // Package barrier is Coord's barriers: a gate (Hold, Release, Wait) and a
 // double barrier (Enter, Leave) of session-bound participants. Their rules
-// run inside the replicated state machine (rules.go); the waiting is the
-// server's, on its watch hub; Barrier and Double are the client handles.
+// run inside the replicated state machine, from package
+// barrier/barrierrules, which the state machine registers without linking
+// this package (rules.go re-exports the names of the key layout); the
+// waiting is the server's, on its watch hub; Barrier and Double are the
+// client handles.
 //
 // # Data flow
 //
 // A barrier request is routed to the shard of the barrier's name (the
 // hash tag of Prefix(name) is the name) and, except Wait, proposed as one
-// command; package statemachine applies it by calling ApplyBarrier over a
-// locks.Store of that shard. Nothing in the state machine blocks: the
+// command; package statemachine applies it by calling
+// barrierrules.ApplyBarrier (registered in barrierrules.Primitive) over a
+// lockrules.Store of that shard. Nothing in the state machine blocks: the
 // server reads the state (Shard.BarrierState: Held, Participants, Ready)
 // and waits for the event that ends the wait, from the revision after the
 // one it read:
@@ -82,7 +86,7 @@
 //
 // # Determinism
 //
-// The rules read and write only through locks.Store: no clock, no
+// The rules read and write only through lockrules.Store: no clock, no
 // randomness, no map iteration; they check every user error before their
 // first write and make at most one revision.
 package barrier

@@ -1,6 +1,8 @@
-// Package election is Coord's leader election: its rules inside the
-// replicated state machine (rules.go) and the client handle (Election,
-// Leader, Observe). The server waits for leadership with the waiting of
+// Package election is Coord's leader election: the client handle
+// (Election, Leader, Observe) and the names of its key layout (rules.go:
+// thin re-exports). Its rules inside the replicated state machine live in
+// package election/electionrules, which the state machine registers
+// without linking this package. The server waits for leadership with the waiting of
 // package locks.
 //
 // An election is the FIFO queue of package locks (locks.FIFO) under its
@@ -51,7 +53,7 @@
 //
 // # Determinism
 //
-// As for locks: the rules read and write only through locks.Store, check
+// As for locks: the rules read and write only through lockrules.Store, check
 // every user error before their first write, and make at most one
 // revision per command.
 package election

@@ -1,13 +1,16 @@
-// Package locks is Coord's distributed lock: its rules inside the
-// replicated state machine (rules.go, rules_fifo.go), the server-side
-// waiting for a grant (wait.go) and the client handle (Mutex).
+// Package locks is Coord's distributed lock: the client handle (Mutex),
+// the server-side waiting for a grant (wait.go) and the names of its key
+// layout (rules.go: thin re-exports). Its rules inside the replicated
+// state machine live in package locks/lockrules, which the state machine
+// registers without linking this package (nor the client it imports).
 //
 // # Data flow
 //
 // A Lock call is routed to the shard of the lock's name (the hash tag of
-// Prefix(name) is the name) and proposed as one command. Package
-// statemachine applies it by calling ApplyLock over a Store of that shard
-// at the command's revision: the owner is queued, and granted in the same
+// Prefix(name) is the name) and proposed as one command (op
+// lockrules.OpLock). Package statemachine applies it by calling
+// lockrules.ApplyLock (registered in lockrules.Primitive) over a Store of
+// that shard at the command's revision: the owner is queued, and granted in the same
 // command if the lock is free. If it was queued, the server waits on its
 // watch hub, from the revision after the command, for the holder record
 // to name the owner (WaitHolder): the grant happens in some later
@@ -85,7 +88,8 @@
 // owner releases: the key alone, which status shows, proves nothing); a
 // waiter's Unlock cancels it (it is never granted afterwards). A lease revoke deletes the lease's
 // owner keys and then, in the same command and revision, calls
-// OwnerDeleted for each, which hands the lock on exactly as Unlock does.
+// lockrules.OwnerDeleted for each (the primitive's Revoked hook), which
+// hands the lock on exactly as Unlock does.
 // Each Lock queues a new owner, also for a lease that already holds the
 // lock (it then waits behind itself): locks are not reentrant.
 //

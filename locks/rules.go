@@ -51,7 +51,9 @@ func DecodeHolder(value []byte) (Holder, error) { return lockrules.DecodeHolder(
 
 // NewFIFO returns the owner queue of instance name of a primitive kind
 // under root (see lockrules.NewFIFO).
-func NewFIFO(kind, root, name string) (*FIFO, *wire.Error) { return lockrules.NewFIFO(kind, root, name) }
+func NewFIFO(kind, root, name string) (*FIFO, *wire.Error) {
+	return lockrules.NewFIFO(kind, root, name)
+}
 
 // OwnerName returns the instance name of an owner key under root.
 func OwnerName(root string, key []byte) (string, bool) { return lockrules.OwnerName(root, key) }

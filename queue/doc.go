@@ -1,6 +1,8 @@
-// Package queue is Coord's work queue with at-least-once delivery: its
-// rules inside the replicated state machine (rules.go) and the client
-// handle (Queue).
+// Package queue is Coord's work queue with at-least-once delivery: the
+// client handle (Queue) and the names of its key layout (rules.go: thin
+// re-exports). Its rules inside the replicated state machine live in
+// package queue/queuerules, which the state machine registers without
+// linking this package.
 //
 // # Data flow
 //
@@ -13,8 +15,9 @@
 // (the answer was lost for longer than the visibility timeout): the
 // member checks its replica before it answers, never reports an ended
 // delivery (wire.CodeNotFound instead), and Queue dequeues again. Package statemachine applies them by calling
-// ApplyEnqueue, ApplyDequeue and ApplyAck over a Store of that shard at
-// the command's revision. Competing consumers each get a different item
+// queuerules.ApplyEnqueue, ApplyDequeue and ApplyAck (registered in
+// queuerules.Primitive) over a Store of that shard at the command's
+// revision. Competing consumers each get a different item
 // because the choice is made in the log.
 //
 // A Dequeue never waits: on an empty queue it answers wire.CodeEmpty
@@ -50,9 +53,9 @@
 // item's in-flight key to it; the grant is reported in the batch's lease
 // changes, so the leader's lessor times it and proposes its revoke when
 // it expires. The consumer's marker is attached to the consumer's own
-// (session) lease. When either lease is revoked, KeyDeleted runs in the
-// revoke's command and revision and returns the item. Leader detects,
-// Raft enacts.
+// (session) lease. When either lease is revoked, KeyDeleted (the
+// primitive's Revoked hook) runs in the revoke's command and revision and
+// returns the item. Leader detects, Raft enacts.
 //
 // # Keys
 //

@@ -119,10 +119,10 @@ type LeaseRenew struct {
 // *wire.LeaseRevokeResponse, *wire.LeaseKeepAliveResponse,
 // *wire.LockResponse (Lock), *wire.UnlockResponse (Unlock),
 // *wire.LeaderResponse (Campaign, Proclaim, Resign), *wire.EnqueueResponse,
-// *wire.DequeueResponse, *wire.AckResponse or *wire.BarrierResponse).
-// Otherwise Data is the
-// msgpack encoding of a *wire.Error. User errors are results, never Go
-// errors: an error returned from Apply is a storage failure.
+// *wire.DequeueResponse, *wire.AckResponse or *wire.BarrierResponse:
+// the response of the op, core or registered primitive). Otherwise Data
+// is the msgpack encoding of a *wire.Error. User errors are results, never
+// Go errors: an error returned from Apply is a storage failure.
 type Result struct {
 	Code wire.Code
 	Data []byte

@@ -8,19 +8,24 @@
 // A Store owns one Pebble DB per node; Store.Shard hands out the state of
 // each shard, whose keys all start with the shard ID (layout in package
 // mvcc). The server calls Shard.Apply with a batch of committed entries.
-// Each entry holds a msgpack Command (see command.go). Apply decodes it,
-// checks the exactly-once table, runs the one operation it carries (put,
-// delete range, txn, compact, lease grant, renew or revoke, or a lock,
-// election, queue or barrier operation) against an mvcc.Writer and sets the entry's Result: the msgpack response, or a
-// *wire.Error for a user error. All the batch's writes, the exactly-once
+// Each entry holds a Command (command.go): its exactly-once tag, the name
+// of its one operation (Op) and the operation's msgpack request (Body), in
+// a versioned log format (codec.go; commands of the legacy format, one
+// field per operation, are still applied alike: legacy.go). Apply decodes
+// it, checks the exactly-once table, looks the op up (the core's: put,
+// delete range, txn, compact, lease grant, renew or revoke, cluster
+// identity; or a registered primitive's), runs it against an mvcc.Writer
+// and sets the entry's Result: the msgpack response, or a *wire.Error for
+// a user error. All the batch's writes, the exactly-once
 // records and lease records it touched and the meta record (applied index,
 // current and compacted revision, lease counter) go to Pebble in one
 // unsynced batch; Sync makes them durable. Apply returns the batch's
 // events, which the server publishes to watchers, and its lease changes,
 // which feed the server's lessor (Applied).
 //
-// Reads (Range, History, Leases, Lease, LeaseKeys, LockStatus, Leader,
-// QueueInfo, BarrierState) run on any goroutine;
+// Reads (Range, History, Leases, Lease, LeaseKeys, and the primitives'
+// queries: Query, and LockStatus, Leader, QueueInfo, BarrierState over
+// it) run on any goroutine;
 // Range and History read through one Pebble iterator, so the data and the
 // meta they see are from one point in time. History rebuilds a watch's
 // missed events from the stored versions (history.go). Snapshots are the
@@ -58,24 +63,37 @@
 // is ignored if the lease was renewed since (lease.go). Revoking deletes
 // the lease's keys at one revision.
 //
-// # Primitives: locks, elections, queues, barriers
+// # Primitives: a registry
 //
-// The primitives' rules live in their packages (locks, election, queue,
-// barrier), written against locks.Store (queue.Store adds leases granted
-// and revoked inside a command), which primitives.go implements over the
-// applier: their writes are ordinary puts and deletes of reserved keys,
-// with the same events and lease attachments, and a primitive command
-// makes at most one revision. Revoking a lease then calls the primitives'
-// hooks (ownerHooks) for the keys it deleted, at the revoke's revision,
-// so that a lock or an election whose holder's lease is gone is granted
-// to the next owner, a queue item whose consumer's lease or visibility
-// lease ended goes back to its queue, and a barrier participant whose
-// lease ended leaves, by the revoke itself. A hook may itself revoke a
-// lease (a returned item's visibility lease), the same way. A queue's
-// Dequeue grants a lease inside the command (the item's visibility
-// timeout): it is reported in Applied.Leases like any grant, so the
-// leader's lessor times it and proposes its expiry. Txn compares with
-// target wire.CompareLockToken read a lock's holder record.
+// The coordination primitives (locks, elections, queues, barriers) are
+// registered, not wired in: primitives.go holds one list of
+// primitive.Primitive values, one line per primitive, each exported by
+// the primitive's rules package (locks/lockrules, election/electionrules,
+// queue/queuerules, barrier/barrierrules). Those packages import only
+// coord/wire and statemachine/primitive, so this package links neither
+// the client packages nor the client nor Dragonboat (TestDependencies
+// checks it with go list). A primitive registers its ops (stable log
+// names, the type of their request, an apply function, where the
+// response's header goes), its status queries (Shard.Query), its
+// lease-revoke hook and its key root; adding one is its rules package and
+// one line in the list.
+//
+// The rules are written against primitive.Store (LeaseStore adds leases
+// granted and revoked inside a command), which primitives.go implements
+// over the applier: their writes are ordinary puts and deletes of
+// reserved keys, with the same events and lease attachments, and a
+// primitive command makes at most one revision. Revoking a lease then
+// calls each primitive's Revoked hook for the keys it deleted under the
+// primitive's root, at the revoke's revision, so that a lock or an
+// election whose holder's lease is gone is granted to the next owner, a
+// queue item whose consumer's lease or visibility lease ended goes back
+// to its queue, and a barrier participant whose lease ended leaves, by
+// the revoke itself. A hook may itself revoke a lease (a returned item's
+// visibility lease), the same way. A queue's Dequeue grants a lease
+// inside the command (the item's visibility timeout): it is reported in
+// Applied.Leases like any grant, so the leader's lessor times it and
+// proposes its expiry. Txn compares with target wire.CompareLockToken
+// read a lock's holder record (lockrules.ReadToken).
 //
 // # Determinism
 //

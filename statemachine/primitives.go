@@ -67,24 +67,31 @@ func init() {
 		op.name = name
 		ops[name] = op
 	}
-	for i, p := range primitives {
-		for _, other := range primitives[:i] {
-			if strings.HasPrefix(other.Root, p.Root) || strings.HasPrefix(p.Root, other.Root) {
-				panic(fmt.Sprintf("statemachine: the key roots of primitives %s and %s overlap", p.Name, other.Name))
-			}
+	for _, p := range primitives {
+		register(p, primitives)
+	}
+}
+
+// register adds the ops and queries of p, which is in list, to ops and
+// queries. A name registered twice or key roots that overlap are
+// programming errors: it panics.
+func register(p primitive.Primitive, list []primitive.Primitive) {
+	for _, other := range list {
+		if other.Name != p.Name && (strings.HasPrefix(other.Root, p.Root) || strings.HasPrefix(p.Root, other.Root)) {
+			panic(fmt.Sprintf("statemachine: the key roots of primitives %s and %s overlap", p.Name, other.Name))
 		}
-		for _, op := range p.Ops {
-			if _, dup := ops[op.Name]; dup {
-				panic(fmt.Sprintf("statemachine: operation %q of primitive %s is registered twice", op.Name, p.Name))
-			}
-			ops[op.Name] = opEntry{name: op.Name, newReq: op.NewRequest, apply: primitiveOp(op)}
+	}
+	for _, op := range p.Ops {
+		if _, dup := ops[op.Name]; dup {
+			panic(fmt.Sprintf("statemachine: operation %q of primitive %s is registered twice", op.Name, p.Name))
 		}
-		for _, q := range p.Reads {
-			if _, dup := queries[q.Name]; dup {
-				panic(fmt.Sprintf("statemachine: query %q of primitive %s is registered twice", q.Name, p.Name))
-			}
-			queries[q.Name] = q
+		ops[op.Name] = opEntry{name: op.Name, newReq: op.NewRequest, apply: primitiveOp(op)}
+	}
+	for _, q := range p.Reads {
+		if _, dup := queries[q.Name]; dup {
+			panic(fmt.Sprintf("statemachine: query %q of primitive %s is registered twice", q.Name, p.Name))
 		}
+		queries[q.Name] = q
 	}
 }
 

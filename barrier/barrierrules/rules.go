@@ -14,7 +14,8 @@ import (
 // inside the replicated apply, over a lockrules.Store of the barrier's shard.
 // They are deterministic (no clock, no randomness, no map iteration),
 // check every user error before their first write, and make at most one
-// revision. See doc.go for the key layout and a worked example.
+// revision. See package barrier's doc for the key layout and a worked
+// example.
 
 // Root is the prefix of every barrier's state (see Prefix).
 const Root = "\x00coord/barrier/"

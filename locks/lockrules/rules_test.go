@@ -179,7 +179,7 @@ func TestLockNames(t *testing.T) {
 	require.Zero(t, h.Rev(), "nothing was written")
 }
 
-// TestLockKeyLayout pins the layout documented in doc.go.
+// TestLockKeyLayout pins the layout documented in package locks.
 func TestLockKeyLayout(t *testing.T) {
 	require.Equal(t, "\x00coord/lock/{jobs}/", string(lockrules.Prefix("jobs")))
 	require.Equal(t, "\x00coord/lock/{jobs}/h", string(lockrules.HolderKey("jobs")))

@@ -17,7 +17,7 @@ import (
 // inside the replicated apply, over a Store of the queue's shard. They are
 // deterministic (no clock, no randomness, no map iteration), check every
 // user error before their first write, and make at most one revision.
-// See doc.go for the key layout and a worked example.
+// See package queue's doc for the key layout and a worked example.
 
 // Root is the prefix of every queue's state (see Prefix).
 const Root = "\x00coord/queue/"

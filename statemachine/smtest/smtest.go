@@ -1,7 +1,9 @@
 // Package smtest drives a real statemachine.Shard from tests of the
-// packages whose rules run inside the state machine (locks, election,
-// queue, barrier): their tests live in external test packages (locks_test),
-// which may import statemachine although statemachine imports them.
+// packages whose rules run inside the state machine (locks/lockrules,
+// election/electionrules, queue/queuerules, barrier/barrierrules): their
+// tests live in external test packages (lockrules_test), which may import
+// statemachine although statemachine imports (registers) them. Commands
+// are built with statemachine.NewCommand and the rules packages' op names.
 package smtest
 
 import (

@@ -306,10 +306,10 @@ func TestKeepAliveTooManyLeases(t *testing.T) {
 		ids[i] = g.ID
 	}
 	var resp wire.LeaseKeepAliveResponse
-	err = c.Call(ctx, wire.MethodLeaseKeepAlive, false, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp)
+	err = c.Call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp)
 	require.ErrorIs(t, err, coord.ErrTooLarge, "a keep-alive of too many leases was served")
 	require.Contains(t, err.Error(), "101 leases in one keep-alive, over the limit of 100")
-	require.NoError(t, c.Call(ctx, wire.MethodLeaseKeepAlive, false, &wire.LeaseKeepAliveRequest{IDs: ids[:100]}, &resp))
+	require.NoError(t, c.Call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: ids[:100]}, &resp))
 	require.EqualValues(t, 60, resp.TTLs[0])
 }
 
@@ -447,12 +447,12 @@ func TestVisibilityOverMaxLeaseTTL(t *testing.T) {
 	c := tc.client()
 	g, err := c.Grant(ctx, 60, coord.WithLeaseKey(string(queue.Prefix("vis"))))
 	require.NoError(t, err)
-	err = c.Call(ctx, wire.MethodEnqueue, true, &wire.EnqueueRequest{Name: "vis", Values: [][]byte{[]byte("a")}}, nil)
+	err = c.Call(ctx, wire.MethodEnqueue, &wire.EnqueueRequest{Name: "vis", Values: [][]byte{[]byte("a")}}, nil)
 	require.NoError(t, err)
 	var resp wire.DequeueResponse
-	err = c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3601}, &resp)
+	err = c.Call(ctx, wire.MethodDequeue, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3601}, &resp)
 	require.ErrorIs(t, err, coord.ErrInvalid, "a visibility timeout over the maximum lease TTL was accepted")
 	require.Contains(t, err.Error(), "over the maximum of 3600 s")
-	require.NoError(t, c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3600}, &resp))
+	require.NoError(t, c.Call(ctx, wire.MethodDequeue, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3600}, &resp))
 	require.EqualValues(t, 1, resp.Item.Seq)
 }

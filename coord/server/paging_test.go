@@ -97,10 +97,10 @@ func TestGetPagesLargeRange(t *testing.T) {
 
 	// A client that does not follow pages (MaxBytes 0) gets the whole
 	// range or an error, never a cut result.
-	_, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
+	_, werr := tc.servers[0].rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeTooLarge, werr.Code)
-	whole, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
+	whole, werr := tc.servers[0].rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
 	require.Nil(t, werr)
 	require.Len(t, whole.Kvs, 10)
 	require.False(t, whole.More)
@@ -291,7 +291,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 
 	// The pages themselves.
 	paged := int64(wire.MaxResponseFrameSize)
-	first, werr := s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/")), MaxBytes: paged})
+	first, werr := s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/")), MaxBytes: paged})
 	require.Nil(t, werr)
 	require.True(t, first.More)
 	require.NotNil(t, first.NextKey)
@@ -307,7 +307,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 		_, err := c.Delete(ctx, key(i))
 		require.NoError(t, err)
 	}
-	second, werr := s.rangeKeys(ctx, cont)
+	second, werr := s.rangeKeys(ctx, nil, cont)
 	require.Nil(t, werr)
 	require.NotEmpty(t, second.Kvs)
 	require.Equal(t, first.NextKey, append([]byte(string(first.Kvs[len(first.Kvs)-1].Key)), 0))
@@ -320,11 +320,11 @@ func TestRangePagesMergeShards(t *testing.T) {
 		_, err = c.Compact(ctx, rev, coord.WithCompactShard(shard))
 		require.NoError(t, err)
 	}
-	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
+	_, werr = s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeCompacted, werr.Code)
 
-	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: []byte("p0"), Revisions: map[uint32]int64{9: 1}})
+	_, werr = s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: []byte("p0"), Revisions: map[uint32]int64{9: 1}})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeInvalid, werr.Code)
 }

@@ -21,6 +21,13 @@
 // messages bounded, a revision split into Fragment messages. Decoders are
 // fuzzed (FuzzDecodeFrame).
 //
+// Methods: one table (methods.go, LookupMethod, Methods) says for every
+// method its request and response types, whether it is an exactly-once
+// write (per request: IsWrite; a resumed wait or a barrier's Wait only
+// reads), whether it waits, whether a cut-off wait is resumed, and
+// whether it streams (IsStream). The client tags writes from it, and the
+// server's dispatch, deadlines, stream limit and metrics read it.
+//
 // Routing: a key's shard is hash(tag) mod shards, where tag is the text
 // between the first '{' and the next '}' when non-empty, else the whole
 // key (HashTag, ShardOf). Ranges whose keys share a tag are served by one

@@ -81,7 +81,8 @@ type readOnly interface{ readOnly() bool }
 // ask for a single answer instead of a stream.
 type oneShot interface{ oneShot() bool }
 
-// IsWrite reports whether req, a request of m, is an exactly-once write.
+// IsWrite reports whether req, a request of m (a pointer to its type, as
+// NewRequest returns), is an exactly-once write.
 func (m *Method) IsWrite(req any) bool {
 	if !m.Write {
 		return false

@@ -109,6 +109,15 @@
 // and the clock are part of the state, and so of snapshots and of the
 // hash.
 //
+// # Corruption
+//
+// A stored record that does not decode (a key version, exactly-once
+// record, lease, attachment key, meta record, cluster identity) or a
+// snapshot stream that fails its checks is an error that matches
+// ErrCorruption (package statemachine/corruption, re-exported here), as
+// do the mvcc layer's and the primitives' corruption errors; the
+// package's own sentinels keep matching too.
+//
 // # Concurrency
 //
 // The package starts no goroutine. Apply and the other mutating methods

@@ -84,4 +84,12 @@
 // (dequeuers.go); per withdrawal of a waiter that gave up, one retry loop
 // (owns nothing; ends when it succeeds or the member stops). Dragonboat's
 // own goroutines call LeaderUpdated and the adapter.
+//
+// LocalCluster (local.go) runs N members inside one process on loopback
+// ports (free ones, or fixed from a base port), their data in a given or
+// temporary directory: the one in-process cluster behind `coord dev`, the
+// bench's local cluster and the tests. It starts members in order, waits
+// until every shard has a leader, stops and restarts single members and
+// closes them all in parallel; it starts no goroutine of its own beyond
+// those of Close.
 package server

@@ -2,11 +2,8 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -97,10 +94,10 @@ func TestGetPagesLargeRange(t *testing.T) {
 
 	// A client that does not follow pages (MaxBytes 0) gets the whole
 	// range or an error, never a cut result.
-	_, werr := tc.servers[0].rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
+	_, werr := tc.Member(0).rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeTooLarge, werr.Code)
-	whole, werr := tc.servers[0].rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
+	whole, werr := tc.Member(0).rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
 	require.Nil(t, werr)
 	require.Len(t, whole.Kvs, 10)
 	require.False(t, whole.More)
@@ -118,7 +115,7 @@ func TestWatchLargeHistory(t *testing.T) {
 
 	// The history comes from the store, not from the recent events the
 	// member keeps in memory.
-	tc.servers[0].hub.restored(0)
+	tc.Member(0).hub.restored(0)
 	wc := c.Watch(ctx, "big/", coord.WithPrefix(), coord.WithRev(1), coord.WithPrevKV())
 	waitCreated(t, wc)
 	evs := collect(t, wc, bigValues, 15*time.Second)
@@ -183,28 +180,10 @@ func TestTxnRangeTooLarge(t *testing.T) {
 // response limits are set by mutate.
 func startLimitedMember(t *testing.T, shards int, mutate func(*Config)) *Server {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		cfg := DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = "127.0.0.1:0", freeAddr(t), ""
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startMember(t, func(cfg *Config) {
 		cfg.Shards = shards
-		mutate(&cfg)
-		s, err := Start(cfg)
-		if err != nil {
-			if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
-				continue
-			}
-			require.NoError(t, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, s.Stop(ctx))
-		})
-		require.NoError(t, s.WaitReady(ctxT(t, 30*time.Second)))
-		return s
-	}
+		mutate(cfg)
+	})
 }
 
 func memberClient(t *testing.T, s *Server) *coord.Client {
@@ -398,7 +377,7 @@ func TestWatchHistoryWindows(t *testing.T) {
 	}{{"h/sparse/", (n + 49) / 50}, {"h/", n + 1}} { // + the first one's live put
 		// Forget the recent events kept in memory: the history comes
 		// from the store.
-		tc.servers[0].hub.restored(0)
+		tc.Member(0).hub.restored(0)
 		wc := c.Watch(ctx, tt.prefix, coord.WithPrefix(), coord.WithRev(first))
 		waitCreated(t, wc)
 		evs := collect(t, wc, tt.want, 15*time.Second)

@@ -172,7 +172,7 @@ func TestLockRetryNeverReportsReleasedGrant(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	c := tc.client()
 	ctx := ctxT(t, 30*time.Second)
-	addr := tc.cfgs[0].ListenClient
+	addr := tc.Config(0).ListenClient
 
 	holder := locks.NewMutex(newSession(t, c, 30), "S")
 	require.NoError(t, holder.Lock(ctx))
@@ -260,7 +260,7 @@ func TestCancelledWaiterWithdrawnAfterQuorumReturns(t *testing.T) {
 	// The member has answered the cancelled call (and so made whatever
 	// attempt to withdraw it makes while answering) before the quorum
 	// comes back.
-	require.Eventually(t, func() bool { return callsEnded(tc.servers[0], wire.MethodLock, wire.CodeCanceled) >= 1 },
+	require.Eventually(t, func() bool { return callsEnded(tc.Member(0), wire.MethodLock, wire.CodeCanceled) >= 1 },
 		30*time.Second, 10*time.Millisecond)
 	tc.start(1)
 	tc.start(2)
@@ -383,7 +383,7 @@ func TestWaitingLockDoesNotHoldAckWatermark(t *testing.T) {
 	wg.Wait()
 	require.Empty(t, failed)
 
-	tc.servers[0].closeClientConns()
+	tc.Member(0).closeClientConns()
 	// The Lock resumes on a new connection and keeps waiting.
 	waitWaiters(t, h, "D", 1)
 	require.NoError(t, holder.Unlock(ctx))

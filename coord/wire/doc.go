@@ -12,7 +12,8 @@
 // write's sequence number), answered by one Response, or by several with
 // More set for a stream (watch, observe), ended by a final one. A Cancel
 // frame ends a call early. Errors travel as a stable Code and a one-line
-// message; codes never change meaning.
+// message; codes never change meaning and are append-only (exactly-once
+// records persist them; TestCodesPinned pins each code's number).
 //
 // A malformed or oversized frame closes only its connection, except that
 // a client passes over a response frame over its limit and fails only

@@ -19,7 +19,7 @@ func New(c *coord.Client, name string) *Barrier { return &Barrier{c: c, name: na
 
 func (b *Barrier) call(ctx context.Context, op uint8) (*wire.BarrierResponse, error) {
 	var resp wire.BarrierResponse
-	if err := b.c.Call(ctx, wire.MethodBarrier, op != wire.BarrierWait, &wire.BarrierRequest{Name: b.name, Op: op}, &resp); err != nil {
+	if err := b.c.Call(ctx, wire.MethodBarrier, &wire.BarrierRequest{Name: b.name, Op: op}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

@@ -25,8 +25,9 @@
 // A workload whose primitive a target lacks fails at setup with an error
 // saying so (ErrUnsupported).
 //
-// StartLocalCluster runs a Coord cluster inside the calling process (used
-// when `coord bench` is given no endpoints); its members then share the
+// Without endpoints, `coord bench` runs a Coord cluster inside the calling
+// process (server.StartLocalCluster, the in-process cluster fixture); its
+// members then share the
 // process with the load generator, so Resources reports the CPU time and
 // memory of the whole process, not of the members alone.
 //

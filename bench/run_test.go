@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/coord/server"
 )
 
 // testCluster starts a one-member in-process cluster for the test.
-func testCluster(t *testing.T) *LocalCluster {
+func testCluster(t *testing.T) *server.LocalCluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := StartLocalCluster(ctx, LocalClusterConfig{Members: 1, Dir: t.TempDir()})
+	cl, err := server.StartLocalCluster(ctx, server.LocalClusterConfig{Members: 1, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cl.Stop() })
+	t.Cleanup(func() { cl.Close() })
 	return cl
 }
 
@@ -56,7 +57,7 @@ func checkRun(t *testing.T, res *Result, err error) {
 
 func TestCoordWorkloads(t *testing.T) {
 	cl := testCluster(t)
-	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints()})
 	for _, w := range workloadOrder {
 		t.Run(w, func(t *testing.T) {
 			cfg := shortConfig(w)
@@ -90,7 +91,7 @@ func TestCoordWorkloads(t *testing.T) {
 
 func TestTotalAndOpenLoop(t *testing.T) {
 	cl := testCluster(t)
-	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints()})
 
 	cfg := shortConfig("put")
 	cfg.Duration, cfg.Total = 0, 50
@@ -111,7 +112,7 @@ func TestTotalAndOpenLoop(t *testing.T) {
 
 func TestInterruptedRun(t *testing.T) {
 	cl := testCluster(t)
-	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints})
+	target := NewCoordTarget(coord.Config{Endpoints: cl.Endpoints()})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	cfg := shortConfig("put")

@@ -291,11 +291,15 @@ func ctxError(err error) error {
 // members and (for writes, which are de-duplicated) timeouts, until ctx
 // ends, or for a write that may have reached a member, until
 // Config.RetryWindow after it was first sent (then ErrOutcomeUnknown).
-func (c *Client) call(ctx context.Context, method string, write bool, req, resp any) error {
+// Whether req is a write the method table says; a method it does not
+// know is sent as a read (the member refuses it).
+func (c *Client) call(ctx context.Context, method string, req, resp any) error {
 	body, err := wire.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	m, known := wire.LookupMethod(method)
+	write := known && m.IsWrite(req)
 	var seq uint64
 	var firstSent time.Time // of a write; zero until an attempt may have reached a member
 	if write {

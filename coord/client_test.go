@@ -155,3 +155,50 @@ func TestWriteAttemptEndsWithWindow(t *testing.T) {
 	require.ErrorIs(t, err, ErrOutcomeUnknown)
 	require.NoError(t, ctx.Err())
 }
+
+// TestCallTagsWritesFromMethodTable: Call sends what the method table
+// calls an exactly-once write with a sequence number (and the
+// acknowledgement watermark), anything else without: a dequeue is a write,
+// a queue wait, a barrier's Wait and a method the table does not know are
+// not.
+func TestCallTagsWritesFromMethodTable(t *testing.T) {
+	m := newFakeMember(t, nil)
+	c, err := New(Config{Endpoints: []string{m.ln.Addr().String()}})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	calls := []struct {
+		method string
+		req    any
+		write  bool
+	}{
+		{wire.MethodDequeue, &wire.DequeueRequest{Name: "q"}, true},
+		{wire.MethodQueueWait, &wire.QueueWaitRequest{Name: "q"}, false},
+		{wire.MethodBarrier, &wire.BarrierRequest{Name: "b", Op: wire.BarrierHold}, true},
+		{wire.MethodBarrier, &wire.BarrierRequest{Name: "b", Op: wire.BarrierWait}, false},
+		{wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: []int64{1}}, false},
+		{"kv.frobnicate", &wire.RangeRequest{Key: []byte("x")}, false},
+	}
+	for _, mt := range wire.Methods() {
+		calls = append(calls, struct {
+			method string
+			req    any
+			write  bool
+		}{mt.Name, mt.NewRequest(), mt.IsWrite(mt.NewRequest())})
+	}
+	for _, cl := range calls {
+		require.NoError(t, c.Call(ctx, cl.method, cl.req, nil), cl.method)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.Len(t, m.frames, len(calls))
+	for i, cl := range calls {
+		f := m.frames[i]
+		require.Equal(t, cl.method, f.Method)
+		require.Equal(t, cl.write, f.Seq != 0, "%s %+v: sequence number %d", cl.method, cl.req, f.Seq)
+		if !cl.write {
+			require.Zero(t, f.AckBelow, cl.method)
+		}
+	}
+}

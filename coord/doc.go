@@ -23,7 +23,8 @@
 // fragments. A response larger than the client reads fails only its own
 // call, with ErrTooLarge, and is not retried.
 //
-// Writes are exactly-once: each carries the client's random ID and a
+// Writes are exactly-once: each call the wire method table marks as a
+// write (wire.Method.IsWrite) carries the client's random ID and a
 // sequence number, and AckBelow tells the cluster which results it may
 // forget. A write retried after a timeout or a broken connection — on the
 // same member or another — is answered with its first result instead of

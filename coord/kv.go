@@ -155,7 +155,7 @@ func (o Op) requestOp() wire.RequestOp {
 // Put sets key to val.
 func (c *Client) Put(ctx context.Context, key, val string, opts ...OpOption) (*PutResponse, error) {
 	var resp PutResponse
-	if err := c.call(ctx, wire.MethodPut, true, newOp(opPut, key, val, opts).putRequest(), &resp); err != nil {
+	if err := c.call(ctx, wire.MethodPut, newOp(opPut, key, val, opts).putRequest(), &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -173,7 +173,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetRes
 	req := newOp(opGet, key, "", opts).rangeRequest()
 	req.MaxBytes = wire.MaxResponseFrameSize // we follow pages (the member's limit applies)
 	var resp GetResponse
-	if err := c.call(ctx, wire.MethodRange, false, req, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodRange, req, &resp); err != nil {
 		return nil, err
 	}
 	if resp.NextKey == nil {
@@ -191,7 +191,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetRes
 			next.Limit = req.Limit - int64(len(resp.Kvs))
 		}
 		var page GetResponse
-		if err := c.call(ctx, wire.MethodRange, false, &next, &page); err != nil {
+		if err := c.call(ctx, wire.MethodRange, &next, &page); err != nil {
 			return nil, err
 		}
 		if len(page.Kvs) == 0 {
@@ -208,7 +208,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetRes
 // WithRange.
 func (c *Client) Delete(ctx context.Context, key string, opts ...OpOption) (*DeleteResponse, error) {
 	var resp DeleteResponse
-	if err := c.call(ctx, wire.MethodDelete, true, newOp(opDelete, key, "", opts).deleteRequest(), &resp); err != nil {
+	if err := c.call(ctx, wire.MethodDelete, newOp(opDelete, key, "", opts).deleteRequest(), &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -234,7 +234,7 @@ func (c *Client) Compact(ctx context.Context, rev int64, opts ...CompactOption) 
 		f(req)
 	}
 	var resp CompactResponse
-	if err := c.call(ctx, wire.MethodCompact, true, req, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodCompact, req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -354,7 +354,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 		}
 	}
 	var resp TxnResponse
-	if err := t.c.call(t.ctx, wire.MethodTxn, true, &t.req, &resp); err != nil {
+	if err := t.c.call(t.ctx, wire.MethodTxn, &t.req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

@@ -37,7 +37,7 @@ func (c *Client) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*Le
 		f(req)
 	}
 	var resp LeaseGrantResponse
-	if err := c.call(ctx, wire.MethodLeaseGrant, true, req, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodLeaseGrant, req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -46,7 +46,7 @@ func (c *Client) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*Le
 // Revoke ends a lease now, deleting every key attached to it.
 func (c *Client) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, error) {
 	var resp LeaseRevokeResponse
-	if err := c.call(ctx, wire.MethodLeaseRevoke, true, &wire.LeaseRevokeRequest{ID: id}, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodLeaseRevoke, &wire.LeaseRevokeRequest{ID: id}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -55,7 +55,7 @@ func (c *Client) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, er
 // keepAlive renews leases once; a lease that no longer exists has TTL 0.
 func (c *Client) keepAlive(ctx context.Context, ids []int64) (*LeaseKeepAliveResponse, error) {
 	var resp LeaseKeepAliveResponse
-	if err := c.call(ctx, wire.MethodLeaseKeepAlive, false, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -128,7 +128,7 @@ func (c *Client) KeepAlive(ctx context.Context, id int64) (<-chan *LeaseKeepAliv
 // and, with withKeys, the keys attached to it.
 func (c *Client) TimeToLive(ctx context.Context, id int64, withKeys bool) (*LeaseTimeToLiveResponse, error) {
 	var resp LeaseTimeToLiveResponse
-	if err := c.call(ctx, wire.MethodLeaseTimeToLive, false, &wire.LeaseTimeToLiveRequest{ID: id, Keys: withKeys}, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodLeaseTimeToLive, &wire.LeaseTimeToLiveRequest{ID: id, Keys: withKeys}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -137,7 +137,7 @@ func (c *Client) TimeToLive(ctx context.Context, id int64, withKeys bool) (*Leas
 // Leases lists every lease of the cluster.
 func (c *Client) Leases(ctx context.Context) (*LeaseLeasesResponse, error) {
 	var resp LeaseLeasesResponse
-	if err := c.call(ctx, wire.MethodLeaseLeases, false, &wire.LeaseLeasesRequest{}, &resp); err != nil {
+	if err := c.call(ctx, wire.MethodLeaseLeases, &wire.LeaseLeasesRequest{}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

@@ -10,10 +10,10 @@ import (
 
 // Call runs one unary method of the wire protocol. It is how the primitive
 // packages (locks, election, queue, barrier) talk to the cluster; an
-// application uses their handles instead. A write carries the client's
-// exactly-once tag, so it may be retried safely.
-func (c *Client) Call(ctx context.Context, method string, write bool, req, resp any) error {
-	return c.call(ctx, method, write, req, resp)
+// application uses their handles instead. A write (wire.Method.IsWrite)
+// carries the client's exactly-once tag, so it may be retried safely.
+func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
+	return c.call(ctx, method, req, resp)
 }
 
 // errStreamBroken means a stream ended without its final message (the

@@ -200,5 +200,5 @@ func (c *Client) Wait(ctx context.Context, w Waiting, resp any) error {
 func (c *Client) withdrawLater(method string, req any) {
 	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
 	defer cancel()
-	_ = c.call(ctx, method, true, req, nil)
+	_ = c.call(ctx, method, req, nil)
 }

@@ -84,7 +84,7 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 	if key == nil {
 		return coord.ErrNotLeader
 	}
-	return e.s.Client().Call(ctx, wire.MethodProclaim, true, &wire.ProclaimRequest{Name: e.name, Key: key, Value: []byte(value), Lease: lease}, &wire.LeaderResponse{})
+	return e.s.Client().Call(ctx, wire.MethodProclaim, &wire.ProclaimRequest{Name: e.name, Key: key, Value: []byte(value), Lease: lease}, &wire.LeaderResponse{})
 }
 
 // Resign gives up leadership (or the candidacy); the next candidate leads.
@@ -97,7 +97,7 @@ func (e *Election) Resign(ctx context.Context) error {
 	if key == nil {
 		return nil
 	}
-	if err := e.s.Client().Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: e.name, Key: key, Lease: lease}, &wire.LeaderResponse{}); err != nil {
+	if err := e.s.Client().Call(ctx, wire.MethodResign, &wire.ResignRequest{Name: e.name, Key: key, Lease: lease}, &wire.LeaderResponse{}); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -132,7 +132,7 @@ func (e *Election) Key() []byte {
 // nobody leads.
 func Leader(ctx context.Context, c *coord.Client, name string) (*wire.LeaderResponse, error) {
 	var resp wire.LeaderResponse
-	if err := c.Call(ctx, wire.MethodLeader, false, &wire.LeaderRequest{Name: name}, &resp); err != nil {
+	if err := c.Call(ctx, wire.MethodLeader, &wire.LeaderRequest{Name: name}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -148,7 +148,7 @@ func ResignLeader(ctx context.Context, c *coord.Client, name string, lease int64
 	if err != nil {
 		return err
 	}
-	return c.Call(ctx, wire.MethodResign, true, &wire.ResignRequest{Name: name, Key: l.Key, Lease: lease}, &wire.LeaderResponse{})
+	return c.Call(ctx, wire.MethodResign, &wire.ResignRequest{Name: name, Key: l.Key, Lease: lease}, &wire.LeaderResponse{})
 }
 
 // Observation is one report of Observe: the leader (nil when nobody

@@ -106,7 +106,7 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 	if key == nil {
 		return coord.ErrNotHolder
 	}
-	if err := m.s.Client().Call(ctx, wire.MethodUnlock, true, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}, &wire.UnlockResponse{}); err != nil {
+	if err := m.s.Client().Call(ctx, wire.MethodUnlock, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}, &wire.UnlockResponse{}); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -143,7 +143,7 @@ func (m *Mutex) Name() string { return m.name }
 // Status describes lock name: holder, token, waiters, holder lease TTL.
 func Status(ctx context.Context, c *coord.Client, name string) (*wire.LockStatusResponse, error) {
 	var resp wire.LockStatusResponse
-	if err := c.Call(ctx, wire.MethodLockStatus, false, &wire.LockStatusRequest{Name: name}, &resp); err != nil {
+	if err := c.Call(ctx, wire.MethodLockStatus, &wire.LockStatusRequest{Name: name}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

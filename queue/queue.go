@@ -88,7 +88,7 @@ func (q *Queue) Enqueue(ctx context.Context, values ...string) ([]int64, error) 
 		req.Values = append(req.Values, []byte(v))
 	}
 	var resp wire.EnqueueResponse
-	if err := q.c.Call(ctx, wire.MethodEnqueue, true, req, &resp); err != nil {
+	if err := q.c.Call(ctx, wire.MethodEnqueue, req, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Seqs, nil
@@ -148,7 +148,7 @@ func (q *Queue) dequeueOnce(ctx context.Context) (*Item, error) {
 		vis = 1
 	}
 	var resp wire.DequeueResponse
-	err = q.c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: q.name, Lease: lease, VisibilitySeconds: vis}, &resp)
+	err = q.c.Call(ctx, wire.MethodDequeue, &wire.DequeueRequest{Name: q.name, Lease: lease, VisibilitySeconds: vis}, &resp)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (q *Queue) Dequeue(ctx context.Context) (*Item, error) {
 		if !errors.Is(err, coord.ErrEmpty) {
 			return it, err
 		}
-		err = q.c.Call(ctx, wire.MethodQueueWait, false, &wire.QueueWaitRequest{Name: q.name}, &wire.QueueWaitResponse{})
+		err = q.c.Call(ctx, wire.MethodQueueWait, &wire.QueueWaitRequest{Name: q.name}, &wire.QueueWaitResponse{})
 		cutOff := errors.Is(err, coord.ErrCanceled) || errors.Is(err, coord.ErrTimeout)
 		if err != nil && (!cutOff || ctx.Err() != nil) {
 			return nil, err
@@ -209,13 +209,13 @@ func (q *Queue) Nack(ctx context.Context, it *Item) error {
 }
 
 func (q *Queue) ack(ctx context.Context, req *wire.AckRequest) error {
-	return q.c.Call(ctx, wire.MethodAck, true, req, &wire.AckResponse{})
+	return q.c.Call(ctx, wire.MethodAck, req, &wire.AckResponse{})
 }
 
 // Len returns the number of items ready and in flight.
 func (q *Queue) Len(ctx context.Context) (ready, inFlight int64, err error) {
 	var resp wire.QueueInfoResponse
-	if err := q.c.Call(ctx, wire.MethodQueueInfo, false, &wire.QueueInfoRequest{Name: q.name}, &resp); err != nil {
+	if err := q.c.Call(ctx, wire.MethodQueueInfo, &wire.QueueInfoRequest{Name: q.name}, &resp); err != nil {
 		return 0, 0, err
 	}
 	return resp.Ready, resp.InFlight, nil
@@ -225,7 +225,7 @@ func (q *Queue) Len(ctx context.Context) (ready, inFlight int64, err error) {
 // when no item is ready.
 func (q *Queue) Peek(ctx context.Context) (*Item, error) {
 	var resp wire.QueueInfoResponse
-	if err := q.c.Call(ctx, wire.MethodQueueInfo, false, &wire.QueueInfoRequest{Name: q.name, Peek: true}, &resp); err != nil {
+	if err := q.c.Call(ctx, wire.MethodQueueInfo, &wire.QueueInfoRequest{Name: q.name, Peek: true}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Head, nil

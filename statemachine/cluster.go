@@ -3,11 +3,11 @@ package statemachine
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/cockroachdb/pebble"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // ClusterIdentity proposes the identity of a new cluster: a random number
@@ -39,7 +39,7 @@ func (sh *Shard) loadClusterID(db *pebble.DB) error {
 	}
 	defer closer.Close()
 	if len(v) != 8 {
-		return fmt.Errorf("statemachine: corrupt cluster identity (%d bytes)", len(v))
+		return corruption.Errorf("statemachine: corrupt cluster identity (%d bytes)", len(v))
 	}
 	sh.clusterID.Store(binary.BigEndian.Uint64(v))
 	return nil

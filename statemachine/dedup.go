@@ -3,10 +3,10 @@ package statemachine
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"sort"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // Exactly-once bookkeeping.
@@ -187,7 +187,7 @@ func (c *clientRecord) encode() []byte {
 	return b
 }
 
-var errCorruptDedup = errors.New("statemachine: corrupt exactly-once record")
+var errCorruptDedup = corruption.New("statemachine: corrupt exactly-once record")
 
 // uvarints decodes len(vals) uvarints from b.
 func uvarints(b []byte, vals []uint64) ([]byte, error) {

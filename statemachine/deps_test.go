@@ -9,8 +9,8 @@ import (
 // TestDependencies checks that the replicated core links neither the
 // networking client, nor the server, nor the primitives' client packages,
 // nor Dragonboat: the primitives' rules come from their rules packages
-// (registered in primitives.go), which import only coord/wire and
-// statemachine/primitive.
+// (registered in primitives.go), which import only coord/wire and the
+// leaves statemachine/primitive and statemachine/corruption.
 func TestDependencies(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {

@@ -70,7 +70,8 @@
 // primitive.Primitive values, one line per primitive, each exported by
 // the primitive's rules package (locks/lockrules, election/electionrules,
 // queue/queuerules, barrier/barrierrules). Those packages import only
-// coord/wire and statemachine/primitive, so this package links neither
+// coord/wire and the leaves statemachine/primitive and
+// statemachine/corruption, so this package links neither
 // the client packages nor the client nor Dragonboat (TestDependencies
 // checks it with go list). A primitive registers its ops (stable log
 // names, the type of their request, an apply function, where the
@@ -126,6 +127,15 @@
 // answered wire.CodeOutcomeUnknown instead of being applied. The records
 // and the clock are part of the state, and so of snapshots and of the
 // hash.
+//
+// # Corruption
+//
+// A stored record that does not decode (a key version, exactly-once
+// record, lease, attachment key, meta record, cluster identity) or a
+// snapshot stream that fails its checks is an error that matches
+// ErrCorruption (package statemachine/corruption, re-exported here), as
+// do the mvcc layer's and the primitives' corruption errors; the
+// package's own sentinels keep matching too.
 //
 // # Concurrency
 //

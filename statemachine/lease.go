@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/cockroachdb/pebble"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // Leases.
@@ -52,7 +52,7 @@ func (l leaseRecord) encode() []byte {
 	return binary.AppendUvarint(b, l.renewSeq)
 }
 
-var errCorruptLease = errors.New("statemachine: corrupt lease record")
+var errCorruptLease = corruption.New("statemachine: corrupt lease record")
 
 func decodeLeaseRecord(b []byte) (leaseRecord, error) {
 	ttl, n := binary.Uvarint(b)
@@ -173,7 +173,7 @@ func (a *applier) attachedKeys(id int64) ([][]byte, error) {
 		k, ok := a.sh.space.AttachedKey(it.Key())
 		if !ok {
 			_ = it.Close()
-			return nil, fmt.Errorf("statemachine: corrupt attachment key %x", it.Key())
+			return nil, corruption.Errorf("statemachine: corrupt attachment key %x", it.Key())
 		}
 		if on, ok := pending[string(k)]; ok && !on {
 			continue
@@ -391,7 +391,7 @@ func (sh *Shard) LeaseKeys(id int64) ([][]byte, error) {
 	for valid := it.First(); valid; valid = it.Next() {
 		k, ok := sh.space.AttachedKey(it.Key())
 		if !ok {
-			return nil, fmt.Errorf("statemachine: corrupt attachment key %x", it.Key())
+			return nil, corruption.Errorf("statemachine: corrupt attachment key %x", it.Key())
 		}
 		keys = append(keys, bytes.Clone(k))
 	}

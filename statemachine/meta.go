@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/cockroachdb/pebble"
 
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
@@ -50,7 +50,7 @@ func (m meta) encode() []byte {
 
 func decodeMeta(b []byte) (meta, error) {
 	if len(b) != metaLen && len(b) != metaLeaseLen && len(b) != metaClockLen {
-		return meta{}, fmt.Errorf("statemachine: corrupt meta record (%d bytes)", len(b))
+		return meta{}, corruption.Errorf("statemachine: corrupt meta record (%d bytes)", len(b))
 	}
 	m := meta{
 		applied:   binary.BigEndian.Uint64(b),
@@ -82,7 +82,7 @@ func readMeta(it *pebble.Iterator, space mvcc.Space) (meta, error) {
 	key = space.CompactingKey()
 	if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
 		if len(it.Value()) != 8 {
-			return meta{}, fmt.Errorf("statemachine: corrupt compacting marker (%d bytes)", len(it.Value()))
+			return meta{}, corruption.Errorf("statemachine: corrupt compacting marker (%d bytes)", len(it.Value()))
 		}
 		m.compacted = max(m.compacted, mvcc.Revision(binary.BigEndian.Uint64(it.Value())))
 	}

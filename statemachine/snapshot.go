@@ -11,6 +11,8 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // Snapshot format (version 1), the same bytes for the same shard state:
@@ -119,7 +121,7 @@ func (sw *snapshotWriter) bytes(b []byte) {
 }
 
 // errBadSnapshot reports a snapshot stream that is not one SaveSnapshot wrote.
-var errBadSnapshot = errors.New("statemachine: malformed snapshot")
+var errBadSnapshot = corruption.New("statemachine: malformed snapshot")
 
 // RecoverFromSnapshot replaces the shard's whole state (data, meta and
 // exactly-once records) by the snapshot read from r.

@@ -9,11 +9,18 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
 // ErrClosed is returned by a Store or Shard used after Close.
 var ErrClosed = errors.New("statemachine: closed")
+
+// ErrCorruption matches every error caused by corrupt stored state: a
+// record, exactly-once result, lease, meta record or snapshot stream that
+// does not decode, in this package, in package mvcc or in a primitive's
+// rules (errors.Is). It is corruption.ErrCorruption, re-exported.
+var ErrCorruption = corruption.ErrCorruption
 
 // ReservedPrefix starts every key of the reserved keyspace, where the
 // primitives keep their state. Plain KV writes there are refused

@@ -1,11 +1,11 @@
 // Package barrierrules is the replicated rules of Coord's barrier
 // primitive: the gate and double-barrier operations (ApplyBarrier), the
 // state query and the leave of a participant whose lease is revoked. It
-// imports only coord/wire and statemachine/primitive (never the state
-// machine, the server, Dragonboat or the client), so the state machine
-// links it without linking package barrier, the user-facing package that
-// holds the client handle and documents the key layout with a worked
-// example.
+// imports only coord/wire, statemachine/primitive and
+// statemachine/corruption (never the state machine, the server,
+// Dragonboat or the client), so the state machine links it without
+// linking package barrier, the user-facing package that holds the client
+// handle and documents the key layout with a worked example.
 //
 // # Data flow
 //

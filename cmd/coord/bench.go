@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -156,27 +157,28 @@ func runBench(ctx context.Context, c *cli.Context, e *cliEnv, cfg bench.Config, 
 			return err
 		}
 		if !explicit {
-			lc := bench.LocalClusterConfig{Members: 3, Shards: c.Int("shards"), EnablePprof: c.Bool("enable-pprof")}
+			pprofOn := c.Bool("enable-pprof")
+			lc := server.LocalClusterConfig{Members: 3, Shards: c.Int("shards"), Configure: func(cfg *server.Config) { cfg.EnablePprof = pprofOn }}
 			if c.Bool("cluster-log") {
-				lc.Log = e.stderr
+				lc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
 			if cfg.Progress != nil {
 				fmt.Fprint(e.stderr, "starting a local three-member cluster…")
 			}
-			cl, err := bench.StartLocalCluster(ctx, lc)
+			cl, err := server.StartLocalCluster(ctx, lc)
 			if cfg.Progress != nil {
 				fmt.Fprint(e.stderr, "\r\033[K")
 			}
 			if err != nil {
 				return fmt.Errorf("local cluster: %w", err)
 			}
-			defer cl.Stop()
-			if lc.EnablePprof {
-				for _, h := range cl.HTTP {
+			defer cl.Close()
+			if pprofOn {
+				for _, h := range cl.HTTPAddrs() {
 					fmt.Fprintf(e.stderr, "pprof: http://%s/debug/pprof/\n", h)
 				}
 			}
-			eps, local = cl.Endpoints, true
+			eps, local = cl.Endpoints(), true
 			cfg.SelfIsServer = len(cfg.ServerPIDs) == 0
 		}
 		target = bench.NewCoordTarget(coord.Config{Endpoints: eps, DialTimeout: c.Duration("dial-timeout"), TLS: tc})

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -65,103 +61,67 @@ lives in a temporary directory that is removed on exit.
 			if err != nil {
 				return usageErrorf(c, "%v", err)
 			}
-			dir := c.String("data-dir")
-			if dir == "" {
-				tmp, err := os.MkdirTemp("", "coord-dev-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				dir = tmp
+			cc := devClusterConfig(n, base, c.String("data-dir"), c.Int("shards"))
+			cc.Logger = logger
+			devConfigure := cc.Configure
+			cc.Configure = func(cfg *server.Config) {
+				devConfigure(cfg)
+				cfg.RaftLogLevel = raftLogLevel(level, cfg.RaftLogLevel)
 			}
-			cfgs := devConfigs(n, base, dir, c.Int("shards"))
-			for i := range cfgs {
-				cfgs[i].Logger = logger.With("member", cfgs[i].Name)
-				cfgs[i].RaftLogLevel = raftLogLevel(level, cfgs[i].RaftLogLevel)
-				if err := cfgs[i].Validate(); err != nil {
+			// Without --data-dir the data lives in a temporary directory
+			// that Close removes.
+			lc, err := server.NewLocalCluster(cc)
+			if err != nil {
+				return err
+			}
+			for _, cfg := range lc.Configs() {
+				if err := cfg.Validate(); err != nil {
+					_ = lc.Close()
 					return usageErrorf(c, "%v", err)
 				}
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, e.stdout, cfgs)
+			return runDev(ctx, e.stdout, lc)
 		},
 	}
 }
 
-// devConfigs returns the configurations of an n-member local cluster.
-func devConfigs(n, basePort int, dir string, shards int) []server.Config {
-	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-	var initial []string
-	for i := 0; i < n; i++ {
-		initial = append(initial, fmt.Sprintf("n%d=%s", i+1, addr(basePort+10*i+1)))
+// devClusterConfig returns the in-process cluster of `coord dev`: n
+// members on fixed ports from basePort, their data in dir ("" for a
+// temporary directory).
+func devClusterConfig(n, basePort int, dir string, shards int) server.LocalClusterConfig {
+	return server.LocalClusterConfig{
+		Members: n, BasePort: basePort, Dir: dir, StopTimeout: stopTimeout,
+		// The shard count as given: --shards 0 is refused, not the default.
+		Configure: func(cfg *server.Config) { cfg.Shards = shards },
 	}
-	cfgs := make([]server.Config, n)
-	for i := range cfgs {
-		p := basePort + 10*i
-		cfg := server.DefaultConfig()
-		cfg.Name = fmt.Sprintf("n%d", i+1)
-		cfg.DataDir = filepath.Join(dir, cfg.Name)
-		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = addr(p), addr(p+1), addr(p+2)
-		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.Shards = shards
-		cfgs[i] = cfg
-	}
-	return cfgs
 }
 
 // runDev starts the members, reports them, waits until ctx ends and stops them.
-func runDev(ctx context.Context, out io.Writer, cfgs []server.Config) error {
-	var servers []*server.Server
-	stopAll := func() error {
-		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		errs := make([]error, len(servers))
-		var wg sync.WaitGroup
-		for i, s := range servers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := s.Stop(sctx); err != nil {
-					errs[i] = fmt.Errorf("stopping %s: %w", cfgs[i].Name, err)
-				}
-			}()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
+func runDev(ctx context.Context, out io.Writer, lc *server.LocalCluster) error {
+	if err := lc.Start(); err != nil {
+		_ = lc.Close()
+		return err
 	}
-	for _, cfg := range cfgs {
-		s, err := server.Start(cfg)
-		if err != nil {
-			_ = stopAll()
-			return fmt.Errorf("starting member %s: %w", cfg.Name, err)
-		}
-		servers = append(servers, s)
+	for i, s := range lc.Members() {
+		cfg := lc.Config(i)
+		fmt.Fprintf(out, "%s client=%s peer=%s http=%s\n", cfg.Name, s.ClientAddr(), cfg.ListenPeer, s.HTTPAddr())
 	}
-	var eps []string
-	for i, s := range servers {
-		fmt.Fprintf(out, "%s client=%s peer=%s http=%s\n", cfgs[i].Name, s.ClientAddr(), cfgs[i].ListenPeer, s.HTTPAddr())
-		eps = append(eps, s.ClientAddr())
-	}
-	fmt.Fprintf(out, "export COORD_ENDPOINTS=%s\n", strings.Join(eps, ","))
+	fmt.Fprintf(out, "export COORD_ENDPOINTS=%s\n", strings.Join(lc.Endpoints(), ","))
 
 	rctx, cancel := context.WithTimeout(ctx, devReadyTimeout)
-	var readyErr error
-	for _, s := range servers {
-		if readyErr = s.WaitReady(rctx); readyErr != nil {
-			break
-		}
-	}
+	readyErr := lc.WaitReady(rctx)
 	cancel()
 	switch {
 	case ctx.Err() != nil:
 		// Interrupted while starting: just stop.
 	case readyErr != nil:
-		err := stopAll()
+		err := lc.Close()
 		return errors.Join(fmt.Errorf("cluster not ready after %s: %w", devReadyTimeout, readyErr), err)
 	default:
 		fmt.Fprintln(out, "ready")
 		<-ctx.Done()
 	}
-	return stopAll()
+	return lc.Close()
 }

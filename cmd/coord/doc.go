@@ -2,7 +2,8 @@
 // and the command-line client (put, get, del, txn, watch, compact, lease,
 // lock, elect, queue, barrier, member, status, bench, version).
 //
-// It only wires things together: members come from package coord/server,
+// It only wires things together: members come from package coord/server
+// (`coord dev` and the bench's local cluster run server.LocalCluster),
 // every client command goes through the Go client (package coord and the
 // primitives' packages), and the bench through package bench. Flags may
 // stand before or after arguments (args.go reorders them once for every

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -35,40 +34,28 @@ func startMember(t *testing.T, maxValueSize int) string {
 	return startMemberWith(t, func(cfg *server.Config) { cfg.MaxValueSize = maxValueSize })
 }
 
-// startMemberWith starts a one-member cluster configured by mutate. The
-// client port is chosen by the kernel; the peer port is picked free and,
-// should another process take it before the member binds it, picked again.
+// startMemberWith starts a one-member cluster configured by mutate and
+// returns its client address once it is ready.
 func startMemberWith(t *testing.T, mutate func(*server.Config)) string {
 	t.Helper()
-	var srv *server.Server
-	for attempt := 1; ; attempt++ {
-		cfg := server.DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = "127.0.0.1:0", freeAddr(t), ""
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		mutate(&cfg)
-		var err error
-		srv, err = server.Start(cfg)
-		if err == nil {
-			break
-		}
-		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatalf("server.Start: %v", err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lc, err := server.StartLocalCluster(ctx, server.LocalClusterConfig{
+		Members: 1, StopTimeout: 10 * time.Second,
+		Configure: func(cfg *server.Config) {
+			cfg.ListenHTTP = ""
+			mutate(cfg)
+		},
+	})
+	if err != nil {
+		t.Fatalf("server.Start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
+		if err := lc.Close(); err != nil {
 			t.Errorf("Stop: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.WaitReady(ctx); err != nil {
-		t.Fatalf("WaitReady: %v", err)
-	}
-	return srv.ClientAddr()
+	return lc.Endpoints()[0]
 }
 
 type jsonGet struct {

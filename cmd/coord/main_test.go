@@ -188,7 +188,11 @@ func TestServeDefaults(t *testing.T) {
 }
 
 func TestDevConfigs(t *testing.T) {
-	cfgs := devConfigs(3, 7379, "/d", 2)
+	lc, err := server.NewLocalCluster(devClusterConfig(3, 7379, "/d", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := lc.Configs()
 	want := [][4]string{
 		{"n1", "127.0.0.1:7379", "127.0.0.1:7380", "127.0.0.1:7381"},
 		{"n2", "127.0.0.1:7389", "127.0.0.1:7390", "127.0.0.1:7391"},

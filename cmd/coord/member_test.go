@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,48 +15,17 @@ import (
 // returns their configurations once every member is ready.
 func startCluster(t *testing.T, n, shards int) []server.Config {
 	t.Helper()
-	var cfgs []server.Config
-	var parts []string
-	for i := 0; i < n; i++ {
-		cfg := server.DefaultConfig()
-		cfg.Name = fmt.Sprintf("n%d", i+1)
-		cfg.DataDir = t.TempDir()
-		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = freeAddr(t), freeAddr(t), ""
-		cfg.Shards = shards
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		cfgs = append(cfgs, cfg)
-		parts = append(parts, cfg.Name+"="+cfg.ListenPeer)
-	}
-	srvs := make([]*server.Server, n)
-	for i := range cfgs {
-		cfgs[i].InitialCluster = strings.Join(parts, ",")
-		s, err := server.Start(cfgs[i])
-		if err != nil {
-			t.Fatalf("start %s: %v", cfgs[i].Name, err)
-		}
-		srvs[i] = s
-	}
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, s := range srvs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = s.Stop(ctx)
-			}()
-		}
-		wg.Wait()
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, s := range srvs {
-		if err := s.WaitReady(ctx); err != nil {
-			t.Fatal(err)
-		}
+	lc, err := server.StartLocalCluster(ctx, server.LocalClusterConfig{
+		Members: n, Shards: shards, StopTimeout: 10 * time.Second,
+		Configure: func(cfg *server.Config) { cfg.ListenHTTP = "" },
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return cfgs
+	t.Cleanup(func() { _ = lc.Close() })
+	return lc.Configs()
 }
 
 type jsonMembers struct {

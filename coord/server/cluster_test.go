@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,100 +12,49 @@ import (
 	"github.com/coord-io/coord/coord"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// testCluster is an in-process cluster of members on loopback.
+// testCluster is the in-process cluster fixture (LocalCluster) bound to a
+// test: its helpers fail the test instead of returning errors.
 type testCluster struct {
-	t       testing.TB
-	cfgs    []Config
-	servers []*Server
+	*LocalCluster
+	t testing.TB
 }
 
 // newTestCluster starts n members; each option may change every member's
 // configuration before it starts (cfg.Name tells which member it is).
 func newTestCluster(t testing.TB, n, shards int, opts ...func(*Config)) *testCluster {
 	t.Helper()
-	// A port picked by freeAddr may be taken by another test process
-	// before the member binds it: start again on fresh ports then.
-	for attempt := 1; ; attempt++ {
-		tc, err := tryTestCluster(t, n, shards, opts...)
-		if err == nil {
-			tc.waitReady()
-			t.Cleanup(tc.stopAll)
-			return tc
-		}
-		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
-			require.NoError(t, err)
-		}
-		t.Logf("retrying cluster start on new ports: %v", err)
-	}
-}
-
-func tryTestCluster(t testing.TB, n, shards int, opts ...func(*Config)) (*testCluster, error) {
-	tc := &testCluster{t: t}
-	var parts []string
-	dir := t.TempDir()
 	logLevel := slog.LevelWarn
 	if os.Getenv("COORD_TEST_DEBUG") != "" {
 		logLevel = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	for i := 0; i < n; i++ {
-		cfg := DefaultConfig()
-		cfg.Name = fmt.Sprintf("n%d", i+1)
-		cfg.DataDir = fmt.Sprintf("%s/%s", dir, cfg.Name)
-		cfg.ListenClient = freeAddr(t)
-		cfg.ListenPeer = freeAddr(t)
-		cfg.ListenHTTP = "127.0.0.1:0" // nothing needs it stable
-		cfg.Shards = shards
-		cfg.Logger = log
-		parts = append(parts, cfg.Name+"="+cfg.ListenPeer)
-		tc.cfgs = append(tc.cfgs, cfg)
-	}
-	for i := range tc.cfgs {
-		tc.cfgs[i].InitialCluster = strings.Join(parts, ",")
-		for _, o := range opts {
-			o(&tc.cfgs[i])
-		}
-	}
-	tc.servers = make([]*Server, n)
-	for i := range tc.cfgs {
-		s, err := Start(tc.cfgs[i])
-		if err != nil {
-			tc.stopAll()
-			return nil, err
-		}
-		tc.servers[i] = s
-	}
-	return tc, nil
+	lc, err := StartLocalCluster(context.Background(), LocalClusterConfig{
+		Members:      n,
+		Shards:       shards,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
+		ReadyTimeout: 30 * time.Second,
+		StopTimeout:  5 * time.Second,
+		Configure: func(cfg *Config) {
+			for _, o := range opts {
+				o(cfg)
+			}
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lc.Close() })
+	return &testCluster{LocalCluster: lc, t: t}
 }
 
-func (tc *testCluster) start(i int) {
+// start starts member i again (after stop) with its configuration, as
+// changed by change.
+func (tc *testCluster) start(i int, change ...func(*Config)) {
 	tc.t.Helper()
-	s, err := Start(tc.cfgs[i])
-	require.NoError(tc.t, err)
-	tc.servers[i] = s
+	require.NoError(tc.t, tc.Restart(i, change...))
 }
 
-func (tc *testCluster) stop(i int) {
-	if s := tc.servers[i]; s != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-		tc.servers[i] = nil
-	}
-}
+func (tc *testCluster) stop(i int) { _ = tc.Stop(i) }
 
 func (tc *testCluster) stopAll() {
-	for i := range tc.servers {
+	for i := 0; i < tc.Len(); i++ {
 		tc.stop(i)
 	}
 }
@@ -117,25 +63,13 @@ func (tc *testCluster) waitReady() {
 	tc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, s := range tc.servers {
-		if s != nil {
-			require.NoError(tc.t, s.WaitReady(ctx))
-		}
-	}
-}
-
-func (tc *testCluster) endpoints() []string {
-	var eps []string
-	for _, c := range tc.cfgs {
-		eps = append(eps, c.ListenClient)
-	}
-	return eps
+	require.NoError(tc.t, tc.WaitReady(ctx))
 }
 
 func (tc *testCluster) client(eps ...string) *coord.Client {
 	tc.t.Helper()
 	if len(eps) == 0 {
-		eps = tc.endpoints()
+		eps = tc.Endpoints()
 	}
 	c, err := coord.New(coord.Config{Endpoints: eps, DialTimeout: time.Second})
 	require.NoError(tc.t, err)
@@ -147,4 +81,24 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func (tc *testCluster) endpoints() []string { return tc.Endpoints() }
+
+// startMember starts a one-member cluster without HTTP, configured by
+// mutate, and checks at the end of the test that it stops cleanly.
+func startMember(t *testing.T, mutate func(*Config)) *Server {
+	t.Helper()
+	lc, err := StartLocalCluster(context.Background(), LocalClusterConfig{
+		Members:      1,
+		ReadyTimeout: 30 * time.Second,
+		StopTimeout:  10 * time.Second,
+		Configure: func(cfg *Config) {
+			cfg.ListenHTTP = ""
+			mutate(cfg)
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lc.Close()) })
+	return lc.Member(0)
 }

@@ -43,7 +43,7 @@ func TestCompactRefusesFutureAndCompacted(t *testing.T) {
 	require.Equal(t, int64(5), coord.CompactRevision(err))
 	_, err = c.Compact(ctx, 5)
 	require.ErrorIs(t, err, coord.ErrCompacted)
-	_, compacted := tc.servers[0].shards[0].Revision()
+	_, compacted := tc.Member(0).shards[0].Revision()
 	require.Equal(t, int64(5), compacted)
 
 	// The same with --shard.
@@ -83,8 +83,8 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 	// Future in every shard: refused, nothing changes.
 	_, err := c.Compact(ctx, 1000)
 	require.ErrorIs(t, err, coord.ErrFutureRevision)
-	for i := range tc.servers[0].shards {
-		_, compacted := tc.servers[0].shards[i].Revision()
+	for i := range tc.Member(0).shards {
+		_, compacted := tc.Member(0).shards[i].Revision()
 		require.Zero(t, compacted, "shard %d", i)
 	}
 
@@ -99,8 +99,8 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 	require.Zero(t, s1.CompactRevision)
 	require.NotNil(t, s1.Error)
 	require.Equal(t, wire.CodeFutureRevision, s1.Error.Code)
-	_, c0 := tc.servers[0].shards[0].Revision()
-	_, c1 := tc.servers[0].shards[1].Revision()
+	_, c0 := tc.Member(0).shards[0].Revision()
+	_, c1 := tc.Member(0).shards[1].Revision()
 	require.Equal(t, []int64{5, 0}, []int64{c0, c1})
 
 	// Revision 2: shard 0 is compacted past it, shard 1 is compacted.
@@ -125,6 +125,6 @@ func TestCatchUpBySnapshotInBoundedBatches(t *testing.T) {
 	value := strings.Repeat("v", 300)
 	tc, lag, _ := catchUpBySnapshot(t, 1, func(c *Config) { c.StoreBatchBytes = 4 << 10 },
 		func(int) string { return value }, func(context.Context, *coord.Client) {})
-	require.Positive(t, tc.servers[lag].restores.Load(), "the member caught up by snapshot")
+	require.Positive(t, tc.Member(lag).restores.Load(), "the member caught up by snapshot")
 	requireSameShard(t, tc, lag, 0)
 }

@@ -2,6 +2,21 @@
 // shard as an on-disk state machine, the client RPC listener and the HTTP
 // listener (/healthz, /readyz, /status, /metrics, optional /debug/pprof).
 //
+// Doors and dispatch (dispatch.go). A door turns its transport's calls
+// into one shape: the msgpack listener (rpc.go) reads frames, fills a
+// Caller (client ID, connection, the write's exactly-once tag, when it
+// arrived) and hands the method, a decoder of the body and a Sender (More
+// frames) to dispatch. dispatch is one generic function over the handler
+// table (handlers), keyed by wire method, whose entries are typed by the
+// wire method table: unary handlers (ctx, *Caller, *Req) → (*Resp, error),
+// and streaming ones (watch, observe, and the resumable waits' one
+// intermediate message) that also get a Stream[Resp] and return their
+// final message. Every call passes there: the member gate (stopping,
+// cluster identity), decoding, admit (the hook for rules on every call:
+// today the bound on streams per connection; authorization goes there),
+// the handler, and metrics. The door keeps what is its transport's: frame
+// and connection limits, deadlines and cancellation, encoding.
+//
 // Data flow. A call arrives on a client connection (rpc.go), is checked
 // against the limits and routed by hash tag (kv.go), and its command is
 // proposed to the shard's Raft group (raft.go: attempts of a second,
@@ -54,8 +69,10 @@
 // connection when it had no call in flight for that long, then reads the
 // frame under RequestReadTimeout; the wire.FrameReader grows a frame's
 // buffer as its bytes arrive. Each write to the client may wait 30 s. A request is refused when the connection's
-// calls, request bytes or watches in flight are at their bound. Unknown
-// method names share one metric label.
+// calls or request bytes in flight are at their bound, and (admit) when
+// it opens a stream past the connection's bound on watches. Which calls
+// wait uncapped, or are cut at maxCallTimeout, the wire method table
+// says. Unknown method names share one metric label.
 //
 // Goroutines and what they own: the accept loop; per connection a reader
 // (owns the call table) and a writer (owns the socket's write side); one
@@ -67,4 +84,12 @@
 // (dequeuers.go); per withdrawal of a waiter that gave up, one retry loop
 // (owns nothing; ends when it succeeds or the member stops). Dragonboat's
 // own goroutines call LeaderUpdated and the adapter.
+//
+// LocalCluster (local.go) runs N members inside one process on loopback
+// ports (free ones, or fixed from a base port), their data in a given or
+// temporary directory: the one in-process cluster behind `coord dev`, the
+// bench's local cluster and the tests. It starts members in order, waits
+// until every shard has a leader, stops and restarts single members and
+// closes them all in parallel; it starts no goroutine of its own beyond
+// those of Close.
 package server

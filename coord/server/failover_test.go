@@ -15,7 +15,7 @@ import (
 // leaderOfMost returns the index of the member that leads the most shards.
 func (tc *testCluster) leaderOfMost() int {
 	count := map[string]int{}
-	for _, s := range tc.servers {
+	for _, s := range tc.Members() {
 		if s == nil {
 			continue
 		}
@@ -27,7 +27,7 @@ func (tc *testCluster) leaderOfMost() int {
 		break
 	}
 	best, bestN := 0, -1
-	for i, c := range tc.cfgs {
+	for i, c := range tc.Configs() {
 		if count[c.Name] > bestN {
 			best, bestN = i, count[c.Name]
 		}
@@ -56,7 +56,7 @@ func TestFailover(t *testing.T) {
 	victim := tc.leaderOfMost()
 	tc.stop(victim)
 	var others []string
-	for i, cfg := range tc.cfgs {
+	for i, cfg := range tc.Configs() {
 		if i != victim {
 			others = append(others, cfg.ListenClient)
 		}
@@ -67,7 +67,7 @@ func TestFailover(t *testing.T) {
 		_, err := survivor.Put(ctxT(t, time.Second), "after-failover", "1")
 		return err == nil
 	}, 5*time.Second, 10*time.Millisecond, "writes must resume within 5s of losing a leader")
-	t.Logf("writes resumed %v after stopping %s", time.Since(start), tc.cfgs[victim].Name)
+	t.Logf("writes resumed %v after stopping %s", time.Since(start), tc.Config(victim).Name)
 	acked["after-failover"] = "1"
 	for i := 50; i < 100; i++ {
 		put(survivor, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
@@ -77,7 +77,7 @@ func TestFailover(t *testing.T) {
 
 	// Restart the stopped member: it catches up.
 	tc.start(victim)
-	rejoined := tc.client(tc.cfgs[victim].ListenClient)
+	rejoined := tc.client(tc.Config(victim).ListenClient)
 	require.Eventually(t, func() bool {
 		g, err := rejoined.Get(ctxT(t, time.Second), "k099", coord.WithSerializable())
 		return err == nil && len(g.Kvs) == 1
@@ -85,7 +85,7 @@ func TestFailover(t *testing.T) {
 
 	// Stop every member and start them again: every acknowledged write is there.
 	tc.stopAll()
-	for i := range tc.cfgs {
+	for i := range tc.Configs() {
 		tc.start(i)
 	}
 	tc.waitReady()
@@ -106,12 +106,12 @@ func TestCatchUpBySnapshot(t *testing.T) {
 		_, err := c.Delete(ctx, "s000")
 		require.NoError(t, err)
 	})
-	back := tc.client(tc.cfgs[lag].ListenClient)
+	back := tc.client(tc.Config(lag).ListenClient)
 	g, err := back.Get(ctxT(t, 10*time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
 	require.NoError(t, err)
 	require.Equal(t, want.Kvs, g.Kvs)
 	// Its state is byte-for-byte the same as a peer's.
-	for shard := range tc.servers[lag].shards {
+	for shard := range tc.Member(lag).shards {
 		requireSameShard(t, tc, lag, shard)
 	}
 }
@@ -124,14 +124,13 @@ func TestCatchUpBySnapshot(t *testing.T) {
 // the live members held.
 func catchUpBySnapshot(t *testing.T, shards int, configure func(*Config), value func(int) string, more func(context.Context, *coord.Client)) (*testCluster, int, *coord.GetResponse) {
 	tc := newTestCluster(t, 3, shards)
-	for i := range tc.cfgs {
-		tc.cfgs[i].SnapshotEntries = 20
-		configure(&tc.cfgs[i])
-	}
 	// Restart every member with the small snapshot interval.
 	tc.stopAll()
-	for i := range tc.cfgs {
-		tc.start(i)
+	for i := range tc.Configs() {
+		tc.start(i, func(cfg *Config) {
+			cfg.SnapshotEntries = 20
+			configure(cfg)
+		})
 	}
 	tc.waitReady()
 	ctx := ctxT(t, 60*time.Second)
@@ -142,7 +141,7 @@ func catchUpBySnapshot(t *testing.T, shards int, configure func(*Config), value 
 	}
 	tc.stop(lag)
 	var live []string
-	for i, cfg := range tc.cfgs {
+	for i, cfg := range tc.Configs() {
 		if i != lag {
 			live = append(live, cfg.ListenClient)
 		}
@@ -157,7 +156,7 @@ func catchUpBySnapshot(t *testing.T, shards int, configure func(*Config), value 
 	require.NoError(t, err)
 
 	tc.start(lag)
-	back := tc.client(tc.cfgs[lag].ListenClient)
+	back := tc.client(tc.Config(lag).ListenClient)
 	require.Eventually(t, func() bool {
 		g, err := back.Get(ctxT(t, time.Second), "s", coord.WithPrefix(), coord.WithSerializable())
 		return err == nil && g.Count == want.Count
@@ -170,8 +169,8 @@ func catchUpBySnapshot(t *testing.T, shards int, configure func(*Config), value 
 func requireSameShard(t *testing.T, tc *testCluster, lag, shard int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		h1, err1 := tc.servers[lag].shards[shard].Hash()
-		h2, err2 := tc.servers[(lag+1)%3].shards[shard].Hash()
+		h1, err1 := tc.Member(lag).shards[shard].Hash()
+		h2, err2 := tc.Member((lag + 1) % 3).shards[shard].Hash()
 		return err1 == nil && err2 == nil && h1 == h2
 	}, 10*time.Second, 50*time.Millisecond, "shard %d hash", shard)
 }

@@ -23,7 +23,7 @@ func TestClusterReplacedClientFails(t *testing.T) {
 		_, err := c.Put(ctx, "k", fmt.Sprint(i))
 		require.NoError(t, err)
 	}
-	id := tc.servers[0].ClusterID()
+	id := tc.Member(0).ClusterID()
 	require.NotZero(t, id)
 	wc := c.Watch(ctx, "k")
 	waitCreated(t, wc)
@@ -33,12 +33,11 @@ func TestClusterReplacedClientFails(t *testing.T) {
 
 	// The same addresses, fresh data.
 	tc.stopAll()
-	for i := range tc.cfgs {
-		tc.cfgs[i].DataDir = t.TempDir()
-		tc.start(i)
+	for i := range tc.Configs() {
+		tc.start(i, func(cfg *Config) { cfg.DataDir = t.TempDir() })
 	}
 	tc.waitReady()
-	require.NotEqual(t, id, tc.servers[0].ClusterID(), "a fresh cluster has a new identity")
+	require.NotEqual(t, id, tc.Member(0).ClusterID(), "a fresh cluster has a new identity")
 	fresh := tc.client()
 	for i := 0; i < 10; i++ {
 		_, err := fresh.Put(ctx, "k", fmt.Sprintf("new%d", i))

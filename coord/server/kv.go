@@ -46,10 +46,10 @@ func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
 // command is the envelope of a client's write: its exactly-once tag, and
 // when the client first sent it on this member's clock (when the frame
 // arrived, less the age the client reported). propose stamps the time.
-func (s *Server) command(cl *call) *statemachine.Command {
-	cmd := &statemachine.Command{ClientID: cl.c.clientID, Seq: cl.frame.Seq, AckBelow: cl.frame.AckBelow}
-	if cmd.ClientID != 0 && !cl.received.IsZero() {
-		cmd.Sent = cl.received.UnixMilli() - max(cl.frame.AgeMillis, 0)
+func (s *Server) command(cl *Caller) *statemachine.Command {
+	cmd := &statemachine.Command{ClientID: cl.ClientID, Seq: cl.Seq, AckBelow: cl.AckBelow}
+	if cmd.ClientID != 0 && !cl.Received.IsZero() {
+		cmd.Sent = cl.Received.UnixMilli() - max(cl.AgeMillis, 0)
 	}
 	return cmd
 }
@@ -70,7 +70,7 @@ func (s *Server) decodeResult(shard uint32, r statemachine.Result, resp any, h *
 	return nil
 }
 
-func (s *Server) put(ctx context.Context, cl *call, req *wire.PutRequest) (*wire.PutResponse, *wire.Error) {
+func (s *Server) put(ctx context.Context, cl *Caller, req *wire.PutRequest) (*wire.PutResponse, *wire.Error) {
 	if err := s.checkPut(req); err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (s *Server) checkRange(key, end []byte) *wire.Error {
 
 // rangeKeys serves a range in pages of at most MaxResponseBytes of
 // key-values (wire.RangeRequest says how a client follows them).
-func (s *Server) rangeKeys(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+func (s *Server) rangeKeys(ctx context.Context, _ *Caller, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (s *Server) mergePages(req *wire.RangeRequest, shards []uint32, parts []*wi
 	return out
 }
 
-func (s *Server) deleteRange(ctx context.Context, cl *call, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
+func (s *Server) deleteRange(ctx context.Context, cl *Caller, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -331,7 +331,7 @@ func (s *Server) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
 	return shard, nil
 }
 
-func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire.TxnResponse, *wire.Error) {
+func (s *Server) txn(ctx context.Context, cl *Caller, req *wire.TxnRequest) (*wire.TxnResponse, *wire.Error) {
 	shard, werr := s.txnShard(req)
 	if werr != nil {
 		return nil, werr
@@ -361,7 +361,7 @@ func (s *Server) txn(ctx context.Context, cl *call, req *wire.TxnRequest) (*wire
 // compact compacts one shard, or every shard (see wire.CompactRequest):
 // each shard's state machine decides, on the revisions it has applied,
 // whether the revision is future or already compacted there.
-func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
+func (s *Server) compact(ctx context.Context, cl *Caller, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
 	if req.Revision < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "compact revision must be positive")
 	}
@@ -424,6 +424,11 @@ func (s *Server) compact(ctx context.Context, cl *call, req *wire.CompactRequest
 		out.Header.Revisions[r.Shard] = r.Revision
 	}
 	return out, nil
+}
+
+// statusCall answers wire.MethodStatus.
+func (s *Server) statusCall(context.Context, *Caller, *wire.StatusRequest) (*wire.StatusResponse, *wire.Error) {
+	return s.status(), nil
 }
 
 func (s *Server) status() *wire.StatusResponse {

@@ -208,7 +208,7 @@ func TestLimits(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	c := tc.client()
 	ctx := ctxT(t, 20*time.Second)
-	cfg := tc.cfgs[0]
+	cfg := tc.Config(0)
 
 	_, err := c.Put(ctx, strings.Repeat("k", cfg.MaxKeySize), "v")
 	require.NoError(t, err)
@@ -261,7 +261,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 		{0x7f, 0xff, 0xff, 0xff}, // a 2 GiB frame
 	}
 	for _, in := range inputs {
-		nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+		nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 		require.NoError(t, err)
 		_, _ = nc.Write(in)
 		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -309,11 +309,11 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 	body, _ := wire.Marshal(&wire.PutRequest{Key: []byte("once"), Value: []byte("v")})
 	put := &wire.Frame{Type: wire.FrameRequest, ID: 1, Method: wire.MethodPut, Seq: 1, AckBelow: 1, TimeoutMillis: 5000, Body: body}
 
-	nc1, fr1 := dial(tc.cfgs[0].ListenClient)
+	nc1, fr1 := dial(tc.Config(0).ListenClient)
 	r1 := rawCall(t, nc1, fr1, put)
 	require.Nil(t, r1.Err)
 	// The same write again, as after a lost answer, through another member.
-	nc2, fr2 := dial(tc.cfgs[1].ListenClient)
+	nc2, fr2 := dial(tc.Config(1).ListenClient)
 	r2 := rawCall(t, nc2, fr2, put)
 	require.Nil(t, r2.Err)
 	var p1, p2 wire.PutResponse
@@ -337,7 +337,7 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 
 func TestUnknownMethodAndHandshake(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
-	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 	require.NoError(t, err)
 	defer nc.Close()
 	fr := wire.NewFrameReader(nc, 0)
@@ -347,7 +347,7 @@ func TestUnknownMethodAndHandshake(t *testing.T) {
 	require.Equal(t, wire.CodeUnimplemented, r.Err.Code)
 
 	c := tc.client()
-	_, err = c.Status(context.Background(), tc.cfgs[0].ListenClient)
+	_, err = c.Status(context.Background(), tc.Config(0).ListenClient)
 	require.NoError(t, err)
 }
 
@@ -359,7 +359,7 @@ func TestCallsPerConnectionBounded(t *testing.T) {
 	maxCallsPerConn = 2
 	defer func() { maxCallsPerConn = old }()
 	tc := newTestCluster(t, 1, 1)
-	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 	require.NoError(t, err)
 	defer nc.Close()
 	fr := wire.NewFrameReader(nc, 0)
@@ -397,7 +397,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	ctx := ctxT(t, 10*time.Second)
 	_, err := tc.client().Put(ctx, "m", "1")
 	require.NoError(t, err)
-	base := "http://" + tc.servers[0].HTTPAddr()
+	base := "http://" + tc.Member(0).HTTPAddr()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
 		require.NoError(t, err)
@@ -433,7 +433,7 @@ func TestHTTPEndpoints(t *testing.T) {
 func TestRetryOlderThanRetention(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	ctx := ctxT(t, 20*time.Second)
-	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })
 	fr := wire.NewFrameReader(nc, 0)

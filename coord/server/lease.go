@@ -47,7 +47,7 @@ func (s *Server) leaseShard(id int64) (uint32, *wire.Error) {
 	return shard, nil
 }
 
-func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantRequest) (*wire.LeaseGrantResponse, *wire.Error) {
+func (s *Server) leaseGrant(ctx context.Context, cl *Caller, req *wire.LeaseGrantRequest) (*wire.LeaseGrantResponse, *wire.Error) {
 	if req.TTL < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, got %d", req.TTL)
 	}
@@ -74,7 +74,7 @@ func (s *Server) leaseGrant(ctx context.Context, cl *call, req *wire.LeaseGrantR
 	return &resp, nil
 }
 
-func (s *Server) leaseRevoke(ctx context.Context, cl *call, req *wire.LeaseRevokeRequest) (*wire.LeaseRevokeResponse, *wire.Error) {
+func (s *Server) leaseRevoke(ctx context.Context, cl *Caller, req *wire.LeaseRevokeRequest) (*wire.LeaseRevokeResponse, *wire.Error) {
 	shard, werr := s.leaseShard(req.ID)
 	if werr != nil {
 		return nil, werr
@@ -91,7 +91,7 @@ func (s *Server) leaseRevoke(ctx context.Context, cl *call, req *wire.LeaseRevok
 // leaseKeepAlive renews leases. Renewals are coalesced per shard: each
 // shard's renewer proposes one command for every keep-alive that arrived
 // while its previous proposal was in flight.
-func (s *Server) leaseKeepAlive(ctx context.Context, req *wire.LeaseKeepAliveRequest) (*wire.LeaseKeepAliveResponse, *wire.Error) {
+func (s *Server) leaseKeepAlive(ctx context.Context, _ *Caller, req *wire.LeaseKeepAliveRequest) (*wire.LeaseKeepAliveResponse, *wire.Error) {
 	if len(req.IDs) == 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "no lease to keep alive")
 	}
@@ -148,7 +148,7 @@ func (s *Server) leaseKeepAlive(ctx context.Context, req *wire.LeaseKeepAliveReq
 	return resp, nil
 }
 
-func (s *Server) leaseTimeToLive(ctx context.Context, req *wire.LeaseTimeToLiveRequest) (*wire.LeaseTimeToLiveResponse, *wire.Error) {
+func (s *Server) leaseTimeToLive(ctx context.Context, _ *Caller, req *wire.LeaseTimeToLiveRequest) (*wire.LeaseTimeToLiveResponse, *wire.Error) {
 	resp := &wire.LeaseTimeToLiveResponse{ID: req.ID, TTL: -1}
 	shard, ok := wire.LeaseShard(req.ID)
 	if !ok || int(shard) >= len(s.shards) {
@@ -173,7 +173,7 @@ func (s *Server) leaseTimeToLive(ctx context.Context, req *wire.LeaseTimeToLiveR
 	return resp, nil
 }
 
-func (s *Server) leaseLeases(ctx context.Context) (*wire.LeaseLeasesResponse, *wire.Error) {
+func (s *Server) leaseLeases(ctx context.Context, _ *Caller, _ *wire.LeaseLeasesRequest) (*wire.LeaseLeasesResponse, *wire.Error) {
 	resp := &wire.LeaseLeasesResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
 	for i := range s.shards {
 		v, werr := s.lookup(ctx, uint32(i), leasesQuery{})

@@ -131,7 +131,7 @@ func TestStaleRevokeIgnored(t *testing.T) {
 	_, err = c.KeepAliveOnce(ctx, g.ID) // RenewSeq 0 → 1
 	require.NoError(t, err)
 
-	s := tc.servers[0]
+	s := tc.Member(0)
 	stale := statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: 0})
 	_, werr := s.propose(ctx, 0, stale)
 	require.Nil(t, werr)
@@ -171,7 +171,7 @@ func TestKeepAliveSurvivesLeaderAndEndpointLoss(t *testing.T) {
 	tc.start(leader)            // keep a quorum for the next loss
 	tc.waitReady()
 	active := c.ActiveEndpoint()
-	for i, cfg := range tc.cfgs {
+	for i, cfg := range tc.Configs() {
 		if cfg.ListenClient == active {
 			tc.stop(i)
 		}
@@ -183,9 +183,9 @@ func TestKeepAliveSurvivesLeaderAndEndpointLoss(t *testing.T) {
 	default:
 	}
 	var live []string
-	for i, s := range tc.servers {
+	for i, s := range tc.Members() {
 		if s != nil {
-			live = append(live, tc.cfgs[i].ListenClient)
+			live = append(live, tc.Config(i).ListenClient)
 		}
 	}
 	check := tc.client(live...)

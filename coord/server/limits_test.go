@@ -122,7 +122,7 @@ func TestStalledHalfFrameIsCut(t *testing.T) {
 		c.RequestReadTimeout = 300 * time.Millisecond
 		c.IdleTimeout = 0
 	})
-	addr := tc.cfgs[0].ListenClient
+	addr := tc.Config(0).ListenClient
 	rc := dialRawOK(t, addr)
 	// Half of a 100-byte frame, then nothing.
 	half := binary.BigEndian.AppendUint32(nil, 100)
@@ -140,7 +140,7 @@ func TestStalledHalfFrameIsCut(t *testing.T) {
 // idle.
 func TestIdleConnectionClosedClientRedials(t *testing.T) {
 	tc := newTestCluster(t, 1, 1, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
-	addr := tc.cfgs[0].ListenClient
+	addr := tc.Config(0).ListenClient
 	ctx := ctxT(t, 20*time.Second)
 
 	watcher := dialRawOK(t, addr)
@@ -179,7 +179,7 @@ func TestMaxConnections(t *testing.T) {
 			c.MaxConnections = 2
 		}
 	})
-	addr := tc.cfgs[0].ListenClient
+	addr := tc.Config(0).ListenClient
 	ctx := ctxT(t, 20*time.Second)
 	first := dialRawOK(t, addr)
 	second := dialRawOK(t, addr)
@@ -205,10 +205,10 @@ func TestMaxConnections(t *testing.T) {
 	require.ErrorIs(t, err, coord.ErrUnavailable)
 	require.Contains(t, err.Error(), "too many client connections")
 	// One that knows another member goes there.
-	c := tc.client(addr, tc.cfgs[1].ListenClient)
+	c := tc.client(addr, tc.Config(1).ListenClient)
 	_, err = c.Put(ctx, "maxconn/b", "1")
 	require.NoError(t, err)
-	require.Equal(t, tc.cfgs[1].ListenClient, c.ActiveEndpoint())
+	require.Equal(t, tc.Config(1).ListenClient, c.ActiveEndpoint())
 
 	// A closed connection frees its slot.
 	first.nc.Close()
@@ -254,7 +254,7 @@ func TestInflightBytesPerConnectionBounded(t *testing.T) {
 		c.MaxKeySize, c.MaxValueSize, c.MaxRequestSize = 1000, 1000, 2000
 		c.MaxInflightBytesPerConn = limit
 	})
-	rc := dialRawOK(t, tc.cfgs[0].ListenClient)
+	rc := dialRawOK(t, tc.Config(0).ListenClient)
 	key := strings.Repeat("k", 1000)
 	body, _ := wire.Marshal(&wire.WatchRequest{Key: []byte(key)})
 	size := len(body) + len(wire.MethodWatch) // what a watch holds in flight
@@ -306,10 +306,10 @@ func TestKeepAliveTooManyLeases(t *testing.T) {
 		ids[i] = g.ID
 	}
 	var resp wire.LeaseKeepAliveResponse
-	err = c.Call(ctx, wire.MethodLeaseKeepAlive, false, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp)
+	err = c.Call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: ids}, &resp)
 	require.ErrorIs(t, err, coord.ErrTooLarge, "a keep-alive of too many leases was served")
 	require.Contains(t, err.Error(), "101 leases in one keep-alive, over the limit of 100")
-	require.NoError(t, c.Call(ctx, wire.MethodLeaseKeepAlive, false, &wire.LeaseKeepAliveRequest{IDs: ids[:100]}, &resp))
+	require.NoError(t, c.Call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: ids[:100]}, &resp))
 	require.EqualValues(t, 60, resp.TTLs[0])
 }
 
@@ -318,7 +318,7 @@ func TestKeepAliveTooManyLeases(t *testing.T) {
 // each.
 func TestUnknownMethodsAddNoSeries(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
-	s := tc.servers[0]
+	s := tc.Member(0)
 	series := func() int {
 		mfs, err := s.metrics.reg.Gather()
 		require.NoError(t, err)
@@ -330,7 +330,7 @@ func TestUnknownMethodsAddNoSeries(t *testing.T) {
 		}
 		return n
 	}
-	rc := dialRawOK(t, tc.cfgs[0].ListenClient)
+	rc := dialRawOK(t, tc.Config(0).ListenClient)
 	// Once first, so the label that unknown methods share exists.
 	require.Equal(t, wire.CodeUnimplemented, rc.call(1, "xfirst", &wire.StatusRequest{}).Err.Code)
 	before := series()
@@ -393,7 +393,7 @@ func TestClientThatDoesNotReadIsCut(t *testing.T) {
 	writeTimeout = 300 * time.Millisecond
 	defer func() { writeTimeout = old }()
 	tc := newTestCluster(t, 1, 1, func(c *Config) { c.IdleTimeout = 0 })
-	s := tc.servers[0]
+	s := tc.Member(0)
 	ctx := ctxT(t, 20*time.Second)
 	_, err := tc.client().Put(ctx, "big", strings.Repeat("v", 1<<20))
 	require.NoError(t, err)
@@ -421,7 +421,7 @@ func TestClientThatDoesNotReadIsCut(t *testing.T) {
 	}
 	require.Zero(t, hits())
 	before := conns()
-	rc := dialRawOK(t, tc.cfgs[0].ListenClient)
+	rc := dialRawOK(t, tc.Config(0).ListenClient)
 	body, _ := wire.Marshal(&wire.RangeRequest{Key: []byte("big")})
 	// 64 answers of 1 MiB are more than the socket buffers hold.
 	for id := uint64(1); id <= 64; id++ {
@@ -447,12 +447,12 @@ func TestVisibilityOverMaxLeaseTTL(t *testing.T) {
 	c := tc.client()
 	g, err := c.Grant(ctx, 60, coord.WithLeaseKey(string(queue.Prefix("vis"))))
 	require.NoError(t, err)
-	err = c.Call(ctx, wire.MethodEnqueue, true, &wire.EnqueueRequest{Name: "vis", Values: [][]byte{[]byte("a")}}, nil)
+	err = c.Call(ctx, wire.MethodEnqueue, &wire.EnqueueRequest{Name: "vis", Values: [][]byte{[]byte("a")}}, nil)
 	require.NoError(t, err)
 	var resp wire.DequeueResponse
-	err = c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3601}, &resp)
+	err = c.Call(ctx, wire.MethodDequeue, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3601}, &resp)
 	require.ErrorIs(t, err, coord.ErrInvalid, "a visibility timeout over the maximum lease TTL was accepted")
 	require.Contains(t, err.Error(), "over the maximum of 3600 s")
-	require.NoError(t, c.Call(ctx, wire.MethodDequeue, true, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3600}, &resp))
+	require.NoError(t, c.Call(ctx, wire.MethodDequeue, &wire.DequeueRequest{Name: "vis", Lease: g.ID, VisibilitySeconds: 3600}, &resp))
 	require.EqualValues(t, 1, resp.Item.Seq)
 }

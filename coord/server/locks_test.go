@@ -145,7 +145,7 @@ func TestMutexWaiterSurvivesLeaderLoss(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	leader := tc.leaderOfMost()
 	var others []string
-	for i, cfg := range tc.cfgs {
+	for i, cfg := range tc.Configs() {
 		if i != leader {
 			others = append(others, cfg.ListenClient)
 		}

@@ -2,11 +2,8 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -97,10 +94,10 @@ func TestGetPagesLargeRange(t *testing.T) {
 
 	// A client that does not follow pages (MaxBytes 0) gets the whole
 	// range or an error, never a cut result.
-	_, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
+	_, werr := tc.Member(0).rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeTooLarge, werr.Code)
-	whole, werr := tc.servers[0].rangeKeys(ctx, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
+	whole, werr := tc.Member(0).rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("big/1"), RangeEnd: []byte("big/2")})
 	require.Nil(t, werr)
 	require.Len(t, whole.Kvs, 10)
 	require.False(t, whole.More)
@@ -118,7 +115,7 @@ func TestWatchLargeHistory(t *testing.T) {
 
 	// The history comes from the store, not from the recent events the
 	// member keeps in memory.
-	tc.servers[0].hub.restored(0)
+	tc.Member(0).hub.restored(0)
 	wc := c.Watch(ctx, "big/", coord.WithPrefix(), coord.WithRev(1), coord.WithPrevKV())
 	waitCreated(t, wc)
 	evs := collect(t, wc, bigValues, 15*time.Second)
@@ -183,28 +180,10 @@ func TestTxnRangeTooLarge(t *testing.T) {
 // response limits are set by mutate.
 func startLimitedMember(t *testing.T, shards int, mutate func(*Config)) *Server {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		cfg := DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = "127.0.0.1:0", freeAddr(t), ""
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startMember(t, func(cfg *Config) {
 		cfg.Shards = shards
-		mutate(&cfg)
-		s, err := Start(cfg)
-		if err != nil {
-			if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
-				continue
-			}
-			require.NoError(t, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, s.Stop(ctx))
-		})
-		require.NoError(t, s.WaitReady(ctxT(t, 30*time.Second)))
-		return s
-	}
+		mutate(cfg)
+	})
 }
 
 func memberClient(t *testing.T, s *Server) *coord.Client {
@@ -291,7 +270,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 
 	// The pages themselves.
 	paged := int64(wire.MaxResponseFrameSize)
-	first, werr := s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/")), MaxBytes: paged})
+	first, werr := s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: wire.PrefixEnd([]byte("p/")), MaxBytes: paged})
 	require.Nil(t, werr)
 	require.True(t, first.More)
 	require.NotNil(t, first.NextKey)
@@ -307,7 +286,7 @@ func TestRangePagesMergeShards(t *testing.T) {
 		_, err := c.Delete(ctx, key(i))
 		require.NoError(t, err)
 	}
-	second, werr := s.rangeKeys(ctx, cont)
+	second, werr := s.rangeKeys(ctx, nil, cont)
 	require.Nil(t, werr)
 	require.NotEmpty(t, second.Kvs)
 	require.Equal(t, first.NextKey, append([]byte(string(first.Kvs[len(first.Kvs)-1].Key)), 0))
@@ -320,11 +299,11 @@ func TestRangePagesMergeShards(t *testing.T) {
 		_, err = c.Compact(ctx, rev, coord.WithCompactShard(shard))
 		require.NoError(t, err)
 	}
-	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
+	_, werr = s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: second.NextKey, RangeEnd: wire.PrefixEnd([]byte("p/")), Revisions: first.Header.Revisions, MaxBytes: paged})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeCompacted, werr.Code)
 
-	_, werr = s.rangeKeys(ctx, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: []byte("p0"), Revisions: map[uint32]int64{9: 1}})
+	_, werr = s.rangeKeys(ctx, nil, &wire.RangeRequest{Key: []byte("p/"), RangeEnd: []byte("p0"), Revisions: map[uint32]int64{9: 1}})
 	require.NotNil(t, werr)
 	require.Equal(t, wire.CodeInvalid, werr.Code)
 }
@@ -398,7 +377,7 @@ func TestWatchHistoryWindows(t *testing.T) {
 	}{{"h/sparse/", (n + 49) / 50}, {"h/", n + 1}} { // + the first one's live put
 		// Forget the recent events kept in memory: the history comes
 		// from the store.
-		tc.servers[0].hub.restored(0)
+		tc.Member(0).hub.restored(0)
 		wc := c.Watch(ctx, tt.prefix, coord.WithPrefix(), coord.WithRev(first))
 		waitCreated(t, wc)
 		evs := collect(t, wc, tt.want, 15*time.Second)

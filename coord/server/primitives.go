@@ -52,7 +52,7 @@ func (s *Server) Events(ctx context.Context, key, end []byte, from int64) <-chan
 // internalCommand is the envelope of a command the server issues on its
 // own (cl nil), which is idempotent and needs no de-duplication, or on
 // behalf of a client call.
-func (s *Server) internalCommand(cl *call) *statemachine.Command {
+func (s *Server) internalCommand(cl *Caller) *statemachine.Command {
 	if cl == nil {
 		return &statemachine.Command{}
 	}
@@ -60,7 +60,7 @@ func (s *Server) internalCommand(cl *call) *statemachine.Command {
 }
 
 // streamEnded ends a stream that has no final message of its own.
-func (s *Server) streamEnded() (any, *wire.Error) {
+func (s *Server) streamEnded() (*wire.LeaderResponse, *wire.Error) {
 	if s.stopping.Load() {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
@@ -295,14 +295,14 @@ func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // queued follows the write that queued owner w: if the caller gave up
 // while it was proposed, the owner is withdrawn (granted or not: nobody
 // would know it holds); else, unless granted, the intermediate response
-// tells the client the write is done.
-func (s *Server) queued(ctx context.Context, cl *call, resp any, granted bool, w *ownerWait) *wire.Error {
+// (send) tells the client the write is done.
+func (s *Server) queued(ctx context.Context, send func() error, granted bool, w *ownerWait) *wire.Error {
 	if ctx.Err() != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errCallCancelled) || errors.Is(cause, context.DeadlineExceeded) {
 			return s.waitEnded(ctx, nil, func() { s.withdraw(w.shard, w.lease, w.key, w.leave) })
 		}
 	}
-	if !granted && !cl.stream(resp) {
+	if !granted && send() != nil {
 		return wire.Errorf(wire.CodeCanceled, "the connection closed")
 	}
 	return nil
@@ -317,7 +317,7 @@ func resumeKey(root, name string, key []byte) *wire.Error {
 	return nil
 }
 
-func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wire.LockResponse, *wire.Error) {
+func (s *Server) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, stream Stream[wire.LockResponse]) (*wire.LockResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -355,7 +355,7 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 		},
 	}
 	if req.Resume == nil {
-		if werr := s.queued(ctx, cl, &resp, resp.Token != 0, w); werr != nil || resp.Token != 0 {
+		if werr := s.queued(ctx, func() error { return stream.Send(&resp) }, resp.Token != 0, w); werr != nil || resp.Token != 0 {
 			return &resp, werr
 		}
 	}
@@ -369,7 +369,7 @@ func (s *Server) lock(ctx context.Context, cl *call, req *wire.LockRequest) (*wi
 	return &resp, nil
 }
 
-func (s *Server) unlock(ctx context.Context, cl *call, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error) {
+func (s *Server) unlock(ctx context.Context, cl *Caller, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -383,7 +383,7 @@ func (s *Server) unlock(ctx context.Context, cl *call, req *wire.UnlockRequest) 
 	return &resp, nil
 }
 
-func (s *Server) lockStatus(ctx context.Context, req *wire.LockStatusRequest) (*wire.LockStatusResponse, *wire.Error) {
+func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatusRequest) (*wire.LockStatusResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -402,7 +402,7 @@ func (s *Server) lockStatus(ctx context.Context, req *wire.LockStatusRequest) (*
 	return resp, nil
 }
 
-func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignRequest) (*wire.LeaderResponse, *wire.Error) {
+func (s *Server) campaign(ctx context.Context, cl *Caller, req *wire.CampaignRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
 	if err := election.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -440,7 +440,7 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 		},
 	}
 	if req.Resume == nil {
-		if werr := s.queued(ctx, cl, &resp, resp.Term != 0, w); werr != nil || resp.Term != 0 {
+		if werr := s.queued(ctx, func() error { return stream.Send(&resp) }, resp.Term != 0, w); werr != nil || resp.Term != 0 {
 			return &resp, werr
 		}
 	}
@@ -454,7 +454,7 @@ func (s *Server) campaign(ctx context.Context, cl *call, req *wire.CampaignReque
 	return &resp, nil
 }
 
-func (s *Server) electionWrite(ctx context.Context, cl *call, name string, set func(*statemachine.Command)) (*wire.LeaderResponse, *wire.Error) {
+func (s *Server) electionWrite(ctx context.Context, cl *Caller, name string, set func(*statemachine.Command)) (*wire.LeaderResponse, *wire.Error) {
 	if err := election.ValidateName(name); err != nil {
 		return nil, invalid(err)
 	}
@@ -468,14 +468,14 @@ func (s *Server) electionWrite(ctx context.Context, cl *call, name string, set f
 	return &resp, nil
 }
 
-func (s *Server) proclaim(ctx context.Context, cl *call, req *wire.ProclaimRequest) (*wire.LeaderResponse, *wire.Error) {
+func (s *Server) proclaim(ctx context.Context, cl *Caller, req *wire.ProclaimRequest) (*wire.LeaderResponse, *wire.Error) {
 	if len(req.Value) > s.cfg.MaxValueSize {
 		return nil, wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(req.Value), s.cfg.MaxValueSize)
 	}
 	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpProclaim, req) })
 }
 
-func (s *Server) resign(ctx context.Context, cl *call, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error) {
+func (s *Server) resign(ctx context.Context, cl *Caller, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error) {
 	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpResign, req) })
 }
 
@@ -494,7 +494,7 @@ func (s *Server) leaderOf(ctx context.Context, name string) (uint32, *wire.Leade
 	return shard, resp, nil
 }
 
-func (s *Server) leaderCall(ctx context.Context, cl *call, req *wire.LeaderRequest) (any, *wire.Error) {
+func (s *Server) leaderCall(ctx context.Context, _ *Caller, req *wire.LeaderRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
 	if !req.Observe {
 		_, resp, werr := s.leaderOf(ctx, req.Name)
 		if werr != nil {
@@ -516,7 +516,7 @@ func (s *Server) leaderCall(ctx context.Context, cl *call, req *wire.LeaderReque
 	} else {
 		from = cur.Header.Revision
 	}
-	if !cl.stream(cur) {
+	if stream.Send(cur) != nil {
 		return s.streamEnded()
 	}
 	key := election.LeaderKey(req.Name)
@@ -549,7 +549,7 @@ func (s *Server) leaderCall(ctx context.Context, cl *call, req *wire.LeaderReque
 				}
 				lr.Header.Shard, lr.Header.Revision = shard, e.Kv.ModRevision
 				s.fillHeader(&lr.Header, shard)
-				if !cl.stream(lr) {
+				if stream.Send(lr) != nil {
 					return s.streamEnded()
 				}
 			}

@@ -31,7 +31,7 @@ const maxEnqueueBatch = 10000
 // defaultVisibility is used when a dequeue names none.
 const defaultVisibility = 30
 
-func (s *Server) enqueue(ctx context.Context, cl *call, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *wire.Error) {
+func (s *Server) enqueue(ctx context.Context, cl *Caller, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -72,7 +72,7 @@ func (s *Server) proposeDecode(ctx context.Context, shard uint32, cmd *statemach
 // item and receipt) instead of taking another item; and the member draws
 // the delivery's receipt here, as it stamps anything the rules cannot
 // draw themselves.
-func (s *Server) dequeue(ctx context.Context, cl *call, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
+func (s *Server) dequeue(ctx context.Context, cl *Caller, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -148,7 +148,7 @@ func newReceipt() wire.Receipt {
 // under the queue's ready prefix. It writes nothing and holds no
 // exactly-once sequence number, so it may wait as long as the caller
 // likes, be cut off and be called again, without losing anything.
-func (s *Server) queueWait(ctx context.Context, req *wire.QueueWaitRequest) (*wire.QueueWaitResponse, *wire.Error) {
+func (s *Server) queueWait(ctx context.Context, _ *Caller, req *wire.QueueWaitRequest) (*wire.QueueWaitResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -198,7 +198,7 @@ func (s *Server) waitEvent(ctx context.Context, shard uint32, key, end []byte, f
 	}
 }
 
-func (s *Server) ack(ctx context.Context, cl *call, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {
+func (s *Server) ack(ctx context.Context, cl *Caller, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -212,7 +212,7 @@ func (s *Server) ack(ctx context.Context, cl *call, req *wire.AckRequest) (*wire
 	return &resp, nil
 }
 
-func (s *Server) queueInfo(ctx context.Context, req *wire.QueueInfoRequest) (*wire.QueueInfoResponse, *wire.Error) {
+func (s *Server) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRequest) (*wire.QueueInfoResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -234,7 +234,7 @@ func (s *Server) barrierState(ctx context.Context, shard uint32, name string) (*
 	return v.(*wire.BarrierResponse), nil
 }
 
-func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest) (*wire.BarrierResponse, *wire.Error) {
+func (s *Server) barrier(ctx context.Context, cl *Caller, req *wire.BarrierRequest, stream Stream[wire.BarrierResponse]) (*wire.BarrierResponse, *wire.Error) {
 	if err := barrier.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -289,7 +289,7 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 				return resp, werr
 			}
 			// The write is done: the client finishes its sequence number.
-			if !cl.stream(resp) {
+			if stream.Send(resp) != nil {
 				return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
 			}
 		}
@@ -306,7 +306,7 @@ func (s *Server) barrier(ctx context.Context, cl *call, req *wire.BarrierRequest
 			if resp, werr = write(req); werr != nil || !resp.Ready {
 				return resp, werr
 			}
-			if !cl.stream(resp) {
+			if stream.Send(resp) != nil {
 				return nil, wire.Errorf(wire.CodeCanceled, "the connection closed")
 			}
 		}

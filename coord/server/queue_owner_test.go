@@ -83,10 +83,10 @@ func TestQueueDequeueRetryDeliversOnce(t *testing.T) {
 	body, _ := wire.Marshal(&wire.DequeueRequest{Name: "once", Lease: g.ID, VisibilitySeconds: 30})
 	deq := &wire.Frame{Type: wire.FrameRequest, ID: 1, Method: wire.MethodDequeue, Seq: 1, AckBelow: 1, TimeoutMillis: 5000, Body: body}
 
-	nc1, fr1 := dial(tc.cfgs[0].ListenClient)
+	nc1, fr1 := dial(tc.Config(0).ListenClient)
 	r1 := rawCall(t, nc1, fr1, deq)
 	require.Nil(t, r1.Err)
-	nc2, fr2 := dial(tc.cfgs[1].ListenClient)
+	nc2, fr2 := dial(tc.Config(1).ListenClient)
 	r2 := rawCall(t, nc2, fr2, deq)
 	require.Nil(t, r2.Err)
 	var d1, d2 wire.DequeueResponse
@@ -223,7 +223,7 @@ func (ft *frameTap) frames() []wire.Frame {
 func TestQueueWaitingDequeueKeepsAckWatermark(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	ctx := ctxT(t, 60*time.Second)
-	tap := newFrameTap(t, tc.cfgs[0].ListenClient)
+	tap := newFrameTap(t, tc.Config(0).ListenClient)
 	c := tc.client(tap.ln.Addr().String())
 	cons := queue.New(c, "idle")
 	defer cons.Close()
@@ -309,7 +309,7 @@ func TestQueueWaitingDequeueKeepsAckWatermark(t *testing.T) {
 func TestQueueWaitCutOffLosesNothing(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	ctx := ctxT(t, 60*time.Second)
-	tap := newFrameTap(t, tc.cfgs[0].ListenClient)
+	tap := newFrameTap(t, tc.Config(0).ListenClient)
 	cons := queue.New(tc.client(tap.ln.Addr().String()), "cut")
 	defer cons.Close()
 	got := make(chan *queue.Item, 1)
@@ -366,7 +366,7 @@ func TestQueueLateDequeueRetryNotReported(t *testing.T) {
 	g, err := c.Grant(ctx, 30)
 	require.NoError(t, err)
 
-	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 	require.NoError(t, err)
 	defer nc.Close()
 	fr := wire.NewFrameReader(nc, 0)

@@ -15,21 +15,6 @@ import (
 // handshakeTimeout bounds how long a new connection may take to say hello.
 const handshakeTimeout = 10 * time.Second
 
-// waitingMethods block until something happens; without a deadline of
-// their own they are not cut off by maxCallTimeout, except the resumable
-// ones.
-var waitingMethods = map[string]bool{
-	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodWatch: true, wire.MethodLeader: true,
-	wire.MethodQueueWait: true, wire.MethodBarrier: true,
-}
-
-// resumableMethods wait in a way the client resumes when the call is cut
-// off (see wire.LockRequest): they are always cut at maxCallTimeout, and
-// the server then answers CodeTimeout without withdrawing the waiter.
-var resumableMethods = map[string]bool{
-	wire.MethodLock: true, wire.MethodCampaign: true, wire.MethodBarrier: true,
-}
-
 // maxCallTimeout caps the deadline of a call that brings none, and of
 // every call whose deadline is longer (a variable so tests can shorten it).
 var maxCallTimeout = 5 * time.Minute
@@ -46,6 +31,9 @@ var (
 
 // callCapHits counts the calls ended by maxCallTimeout (for tests).
 var callCapHits atomic.Int64
+
+// connIDs numbers the client connections of the process (Caller.Conn).
+var connIDs atomic.Uint64
 
 // maxRefusing bounds the connections being refused at once (answered
 // "too many client connections"); past it an extra connection is closed
@@ -73,12 +61,14 @@ func (s *Server) acceptLoop() {
 		}
 		delay = 0
 		c := &serverConn{
-			s:     s,
-			nc:    nc,
-			sendc: make(chan []byte, 256),
-			done:  make(chan struct{}),
-			calls: map[uint64]context.CancelCauseFunc{},
-			slots: make(chan struct{}, maxCallsPerConn),
+			s:      s,
+			nc:     nc,
+			id:     connIDs.Add(1),
+			remote: nc.RemoteAddr().String(),
+			sendc:  make(chan []byte, 256),
+			done:   make(chan struct{}),
+			calls:  map[uint64]context.CancelCauseFunc{},
+			slots:  make(chan struct{}, maxCallsPerConn),
 		}
 		s.connMu.Lock()
 		if s.stopping.Load() {
@@ -124,6 +114,8 @@ func (s *Server) refuseConn(nc net.Conn, refusing chan struct{}) {
 type serverConn struct {
 	s        *Server
 	nc       net.Conn
+	id       uint64 // Caller.Conn
+	remote   string
 	clientID uint64
 	sendc    chan []byte
 	done     chan struct{}
@@ -136,9 +128,9 @@ type serverConn struct {
 	// bound is refused.
 	slots chan struct{}
 	// reqBytes is the size of the requests in flight (requestBytes), and
-	// watches the number of open watches and observations; a call that
-	// would pass Config.MaxInflightBytesPerConn or MaxWatchesPerConn is
-	// refused.
+	// watches the number of open watches and observations (Caller's
+	// streams, counted by Server.admit); a call that would pass
+	// Config.MaxInflightBytesPerConn or MaxWatchesPerConn is refused.
 	reqBytes atomic.Int64
 	watches  atomic.Int32
 }
@@ -187,19 +179,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
-
-// openWatch counts a watch or an observation against MaxWatchesPerConn;
-// closeWatch undoes it.
-func (c *serverConn) openWatch() *wire.Error {
-	if n := c.watches.Add(1); int(n) > c.s.cfg.MaxWatchesPerConn {
-		c.watches.Add(-1)
-		c.s.metrics.limitHits.WithLabelValues(limitWatches).Inc()
-		return wire.Errorf(wire.CodeTooLarge, "too many watches on one connection (limit %d); close one, or watch a wider range", c.s.cfg.MaxWatchesPerConn)
-	}
-	return nil
-}
-
-func (c *serverConn) closeWatch() { c.watches.Add(-1) }
 
 // writeTimeout bounds one write to a client: a client that does not
 // read its answers for that long is disconnected. (The Go client always
@@ -390,26 +369,27 @@ func (c *serverConn) send(f *wire.Frame) {
 	}
 }
 
-// call is one request being served.
+// call is one request being served: the Caller the handlers see, and
+// the Sender that sends its intermediate messages as frames.
 type call struct {
-	c        *serverConn
-	frame    *wire.Frame
-	received time.Time // when the request frame was read
+	Caller
+	c  *serverConn
+	id uint64 // the request frame's
 }
 
-// stream sends one intermediate message of a streaming call. It reports
-// false once the connection is gone.
-func (cl *call) stream(body any) bool {
+// Send sends one intermediate message of the call (a frame with More
+// set). It fails once the connection is gone.
+func (cl *call) Send(body any) error {
 	b, err := wire.Marshal(body)
 	if err != nil {
-		return false
+		return err
 	}
-	cl.c.send(&wire.Frame{Type: wire.FrameResponse, ID: cl.frame.ID, More: true, Body: b})
+	cl.c.send(&wire.Frame{Type: wire.FrameResponse, ID: cl.id, More: true, Body: b})
 	select {
 	case <-cl.c.done:
-		return false
+		return errConnClosed
 	default:
-		return true
+		return nil
 	}
 }
 
@@ -423,7 +403,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	switch {
 	case f.TimeoutMillis > 0 && deadline < maxCallTimeout:
 		ctx, stopTimer = context.WithTimeout(base, deadline)
-	case f.TimeoutMillis == 0 && waitingMethods[f.Method] && !resumableMethods[f.Method]:
+	case f.TimeoutMillis == 0 && waitsUncapped(f.Method):
 		// A blocking call without a deadline that cannot be resumed
 		// waits as long as its connection lives.
 	default:
@@ -462,12 +442,15 @@ func (c *serverConn) startCall(f *wire.Frame) {
 				c.close()
 			}
 		}()
-		start := time.Now()
-		body, werr := c.s.dispatch(ctx, &call{c: c, frame: f, received: received})
+		cl := &call{c: c, id: f.ID, Caller: Caller{
+			ClientID: c.clientID, Conn: c.id, Remote: c.remote,
+			Seq: f.Seq, AckBelow: f.AckBelow, Received: received, AgeMillis: f.AgeMillis,
+			streams: &c.watches,
+		}}
+		body, werr := c.s.dispatch(ctx, &cl.Caller, f.Method, func(req any) *wire.Error { return decode(f.Body, req) }, cl)
 		if errors.Is(context.Cause(ctx), errCallCap) {
 			callCapHits.Add(1)
 		}
-		c.s.metrics.observe(f.Method, werr, time.Since(start))
 		resp := &wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: werr}
 		if werr == nil && body != nil {
 			b, err := wire.Marshal(body)
@@ -481,173 +464,15 @@ func (c *serverConn) startCall(f *wire.Frame) {
 	}()
 }
 
-// dispatch runs one call and returns its response body or error.
-func (s *Server) dispatch(ctx context.Context, cl *call) (any, *wire.Error) {
-	if s.stopping.Load() {
-		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
-	}
-	f := cl.frame
-	if werr := s.checkClusterID(f.Method); werr != nil {
-		return nil, werr
-	}
-	switch f.Method {
-	case wire.MethodPut:
-		var req wire.PutRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.put(ctx, cl, &req)
-	case wire.MethodRange:
-		var req wire.RangeRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.rangeKeys(ctx, &req)
-	case wire.MethodDelete:
-		var req wire.DeleteRangeRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.deleteRange(ctx, cl, &req)
-	case wire.MethodTxn:
-		var req wire.TxnRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.txn(ctx, cl, &req)
-	case wire.MethodCompact:
-		var req wire.CompactRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.compact(ctx, cl, &req)
-	case wire.MethodStatus:
-		return s.status(), nil
-	case wire.MethodWatch:
-		var req wire.WatchRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		if err := cl.c.openWatch(); err != nil {
-			return nil, err
-		}
-		defer cl.c.closeWatch()
-		return s.watch(ctx, cl, &req)
-	case wire.MethodLeaseGrant:
-		var req wire.LeaseGrantRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.leaseGrant(ctx, cl, &req)
-	case wire.MethodLeaseRevoke:
-		var req wire.LeaseRevokeRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.leaseRevoke(ctx, cl, &req)
-	case wire.MethodLeaseKeepAlive:
-		var req wire.LeaseKeepAliveRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.leaseKeepAlive(ctx, &req)
-	case wire.MethodLeaseTimeToLive:
-		var req wire.LeaseTimeToLiveRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.leaseTimeToLive(ctx, &req)
-	case wire.MethodLeaseLeases:
-		return s.leaseLeases(ctx)
-	case wire.MethodLock:
-		var req wire.LockRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.lock(ctx, cl, &req)
-	case wire.MethodUnlock:
-		var req wire.UnlockRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.unlock(ctx, cl, &req)
-	case wire.MethodLockStatus:
-		var req wire.LockStatusRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.lockStatus(ctx, &req)
-	case wire.MethodCampaign:
-		var req wire.CampaignRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.campaign(ctx, cl, &req)
-	case wire.MethodProclaim:
-		var req wire.ProclaimRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.proclaim(ctx, cl, &req)
-	case wire.MethodResign:
-		var req wire.ResignRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.resign(ctx, cl, &req)
-	case wire.MethodEnqueue:
-		var req wire.EnqueueRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.enqueue(ctx, cl, &req)
-	case wire.MethodDequeue:
-		var req wire.DequeueRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.dequeue(ctx, cl, &req)
-	case wire.MethodQueueWait:
-		var req wire.QueueWaitRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.queueWait(ctx, &req)
-	case wire.MethodAck:
-		var req wire.AckRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.ack(ctx, cl, &req)
-	case wire.MethodQueueInfo:
-		var req wire.QueueInfoRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.queueInfo(ctx, &req)
-	case wire.MethodBarrier:
-		var req wire.BarrierRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		return s.barrier(ctx, cl, &req)
-	case wire.MethodLeader:
-		var req wire.LeaderRequest
-		if err := decode(f.Body, &req); err != nil {
-			return nil, err
-		}
-		if req.Observe {
-			if err := cl.c.openWatch(); err != nil {
-				return nil, err
-			}
-			defer cl.c.closeWatch()
-		}
-		return s.leaderCall(ctx, cl, &req)
-	default:
-		return nil, wire.Errorf(wire.CodeUnimplemented, "unknown method %q", f.Method)
-	}
+// waitsUncapped reports whether a call of method without a deadline of
+// its own waits as long as its connection lives: a call that waits and
+// cannot be resumed (see wire.Method).
+func waitsUncapped(method string) bool {
+	m, ok := wire.LookupMethod(method)
+	return ok && m.Waits && !m.Resumable
 }
 
+// decode reads a msgpack request body into v.
 func decode(b []byte, v any) *wire.Error {
 	if err := wire.Unmarshal(b, v); err != nil {
 		return wire.Errorf(wire.CodeInvalid, "malformed request: %v", err)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,8 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -109,23 +106,12 @@ func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 // startTLSMember starts a one-member cluster whose client port speaks TLS.
 func startTLSMember(t *testing.T, p *testPKI, clientCertAuth bool) *Server {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.ListenClient, cfg.ListenPeer, cfg.ListenHTTP = freeAddr(t), freeAddr(t), ""
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.TLSCertFile, cfg.TLSKeyFile = p.serverCert, p.serverKey
-	if clientCertAuth {
-		cfg.ClientCertAuth, cfg.TrustedCAFile = true, p.caFile
-	}
-	s, err := Start(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Stop(ctx))
+	return startMember(t, func(cfg *Config) {
+		cfg.TLSCertFile, cfg.TLSKeyFile = p.serverCert, p.serverKey
+		if clientCertAuth {
+			cfg.ClientCertAuth, cfg.TrustedCAFile = true, p.caFile
+		}
 	})
-	require.NoError(t, s.WaitReady(ctxT(t, 30*time.Second)))
-	return s
 }
 
 func tlsClient(t *testing.T, addr string, tc *tls.Config) *coord.Client {

@@ -172,7 +172,7 @@ func TestLockRetryNeverReportsReleasedGrant(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	c := tc.client()
 	ctx := ctxT(t, 30*time.Second)
-	addr := tc.cfgs[0].ListenClient
+	addr := tc.Config(0).ListenClient
 
 	holder := locks.NewMutex(newSession(t, c, 30), "S")
 	require.NoError(t, holder.Lock(ctx))
@@ -201,7 +201,7 @@ func TestLockRetryNeverReportsReleasedGrant(t *testing.T) {
 	// ...and released at once, as a withdrawal racing the grant does; X
 	// holds now.
 	unlock := map[string]any{"n": "S", "k": granted.Key, "l": lw}
-	require.NoError(t, c.Call(ctx, wire.MethodUnlock, true, unlock, &wire.UnlockResponse{}))
+	require.NoError(t, c.Call(ctx, wire.MethodUnlock, unlock, &wire.UnlockResponse{}))
 	select {
 	case err := <-xgot:
 		require.NoError(t, err)
@@ -260,7 +260,7 @@ func TestCancelledWaiterWithdrawnAfterQuorumReturns(t *testing.T) {
 	// The member has answered the cancelled call (and so made whatever
 	// attempt to withdraw it makes while answering) before the quorum
 	// comes back.
-	require.Eventually(t, func() bool { return callsEnded(tc.servers[0], wire.MethodLock, wire.CodeCanceled) >= 1 },
+	require.Eventually(t, func() bool { return callsEnded(tc.Member(0), wire.MethodLock, wire.CodeCanceled) >= 1 },
 		30*time.Second, 10*time.Millisecond)
 	tc.start(1)
 	tc.start(2)
@@ -302,7 +302,7 @@ func TestForeignReleaseRefused(t *testing.T) {
 	fl, err := foreign.Lease(ctx, string(locks.Prefix("own")))
 	require.NoError(t, err)
 	for _, lease := range []int64{fl, 0} {
-		err := c.Call(ctx, wire.MethodUnlock, true, map[string]any{"n": "own", "k": holder.Key(), "l": lease}, &wire.UnlockResponse{})
+		err := c.Call(ctx, wire.MethodUnlock, map[string]any{"n": "own", "k": holder.Key(), "l": lease}, &wire.UnlockResponse{})
 		require.ErrorIs(t, err, coord.ErrNotOwner, "unlock with lease %x", lease)
 	}
 	st, err := locks.Status(ctx, c, "own")
@@ -317,9 +317,9 @@ func TestForeignReleaseRefused(t *testing.T) {
 	el, err := foreign.Lease(ctx, string(election.Prefix("own")))
 	require.NoError(t, err)
 	for _, lease := range []int64{el, 0} {
-		err := c.Call(ctx, wire.MethodResign, true, map[string]any{"n": "own", "k": e.Key(), "l": lease}, &wire.LeaderResponse{})
+		err := c.Call(ctx, wire.MethodResign, map[string]any{"n": "own", "k": e.Key(), "l": lease}, &wire.LeaderResponse{})
 		require.ErrorIs(t, err, coord.ErrNotOwner, "resign with lease %x", lease)
-		err = c.Call(ctx, wire.MethodProclaim, true, map[string]any{"n": "own", "k": e.Key(), "v": []byte("stolen"), "l": lease}, &wire.LeaderResponse{})
+		err = c.Call(ctx, wire.MethodProclaim, map[string]any{"n": "own", "k": e.Key(), "v": []byte("stolen"), "l": lease}, &wire.LeaderResponse{})
 		require.ErrorIs(t, err, coord.ErrNotOwner, "proclaim with lease %x", lease)
 	}
 	l, err := election.Leader(ctx, c, "own")
@@ -383,7 +383,7 @@ func TestWaitingLockDoesNotHoldAckWatermark(t *testing.T) {
 	wg.Wait()
 	require.Empty(t, failed)
 
-	tc.servers[0].closeClientConns()
+	tc.Member(0).closeClientConns()
 	// The Lock resumes on a new connection and keeps waiting.
 	waitWaiters(t, h, "D", 1)
 	require.NoError(t, holder.Unlock(ctx))

@@ -196,7 +196,7 @@ const (
 
 // watch serves one watch stream: per shard, history from the start
 // revision, then live events, merged onto the stream.
-func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (any, *wire.Error) {
+func (s *Server) watch(ctx context.Context, _ *Caller, req *wire.WatchRequest, stream Stream[wire.WatchResponse]) (*wire.WatchResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (a
 		}
 	}
 	created.Header.Member, created.Header.ClusterID = s.cfg.Name, s.ClusterID()
-	if !cl.stream(&created) {
+	if stream.Send(&created) != nil {
 		return s.watchEnded(ctx)
 	}
 
@@ -296,7 +296,7 @@ func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (a
 				resp.Header.Shard = b.shard
 				resp.Header.Revision = resp.Events[n-1].Kv.ModRevision
 				s.fillHeader(&resp.Header, b.shard)
-				if !cl.stream(resp) {
+				if stream.Send(resp) != nil {
 					return s.watchEnded(ctx)
 				}
 			}
@@ -307,7 +307,7 @@ func (s *Server) watch(ctx context.Context, cl *call, req *wire.WatchRequest) (a
 // watchEnded is the last message of a watch that ended without an error
 // of its own: the member is stopping (the client resumes elsewhere), the
 // call was cancelled or its connection is gone.
-func (s *Server) watchEnded(ctx context.Context) (any, *wire.Error) {
+func (s *Server) watchEnded(ctx context.Context) (*wire.WatchResponse, *wire.Error) {
 	if s.stopping.Load() {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}

@@ -47,7 +47,7 @@ func waitCreated(t *testing.T, wc coord.WatchChan) coord.WatchResponse {
 func TestWatchEveryEventInOrderOnce(t *testing.T) {
 	tc := newTestCluster(t, 3, 1)
 	ctx := ctxT(t, 60*time.Second)
-	w := tc.client(tc.cfgs[1].ListenClient)
+	w := tc.client(tc.Config(1).ListenClient)
 	wc := w.Watch(ctx, "/cfg/", coord.WithPrefix(), coord.WithPrevKV())
 	waitCreated(t, wc)
 
@@ -149,7 +149,7 @@ func TestSlowWatcherDoesNotStall(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	c := tc.client()
 
-	nc, err := net.Dial("tcp", tc.cfgs[0].ListenClient)
+	nc, err := net.Dial("tcp", tc.Config(0).ListenClient)
 	require.NoError(t, err)
 	defer nc.Close()
 	_ = nc.(*net.TCPConn).SetReadBuffer(4096)
@@ -189,13 +189,13 @@ func TestWatchAcrossShardsAndResume(t *testing.T) {
 	tc := newTestCluster(t, 3, 4)
 	ctx := ctxT(t, 60*time.Second)
 	// The watcher prefers n1; the writer n2 and n3.
-	w := tc.client(tc.cfgs[0].ListenClient, tc.cfgs[1].ListenClient, tc.cfgs[2].ListenClient)
+	w := tc.client(tc.Config(0).ListenClient, tc.Config(1).ListenClient, tc.Config(2).ListenClient)
 	wc := w.Watch(ctx, "/x/", coord.WithPrefix())
 	created := waitCreated(t, wc)
 	require.Equal(t, wire.AllShards, created.Header.Shard)
 	require.Len(t, created.Header.Revisions, 4)
 
-	c := tc.client(tc.cfgs[1].ListenClient, tc.cfgs[2].ListenClient)
+	c := tc.client(tc.Config(1).ListenClient, tc.Config(2).ListenClient)
 	seen := map[string]int{}
 	shards := map[uint32]bool{}
 	put := func(from, to int) {
@@ -227,8 +227,7 @@ func TestWatchAcrossShardsAndResume(t *testing.T) {
 func TestAutoCompaction(t *testing.T) {
 	tc := newTestCluster(t, 1, 1)
 	tc.stopAll()
-	tc.cfgs[0].AutoCompactionRetention = 300 * time.Millisecond
-	tc.start(0)
+	tc.start(0, func(cfg *Config) { cfg.AutoCompactionRetention = 300 * time.Millisecond })
 	tc.waitReady()
 	ctx := ctxT(t, 30*time.Second)
 	c := tc.client()
@@ -239,7 +238,7 @@ func TestAutoCompaction(t *testing.T) {
 		if _, err := c.Put(ctx, "ac", "x"); err != nil {
 			return false
 		}
-		_, compacted := tc.servers[0].shards[0].Revision()
+		_, compacted := tc.Member(0).shards[0].Revision()
 		return compacted > first.Header.Revision
 	}, 10*time.Second, 20*time.Millisecond)
 	_, err = c.Get(ctx, "ac", coord.WithRev(first.Header.Revision))

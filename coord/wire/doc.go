@@ -12,7 +12,8 @@
 // write's sequence number), answered by one Response, or by several with
 // More set for a stream (watch, observe), ended by a final one. A Cancel
 // frame ends a call early. Errors travel as a stable Code and a one-line
-// message; codes never change meaning.
+// message; codes never change meaning and are append-only (exactly-once
+// records persist them; TestCodesPinned pins each code's number).
 //
 // A malformed or oversized frame closes only its connection, except that
 // a client passes over a response frame over its limit and fails only
@@ -20,6 +21,13 @@
 // MaxResponseFrameSize: ranges are paged (RangeRequest, NextKey) and watch
 // messages bounded, a revision split into Fragment messages. Decoders are
 // fuzzed (FuzzDecodeFrame).
+//
+// Methods: one table (methods.go, LookupMethod, Methods) says for every
+// method its request and response types, whether it is an exactly-once
+// write (per request: IsWrite; a resumed wait or a barrier's Wait only
+// reads), whether it waits, whether a cut-off wait is resumed, and
+// whether it streams (IsStream). The client tags writes from it, and the
+// server's dispatch, deadlines, stream limit and metrics read it.
 //
 // Routing: a key's shard is hash(tag) mod shards, where tag is the text
 // between the first '{' and the next '}' when non-empty, else the whole

@@ -8,30 +8,35 @@ import "fmt"
 type Code uint16
 
 // Error codes. OK (0) means success.
+//
+// Codes are append-only: exactly-once records persist a write's result,
+// its error code included, in the replicated state, so a number never
+// changes meaning. Never renumber, reorder or reuse one; give a new code
+// the next number at the end of the block (TestCodesPinned checks).
 const (
-	OK                   Code = iota
-	CodeUnknown               // an unexpected server-side failure
-	CodeInvalid               // a malformed or meaningless request
-	CodeNotFound              // a named thing does not exist
-	CodeCompacted             // the requested revision has been compacted
-	CodeFutureRevision        // the requested revision is newer than the store
-	CodeLeaseNotFound         // the lease does not exist (expired or revoked)
-	CodeWrongShard            // a key or lease belongs to another shard
-	CodeCrossShardTxn         // a transaction touches keys of more than one shard
-	CodeTooLarge              // a key, value, request or transaction over its limit
-	CodeTimeout               // the deadline passed; the outcome of a write is unknown
-	CodeUnavailable           // no quorum or the member is stopping; try another endpoint
-	CodePermissionDenied      // the reserved keyspace or an unauthorized call
-	CodeCanceled              // the caller cancelled the call
-	CodeUnimplemented         // the method is not known to this server
-	CodeDuplicate             // a retried request whose first result is gone
-	CodeLocked                // a lock is held by someone else
-	CodeNotLeader             // the caller is not the leader of an election
-	CodeNotHolder             // the caller does not hold the lock
-	CodeEmpty                 // a queue has no ready item
-	CodeNotOwner              // the caller does not prove it owns what it releases (lease, receipt)
-	CodeOutcomeUnknown        // a retried write may or may not have been applied; it was not applied again
-	CodeClusterMismatch       // the member belongs to another cluster than the one the client talked to
+	OK                   Code = 0
+	CodeUnknown          Code = 1  // an unexpected server-side failure
+	CodeInvalid          Code = 2  // a malformed or meaningless request
+	CodeNotFound         Code = 3  // a named thing does not exist
+	CodeCompacted        Code = 4  // the requested revision has been compacted
+	CodeFutureRevision   Code = 5  // the requested revision is newer than the store
+	CodeLeaseNotFound    Code = 6  // the lease does not exist (expired or revoked)
+	CodeWrongShard       Code = 7  // a key or lease belongs to another shard
+	CodeCrossShardTxn    Code = 8  // a transaction touches keys of more than one shard
+	CodeTooLarge         Code = 9  // a key, value, request or transaction over its limit
+	CodeTimeout          Code = 10 // the deadline passed; the outcome of a write is unknown
+	CodeUnavailable      Code = 11 // no quorum or the member is stopping; try another endpoint
+	CodePermissionDenied Code = 12 // the reserved keyspace or an unauthorized call
+	CodeCanceled         Code = 13 // the caller cancelled the call
+	CodeUnimplemented    Code = 14 // the method is not known to this server
+	CodeDuplicate        Code = 15 // a retried request whose first result is gone
+	CodeLocked           Code = 16 // a lock is held by someone else
+	CodeNotLeader        Code = 17 // the caller is not the leader of an election
+	CodeNotHolder        Code = 18 // the caller does not hold the lock
+	CodeEmpty            Code = 19 // a queue has no ready item
+	CodeNotOwner         Code = 20 // the caller does not prove it owns what it releases (lease, receipt)
+	CodeOutcomeUnknown   Code = 21 // a retried write may or may not have been applied; it was not applied again
+	CodeClusterMismatch  Code = 22 // the member belongs to another cluster than the one the client talked to
 )
 
 var codeNames = map[Code]string{

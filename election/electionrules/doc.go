@@ -1,11 +1,11 @@
 // Package electionrules is the replicated rules of Coord's election
 // primitive: Campaign, Proclaim, Resign, the leader query and the
 // hand-off on a lease revoke, over the FIFO of package lockrules. It
-// imports only coord/wire and statemachine/primitive (never the state
-// machine, the server, Dragonboat or the client), so the state machine
-// links it without linking package election, the user-facing package that
-// holds the client handle and documents the key layout with a worked
-// example.
+// imports only coord/wire, statemachine/primitive and
+// statemachine/corruption (never the state machine, the server,
+// Dragonboat or the client), so the state machine links it without
+// linking package election, the user-facing package that holds the client
+// handle and documents the key layout with a worked example.
 //
 // # Data flow
 //

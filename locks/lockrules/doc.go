@@ -1,11 +1,11 @@
 // Package lockrules is the replicated rules of Coord's lock primitive:
 // Lock, Unlock, the lock status query and the owner hand-off on a lease
 // revoke; the FIFO owner queue (FIFO, Holder, key helpers) that elections
-// reuse. It imports only coord/wire and statemachine/primitive (never the
-// state machine, the server, Dragonboat or the client), so the state
-// machine links it without linking package locks, the user-facing package
-// that holds the client handle and documents the key layout with a worked
-// example.
+// reuse. It imports only coord/wire, statemachine/primitive and
+// statemachine/corruption (never the state machine, the server,
+// Dragonboat or the client), so the state machine links it without
+// linking package locks, the user-facing package that holds the client
+// handle and documents the key layout with a worked example.
 //
 // # Data flow
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
 
@@ -27,7 +28,7 @@ type Reader = primitive.Reader
 type Store = primitive.Store
 
 // ErrCorruptHolder is returned for a holder record that does not decode.
-var ErrCorruptHolder = errors.New("locks: corrupt holder record")
+var ErrCorruptHolder = corruption.New("locks: corrupt holder record")
 
 // Holder is the decoded holder record of a lock (or the leader record of
 // an election): the owner key that holds it, the fencing token (the
@@ -324,7 +325,7 @@ func (f *FIFO) SetOwner(st Store, key, data []byte) (Holder, bool, error) {
 	kv, err := st.Get(key)
 	if err != nil || kv == nil {
 		// A holder record naming a missing owner breaks the invariant.
-		return Holder{}, false, errors.Join(err, fmt.Errorf("locks: %s %q: holder %q has no owner key", f.kind, f.name, key))
+		return Holder{}, false, errors.Join(err, corruption.Errorf("locks: %s %q: holder %q has no owner key", f.kind, f.name, key))
 	}
 	h.Owner = bytes.Clone(data)
 	if err := st.Put(key, data, kv.Lease); err != nil {

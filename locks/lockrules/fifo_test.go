@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 func TestHolderEncoding(t *testing.T) {
@@ -26,6 +28,7 @@ func TestHolderEncoding(t *testing.T) {
 	for _, bad := range [][]byte{nil, {}, {1}, {2}, {2, 3}, {2, 3, 8}, {2, 3, 8, 5}, {2, 3, 8, 5, 5, 'k'}, append([]byte{1}, good[1:]...)} {
 		_, err := DecodeHolder(bad)
 		require.ErrorIs(t, err, ErrCorruptHolder, "%q", bad)
+		require.ErrorIs(t, err, corruption.ErrCorruption, "%q", bad)
 	}
 }
 

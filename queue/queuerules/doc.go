@@ -2,11 +2,11 @@
 // Enqueue, Dequeue, Ack, the info query and the return of an item whose
 // consumer's or visibility lease is revoked (KeyDeleted); it grants and
 // revokes visibility leases inside the command (primitive.LeaseStore). It
-// imports only coord/wire and statemachine/primitive (never the state
-// machine, the server, Dragonboat or the client), so the state machine
-// links it without linking package queue, the user-facing package that
-// holds the client handle and documents the key layout with a worked
-// example.
+// imports only coord/wire, statemachine/primitive and
+// statemachine/corruption (never the state machine, the server,
+// Dragonboat or the client), so the state machine links it without
+// linking package queue, the user-facing package that holds the client
+// handle and documents the key layout with a worked example.
 //
 // # Data flow
 //

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
 
@@ -39,7 +39,7 @@ type Store = primitive.LeaseStore
 // ErrCorrupt is returned (wrapped, with the queue's name) for queue state
 // that breaks the layout's invariants: a record that does not decode, or
 // a ready item missing where the meta record says one is.
-var ErrCorrupt = errors.New("queue: corrupt state")
+var ErrCorrupt = corruption.New("queue: corrupt state")
 
 // ref is a parsed queue name: queue base, or base's dead-letter queue.
 type ref struct {

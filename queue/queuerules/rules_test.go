@@ -11,6 +11,7 @@ import (
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine"
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/smtest"
 )
 
@@ -470,6 +471,7 @@ func TestRecordEncoding(t *testing.T) {
 	for _, bad := range [][]byte{nil, {0}, {9, 1, 1}, {1}, {1, 0x80}, {2, 1, 1, 1}} {
 		_, err := queuerules.DecodeRecord(bad)
 		require.ErrorIs(t, err, queuerules.ErrCorrupt, "%x", bad)
+		require.ErrorIs(t, err, corruption.ErrCorruption, "%x", bad)
 	}
 	m := queuerules.Meta{Next: 10, Fresh: 7, Ready: 5, InFlight: 2, RetLow: 3}
 	got, err := queuerules.DecodeMeta(m.Encode())

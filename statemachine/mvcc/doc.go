@@ -75,4 +75,7 @@
 // reads one more for the previous value, then seeks to the next key;
 // versions below from are not visited. The events are then sorted by
 // revision (stable: keys were visited in order).
+//
+// A data key's record that does not decode fails its read with an error
+// matching corruption.ErrCorruption (statemachine.ErrCorruption).
 package mvcc

@@ -2,9 +2,9 @@ package mvcc
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // record is the value stored under a data key: one version of a user key.
@@ -22,7 +22,7 @@ type record struct {
 
 const flagTombstone = 1 << 0
 
-var errCorrupt = errors.New("mvcc: corrupt record")
+var errCorrupt = corruption.New("mvcc: corrupt record")
 
 func (r *record) appendTo(b []byte) []byte {
 	if r.tombstone {

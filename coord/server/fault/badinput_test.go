@@ -136,7 +136,7 @@ func TestFaultBadInput(t *testing.T) {
 			return err
 		}, wantErr(coord.ErrTooLarge)},
 		{"unknown method", func(t *testing.T) error {
-			return cl.Call(ctx(), "kv.frobnicate", false, &wire.RangeRequest{Key: []byte("x")}, nil)
+			return cl.Call(ctx(), "kv.frobnicate", &wire.RangeRequest{Key: []byte("x")}, nil)
 		}, wantErr(coord.ErrUnimplemented)},
 		{"empty key", func(t *testing.T) error {
 			_, err := cl.Put(ctx(), "", "v")

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"bytes"
 	"encoding/binary"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -125,4 +126,34 @@ func TestRegisteredPrimitive(t *testing.T) {
 	require.Panics(t, func() { register(tallyPrimitive, primitives) }, "names registered twice")
 	overlap := primitive.Primitive{Name: "sub", Root: tallyRoot + "sub/"}
 	require.Panics(t, func() { register(overlap, append(primitives, overlap)) }, "overlapping roots")
+}
+
+// TestOpsMatchWireMethods checks the registered names against the wire
+// method table: an op or a query named after a wire method takes that
+// method's request type (the server proposes the request it received),
+// and every write method of the table is an op. (The lease ops take the
+// state machine's own requests: the server assigns and checks first.)
+func TestOpsMatchWireMethods(t *testing.T) {
+	own := map[string]bool{OpLeaseGrant: true, OpLeaseRevoke: true}
+	for name, op := range ops {
+		m, ok := wire.LookupMethod(name)
+		if !ok || own[name] {
+			continue
+		}
+		require.True(t, m.Write, "op %s is a wire method that does not write", name)
+		require.Equal(t, reflect.TypeOf(m.NewRequest()), reflect.TypeOf(op.newReq()), "op %s", name)
+	}
+	for name, q := range queries {
+		m, ok := wire.LookupMethod(name)
+		if !ok {
+			continue
+		}
+		require.Equal(t, reflect.TypeOf(m.NewRequest()), reflect.TypeOf(q.NewRequest()), "query %s", name)
+	}
+	for _, m := range wire.Methods() {
+		if m.Write {
+			_, ok := ops[m.Name]
+			require.True(t, ok, "wire write method %s has no op", m.Name)
+		}
+	}
 }

@@ -102,7 +102,10 @@ type Read struct {
 	// Name is the query's name, by convention the wire method's name
 	// ("lock.status").
 	Name string
-	// Read answers a request (of the type the query was built for) from
+	// NewRequest returns a new, empty request of the query (a pointer),
+	// for a caller that decodes one.
+	NewRequest func() any
+	// Read answers a request (of the type NewRequest returns) from
 	// r, the replica's keyspace at its current revision, whose header
 	// the state machine fills (see Header).
 	Read func(r Reader, req any) (resp any, werr *wire.Error, err error)
@@ -140,7 +143,8 @@ func NewOp[S Reader, Q, R any](name string, apply func(S, *Q) (*R, *wire.Error, 
 // *R whose header field header returns.
 func NewRead[Q, R any](name string, read func(Reader, *Q) (*R, *wire.Error, error), header func(*R) *wire.ResponseHeader) Read {
 	return Read{
-		Name: name,
+		Name:       name,
+		NewRequest: func() any { return new(Q) },
 		Read: func(r Reader, req any) (any, *wire.Error, error) {
 			q, ok := req.(*Q)
 			if !ok {

@@ -250,8 +250,8 @@ func checkLease(st Store, name string, lease int64) (*wire.Error, error) {
 }
 
 // CheckAcquire checks what an acquire can check without the store: the
-// name, the limit, the weight (returned, 0 read as 1) and that it is not
-// a resumed wait. The server may call it before proposing.
+// name, the limit and the weight (returned, 0 read as 1). The server may
+// call it before proposing or resuming a wait.
 func CheckAcquire(req *wire.SemaphoreAcquireRequest) (int64, *wire.Error) {
 	if werr := checkName(req.Name); werr != nil {
 		return 0, werr
@@ -269,9 +269,6 @@ func CheckAcquire(req *wire.SemaphoreAcquireRequest) (int64, *wire.Error) {
 	case w > req.Limit:
 		return 0, wire.Errorf(wire.CodeInvalid, "%s %q: weight %d is more than the limit %d: it could never be granted", kind, req.Name, w, req.Limit)
 	}
-	if req.Resume != nil {
-		return 0, wire.Errorf(wire.CodeInvalid, "%s %q: a resumed acquire only waits and is not applied as a command", kind, req.Name)
-	}
 	return w, nil
 }
 
@@ -285,6 +282,9 @@ func ApplyAcquire(st Store, req *wire.SemaphoreAcquireRequest) (*wire.SemaphoreA
 	w, werr := CheckAcquire(req)
 	if werr != nil {
 		return nil, werr, nil
+	}
+	if req.Resume != nil {
+		return nil, wire.Errorf(wire.CodeInvalid, "%s %q: a resumed acquire only waits and is not applied as a command", kind, req.Name), nil
 	}
 	name := req.Name
 	if werr, err := checkLease(st, name, req.Lease); werr != nil || err != nil {

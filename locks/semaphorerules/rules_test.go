@@ -31,6 +31,8 @@ type step struct {
 	// S, by revision, in status order.
 	holders [][2]int64
 	waiters []int64
+	// meta, when set, is S's meta record after the step ({} for none).
+	meta *Meta
 }
 
 type table struct {
@@ -106,32 +108,35 @@ func (tb *table) run(t *testing.T, steps []step) {
 		}
 		require.Equal(t, st.holders, holders, "step %d: holders (revision, token)", i)
 		require.Equal(t, st.waiters, waiters, "step %d: waiters", i)
+		if st.meta != nil {
+			m, _, err := readMeta(tb.s, "S")
+			require.NoError(t, err)
+			require.Equal(t, *st.meta, m, "step %d: meta record", i)
+		}
 	}
 }
 
 // TestWorkedExample is doc.go's worked example.
 func TestWorkedExample(t *testing.T) {
-	tb := newTable()
-	tb.run(t, []step{
-		{op: "acquire", lease: "A", limit: 3, weight: 2, token: 5, holders: [][2]int64{{5, 5}}},
-		{op: "acquire", lease: "B", limit: 3, weight: 2, holders: [][2]int64{{5, 5}}, waiters: []int64{6}},
-		{op: "acquire", lease: "C", limit: 3, weight: 1, holders: [][2]int64{{5, 5}}, waiters: []int64{6, 7}},
-		{op: "acquire", lease: "D", limit: 5, code: wire.CodeInvalid, msg: []string{`"S" has a limit of 3, not 5`},
+	meta := func(limit, held, holders, waiters, head int64) *Meta {
+		return &Meta{Limit: limit, Held: held, Holders: holders, Waiters: waiters, Head: head}
+	}
+	newTable().run(t, []step{
+		{op: "acquire", lease: "A", limit: 3, weight: 2, token: 5, holders: [][2]int64{{5, 5}}, meta: meta(3, 2, 1, 0, 0)},
+		{op: "acquire", lease: "B", limit: 3, weight: 2, holders: [][2]int64{{5, 5}}, waiters: []int64{6}, meta: meta(3, 2, 1, 1, 6)},
+		{op: "acquire", lease: "C", limit: 3, weight: 1, holders: [][2]int64{{5, 5}}, waiters: []int64{6, 7}, meta: meta(3, 2, 1, 2, 6)},
+		{op: "acquire", lease: "D", limit: 5, code: wire.CodeInvalid, msg: []string{`semaphore "S" has a limit of 3, not 5`},
 			holders: [][2]int64{{5, 5}}, waiters: []int64{6, 7}},
 		{op: "acquire", lease: "D", limit: 3, try: true, code: wire.CodeLocked,
 			holders: [][2]int64{{5, 5}}, waiters: []int64{6, 7}},
-		{op: "revoke", lease: "A", holders: [][2]int64{{6, 8}, {7, 8}}},
-		{op: "release", lease: "B", owner: 6, holders: [][2]int64{{7, 8}}},
-		{op: "acquire", lease: "D", limit: 3, weight: 3, holders: [][2]int64{{7, 8}}, waiters: []int64{10}},
-		{op: "acquire", lease: "B", limit: 3, weight: 1, holders: [][2]int64{{7, 8}}, waiters: []int64{10, 11}},
-		{op: "release", lease: "D", owner: 10, holders: [][2]int64{{7, 8}, {11, 12}}},
-		{op: "release", lease: "C", owner: 7, holders: [][2]int64{{11, 12}}},
-		{op: "release", lease: "B", owner: 11},
+		{op: "revoke", lease: "A", holders: [][2]int64{{6, 8}, {7, 8}}, meta: meta(3, 3, 2, 0, 0)},
+		{op: "release", lease: "B", owner: 6, holders: [][2]int64{{7, 8}}, meta: meta(3, 1, 1, 0, 0)},
+		{op: "acquire", lease: "D", limit: 3, weight: 3, holders: [][2]int64{{7, 8}}, waiters: []int64{10}, meta: meta(3, 1, 1, 1, 10)},
+		{op: "acquire", lease: "B", limit: 3, weight: 1, holders: [][2]int64{{7, 8}}, waiters: []int64{10, 11}, meta: meta(3, 1, 1, 2, 10)},
+		{op: "release", lease: "D", owner: 10, holders: [][2]int64{{7, 8}, {11, 12}}, meta: meta(3, 2, 2, 0, 0)},
+		{op: "release", lease: "C", owner: 7, holders: [][2]int64{{11, 12}}, meta: meta(3, 1, 1, 0, 0)},
+		{op: "release", lease: "B", owner: 11, meta: &Meta{}},
 	})
-	// The meta record values of the example.
-	_, exists, err := readMeta(tb.s, "S")
-	require.NoError(t, err)
-	require.False(t, exists)
 }
 
 func TestSemaphoreRules(t *testing.T) {

@@ -50,8 +50,8 @@
 // are granted from the head, in arrival order, while the head's weight
 // fits in the permits left; the first that does not fit stops the grant,
 // even when a later, smaller one would fit. So a large request is not
-// starved by small ones: once it is at the head, only holders leaving
-// lets anyone past, and it is next.
+// starved by small ones: once it is at the head, nobody behind it is
+// granted before it.
 //
 // The first acquirer sets the limit; while the semaphore has holders or
 // waiters every acquire must give the same limit (wire.CodeInvalid naming

@@ -3,11 +3,11 @@ package semaphorerules
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/coord-io/coord/coord/wire"
-	"github.com/coord-io/coord/locks"
+	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/statemachine/corruption"
 )
 
 // The state-machine rules of counting semaphores: package statemachine
@@ -19,10 +19,10 @@ import (
 
 // Store is the view of one shard that a command's rules read and write
 // (the lock rules' Store).
-type Store = locks.Store
+type Store = lockrules.Store
 
 // Reader is the view of one shard that the read-only rules use.
-type Reader = locks.Reader
+type Reader = lockrules.Reader
 
 const kind = "semaphore"
 
@@ -30,12 +30,12 @@ const kind = "semaphore"
 const Root = "\x00coord/semaphore/"
 
 // MaxNameLen is the longest name of a semaphore, in bytes.
-const MaxNameLen = locks.MaxNameLen
+const MaxNameLen = lockrules.MaxNameLen
 
 // ErrCorrupt is returned (wrapped, with the semaphore's name) for state
 // that breaks the layout's invariants: a record that does not decode, or
 // counts in the meta record that disagree with the owner keys.
-var ErrCorrupt = errors.New("semaphore: corrupt state")
+var ErrCorrupt = corruption.New("semaphore: corrupt state")
 
 // ValidateName checks a semaphore name: non-empty, at most MaxNameLen
 // bytes, without '{', '}' or '/'. The error is a *wire.Error with

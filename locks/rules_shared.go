@@ -312,7 +312,10 @@ func (f *FIFO) rwStatus(r Reader, resp *wire.LockStatusResponse) error {
 		resp.Readers = int64(n)
 	}
 	for i, o := range owners {
-		lo := wire.LockOwner{Key: o.kv.Key, Owner: o.kv.Value, Lease: o.kv.Lease, Shared: o.shared}
+		lo := wire.LockOwner{Key: o.kv.Key, Lease: o.kv.Lease, Shared: o.shared}
+		if len(o.kv.Value) > 0 {
+			lo.Owner = o.kv.Value
+		}
 		switch {
 		case i < n && len(resp.Holders) < MaxStatusOwners:
 			lo.Token = resp.Token

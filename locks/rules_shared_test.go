@@ -580,3 +580,158 @@ func runRWHistory(t *testing.T, d rwDriver, steps int) {
 func TestRWLockRandomHistory(t *testing.T) {
 	runRWHistory(t, memDriver{newMemStore(t)}, 2000)
 }
+
+// TestRWLockHandOff: every way an owner leaves hands the lock on by the
+// rule, in the same command, and a lock whose shared owners are all gone
+// is an exclusive lock again.
+func TestRWLockHandOff(t *testing.T) {
+	m := newMemStore(t)
+	d := memDriver{m}
+	A, B, C, D, E := m.grant(), m.grant(), m.grant(), m.grant(), m.grant()
+	o := func(rev int64) []byte { return locks.OwnerKey("L", rev) }
+	type own struct {
+		rev, token, lease int64
+		shared            bool
+	}
+	// expect checks the holders and the queue, in order.
+	expect := func(desc string, holders, queue []own) {
+		t.Helper()
+		s := d.status("L")
+		var hs, qs []own
+		for _, h := range s.Holders {
+			hs = append(hs, own{int64(binary.BigEndian.Uint64(h.Key[len(h.Key)-8:])), h.Token, h.Lease, h.Shared})
+		}
+		for _, w := range s.Queue {
+			qs = append(qs, own{int64(binary.BigEndian.Uint64(w.Key[len(w.Key)-8:])), w.Token, w.Lease, w.Shared})
+		}
+		require.Equal(t, holders, hs, desc)
+		require.Equal(t, queue, qs, desc)
+		require.Equal(t, int64(len(queue)), s.Waiters, desc)
+	}
+	lock := func(req *wire.LockRequest) *wire.LockResponse {
+		t.Helper()
+		r, werr := d.lock(req)
+		require.Nil(t, werr)
+		return r
+	}
+
+	require.Equal(t, int64(1), lock(rlock("L", A, "")).Token) // 1
+	require.Equal(t, int64(2), lock(rlock("L", B, "")).Token) // 2
+	require.Zero(t, lock(wlock("L", C, "")).Token)            // 3
+	require.Zero(t, lock(rlock("L", D, "")).Token)            // 4
+	require.Zero(t, lock(rlock("L", E, "")).Token)            // 5
+	require.Zero(t, lock(wlock("L", E, "")).Token)            // 6
+	require.Zero(t, lock(rlock("L", D, "")).Token)            // 7
+	expect("readers hold, a writer waits, readers behind it wait",
+		[]own{{1, 1, A, true}, {2, 2, B, true}},
+		[]own{{3, 0, C, false}, {4, 0, D, true}, {5, 0, E, true}, {6, 0, E, false}, {7, 0, D, true}})
+
+	// The waiting writer gives up: the readers behind it, up to the next
+	// writer, hold from that command on, with its revision as token.
+	require.Nil(t, d.unlock("L", o(3), C)) // 8
+	require.Equal(t, []string{
+		fmt.Sprintf("del %q", o(3)),
+		fmt.Sprintf("put %q", locks.SharedKey("L", 4)),
+		fmt.Sprintf("put %q", locks.SharedKey("L", 5)),
+	}, m.events, "the holder record still names the head: not rewritten")
+	expect("writer cancelled",
+		[]own{{1, 1, A, true}, {2, 2, B, true}, {4, 8, D, true}, {5, 8, E, true}},
+		[]own{{6, 0, E, false}, {7, 0, D, true}})
+
+	// A reader in the middle leaves: nothing else changes.
+	require.Nil(t, d.unlock("L", o(2), B)) // 9
+	require.Equal(t, []string{fmt.Sprintf("del %q", o(2)), fmt.Sprintf("del %q", locks.SharedKey("L", 2))}, m.events)
+	// The head reader leaves: the record names the next reader, token kept.
+	require.Nil(t, d.unlock("L", o(1), A)) // 10
+	kv, _ := m.Get(locks.HolderKey("L"))
+	hd, err := locks.DecodeHolder(kv.Value)
+	require.NoError(t, err)
+	require.Equal(t, locks.Holder{Key: o(4), Token: 8, Lease: D, Tail: 7}, hd)
+	expect("readers left", []own{{4, 8, D, true}, {5, 8, E, true}}, []own{{6, 0, E, false}, {7, 0, D, true}})
+
+	// D's lease ends: its reader (holding) and its later reader (waiting)
+	// go; E still reads, and its own writer waits behind itself.
+	m.revoke(D) // 11
+	expect("revoke of a reader", []own{{5, 8, E, true}}, []own{{6, 0, E, false}})
+	// E's lease ends: both its reader and its writer go: free.
+	m.revoke(E) // 12
+	require.Equal(t, &wire.LockStatusResponse{}, d.status("L"))
+	require.Empty(t, m.sorted(locks.Prefix("L"), wire.PrefixEnd(locks.Prefix("L"))))
+
+	// A writer holding with readers waiting: its revoke grants them all at
+	// once, up to the next writer.
+	F, G := m.grant(), m.grant()
+	require.Equal(t, int64(13), lock(wlock("L", F, "")).Token)
+	lock(rlock("L", G, "")) // 14
+	lock(rlock("L", A, "")) // 15
+	lock(wlock("L", B, "")) // 16
+	lock(rlock("L", C, "")) // 17
+	require.True(t, d.fenced("L", 13))
+	m.revoke(F) // 18
+	expect("revoke of a writer", []own{{14, 18, G, true}, {15, 18, A, true}}, []own{{16, 0, B, false}, {17, 0, C, true}})
+	require.True(t, d.fenced("L", 0))
+	m.revoke(G)                             // 19
+	require.Nil(t, d.unlock("L", o(15), A)) // 20: the writer holds
+	expect("the readers left", []own{{16, 20, B, false}}, []own{{17, 0, C, true}})
+	require.True(t, d.fenced("L", 20))
+
+	// The last shared owner leaves: an exclusive lock again, whose status
+	// is the exclusive one.
+	require.Nil(t, d.unlock("L", o(17), C)) // 21
+	lock(wlock("L", C, "c"))                // 22
+	require.Equal(t, &wire.LockStatusResponse{Held: true, Key: o(16), Token: 20, Lease: B, Waiters: 1}, d.status("L"))
+	require.Nil(t, d.unlock("L", o(16), B)) // 23: by the exclusive rule
+	require.Equal(t, &wire.LockStatusResponse{Held: true, Key: o(22), Owner: []byte("c"), Token: 23, Lease: C}, d.status("L"))
+	require.Empty(t, m.sorted(append(locks.Prefix("L"), 's'), wire.PrefixEnd(append(locks.Prefix("L"), 's'))))
+}
+
+// TestRWLockTry: a shared Try holds when every owner ahead holds shared;
+// a Try that cannot hold writes nothing and names who holds.
+func TestRWLockTry(t *testing.T) {
+	m := newMemStore(t)
+	d := memDriver{m}
+	A, B, C := m.grant(), m.grant(), m.grant()
+	r, werr := d.lock(tryLock(rlock("L", A, "a")))
+	require.Nil(t, werr)
+	require.Equal(t, int64(1), r.Token, "free")
+	r, werr = d.lock(tryLock(rlock("L", B, "b")))
+	require.Nil(t, werr)
+	require.Equal(t, int64(2), r.Token, "beside a reader")
+	_, werr = d.lock(tryLock(wlock("L", C, "c")))
+	require.Equal(t, wire.CodeLocked, werr.Code)
+	require.Equal(t, `lock "L" is held shared by 2 owner(s)`, werr.Message)
+	require.Nil(t, d.unlock("L", locks.OwnerKey("L", 1), A))
+	require.Nil(t, d.unlock("L", locks.OwnerKey("L", 2), B))
+	r, _ = d.lock(tryLock(wlock("L", C, "c")))
+	require.Equal(t, int64(5), r.Token)
+	_, werr = d.lock(tryLock(rlock("L", A, "a")))
+	require.Equal(t, `lock "L" is held by "c" (token 5)`, werr.Message)
+	require.Equal(t, int64(5), m.rev)
+
+	// Shared requests are checked as exclusive ones are.
+	for _, req := range []*wire.LockRequest{rlock("", A, ""), rlock("x/y", A, ""), rlock("L", 0, ""), rlock("L", wire.LeaseID(memShard+1, 1), "")} {
+		_, werr := d.lock(req)
+		require.NotNil(t, werr, "%+v", req)
+	}
+	require.Equal(t, int64(5), m.rev)
+}
+
+// TestRWLockKeys pins the keys of doc.go and the grant keys a waiting
+// Lock watches.
+func TestRWLockKeys(t *testing.T) {
+	require.Equal(t, "\x00coord/lock/{jobs}/s/\x00\x00\x00\x00\x00\x00\x00\x11", string(locks.SharedKey("jobs", 17)))
+	require.Equal(t, locks.HolderKey("jobs"), locks.GrantKey("jobs", locks.OwnerKey("jobs", 17), false))
+	require.Equal(t, locks.SharedKey("jobs", 17), locks.GrantKey("jobs", locks.OwnerKey("jobs", 17), true))
+	g, err := locks.DecodeGrant(nil)
+	require.NoError(t, err)
+	require.Nil(t, g.Key, "a waiting marker names nobody")
+	h := locks.Holder{Key: locks.OwnerKey("jobs", 17), Token: 20, Lease: 9}
+	g, err = locks.DecodeGrant(h.Encode())
+	require.NoError(t, err)
+	require.Equal(t, h, g)
+	_, err = locks.DecodeGrant([]byte{9})
+	require.ErrorIs(t, err, locks.ErrCorruptHolder)
+	// A shared marker is no owner key: a revoke hook ignores it as such.
+	_, ok := locks.OwnerName(locks.Root, locks.SharedKey("jobs", 17))
+	require.False(t, ok)
+}

@@ -42,7 +42,9 @@ func lockFIFO(name string) (*FIFO, *wire.Error) { return NewFIFO(kind, Root, nam
 // ApplyLock applies a LockRequest at st.Revision(): it queues an owner
 // attached to req.Lease, granted at once if the lock is free (Token =
 // the revision), else waiting (Token 0). With req.Try and the lock held it
-// writes nothing and fails with wire.CodeLocked. The response's Header is
+// writes nothing and fails with wire.CodeLocked. With req.Shared the
+// owner is shared, also granted at once when every owner ahead of it is
+// shared (see "Read-write locks" in doc.go). The response's Header is
 // left to the caller.
 func ApplyLock(st Store, req *wire.LockRequest) (*wire.LockResponse, *wire.Error, error) {
 	f, werr := lockFIFO(req.Name)

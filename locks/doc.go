@@ -1,4 +1,4 @@
-// Package locks is Coord's distributed lock: the client handle (Mutex),
+// Package locks is Coord's distributed lock, exclusive or read-write: the client handle (Mutex),
 // the server-side waiting for a grant (wait.go) and the names of its key
 // layout (rules.go: thin re-exports). Its rules inside the replicated
 // state machine live in package locks/lockrules, which the state machine
@@ -92,6 +92,103 @@
 // hands the lock on exactly as Unlock does.
 // Each Lock queues a new owner, also for a lease that already holds the
 // lock (it then waits behind itself): locks are not reentrant.
+//
+// # Read-write locks
+//
+// A Lock with LockRequest.Shared asks for the lock in shared (read) mode;
+// without it, as before, in exclusive (write) mode. Both modes queue on
+// the same lock name, in one FIFO of owner keys by arrival. The rule:
+// the oldest owner (the head), if exclusive, holds alone; if shared, every
+// shared owner from the head up to the first exclusive owner holds
+// together. A shared owner that arrives behind a waiting exclusive one
+// waits (writer preference: a writer waits only for the owners ahead of
+// it, so later readers never starve it), and once that writer is done
+// (unlocked, cancelled or its lease gone) the shared owners behind it, up
+// to the next exclusive one, are granted in the same command. An election
+// is never involved: its owners live under another root.
+//
+// A shared owner has, beside its owner key o/[rev], a shared marker
+//
+//	s/[rev as 8 bytes big-endian]  the owner o/[rev] is shared (SharedKey); attached to
+//	                               the owner's lease; value: empty while it waits, its
+//	                               grant once it holds: a Holder record (Holder.Encode)
+//	                               with Key o/[rev], Token and Lease
+//
+// put with the owner key and deleted with it (by Unlock, or by the
+// revoke of its lease, which deletes both). An owner is exclusive exactly
+// when it has no marker, so a lock never used in shared mode has the keys
+// and records it always had, and takes the same paths. The holder record
+// keeps its invariant in both modes (it exists exactly when an owner key
+// does and names the oldest) and its encoding; while readers hold it names
+// the oldest reader with that reader's token (a Join still updates its
+// Tail). An exclusive owner is granted by the holder record naming it, as
+// before; a shared owner by its marker's grant. So a waiting Lock watches
+// one key, GrantKey: the holder record for an exclusive owner, its
+// marker for a shared one, decoded by DecodeGrant, until it names the
+// owner key; the deletion of the owner key ends the wait as before
+// (WaitHolder serves both, with GrantKey as holderKey and DecodeGrant as
+// decode). A resumed Lock repeats Shared to say which key to watch.
+//
+// A grant's token is the revision of the command that granted it, in
+// both modes. Shared owners granted by one command (the unlock of a
+// writer with three readers behind it) share that revision as their
+// token; a shared owner granted on arrival has its own. Tokens never
+// decrease along a lock's history and an exclusive grant's token is above
+// every earlier token of the lock. Fencing is for writers:
+// wire.CompareLockToken compares the token of the exclusive holder, and
+// 0 when the lock is free or held shared; so "lock L = T" holds only
+// while the writer granted with T holds L, never for a reader's token,
+// and "lock L = 0" means that no writer holds L. A shared holder is told
+// its token (LockResponse.Token, status) to name its grant, not to fence.
+//
+// After any owner leaves a lock with a shared owner left, the rule is
+// applied again from the keys (regrant: the owners that hold by it and
+// are not granted yet are granted at the command's revision, and the
+// holder record is moved to the head if it changed): it writes only what
+// changes, so that a revoke may run it once per deleted key. With no
+// shared owner left the exclusive hand-off of FIFO.OwnerGone runs. The
+// read-write paths read all of a lock's owner keys and markers (O(owners));
+// the exclusive paths add one empty-range read of the markers to an
+// Unlock and to each owner key a revoke deletes, one delete of a missing
+// marker to an Unlock, and one point read to a CompareLockToken and to a
+// failing Try.
+//
+// Status (ReadStatus, wire.LockStatusResponse): Held when anyone holds;
+// Key, Owner, Token and Lease describe an exclusive holder only; Readers
+// counts the shared holders; Waiters counts the waiters in both modes.
+// For a lock with a shared owner (holding or waiting) Holders and Queue
+// list the holders (with tokens) and the waiters in queue order, each
+// with its mode, at most MaxStatusOwners of each; a lock with exclusive
+// owners only answers exactly as before.
+//
+// Locks are not reentrant in either mode: a lease that holds shared and
+// asks again shared holds twice unless a writer waits between; asking
+// exclusive it waits behind itself.
+//
+// # Worked example: a read-write lock
+//
+// Leases A, B, C and D of the shard of "cfg"; oN and sN are the owner
+// key and the shared marker of revision N, g(oN, T, X) a grant (a Holder
+// record with Key oN, Token T, Lease X), h the holder record:
+//
+//	rev 1 Lock cfg, Shared, lease A, "reader-a"  put o1, s1=g(o1,1,A), h={o1, 1, A, 1, "reader-a"}
+//	                                             → {Key: o1, Token: 1}: A reads
+//	rev 2 Lock cfg, Shared, lease B              put o2, s2=g(o2,2,B), h.Tail=2 → {o2, 2}: B reads too
+//	rev 3 Lock cfg, lease C, "writer-c"          put o3, h.Tail=3 → {o3, 0}: C waits for the readers
+//	rev 4 Lock cfg, Shared, lease D              put o4, s4="" (waiting), h.Tail=4 → {o4, 0}: D waits
+//	                                             behind the writer
+//	      Lock cfg, Shared, Try, lease D         nothing written; CodeLocked: lock "cfg" is held shared
+//	                                             by 2 owner(s) and an exclusive owner waits (...)
+//	      txn If(lock cfg = 1) ...               fails: no writer holds, LockToken is 0
+//	rev 5 Unlock cfg, o1, lease A                delete o1, s1, put h={o2, 2, B, 4, "reader-b"}: B reads on
+//	rev 6 revoke of lease B                      delete o2, s2, put h={o3, 6, C, 4, "writer-c"}: C writes
+//	                                             alone with token 6
+//	      txn If(lock cfg = 6) Then(put {cfg}/x) would succeed now; with token 1, 2 or 0 it fails
+//	rev 7 Unlock cfg, o3, lease C                delete o3, put s4=g(o4,7,D), h={o4, 7, D, 4, "reader-d"}:
+//	                                             D reads with token 7
+//	rev 8 Unlock cfg, o4, lease D                delete o4, s4, h: free
+//
+// TestRWLockWorkedExample runs it step by step.
 //
 // # Determinism
 //

@@ -27,12 +27,19 @@ package wire
 // gone it fails: CodeLeaseNotFound if Lease is gone, else CodeCanceled.
 // The server withdraws a waiter (unlocks its key) only when the caller
 // gave up: a Cancel frame, or the caller's own deadline.
+//
+// With Shared the owner asks for the lock in shared (read) mode: it holds
+// together with the other shared owners ahead of it, but never beside an
+// exclusive one, and it queues behind an exclusive owner that waits
+// (writer preference). Absent, the request is exclusive, as before. A
+// Resume must repeat the Shared of the Lock it resumes.
 type LockRequest struct {
 	Name   string `msgpack:"n"`
 	Lease  int64  `msgpack:"l"`
 	Owner  []byte `msgpack:"o,omitempty"`
 	Try    bool   `msgpack:"try,omitempty"`
 	Resume []byte `msgpack:"r,omitempty"`
+	Shared bool   `msgpack:"sh,omitempty"`
 }
 
 // LockResponse answers a LockRequest when the lock is held: Key is the
@@ -67,6 +74,15 @@ type LockStatusRequest struct {
 // LockStatusResponse describes a lock: its holder (if Held), the holder's
 // fencing token, lease and the lease's remaining TTL in seconds, and the
 // number of waiters behind it.
+//
+// Key, Owner, Token, Lease and LeaseTTL describe an exclusive holder
+// only. A lock held shared has Held set, Readers the number of shared
+// holders and those fields empty. Holders and Queue are set only for a
+// lock that has a shared owner (holding or waiting): every holder (with
+// its token; the exclusive one too) and the waiters in queue order, each
+// with its mode, at most MaxStatusOwners (100) of each; Waiters still
+// counts every waiter. A lock with exclusive owners only answers as it
+// always did.
 type LockStatusResponse struct {
 	Header   ResponseHeader `msgpack:"h"`
 	Held     bool           `msgpack:"held"`
@@ -76,6 +92,21 @@ type LockStatusResponse struct {
 	Lease    int64          `msgpack:"l,omitempty"`
 	LeaseTTL int64          `msgpack:"ttl,omitempty"`
 	Waiters  int64          `msgpack:"w"`
+	Readers  int64          `msgpack:"rd,omitempty"`
+	Holders  []LockOwner    `msgpack:"hs,omitempty"`
+	Queue    []LockOwner    `msgpack:"q,omitempty"`
+}
+
+// LockOwner is one owner of a lock in a LockStatusResponse: a holder
+// (with its fencing token) or a waiter (Token 0), in shared or exclusive
+// mode. LeaseTTL is left to the caller, as for the holder's.
+type LockOwner struct {
+	Key      []byte `msgpack:"k"`
+	Owner    []byte `msgpack:"o,omitempty"`
+	Token    int64  `msgpack:"t,omitempty"`
+	Lease    int64  `msgpack:"l"`
+	LeaseTTL int64  `msgpack:"ttl,omitempty"`
+	Shared   bool   `msgpack:"sh,omitempty"`
 }
 
 // CampaignRequest campaigns in election Name with Value for the owner of
@@ -130,8 +161,9 @@ type LeaderRequest struct {
 }
 
 // CompareLockToken is a Compare target: lock Compare.Key (a lock name, not
-// a key) compared on the fencing token of its current holder, with
-// Compare.Version holding the token (0 when the lock is free). "lock L =
+// a key) compared on the fencing token of its current exclusive holder,
+// with Compare.Version holding the token (0 when the lock is free or held
+// shared: a shared holder's token fences nothing). "lock L =
 // token T" lets a transaction fence a write by the store itself; the
 // transaction's other keys must share the lock's shard (tag them {L}).
 const CompareLockToken CompareTarget = 5

@@ -42,7 +42,9 @@ func lockFIFO(name string) (*FIFO, *wire.Error) { return NewFIFO(kind, Root, nam
 // ApplyLock applies a LockRequest at st.Revision(): it queues an owner
 // attached to req.Lease, granted at once if the lock is free (Token =
 // the revision), else waiting (Token 0). With req.Try and the lock held it
-// writes nothing and fails with wire.CodeLocked. The response's Header is
+// writes nothing and fails with wire.CodeLocked. With req.Shared the
+// owner is shared, also granted at once when every owner ahead of it is
+// shared (see "Read-write locks" in doc.go). The response's Header is
 // left to the caller.
 func ApplyLock(st Store, req *wire.LockRequest) (*wire.LockResponse, *wire.Error, error) {
 	f, werr := lockFIFO(req.Name)
@@ -52,13 +54,17 @@ func ApplyLock(st Store, req *wire.LockRequest) (*wire.LockResponse, *wire.Error
 	if werr, err := f.CheckLease(st, req.Lease); werr != nil || err != nil {
 		return nil, werr, err
 	}
+	if req.Shared {
+		return applySharedLock(st, f, req)
+	}
 	if req.Try {
 		h, held, err := f.Holder(st)
 		if err != nil {
 			return nil, nil, err
 		}
 		if held {
-			return nil, wire.Errorf(wire.CodeLocked, "lock %q is held by %q (token %d)", req.Name, h.Owner, h.Token), nil
+			werr, err := f.lockedError(st, h)
+			return nil, werr, err
 		}
 	}
 	key, h, granted, err := f.Join(st, req.Lease, req.Owner)
@@ -87,7 +93,7 @@ func ApplyUnlock(st Store, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire
 	}
 	left := false
 	if owner {
-		if left, err = f.Leave(st, req.Key); err != nil {
+		if left, err = f.leaveLock(st, req.Key); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -103,11 +109,20 @@ func ApplyUnlock(st Store, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire
 // command, at its revision, for every deleted key under Root, after all
 // the lease's keys are gone. Keys that are not owner keys are ignored.
 func OwnerDeleted(st Store, key []byte) error {
-	return OwnerGoneUnder(st, kind, Root, key)
+	name, ok := OwnerName(Root, key)
+	if !ok {
+		return nil
+	}
+	f, werr := lockFIFO(name)
+	if werr != nil {
+		return nil
+	}
+	return f.lockOwnerGone(st, key)
 }
 
-// ReadToken returns the fencing token of lock name's holder, 0 when the lock
-// is free: the value a wire.CompareLockToken compare checks.
+// ReadToken returns the fencing token of lock name's exclusive holder, 0
+// when the lock is free or held shared: the value a
+// wire.CompareLockToken compare checks.
 func ReadToken(r Reader, name string) (int64, *wire.Error, error) {
 	f, werr := lockFIFO(name)
 	if werr != nil {
@@ -117,11 +132,14 @@ func ReadToken(r Reader, name string) (int64, *wire.Error, error) {
 	if err != nil || !held {
 		return 0, nil, err
 	}
-	return h.Token, nil, nil
+	token, err := f.exclusiveToken(r, h)
+	return token, nil, err
 }
 
 // ReadStatus describes lock name as r sees it: holder, token, lease and the
-// number of waiters. Header and LeaseTTL are left to the caller.
+// number of waiters; for a lock with shared owners also its holders and
+// queue with their modes (see wire.LockStatusResponse). Header and
+// LeaseTTL are left to the caller.
 func ReadStatus(r Reader, name string) (*wire.LockStatusResponse, *wire.Error, error) {
 	f, werr := lockFIFO(name)
 	if werr != nil {
@@ -139,6 +157,9 @@ func ReadStatus(r Reader, name string) (*wire.LockStatusResponse, *wire.Error, e
 	if held {
 		resp.Held, resp.Key, resp.Owner, resp.Token, resp.Lease = true, h.Key, h.Owner, h.Token, h.Lease
 		resp.Waiters--
+		if err := f.rwStatus(r, resp); err != nil {
+			return nil, nil, err
+		}
 	}
 	return resp, nil, nil
 }

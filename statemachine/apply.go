@@ -79,7 +79,9 @@ func (sh *Shard) Apply(entries []Entry) (*Applied, error) {
 			err = a.evict(now)
 		}
 		if err == nil {
+			a.replayed = false
 			e.Result, err = a.applyEntry(cmd, derr)
+			e.Replayed = a.replayed
 		}
 		if err != nil {
 			// The cache may hold changes that will never be committed.
@@ -108,6 +110,7 @@ type applier struct {
 	m         meta                     // the working meta
 	clusterID uint64                   // the working cluster identity
 	dirty     map[uint64]*clientRecord // exactly-once records changed since the last flush
+	replayed  bool                     // the entry being applied was answered from its exactly-once record
 	events    []wire.Event
 
 	leases  map[int64]*leaseEntry     // lease records read or written by this call (lease.go)
@@ -247,6 +250,7 @@ func (a *applier) applyEntry(cmd *Command, derr error) (Result, error) {
 	switch v {
 	case verdictResult:
 		r.Data = bytes.Clone(r.Data)
+		a.replayed = true
 		return r, nil
 	case verdictDuplicate:
 		return errResult(wire.Errorf(wire.CodeDuplicate,

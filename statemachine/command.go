@@ -133,4 +133,9 @@ type Entry struct {
 	Index  uint64
 	Cmd    []byte
 	Result Result
+	// Replayed is set when Result is not this entry's own: the command's
+	// (client, sequence) was applied before and Result is the stored
+	// result of that first apply (a retry). What the first apply handed
+	// out may have ended since (a queue delivery); the proposer checks.
+	Replayed bool
 }

@@ -264,3 +264,22 @@ func TestRetryAfterEviction(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, wire.CodeOutcomeUnknown, e[0].Result.Code)
 }
+
+// TestReplayedMarked: an entry answered from the exactly-once record (a
+// retry of an applied command) is marked Replayed, so the server can check
+// that what the first apply handed out (a queue delivery) is still
+// current; a first apply, an unrecorded command and an error of a new
+// command are not.
+func TestReplayedMarked(t *testing.T) {
+	h := newHarness(t)
+	entries := []Entry{h.entry(putCmd(1, 1, 0, "a", "x")), h.entry(putCmd(1, 1, 0, "a", "x"))}
+	_, err := h.sh.Apply(entries)
+	require.NoError(t, err)
+	require.False(t, entries[0].Replayed, "first apply")
+	require.True(t, entries[1].Replayed, "the retry in the same batch")
+	later := []Entry{h.entry(putCmd(1, 1, 0, "a", "x")), h.entry(putCmd(1, 2, 0, "b", "y")),
+		h.entry(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("c")}})}
+	_, err = h.sh.Apply(later)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, false, false}, []bool{later[0].Replayed, later[1].Replayed, later[2].Replayed})
+}

@@ -64,6 +64,9 @@ func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	}
 	for i := range ents {
 		ents[i].Result = sm.Result{Value: uint64(batch[i].Result.Code), Data: batch[i].Result.Data}
+		if batch[i].Replayed {
+			ents[i].Result.Value |= replayedFlag
+		}
 		batch[i] = statemachine.Entry{}
 	}
 	if len(applied.Events) > 0 && d.publish != nil {

@@ -97,11 +97,19 @@ func (s *Server) dequeue(ctx context.Context, cl *Caller, req *wire.DequeueReque
 	cmd := s.internalCommand(cl)
 	cmd.Set(queuerules.OpDequeue, req)
 	var resp wire.DequeueResponse
-	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
+	r, replayed, werr := s.proposeReplay(ctx, shard, cmd)
+	if werr != nil {
 		return nil, werr
 	}
-	if werr := s.deliveryCurrent(shard, req.Name, &resp.Item); werr != nil {
+	if werr := s.decodeResult(shard, r, &resp, &resp.Header); werr != nil {
 		return nil, werr
+	}
+	if replayed {
+		// A first apply's delivery is current when answered; a retry's
+		// may have ended while its answer was lost.
+		if werr := s.deliveryCurrent(shard, req.Name, &resp.Item); werr != nil {
+			return nil, werr
+		}
 	}
 	return &resp, nil
 }

@@ -19,11 +19,23 @@ import (
 // times the state machine's exactly-once records; attempts re-propose the
 // same stamp.
 func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, *wire.Error) {
+	r, _, werr := s.proposeReplay(ctx, shard, cmd)
+	return r, werr
+}
+
+// replayedFlag marks, in the Value of a Dragonboat result, an entry
+// answered from its exactly-once record (statemachine.Entry.Replayed);
+// the low bits are the result's code.
+const replayedFlag = uint64(1) << 63
+
+// proposeReplay is propose that also reports whether the result is the
+// stored one of an earlier apply of the same (client, sequence).
+func (s *Server) proposeReplay(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, bool, *wire.Error) {
 	stamped := *cmd
 	stamped.Time = time.Now().UnixMilli()
 	b, err := statemachine.EncodeCommand(&stamped)
 	if err != nil {
-		return statemachine.Result{}, wire.Errorf(wire.CodeInvalid, "encode command: %v", err)
+		return statemachine.Result{}, false, wire.Errorf(wire.CodeInvalid, "encode command: %v", err)
 	}
 	backoff := 5 * time.Millisecond
 	for {
@@ -31,10 +43,10 @@ func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Co
 		r, err := s.nh.SyncPropose(actx, s.session[shard], b)
 		cancel()
 		if err == nil {
-			return statemachine.Result{Code: wire.Code(r.Value), Data: r.Data}, nil
+			return statemachine.Result{Code: wire.Code(r.Value &^ replayedFlag), Data: r.Data}, r.Value&replayedFlag != 0, nil
 		}
 		if werr := s.retryOrFail(ctx, shard, err, &backoff); werr != nil {
-			return statemachine.Result{}, werr
+			return statemachine.Result{}, false, werr
 		}
 	}
 }

@@ -17,6 +17,9 @@
 #   SHARDS      Coord's --shards (default: the server's default)
 #   BASE_PORT   first port used (default 24000; uses BASE_PORT..BASE_PORT+130)
 #   ETCD_BIN    an etcd binary to use instead of building one
+#   COORD_BIN   a coord binary to use instead of building this tree (to
+#               compare two builds of Coord in one sitting)
+#   NO_ETCD=1   run Coord only (the etcd columns show "—")
 #   KEEP=1      keep the temporary directory (logs, JSON results)
 #   PPROF=1     start Coord members with --enable-pprof (HTTP ports printed)
 set -euo pipefail
@@ -50,8 +53,14 @@ trap 'exit 130' INT TERM
 log() { echo "compare: $*" >&2; }
 
 log "building coord and etcd into $work"
-go build -o "$work/coord" ./cmd/coord
-if [[ -n "${ETCD_BIN:-}" ]]; then
+if [[ -n "${COORD_BIN:-}" ]]; then
+	cp "$COORD_BIN" "$work/coord"
+else
+	go build -o "$work/coord" ./cmd/coord
+fi
+if [[ "${NO_ETCD:-}" == 1 ]]; then
+	:
+elif [[ -n "${ETCD_BIN:-}" ]]; then
 	cp "$ETCD_BIN" "$work/etcd"
 else
 	bench/etcd/build.sh "$work/etcd" v3.6.5 >/dev/null
@@ -63,6 +72,7 @@ etcd_eps=() etcd_pids=() initial=()
 for i in 0 1 2; do initial+=("e$i=http://127.0.0.1:$((base + 10 * i + 1))"); done
 initial=$(IFS=,; echo "${initial[*]}")
 for i in 0 1 2; do
+	[[ "${NO_ETCD:-}" == 1 ]] && break
 	c=$((base + 10 * i)) p=$((base + 10 * i + 1))
 	"$work/etcd" --name "e$i" --data-dir "$work/e$i" \
 		--listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
@@ -91,7 +101,9 @@ etcd_eps=$(IFS=,; echo "${etcd_eps[*]}") coord_eps=$(IFS=,; echo "${coord_eps[*]
 etcd_pids=$(IFS=,; echo "${etcd_pids[*]}") coord_pids=$(IFS=,; echo "${coord_pids[*]}")
 
 # Wait until each cluster takes a write.
-for t in coord etcd; do
+targets=(coord etcd)
+[[ "${NO_ETCD:-}" == 1 ]] && targets=(coord)
+for t in "${targets[@]}"; do
 	eps=$coord_eps
 	[[ $t == etcd ]] && eps=$etcd_eps
 	ok=
@@ -164,7 +176,9 @@ for row in "${rows[@]}"; do
 	# shellcheck disable=SC2086
 	c=$(bench coord "$name" $args)
 	# shellcheck disable=SC2086
-	e=$(bench etcd "$name" $args)
+	e="n/a skipped (NO_ETCD=1)"
+	# shellcheck disable=SC2086
+	[[ "${NO_ETCD:-}" == 1 ]] || e=$(bench etcd "$name" $args)
 	read -r cops cp99 ccpu cerr <<<"$c"
 	read -r eops ep99 ecpu eerr <<<"$e"
 	if [[ $cops == n/a ]]; then

@@ -347,8 +347,10 @@ func (s *Server) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, st
 		}
 	}
 	w := &ownerWait{
-		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: locks.HolderKey(req.Name),
-		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: locks.DecodeHolder,
+		// A shared owner's grant is its marker, an exclusive one's the
+		// holder record (lockrules.GrantKey).
+		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: lockrules.GrantKey(req.Name, resp.Key, req.Shared),
+		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: lockrules.DecodeGrant,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr

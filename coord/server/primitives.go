@@ -395,9 +395,18 @@ func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatus
 		return nil, werr
 	}
 	resp := v.(*wire.LockStatusResponse)
+	ttl := func(lease int64) int64 {
+		if left, ok := s.lessor.remaining(shard, lease); ok {
+			return int64((left + time.Second - 1) / time.Second)
+		}
+		return 0
+	}
 	if resp.Held && resp.Lease != 0 {
-		if left, ok := s.lessor.remaining(shard, resp.Lease); ok {
-			resp.LeaseTTL = int64((left + time.Second - 1) / time.Second)
+		resp.LeaseTTL = ttl(resp.Lease)
+	}
+	for _, list := range [][]wire.LockOwner{resp.Holders, resp.Queue} {
+		for i := range list {
+			list[i].LeaseTTL = ttl(list[i].Lease)
 		}
 	}
 	s.fillHeader(&resp.Header, shard)

@@ -105,3 +105,47 @@ func TestRWLockResumeShared(t *testing.T) {
 	require.Equal(t, b.RToken(), resp.Token)
 	require.Equal(t, b.ReadLocker().Key(), resp.Key)
 }
+
+// TestRWLockResumedReaderGranted: a reader queued second behind a writer
+// whose wait is cut off (its member stops) resumes on another member and
+// is granted with the reader ahead of it: the client's Resume repeats
+// Shared.
+func TestRWLockResumedReaderGranted(t *testing.T) {
+	tc := newTestCluster(t, 3, 1)
+	ctx := ctxT(t, 60*time.Second)
+	leader := tc.leaderOfMost()
+	var others []string
+	for i, cfg := range tc.Configs() {
+		if i != leader {
+			others = append(others, cfg.ListenClient)
+		}
+	}
+	stopped := -1
+	for i, cfg := range tc.Configs() {
+		if cfg.ListenClient == others[0] {
+			stopped = i
+		}
+	}
+	c := tc.client(tc.Configs()[leader].ListenClient)
+	w := locks.NewRWMutex(newSession(t, c, 10), "RR")
+	require.NoError(t, w.Lock(ctx))
+	first := locks.NewRWMutex(newSession(t, c, 10), "RR")
+	got := make(chan error, 2)
+	go func() { got <- first.RLock(ctx) }()
+	waitWaiters(t, c, "RR", 1)
+	// The second reader waits on others[0], then resumes on others[1].
+	second := locks.NewRWMutex(newSession(t, tc.client(others...), 10), "RR")
+	go func() { got <- second.RLock(ctx) }()
+	waitWaiters(t, c, "RR", 2)
+	tc.stop(stopped)
+	require.NoError(t, w.Unlock(ctx))
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-got:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("a reader was not granted after its wait was cut off and resumed")
+		}
+	}
+	require.Equal(t, first.RToken(), second.RToken())
+}

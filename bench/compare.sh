@@ -127,6 +127,7 @@ rows=(
 	"txn-64|txn --clients 64 --conns 8"
 	"lock-64|lock --clients 64 --conns 8 --keys 1000"
 	"lock-contended-16|lock-contended --clients 16 --conns 4"
+	"rwlock-64|rwlock --clients 64 --conns 8 --keys 8"
 	"elect-64|elect --clients 64 --conns 8 --keys 1000"
 	"queue-16+16|queue --clients 32 --conns 8"
 	"barrier-16|barrier --clients 16 --conns 4"

@@ -158,6 +158,8 @@ type coordSession struct{ s *coord.Session }
 
 func (s *coordSession) Mutex(name string) Mutex { return locks.NewMutex(s.s, name) }
 
+func (s *coordSession) RWMutex(name string) RWMutex { return locks.NewRWMutex(s.s, name) }
+
 func (s *coordSession) Election(name string) Election {
 	return &coordElection{e: election.New(s.s, name)}
 }

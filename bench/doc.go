@@ -23,7 +23,9 @@
 // client and its primitive packages (locks, election), EtcdTarget with
 // etcd's clientv3 and its concurrency and experimental/recipes packages.
 // A workload whose primitive a target lacks fails at setup with an error
-// saying so (ErrUnsupported).
+// saying so (ErrUnsupported): rwlock needs a Session that is an
+// RWSession, which only Coord's is; EtcdTarget.Supports says so before
+// connecting.
 //
 // Without endpoints, `coord bench` runs a Coord cluster inside the calling
 // process (server.StartLocalCluster, the in-process cluster fixture); its

@@ -25,6 +25,15 @@ type EtcdTarget struct {
 // Name implements Target.
 func (t *EtcdTarget) Name() string { return "etcd" }
 
+// Supports: the rwlock workload is Coord's only (its read-write lock has
+// no counterpart in etcd's concurrency package).
+func (t *EtcdTarget) Supports(workload string) error {
+	if workload == "rwlock" {
+		return &UnsupportedError{Workload: workload, Primitive: "read-write lock", Target: t.Name()}
+	}
+	return nil
+}
+
 // Dial implements Target. Connection i lists the endpoints starting at
 // i mod len(Endpoints).
 func (t *EtcdTarget) Dial(ctx context.Context, i int) (Conn, error) {

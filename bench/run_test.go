@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -71,6 +72,10 @@ func TestCoordWorkloads(t *testing.T) {
 				t.Fatalf("target %q resources %+v", res.Target, res.Resources)
 			}
 			switch w {
+			case "rwlock":
+				if res.Extra["reads"].(int64) == 0 || res.Extra["writes"].(int64) == 0 {
+					t.Fatalf("rwlock: a mode never ran: %v", res.Extra)
+				}
 			case "txn":
 				if res.Extra["cas_succeeded"].(int64) == 0 {
 					t.Fatalf("no CAS succeeded: %v", res.Extra)
@@ -150,7 +155,23 @@ func TestEtcdWorkloads(t *testing.T) {
 				cfg.Duration = time.Second
 			}
 			res, err := Run(context.Background(), target, cfg)
+			if errors.Is(err, ErrUnsupported) {
+				t.Skip(err)
+			}
 			checkRun(t, res, err)
 		})
+	}
+}
+
+// TestEtcdNoRWLock: the rwlock workload is Coord's only; etcd says so
+// before connecting.
+func TestEtcdNoRWLock(t *testing.T) {
+	err := Supports(&EtcdTarget{}, "rwlock")
+	var ue *UnsupportedError
+	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.Primitive != "read-write lock" {
+		t.Fatalf("Supports(etcd, rwlock) = %v", err)
+	}
+	if err := Supports(&EtcdTarget{}, "lock"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -81,6 +81,20 @@ type Mutex interface {
 	Unlock(ctx context.Context) error
 }
 
+// RWSession is a Session that also makes read-write locks (Coord's;
+// the rwlock workload needs it).
+type RWSession interface {
+	RWMutex(name string) RWMutex
+}
+
+// RWMutex is a distributed read-write lock.
+type RWMutex interface {
+	RLock(ctx context.Context) error
+	RUnlock(ctx context.Context) error
+	Lock(ctx context.Context) error
+	Unlock(ctx context.Context) error
+}
+
 // Election is one candidate in an election.
 type Election interface {
 	Campaign(ctx context.Context, value string) error

@@ -24,7 +24,7 @@ type workloadInfo struct {
 }
 
 // workloadOrder is the order workloads are listed in.
-var workloadOrder = []string{"put", "get", "txn", "lock", "lock-contended", "elect", "queue", "barrier", "watch", "lease"}
+var workloadOrder = []string{"put", "get", "txn", "lock", "lock-contended", "rwlock", "elect", "queue", "barrier", "watch", "lease"}
 
 var workloads = map[string]workloadInfo{
 	"put": {help: "put random keys (--keys, --value-size)", unit: "put",
@@ -42,6 +42,9 @@ var workloads = map[string]workloadInfo{
 	"lock-contended": {help: "acquire+release one lock from every client (hand-offs)", unit: "acquire+release of one lock",
 		defaultKeys: 1, usesTTL: true,
 		make: func(Config) Workload { return &lockWorkload{contended: true} }},
+	"rwlock": {help: "read-write lock among --keys names: 90% read (RLock+RUnlock), 10% write (Lock+Unlock); Coord only", unit: "acquire+release",
+		defaultKeys: 8, usesKeys: true, usesTTL: true,
+		make: func(Config) Workload { return &rwlockWorkload{} }},
 	"elect": {help: "campaign+resign in an election chosen among --keys names", unit: "campaign+resign",
 		defaultKeys: 1000, usesKeys: true, usesTTL: true,
 		make: func(Config) Workload { return &electWorkload{} }},
@@ -272,6 +275,65 @@ func (l *lockWorkload) Op(ctx context.Context, w int) error {
 }
 
 func (l *lockWorkload) Teardown(context.Context) error { return closeSessions(l.sessions) }
+
+// ---- rwlock ----
+
+// rwlockWritePercent is the share of writers among the rwlock workload's
+// operations.
+const rwlockWritePercent = 10
+
+type rwlockWorkload struct {
+	names         []string
+	sessions      []RWSession
+	all           []Session
+	reads, writes atomic.Int64
+}
+
+func (l *rwlockWorkload) Setup(ctx context.Context, env *Env) error {
+	for i := 0; i < env.Cfg.Keys; i++ {
+		l.names = append(l.names, fmt.Sprintf("%srwlock-%d", nameSafe(env.Cfg.Prefix), i))
+	}
+	var err error
+	if l.all, err = openSessions(ctx, env); err != nil {
+		return err
+	}
+	for _, s := range l.all {
+		rs, ok := s.(RWSession)
+		if !ok {
+			return &UnsupportedError{Workload: "rwlock", Primitive: "read-write lock", Target: fmt.Sprintf("%T", s)}
+		}
+		l.sessions = append(l.sessions, rs)
+	}
+	return nil
+}
+
+func (l *rwlockWorkload) Op(ctx context.Context, w int) error {
+	m := l.sessions[w].RWMutex(l.names[rand.IntN(len(l.names))])
+	if rand.IntN(100) < rwlockWritePercent {
+		l.writes.Add(1)
+		if err := m.Lock(ctx); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if err := m.Unlock(ctx); err != nil {
+			return fmt.Errorf("unlock: %w", err)
+		}
+		return nil
+	}
+	l.reads.Add(1)
+	if err := m.RLock(ctx); err != nil {
+		return fmt.Errorf("rlock: %w", err)
+	}
+	if err := m.RUnlock(ctx); err != nil {
+		return fmt.Errorf("runlock: %w", err)
+	}
+	return nil
+}
+
+func (l *rwlockWorkload) Extra() map[string]any {
+	return map[string]any{"reads": l.reads.Load(), "writes": l.writes.Load()}
+}
+
+func (l *rwlockWorkload) Teardown(context.Context) error { return closeSessions(l.all) }
 
 // ---- elect ----
 

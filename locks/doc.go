@@ -1,4 +1,6 @@
-// Package locks is Coord's distributed lock, exclusive or read-write: the client handle (Mutex),
+// Package locks is Coord's distributed lock, exclusive or read-write: the
+// client handles (Mutex; Mutex with Shared; RWMutex, a shared and an
+// exclusive Mutex on one name, in rwmutex.go),
 // the server-side waiting for a grant (wait.go) and the names of its key
 // layout (rules.go: thin re-exports). Its rules inside the replicated
 // state machine live in package locks/lockrules, which the state machine
@@ -127,7 +129,19 @@
 // marker for a shared one, decoded by DecodeGrant, until it names the
 // owner key; the deletion of the owner key ends the wait as before
 // (WaitHolder serves both, with GrantKey as holderKey and DecodeGrant as
-// decode). A resumed Lock repeats Shared to say which key to watch.
+// decode). A resumed Lock repeats Shared to say which key to watch: the
+// server's wait (coord/server) picks the key and decoder by it, and a
+// Mutex made with Shared repeats it in every Resume.
+//
+// The client: RWMutex (RLock, TryRLock, RUnlock; Lock, TryLock, Unlock)
+// is a pair of Mutexes on one name and session, ReadLocker (with
+// Shared) and WriteLocker, as Curator's InterProcessReadWriteLock; each
+// hold keeps its own key, lease and token (RToken, Token), and waits are
+// withdrawn and resumed as Mutex's. Holds are not reentrant: a handle
+// that holds the read lock and asks for the write lock waits behind
+// itself. `coord lock acquire NAME --shared` is a shared Mutex; `coord
+// lock status` lists holders and queue with modes and each one's lease
+// TTL (LockOwner.LeaseTTL, filled by the server).
 //
 // A grant's token is the revision of the command that granted it, in
 // both modes. Shared owners granted by one command (the unlock of a

@@ -18,9 +18,10 @@ import (
 // the lock protects and check it there (or in a transaction with
 // coord.Compare on the lock, see LockToken).
 type Mutex struct {
-	s     *coord.Session
-	name  string
-	owner []byte
+	s      *coord.Session
+	name   string
+	owner  []byte
+	shared bool
 
 	mu    sync.Mutex
 	key   []byte
@@ -34,6 +35,14 @@ type MutexOption func(*Mutex)
 // WithOwner sets the owner data shown by Status while this Mutex holds
 // the lock (for example "host pid").
 func WithOwner(owner []byte) MutexOption { return func(m *Mutex) { m.owner = owner } }
+
+// Shared makes a Mutex take the lock in shared (read) mode: it holds
+// together with other shared holders of the same name, never beside an
+// exclusive one, and queues behind an exclusive owner that waits (writer
+// preference). Its Token names its own grant; only an exclusive holder's
+// token fences writes (LockToken). RWMutex pairs a shared and an
+// exclusive Mutex on one name.
+func Shared() MutexOption { return func(m *Mutex) { m.shared = true } }
 
 // NewMutex returns a handle on lock name, owned by session s.
 func NewMutex(s *coord.Session, name string, opts ...MutexOption) *Mutex {
@@ -63,14 +72,16 @@ func (m *Mutex) acquire(ctx context.Context, try bool) error {
 	if err != nil {
 		return err
 	}
-	req := &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try}
+	req := &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try, Shared: m.shared}
 	for {
 		var resp wire.LockResponse
 		err := m.s.Client().Wait(ctx, coord.Waiting{
 			Method: wire.MethodLock,
 			Write:  req,
-			Resume: func(key []byte) any { return &wire.LockRequest{Name: m.name, Lease: lease, Resume: key} },
-			Key:    lockKey,
+			Resume: func(key []byte) any {
+				return &wire.LockRequest{Name: m.name, Lease: lease, Resume: key, Shared: m.shared}
+			},
+			Key: lockKey,
 			Withdraw: func(key []byte) (string, any) {
 				return wire.MethodUnlock, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}
 			},
@@ -139,6 +150,9 @@ func (m *Mutex) Key() []byte {
 
 // Name returns the lock's name.
 func (m *Mutex) Name() string { return m.name }
+
+// IsShared reports whether m takes the lock in shared mode (Shared).
+func (m *Mutex) IsShared() bool { return m.shared }
 
 // Status describes lock name: holder, token, waiters, holder lease TTL.
 func Status(ctx context.Context, c *coord.Client, name string) (*wire.LockStatusResponse, error) {

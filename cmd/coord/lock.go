@@ -29,7 +29,13 @@ waiter, in arrival order, gets it. Each holder gets a fencing token,
 strictly increasing per lock: pass it along with the writes the lock
 protects so a stale holder's writes can be refused.
 
+With --shared a lock is a read-write lock: shared holders (readers) hold
+it together, an exclusive holder (a writer, without --shared) alone, and a
+waiting writer blocks the readers that come after it, so writers are not
+starved.
+
    coord lock acquire backup -- ./backup.sh      # run while holding "backup"
+   coord lock acquire cfg --shared -- ./read-config.sh
    coord lock status backup`,
 		Action: groupAction,
 		Subcommands: []*cli.Command{
@@ -96,7 +102,7 @@ func lockAcquireCommand(env *cliEnv) *cli.Command {
 		Name:      "acquire",
 		Usage:     "Acquire a lock and hold it, or run a command while holding it",
 		ArgsUsage: "NAME [-- COMMAND [ARGS...]]",
-		UsageText: `coord lock acquire NAME [--ttl DUR] [--timeout DUR] [--kill-grace DUR] [-- COMMAND [ARGS...]]
+		UsageText: `coord lock acquire NAME [--shared] [--ttl DUR] [--timeout DUR] [--kill-grace DUR] [-- COMMAND [ARGS...]]
 
 Waits (in arrival order) until lock NAME is held, then:
   - without a command: prints "NAME TOKEN" and holds the lock until
@@ -113,14 +119,22 @@ If coord is killed the kernel kills the command too (Linux). Ctrl-C or SIGTERM t
 coord is passed on to the command, which is waited for (then SIGKILLed
 after --kill-grace). Ctrl-C while waiting gives up (exit 1).
 
+With --shared the lock is taken in shared (read) mode: it is held together
+with other --shared holders, never beside an exclusive holder, and waits
+behind an exclusive acquire that waits (writers are not starved). The
+command also gets COORD_LOCK_SHARED=1; its COORD_LOCK_TOKEN names its grant
+but fences nothing (only an exclusive holder's token does).
+
 Here --timeout is how long to wait for the lock (default: forever); the
 global per-request --timeout goes before the command:
 coord --timeout 2s lock acquire NAME --timeout 1m.
 
    coord lock acquire backup                    # prints "backup 1234", holds
    coord lock acquire backup -- ./backup.sh --full
-   coord lock acquire cron/report --timeout 30s -- sh -c 'report --token $COORD_LOCK_TOKEN'`,
+   coord lock acquire cron/report --timeout 30s -- sh -c 'report --token $COORD_LOCK_TOKEN'
+   coord lock acquire cfg --shared -- ./read-config.sh   # many readers at once`,
 		Flags: append(guardFlags(),
+			&cli.BoolFlag{Name: "shared", Usage: "take the lock in shared (read) mode, together with other --shared holders"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after `DURATION` (0: wait forever)", DefaultText: "wait forever"},
 		),
 		CustomHelpTemplate: cli.CommandHelpTemplate + lockAcquireGlobalsHelp,
@@ -139,7 +153,7 @@ coord --timeout 2s lock acquire NAME --timeout 1m.
 				return usageErrorf(c, "--timeout must not be negative")
 			}
 			return withClient(c, func(cl *coord.Client) error {
-				return lockAcquire(c, env, cl, args[0], wait, o)
+				return lockAcquire(c, env, cl, args[0], wait, c.Bool("shared"), o)
 			})
 		},
 	}
@@ -157,7 +171,7 @@ func requestContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
 
-func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wait time.Duration, o guardOptions) error {
+func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wait time.Duration, shared bool, o guardOptions) error {
 	sigs, stopSignals := interrupts(c.Context)
 	defer stopSignals()
 
@@ -174,7 +188,11 @@ func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wai
 	// lock (or our place in its queue) goes with it.
 	held := &heldSession{s: s}
 	defer held.Close()
-	m := locks.NewMutex(s, name, locks.WithOwner([]byte(ownerInfo(o.argv))))
+	opts := []locks.MutexOption{locks.WithOwner([]byte(ownerInfo(o.argv)))}
+	if shared {
+		opts = append(opts, locks.Shared())
+	}
+	m := locks.NewMutex(s, name, opts...)
 
 	ctx := context.Background()
 	if wait > 0 {
@@ -214,9 +232,13 @@ func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wai
 		}
 	}
 
+	cmdEnv := []string{"COORD_LOCK_NAME=" + name, fmt.Sprintf("COORD_LOCK_TOKEN=%d", m.Token())}
+	if shared {
+		cmdEnv = append(cmdEnv, "COORD_LOCK_SHARED=1")
+	}
 	r := &runner{
 		argv:  o.argv,
-		env:   []string{"COORD_LOCK_NAME=" + name, fmt.Sprintf("COORD_LOCK_TOKEN=%d", m.Token())},
+		env:   cmdEnv,
 		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
 		grace: o.grace,
 	}
@@ -249,7 +271,10 @@ func lockStatus(c *cli.Context, cl *coord.Client, name string) (*wire.LockStatus
 // lockTimeoutError says who holds the lock we gave up waiting for.
 func lockTimeoutError(c *cli.Context, cl *coord.Client, name string) error {
 	msg := "timed out waiting for lock " + name
-	if st, err := lockStatus(c, cl, name); err == nil && st.Held {
+	switch st, err := lockStatus(c, cl, name); {
+	case err == nil && st.Held && st.Readers > 0:
+		msg += fmt.Sprintf(" (held shared by %d reader(s))", st.Readers)
+	case err == nil && st.Held:
 		msg += fmt.Sprintf(" (held by %s, token %d)", displayString(st.Owner), st.Token)
 	}
 	// Not wrapping coord.ErrTimeout: the advice to raise the per-request
@@ -276,6 +301,12 @@ Prints "holder: OWNER", "token: T", "lease: ID", "ttl: Ns" (the holder's
 lease time left) and "waiters: N"; "free" and "waiters: N" when nobody
 holds the lock. OWNER is what the holder sent: coord lock acquire sends
 "HOST pid PID" and the command it runs.
+
+A lock with --shared owners (holding or waiting) prints "readers: N"
+instead of the holder lines while readers hold it, then "holders:" and
+"queue:" with one line per owner in queue order:
+"  shared|exclusive [token T] lease ID ttl Ns: OWNER". The table has one
+row per owner; JSON adds "readers", "holders" and "queue".
 
    coord lock status backup
    coord lock status backup -w json     # {"header":...,"name":...,"held":true,"owner":...,"token":N,...}

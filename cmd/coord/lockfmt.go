@@ -42,16 +42,78 @@ type jsonLockStatus struct {
 	Lease       int64      `json:"lease"`
 	LeaseTTL    int64      `json:"lease_ttl"`
 	Waiters     int64      `json:"waiters"`
+	// Set only for a lock with a shared owner (holding or waiting).
+	Readers int64           `json:"readers,omitempty"`
+	Holders []jsonLockOwner `json:"holders,omitempty"`
+	Queue   []jsonLockOwner `json:"queue,omitempty"`
+}
+
+type jsonLockOwner struct {
+	Key         *string `json:"key,omitempty"`
+	KeyBase64   string  `json:"key_base64,omitempty"`
+	Owner       *string `json:"owner,omitempty"`
+	OwnerBase64 string  `json:"owner_base64,omitempty"`
+	Mode        string  `json:"mode"`
+	Token       int64   `json:"token"`
+	Lease       int64   `json:"lease"`
+	LeaseTTL    int64   `json:"lease_ttl"`
+}
+
+// lockMode names the mode of a lock owner.
+func lockMode(shared bool) string {
+	if shared {
+		return "shared"
+	}
+	return "exclusive"
+}
+
+func jsonLockOwners(os []wire.LockOwner) []jsonLockOwner {
+	var out []jsonLockOwner
+	for _, o := range os {
+		j := jsonLockOwner{Mode: lockMode(o.Shared), Token: o.Token, Lease: o.Lease, LeaseTTL: o.LeaseTTL}
+		j.Key, j.KeyBase64 = jsonBytes(o.Key)
+		if len(o.Owner) > 0 {
+			j.Owner, j.OwnerBase64 = jsonBytes(o.Owner)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// rwLock reports whether status r is of a lock with a shared owner: then
+// it lists its holders and queue with their modes.
+func rwLock(r *wire.LockStatusResponse) bool { return len(r.Holders) > 0 || len(r.Queue) > 0 }
+
+// lockOwnerLine is one owner in the holders: or queue: list of `lock
+// status`: "  MODE [token T ]lease L ttl Ns[: OWNER]".
+func lockOwnerLine(o wire.LockOwner) string {
+	line := "  " + lockMode(o.Shared)
+	if o.Token != 0 {
+		line += fmt.Sprintf(" token %d", o.Token)
+	}
+	line += fmt.Sprintf(" lease %s ttl %ds", formatLease(o.Lease), o.LeaseTTL)
+	if len(o.Owner) > 0 {
+		line += ": " + displayString(o.Owner)
+	}
+	return line
 }
 
 // printLockStatus prints `lock status`: "holder:", "token:", "lease:",
 // "ttl:" and "waiters:" lines, or "free" and "waiters:" when nobody holds
-// the lock.
+// the lock. A lock with a shared owner (holding or waiting) says
+// "readers: N" instead of the holder lines while held shared, and lists
+// its holders and queue with their modes ("holders:", "queue:"); in a
+// table, one row per owner.
 func printLockStatus(w io.Writer, format, name string, r *wire.LockStatusResponse) error {
+	if format == formatTable && rwLock(r) {
+		printRWLockTable(w, name, r)
+		return nil
+	}
 	switch format {
 	case formatJSON:
-		j := jsonLockStatus{Header: jsonHeaderOf(r.Header), Name: name, Held: r.Held, Waiters: r.Waiters}
-		if r.Held {
+		j := jsonLockStatus{Header: jsonHeaderOf(r.Header), Name: name, Held: r.Held, Waiters: r.Waiters,
+			Readers: r.Readers, Holders: jsonLockOwners(r.Holders), Queue: jsonLockOwners(r.Queue)}
+		if r.Held && r.Readers == 0 {
 			j.Key, j.KeyBase64 = jsonBytes(r.Key)
 			j.Owner, j.OwnerBase64 = jsonBytes(r.Owner)
 			j.Token, j.Lease, j.LeaseTTL = r.Token, r.Lease, r.LeaseTTL
@@ -66,15 +128,30 @@ func printLockStatus(w io.Writer, format, name string, r *wire.LockStatusRespons
 		writeBorderedTable(w, []string{"NAME", "HOLDER", "TOKEN", "LEASE", "TTL", "WAITERS"}, [][]string{row},
 			[]bool{false, false, true, false, true, true})
 	default:
-		if !r.Held {
+		switch {
+		case !r.Held:
 			fmt.Fprintln(w, "free")
-		} else {
+		case r.Readers > 0:
+			fmt.Fprintf(w, "readers: %d\n", r.Readers)
+		default:
 			fmt.Fprintf(w, "holder: %s\n", displayString(r.Owner))
 			fmt.Fprintf(w, "token: %d\n", r.Token)
 			fmt.Fprintf(w, "lease: %s\n", formatLease(r.Lease))
 			fmt.Fprintf(w, "ttl: %ds\n", r.LeaseTTL)
 		}
 		fmt.Fprintf(w, "waiters: %d\n", r.Waiters)
+		if len(r.Holders) > 0 {
+			fmt.Fprintln(w, "holders:")
+			for _, o := range r.Holders {
+				fmt.Fprintln(w, lockOwnerLine(o))
+			}
+		}
+		if len(r.Queue) > 0 {
+			fmt.Fprintln(w, "queue:")
+			for _, o := range r.Queue {
+				fmt.Fprintln(w, lockOwnerLine(o))
+			}
+		}
 	}
 	return nil
 }
@@ -128,4 +205,20 @@ func printLeader(w io.Writer, format, name string, r *wire.LeaderResponse) error
 		fmt.Fprintf(w, "term %d\n", r.Term)
 	}
 	return nil
+}
+
+// printRWLockTable is the table of `lock status` for a lock with a shared
+// owner: one row per holder, then per waiter in queue order.
+func printRWLockTable(w io.Writer, name string, r *wire.LockStatusResponse) {
+	var rows [][]string
+	for i, o := range append(append([]wire.LockOwner{}, r.Holders...), r.Queue...) {
+		state, token := "holds", strconv.FormatInt(o.Token, 10)
+		if i >= len(r.Holders) {
+			state, token = fmt.Sprintf("waits %d", i-len(r.Holders)+1), ""
+		}
+		rows = append(rows, []string{name, state, lockMode(o.Shared), displayString(o.Owner), token,
+			formatLease(o.Lease), fmt.Sprintf("%ds", o.LeaseTTL)})
+	}
+	writeBorderedTable(w, []string{"NAME", "STATE", "MODE", "OWNER", "TOKEN", "LEASE", "TTL"}, rows,
+		[]bool{false, false, false, false, true, false, true})
 }

@@ -188,3 +188,66 @@ func TestLockElectHelp(t *testing.T) {
 		t.Errorf("lock acquire --help shows the generic global flags footer:\n%s", out)
 	}
 }
+
+// TestPrintLockStatusShared: a lock with shared owners lists its holders
+// and its queue with their modes (the exclusive-only output is pinned by
+// TestPrintLockAndLeader).
+func TestPrintLockStatusShared(t *testing.T) {
+	h := wire.ResponseHeader{Shard: 1, Revision: 7, RaftTerm: 2, Member: "n1"}
+	const hj = `{"shard":1,"revision":7,"raft_term":2,"member":"n1"}`
+	const lease = 0x694d77aa9e38260f
+	shared := &wire.LockStatusResponse{Header: h, Held: true, Readers: 2, Waiters: 1,
+		Holders: []wire.LockOwner{
+			{Key: []byte("k1"), Owner: []byte("web1 pid 42: ./read.sh"), Token: 9, Lease: lease, LeaseTTL: 8, Shared: true},
+			{Key: []byte("k2"), Owner: []byte("web2 pid 7"), Token: 9, Lease: lease, LeaseTTL: 10, Shared: true},
+		},
+		Queue: []wire.LockOwner{{Key: []byte("k3"), Owner: []byte("web3 pid 1: ./write.sh"), Lease: lease, LeaseTTL: 9}},
+	}
+	excl := &wire.LockStatusResponse{Header: h, Held: true, Key: []byte("k1"), Owner: []byte("w"), Token: 5, Lease: lease, LeaseTTL: 3, Waiters: 1,
+		Holders: []wire.LockOwner{{Key: []byte("k1"), Owner: []byte("w"), Token: 5, Lease: lease, LeaseTTL: 3}},
+		Queue:   []wire.LockOwner{{Key: []byte("k2"), Lease: lease, LeaseTTL: 4, Shared: true}},
+	}
+	tests := []struct {
+		name string
+		f    func(w *bytes.Buffer) error
+		want string
+	}{
+		{"shared", func(w *bytes.Buffer) error { return printLockStatus(w, formatSimple, "L", shared) }, "" +
+			"readers: 2\n" +
+			"waiters: 1\n" +
+			"holders:\n" +
+			"  shared token 9 lease 694d77aa9e38260f ttl 8s: web1 pid 42: ./read.sh\n" +
+			"  shared token 9 lease 694d77aa9e38260f ttl 10s: web2 pid 7\n" +
+			"queue:\n" +
+			"  exclusive lease 694d77aa9e38260f ttl 9s: web3 pid 1: ./write.sh\n"},
+		{"exclusive with a reader waiting", func(w *bytes.Buffer) error { return printLockStatus(w, formatSimple, "L", excl) }, "" +
+			"holder: w\ntoken: 5\nlease: 694d77aa9e38260f\nttl: 3s\nwaiters: 1\n" +
+			"holders:\n" +
+			"  exclusive token 5 lease 694d77aa9e38260f ttl 3s: w\n" +
+			"queue:\n" +
+			"  shared lease 694d77aa9e38260f ttl 4s\n"},
+		{"shared json", func(w *bytes.Buffer) error { return printLockStatus(w, formatJSON, "L", shared) },
+			`{"header":` + hj + `,"name":"L","held":true,"token":0,"lease":0,"lease_ttl":0,"waiters":1,"readers":2,"holders":[` +
+				`{"key":"k1","owner":"web1 pid 42: ./read.sh","mode":"shared","token":9,"lease":7587852521871779343,"lease_ttl":8},` +
+				`{"key":"k2","owner":"web2 pid 7","mode":"shared","token":9,"lease":7587852521871779343,"lease_ttl":10}],"queue":[` +
+				`{"key":"k3","owner":"web3 pid 1: ./write.sh","mode":"exclusive","token":0,"lease":7587852521871779343,"lease_ttl":9}]}` + "\n"},
+		{"shared table", func(w *bytes.Buffer) error { return printLockStatus(w, formatTable, "L", shared) }, "" +
+			"+------+---------+-----------+------------------------+-------+------------------+-----+\n" +
+			"| NAME | STATE   | MODE      | OWNER                  | TOKEN | LEASE            | TTL |\n" +
+			"+------+---------+-----------+------------------------+-------+------------------+-----+\n" +
+			"| L    | holds   | shared    | web1 pid 42: ./read.sh |     9 | 694d77aa9e38260f |  8s |\n" +
+			"| L    | holds   | shared    | web2 pid 7             |     9 | 694d77aa9e38260f | 10s |\n" +
+			"| L    | waits 1 | exclusive | web3 pid 1: ./write.sh |       | 694d77aa9e38260f |  9s |\n" +
+			"+------+---------+-----------+------------------------+-------+------------------+-----+\n"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		if err := tt.f(&buf); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if buf.String() != tt.want {
+			t.Errorf("%s:\n got  %q\n want %q", tt.name, buf.String(), tt.want)
+		}
+	}
+}

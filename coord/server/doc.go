@@ -50,7 +50,11 @@
 // (primitives.go): after their write the member sends an intermediate
 // response with the owner key, and every wait, first or resumed (the
 // request's Resume field, no write), reads linearizably whether the owner
-// still exists and holds before it waits from after that read. A call's
+// still exists and holds before it waits from after that read. The key
+// that says "holds" is the primitive's: for a lock, lockrules.GrantKey
+// (the holder record of an exclusive owner, the shared marker of a
+// shared one, decoded by lockrules.DecodeGrant), so a reader queued
+// behind a writer learns of its grant in the command that grants it. A call's
 // context ends with a cause (rpc.go): the caller's Cancel or its own
 // deadline withdraw the waiter; the connection closing, the member
 // stopping or the cap on one call (maxCallTimeout, 5 minutes) do not,

@@ -347,8 +347,10 @@ func (s *Server) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, st
 		}
 	}
 	w := &ownerWait{
-		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: locks.HolderKey(req.Name),
-		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: locks.DecodeHolder,
+		// A shared owner's grant is its marker, an exclusive one's the
+		// holder record (lockrules.GrantKey).
+		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: lockrules.GrantKey(req.Name, resp.Key, req.Shared),
+		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: lockrules.DecodeGrant,
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
@@ -393,9 +395,18 @@ func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatus
 		return nil, werr
 	}
 	resp := v.(*wire.LockStatusResponse)
+	ttl := func(lease int64) int64 {
+		if left, ok := s.lessor.remaining(shard, lease); ok {
+			return int64((left + time.Second - 1) / time.Second)
+		}
+		return 0
+	}
 	if resp.Held && resp.Lease != 0 {
-		if left, ok := s.lessor.remaining(shard, resp.Lease); ok {
-			resp.LeaseTTL = int64((left + time.Second - 1) / time.Second)
+		resp.LeaseTTL = ttl(resp.Lease)
+	}
+	for _, list := range [][]wire.LockOwner{resp.Holders, resp.Queue} {
+		for i := range list {
+			list[i].LeaseTTL = ttl(list[i].Lease)
 		}
 	}
 	s.fillHeader(&resp.Header, shard)

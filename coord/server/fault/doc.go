@@ -39,6 +39,18 @@
 //     clock). TestFaultLocks adds cut-client to its short list;
 //     TestFaultLockCheckerCatchesOverlap feeds the checker overlapping
 //     sections.
+//   - RWLockWorkload: locks.RWMutex clients take one of two locks shared
+//     or (WritePercent) exclusive; a reader holds 10–40 ms and makes one
+//     write fenced by its own token (which must be refused), a writer two
+//     fenced writes, a release and a stale write; client 0 stalls past
+//     its lease on its third exclusive grant. Events are LockEvents with
+//     a Mode (RWLockEvent). CheckRWLocks: no writer's section overlaps any
+//     other section of the lock (readers' may), a writer's token granted
+//     to nobody else, grants' tokens increasing, and no write accepted
+//     with a superseded, released or reader's token. TestFaultRWLocks runs
+//     it under RWLockNemeses (member kills and partitions) and requires
+//     that readers did overlap; TestFaultRWLockCheckerCatchesBadHistory
+//     feeds the checker a bad history.
 //   - WriteWorkload: fresh keys put concurrently; every acknowledged one
 //     must be read back after all members were SIGKILLed and restarted.
 //   - QueueWorkload: producers enqueue unique numbered values; consumers

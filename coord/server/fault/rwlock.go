@@ -1,0 +1,336 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/locks"
+)
+
+// RWLockNemeses are the faults of TestFaultRWLocks' short mode: member
+// kills and partitions.
+var RWLockNemeses = []string{"kill-leader", "isolate-leader-drop", "leader-cannot-send", "kill-restart"}
+
+// Lock modes of an RWLockEvent.
+const (
+	ModeShared    = "shared"
+	ModeExclusive = "exclusive"
+)
+
+// RWLockEvent is one step of a read-write lock client: the steps of a
+// LockEvent, of a hold in Mode, plus
+//
+//   - "reader-write": a write fenced by a reader's token
+//     (locks.LockToken), made while it held; it must be rejected (only
+//     a writer's token fences).
+//
+// "write" and "stale" are made by writers only.
+type RWLockEvent struct {
+	LockEvent
+	Mode string `json:"mode"`
+}
+
+// RWLockHistory is everything one read-write lock scenario recorded.
+// ReaderOverlaps counts the pairs of shared sections of one lock that
+// overlapped (that readers did hold together).
+type RWLockHistory struct {
+	Events         []RWLockEvent `json:"events"`
+	ReaderOverlaps int           `json:"reader_overlaps"`
+}
+
+// CheckRWLocks checks a read-write lock history and returns one message
+// per violation:
+//
+//  1. a writer's critical section overlapping any other section of the
+//     lock (readers' sections may overlap each other);
+//  2. a writer's token also granted to another holder (readers granted
+//     by one command share a token; a writer's is its own);
+//  3. tokens not increasing in grant order: a grant that returned before
+//     another was asked for has a token at least as large;
+//  4. a write fenced by writer token T accepted at revision R although a
+//     later grant (T < T2 <= R, of either mode) had happened by then;
+//  5. a stale writer token accepted after its release was acknowledged;
+//  6. a write fenced by a reader's token accepted.
+func CheckRWLocks(h RWLockHistory) []string {
+	var out []string
+	type perLock struct {
+		grants, writes, sections []RWLockEvent
+	}
+	byLock := map[string]*perLock{}
+	get := func(name string) *perLock {
+		p := byLock[name]
+		if p == nil {
+			p = &perLock{}
+			byLock[name] = p
+		}
+		return p
+	}
+	for _, e := range h.Events {
+		p := get(e.Lock)
+		switch e.Kind {
+		case "grant":
+			p.grants = append(p.grants, e)
+		case "section":
+			p.sections = append(p.sections, e)
+		case "write", "stale":
+			if e.Outcome == "ok" {
+				p.writes = append(p.writes, e)
+			}
+			if e.Kind == "stale" && e.Outcome == "ok" {
+				out = append(out, fmt.Sprintf("lock %s: stale token %d accepted at revision %d after client %d released it", e.Lock, e.Token, e.Rev, e.Client))
+			}
+		case "reader-write":
+			if e.Outcome == "ok" {
+				out = append(out, fmt.Sprintf("lock %s: reader client %d's token %d fenced a write, accepted at revision %d", e.Lock, e.Client, e.Token, e.Rev))
+			}
+		}
+	}
+	names := make([]string, 0, len(byLock))
+	for n := range byLock {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p := byLock[name]
+		for i, w := range p.grants {
+			if w.Mode != ModeExclusive {
+				continue
+			}
+			for j, o := range p.grants {
+				if i != j && o.Token == w.Token {
+					out = append(out, fmt.Sprintf("lock %s: token %d granted to writer client %d and to client %d (%s)", name, w.Token, w.Client, o.Client, o.Mode))
+					break
+				}
+			}
+		}
+		for _, a := range p.grants {
+			for _, b := range p.grants {
+				if a.Return < b.Call && a.Token >= b.Token {
+					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
+				}
+			}
+		}
+		var tokens []int64
+		for _, g := range p.grants {
+			tokens = append(tokens, g.Token)
+		}
+		sort.Slice(tokens, func(i, j int) bool { return tokens[i] < tokens[j] })
+		for _, w := range p.writes {
+			j := sort.Search(len(tokens), func(k int) bool { return tokens[k] > w.Token })
+			if j < len(tokens) && tokens[j] <= w.Rev {
+				out = append(out, fmt.Sprintf("lock %s: two holders: client %d's write fenced by token %d accepted at revision %d, after token %d was granted at revision %d", name, w.Client, w.Token, w.Rev, tokens[j], tokens[j]))
+			}
+		}
+		ss := p.sections
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Start < ss[j].Start })
+		for i, a := range ss {
+			for _, b := range ss[i+1:] {
+				if b.Start > a.End {
+					break
+				}
+				if a.Mode == ModeShared && b.Mode == ModeShared {
+					continue
+				}
+				out = append(out, fmt.Sprintf("lock %s: a writer beside another holder: client %d's %s section (token %d) ran until %v, %v after client %d's %s section (token %d) began at %v",
+					name, a.Client, a.Mode, a.Token, time.Duration(a.End), time.Duration(a.End-b.Start), b.Client, b.Mode, b.Token, time.Duration(b.Start)))
+			}
+		}
+	}
+	return out
+}
+
+// readerOverlaps counts the pairs of shared sections of one lock that
+// overlap.
+func readerOverlaps(evs []RWLockEvent) int {
+	by := map[string][]RWLockEvent{}
+	for _, e := range evs {
+		if e.Kind == "section" && e.Mode == ModeShared {
+			by[e.Lock] = append(by[e.Lock], e)
+		}
+	}
+	n := 0
+	for _, ss := range by {
+		for i, a := range ss {
+			for _, b := range ss[i+1:] {
+				if a.Start <= b.End && b.Start <= a.End {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// RWLockWorkload drives read-write lock clients (locks.RWMutex): each
+// hold is shared, or exclusive one time in 100/WritePercent. A reader
+// holds 10–40 ms and makes one write fenced by its own token (which must
+// be refused); a writer makes two fenced writes, releases, then one write
+// with the released token. Stall makes client 0 stall past its lease on
+// its third exclusive grant, as LockWorkload's.
+type RWLockWorkload struct {
+	Clients      []*coord.Client
+	Locks        []string
+	SessionTTL   int64 // seconds
+	OpTimeout    time.Duration
+	Think        time.Duration
+	WritePercent int
+	Stall        bool
+}
+
+// Run runs every client until ctx ends and returns the history.
+func (w *RWLockWorkload) Run(ctx context.Context, start time.Time, seed int64) RWLockHistory {
+	var mu sync.Mutex
+	var h RWLockHistory
+	record := func(e RWLockEvent) {
+		mu.Lock()
+		h.Events = append(h.Events, e)
+		mu.Unlock()
+	}
+	now := func() int64 { return int64(time.Since(start)) }
+	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
+	var wg sync.WaitGroup
+	for i, c := range w.Clients {
+		wg.Add(1)
+		go func(id int, c *coord.Client) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+			var sess *coord.Session
+			defer func() {
+				if sess != nil {
+					sess.Orphan()
+				}
+			}()
+			fenced := func(kind, mode, name string, token int64) {
+				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: kind, Client: id, Lock: name, Token: token, Call: now()}}
+				octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+				r, err := c.Txn(octx).If(locks.LockToken(name, token)).
+					Then(coord.OpPut(Register(name), strconv.FormatInt(token, 10))).Commit()
+				cancel()
+				e.Return = now()
+				switch {
+				case err != nil:
+					e.Outcome, e.Return = "unknown", Infinity
+				case r.Succeeded:
+					e.Outcome, e.Rev = "ok", r.Header.Revision
+				default:
+					e.Outcome = "rejected"
+				}
+				record(e)
+			}
+			writes := 0
+			for ctx.Err() == nil {
+				if w.Think > 0 {
+					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+				}
+				if sess != nil {
+					select {
+					case <-sess.Done():
+						sess.Orphan()
+						sess = nil
+					default:
+					}
+				}
+				if sess == nil {
+					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
+					if err != nil {
+						pause(ctx, 100*time.Millisecond)
+						continue
+					}
+					sess = s
+				}
+				name := w.Locks[rng.Intn(len(w.Locks))]
+				mode := ModeShared
+				if rng.Intn(100) < w.WritePercent {
+					mode = ModeExclusive
+				}
+				rw := locks.NewRWMutex(sess, name)
+				m := rw.ReadLocker()
+				if mode == ModeExclusive {
+					m = rw.WriteLocker()
+				}
+				call := now()
+				lctx, cancel := context.WithTimeout(ctx, w.OpTimeout)
+				err := m.Lock(lctx)
+				cancel()
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
+						pause(ctx, 50*time.Millisecond)
+					}
+					continue
+				}
+				token := m.Token()
+				record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()}})
+				// The critical section as this client sees it: on only
+				// while its session counts itself alive.
+				sec := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "section", Client: id, Lock: name, Token: token}}
+				alive := func() bool {
+					t := wall()
+					select {
+					case <-sess.Done():
+						return false
+					default:
+					}
+					if !time.Now().Before(sess.Deadline()) {
+						return false
+					}
+					if sec.Start == 0 {
+						sec.Start = t
+					}
+					sec.End = t
+					return true
+				}
+				alive()
+				if mode == ModeShared {
+					fenced("reader-write", mode, name, token)
+					end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
+					for time.Now().Before(end) && ctx.Err() == nil && alive() {
+						pause(ctx, 5*time.Millisecond)
+					}
+					alive()
+				} else {
+					writes++
+					if w.Stall && id == 0 && writes == 3 {
+						sess.Orphan()
+						pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
+					}
+					alive()
+					fenced("write", mode, name, token)
+					pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
+					alive()
+					fenced("write", mode, name, token)
+				}
+				if sec.Start != 0 {
+					record(sec)
+				}
+				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}}
+				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+				err = m.Unlock(uctx)
+				cancel()
+				e.Return = now()
+				if err != nil {
+					e.Outcome, e.Return = "unknown", Infinity
+					record(e)
+					sess.Orphan()
+					sess = nil
+					continue
+				}
+				e.Outcome = "ok"
+				record(e)
+				if mode == ModeExclusive {
+					fenced("stale", mode, name, token)
+				}
+			}
+		}(i, c)
+	}
+	wg.Wait()
+	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
+	h.ReaderOverlaps = readerOverlaps(h.Events)
+	return h
+}

@@ -121,11 +121,19 @@ func (m *Semaphore) acquire(ctx context.Context, try bool) error {
 		// The request was checked above: the only argument the cluster
 		// can still refuse is a limit other than the semaphore's.
 		if errors.Is(err, coord.ErrInvalid) {
-			return fmt.Errorf("%w: %w", ErrLimitMismatch, err)
+			return &limitMismatchError{err}
 		}
 		return err
 	}
 }
+
+// limitMismatchError is the cluster's refusal of a limit other than the
+// semaphore's: it reads as the cluster's message and matches both
+// ErrLimitMismatch and the error's own sentinel (coord.ErrInvalid).
+type limitMismatchError struct{ err error }
+
+func (e *limitMismatchError) Error() string   { return e.err.Error() }
+func (e *limitMismatchError) Unwrap() []error { return []error{ErrLimitMismatch, e.err} }
 
 // semaphoreKey reads the owner key of a SemaphoreAcquireResponse body.
 func semaphoreKey(body []byte) ([]byte, error) {

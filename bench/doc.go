@@ -23,7 +23,11 @@
 // client and its primitive packages (locks, election), EtcdTarget with
 // etcd's clientv3 and its concurrency and experimental/recipes packages.
 // A workload whose primitive a target lacks fails at setup with an error
-// saying so (ErrUnsupported).
+// saying so (ErrUnsupported); a target that knows it beforehand says so
+// before connecting (EtcdTarget.Supports: etcd has no counting semaphore,
+// so the semaphore workload, which Coord's sessions run through
+// SemaphoreSession and locks.Semaphore, is coord-only and
+// bench/compare.sh shows n/a for etcd).
 //
 // Without endpoints, `coord bench` runs a Coord cluster inside the calling
 // process (server.StartLocalCluster, the in-process cluster fixture); its

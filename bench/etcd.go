@@ -25,6 +25,15 @@ type EtcdTarget struct {
 // Name implements Target.
 func (t *EtcdTarget) Name() string { return "etcd" }
 
+// Supports implements the target check: etcd has no counting semaphore
+// (its concurrency package has mutexes and elections only).
+func (t *EtcdTarget) Supports(workload string) error {
+	if workload == "semaphore" {
+		return &UnsupportedError{Workload: workload, Primitive: "semaphore", Target: "etcd"}
+	}
+	return nil
+}
+
 // Dial implements Target. Connection i lists the endpoints starting at
 // i mod len(Endpoints).
 func (t *EtcdTarget) Dial(ctx context.Context, i int) (Conn, error) {

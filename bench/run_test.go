@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -84,6 +85,11 @@ func TestCoordWorkloads(t *testing.T) {
 				if res.Params.Rate != 20 {
 					t.Fatalf("lease rate %v, want sessions×3/ttl = 20", res.Params.Rate)
 				}
+			case "semaphore":
+				// 4 clients, limit 4/4 = 1 by default: they contend.
+				if res.Extra["limit"] != int64(1) || res.Extra["max_held_seen"].(int64) != 1 {
+					t.Fatalf("semaphore extra %v, want limit 1 held by at most (and at least) 1", res.Extra)
+				}
 			}
 		})
 	}
@@ -150,7 +156,20 @@ func TestEtcdWorkloads(t *testing.T) {
 				cfg.Duration = time.Second
 			}
 			res, err := Run(context.Background(), target, cfg)
+			if errors.Is(err, ErrUnsupported) {
+				t.Skipf("etcd: %v", err)
+			}
 			checkRun(t, res, err)
 		})
+	}
+}
+
+// TestEtcdSemaphoreUnsupported: etcd has no semaphore, so the workload is
+// refused before connecting (bench/compare.sh shows n/a for etcd).
+func TestEtcdSemaphoreUnsupported(t *testing.T) {
+	target := &EtcdTarget{Endpoints: []string{"127.0.0.1:1"}}
+	_, err := Run(context.Background(), target, shortConfig("semaphore"))
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "semaphore") || !strings.Contains(err.Error(), "etcd") {
+		t.Fatalf("got %v", err)
 	}
 }

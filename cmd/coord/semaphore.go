@@ -207,8 +207,10 @@ func semaphoreStatus(c *cli.Context, cl *coord.Client, name string) (*wire.Semap
 // held.
 func semaphoreTimeoutError(c *cli.Context, cl *coord.Client, name string) error {
 	msg := "timed out waiting for semaphore " + name
+	// Not the number of waiters: ours may still be among them until its
+	// withdrawal is applied.
 	if st, err := semaphoreStatus(c, cl, name); err == nil && st.Limit > 0 {
-		msg += fmt.Sprintf(" (%d of %d permits held by %d holder(s), %d waiting)", st.Held, st.Limit, len(st.Holders), len(st.Waiters))
+		msg += fmt.Sprintf(" (%d of %d permits held by %d holder(s))", st.Held, st.Limit, len(st.Holders))
 	}
 	// Not wrapping coord.ErrTimeout: the advice to raise the per-request
 	// --timeout would be wrong here.

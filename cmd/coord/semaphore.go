@@ -74,8 +74,8 @@ coord --timeout 2s semaphore acquire NAME --limit 3 --timeout 1m.
    coord semaphore acquire db --limit 10 --weight 4 --timeout 30s -- ./migrate.sh
    coord semaphore acquire db --limit 10 --try -- ./report.sh   # now or never`,
 		Flags: append(guardFlags(),
-			&cli.Int64Flag{Name: "limit", Usage: "the semaphore's number of `N` permits (required; the same for every acquirer)"},
-			&cli.Int64Flag{Name: "weight", Usage: "number of `W` permits to acquire (1 to the limit)", Value: 1},
+			&cli.Int64Flag{Name: "limit", Usage: "the semaphore's number of permits `N` (the same for every acquirer)", DefaultText: "none, required"},
+			&cli.Int64Flag{Name: "weight", Usage: "number of permits `W` to acquire (1 to the limit)", Value: 1},
 			&cli.BoolFlag{Name: "try", Usage: "fail at once unless the permits are free now"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the permits after `DURATION` (0: wait forever)", DefaultText: "wait forever"},
 		),

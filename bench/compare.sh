@@ -133,6 +133,7 @@ rows=(
 	"barrier-16|barrier --clients 16 --conns 4"
 	"watch-16x16|watch --clients 16 --conns 8 --watchers 16"
 	"lease-10000|lease --sessions 10000 --ttl 10s --clients 64 --conns 8"
+	"semaphore-64|semaphore --clients 64 --conns 8 --limit 16"
 )
 
 # field NAME FILE: the first "NAME":number in a one-line JSON result.

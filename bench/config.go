@@ -34,6 +34,9 @@ type Config struct {
 	Watchers int
 	// Sessions is the number of leases kept alive by the lease workload.
 	Sessions int
+	// Limit is the number of permits of the semaphore workload's
+	// semaphore; 0 picks a quarter of Clients (at least 1).
+	Limit int
 	// TTL is the TTL of sessions and leases.
 	TTL time.Duration
 	// OpTimeout bounds each operation.
@@ -99,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workload == "lease" && c.Sessions < 1 {
 		errs = append(errs, fmt.Errorf("sessions must be at least 1, got %d", c.Sessions))
+	}
+	if c.Limit < 0 {
+		errs = append(errs, fmt.Errorf("limit must not be negative, got %d", c.Limit))
 	}
 	if c.TTL < time.Second {
 		errs = append(errs, fmt.Errorf("ttl must be at least 1s, got %s", c.TTL))

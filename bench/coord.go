@@ -168,6 +168,11 @@ func (s *coordSession) Barrier(name string, n int) (Barrier, error) {
 	return barrier.NewDouble(s.s, name, int64(n)), nil
 }
 
+// Semaphore implements SemaphoreSession.
+func (s *coordSession) Semaphore(name string, limit int) Semaphore {
+	return locks.NewSemaphore(s.s, name, int64(limit))
+}
+
 func (s *coordSession) Close() error {
 	if err := s.s.Close(); err != nil && !errors.Is(err, coord.ErrClosed) {
 		return fmt.Errorf("closing session: %w", err)

@@ -23,9 +23,12 @@
 // client and its primitive packages (locks, election), EtcdTarget with
 // etcd's clientv3 and its concurrency and experimental/recipes packages.
 // A workload whose primitive a target lacks fails at setup with an error
-// saying so (ErrUnsupported): rwlock needs a Session that is an
-// RWSession, which only Coord's is; EtcdTarget.Supports says so before
-// connecting.
+// saying so (ErrUnsupported); a target that knows it beforehand says so
+// before connecting (EtcdTarget.Supports): rwlock needs a Session that is
+// an RWSession, which only Coord's is, and etcd has no counting
+// semaphore, so the semaphore workload (Coord's sessions run it through
+// SemaphoreSession and locks.Semaphore) is Coord-only too;
+// bench/compare.sh shows n/a for etcd on both.
 //
 // Without endpoints, `coord bench` runs a Coord cluster inside the calling
 // process (server.StartLocalCluster, the in-process cluster fixture); its

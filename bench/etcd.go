@@ -25,11 +25,15 @@ type EtcdTarget struct {
 // Name implements Target.
 func (t *EtcdTarget) Name() string { return "etcd" }
 
-// Supports: the rwlock workload is Coord's only (its read-write lock has
-// no counterpart in etcd's concurrency package).
+// Supports implements the target check: the rwlock and semaphore
+// workloads are Coord's only (etcd's concurrency package has mutexes and
+// elections, no read-write lock and no counting semaphore).
 func (t *EtcdTarget) Supports(workload string) error {
-	if workload == "rwlock" {
+	switch workload {
+	case "rwlock":
 		return &UnsupportedError{Workload: workload, Primitive: "read-write lock", Target: t.Name()}
+	case "semaphore":
+		return &UnsupportedError{Workload: workload, Primitive: "semaphore", Target: t.Name()}
 	}
 	return nil
 }

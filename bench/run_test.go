@@ -89,6 +89,11 @@ func TestCoordWorkloads(t *testing.T) {
 				if res.Params.Rate != 20 {
 					t.Fatalf("lease rate %v, want sessions×3/ttl = 20", res.Params.Rate)
 				}
+			case "semaphore":
+				// 4 clients, limit 4/4 = 1 by default: they contend.
+				if res.Extra["limit"] != int64(1) {
+					t.Fatalf("semaphore extra %v, want limit 1", res.Extra)
+				}
 			}
 		})
 	}
@@ -156,7 +161,7 @@ func TestEtcdWorkloads(t *testing.T) {
 			}
 			res, err := Run(context.Background(), target, cfg)
 			if errors.Is(err, ErrUnsupported) {
-				t.Skip(err)
+				t.Skipf("etcd: %v", err)
 			}
 			checkRun(t, res, err)
 		})
@@ -173,5 +178,15 @@ func TestEtcdNoRWLock(t *testing.T) {
 	}
 	if err := Supports(&EtcdTarget{}, "lock"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEtcdSemaphoreUnsupported: etcd has no semaphore, so the workload is
+// refused before connecting (bench/compare.sh shows n/a for etcd).
+func TestEtcdSemaphoreUnsupported(t *testing.T) {
+	target := &EtcdTarget{Endpoints: []string{"127.0.0.1:1"}}
+	_, err := Run(context.Background(), target, shortConfig("semaphore"))
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "semaphore") || !strings.Contains(err.Error(), "etcd") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -24,7 +24,7 @@ type workloadInfo struct {
 }
 
 // workloadOrder is the order workloads are listed in.
-var workloadOrder = []string{"put", "get", "txn", "lock", "lock-contended", "rwlock", "elect", "queue", "barrier", "watch", "lease"}
+var workloadOrder = []string{"put", "get", "txn", "lock", "lock-contended", "rwlock", "elect", "queue", "barrier", "watch", "lease", "semaphore"}
 
 var workloads = map[string]workloadInfo{
 	"put": {help: "put random keys (--keys, --value-size)", unit: "put",
@@ -56,6 +56,9 @@ var workloads = map[string]workloadInfo{
 	"watch": {help: "put under a prefix that --watchers watches see; latency put → event, per watcher", unit: "put seen by every watcher",
 		defaultKeys: 100, usesKeys: true, usesValues: true,
 		make: func(Config) Workload { return &watchWorkload{} }},
+	"semaphore": {help: "acquire+release a permit of one semaphore of --limit permits (default clients/4) from every client (coord only)", unit: "acquire+release of one permit",
+		usesTTL: true,
+		make:    func(Config) Workload { return &semaphoreWorkload{} }},
 	"lease": {help: "keep --sessions leases alive (open loop at sessions×3/ttl renewals/s unless --rate)", unit: "lease keep-alive", usesTTL: true,
 		make: func(Config) Workload { return &leaseWorkload{} }},
 }
@@ -632,4 +635,67 @@ func (l *leaseWorkload) Teardown(ctx context.Context) error {
 
 func (l *leaseWorkload) Extra() map[string]any {
 	return map[string]any{"sessions": l.env.Cfg.Sessions, "renewals_per_s_target": round3(l.env.Cfg.Rate)}
+}
+
+// ---- semaphore ----
+
+// SemaphoreSession is a Session whose library has counting semaphores
+// (Coord's; etcd has none: the semaphore workload is not supported there).
+type SemaphoreSession interface {
+	// Semaphore returns a handle on semaphore name of limit permits that
+	// acquires one permit.
+	Semaphore(name string, limit int) Semaphore
+}
+
+// Semaphore is a handle on a counting semaphore that holds one permit at
+// a time.
+type Semaphore interface {
+	Acquire(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// semaphoreWorkload: every client acquires one permit of one semaphore of
+// Limit permits (default a quarter of the clients, at least 1) and
+// releases it, so clients contend: hand-offs happen inside the release's
+// command.
+type semaphoreWorkload struct {
+	name     string
+	limit    int
+	sessions []Session
+}
+
+func (s *semaphoreWorkload) Setup(ctx context.Context, env *Env) error {
+	s.limit = env.Cfg.Limit
+	if s.limit == 0 {
+		s.limit = max(1, env.Cfg.Clients/4)
+	}
+	s.name = fmt.Sprintf("%ssemaphore-%d", nameSafe(env.Cfg.Prefix), time.Now().UnixNano())
+	var err error
+	s.sessions, err = openSessions(ctx, env)
+	if err != nil {
+		return err
+	}
+	for _, ss := range s.sessions {
+		if _, ok := ss.(SemaphoreSession); !ok {
+			return &UnsupportedError{Workload: "semaphore", Primitive: "semaphore", Target: "this target"}
+		}
+	}
+	return nil
+}
+
+func (s *semaphoreWorkload) Op(ctx context.Context, w int) error {
+	sem := s.sessions[w].(SemaphoreSession).Semaphore(s.name, s.limit)
+	if err := sem.Acquire(ctx); err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	if err := sem.Release(ctx); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+func (s *semaphoreWorkload) Teardown(context.Context) error { return closeSessions(s.sessions) }
+
+func (s *semaphoreWorkload) Extra() map[string]any {
+	return map[string]any{"limit": int64(s.limit)}
 }

@@ -1,6 +1,7 @@
-// Package locks is Coord's distributed lock, exclusive or read-write: the
+// Package locks is Coord's distributed lock, exclusive or read-write, and
+// its counting semaphore (Semaphore, see "Counting semaphores" below): the
 // client handles (Mutex; Mutex with Shared; RWMutex, a shared and an
-// exclusive Mutex on one name, in rwmutex.go),
+// exclusive Mutex on one name, in rwmutex.go; Semaphore),
 // the server-side waiting for a grant (wait.go) and the names of its key
 // layout (rules.go: thin re-exports). Its rules inside the replicated
 // state machine live in package locks/lockrules, which the state machine
@@ -203,6 +204,41 @@
 //	rev 8 Unlock cfg, o4, lease D                delete o4, s4, h: free
 //
 // TestRWLockWorkedExample runs it step by step.
+//
+// # Counting semaphores
+//
+// Semaphore is the client handle of a counting semaphore, whose rules
+// live in package locks/semaphorerules (registered with the state machine
+// beside lockrules; its doc.go has the key layout, the grant rule and a
+// worked example). Semaphore NAME lives under
+// "\x00coord/semaphore/{NAME}/" (SemaphorePrefix), in the shard of hash
+// tag NAME: owner keys o/[rev] (attached to the owner's lease; value:
+// weight, token, owner data) and a meta record m (limit, permits held,
+// counts).
+//
+// Acquire (wire.MethodSemAcquire) is a waiting call like Lock and goes
+// through coord.Client.Wait the same way: the write queues the owner and
+// grants it at once if nobody waits and its weight fits; otherwise the
+// server answers the intermediate frame with the owner key and waits for
+// the grant. A semaphore has no holder record: the grant is a put of the
+// owner's own key whose value carries a token (semaphorerules
+// .DecodeOwner), so the server watches that one key (a delete means the
+// owner left). A wait cut off is resumed with the owner key (Resume,
+// sent as a read), which reads the owner first and never reports a grant
+// released since; a caller that gives up is withdrawn (Release with its
+// lease). Release (wire.MethodSemRelease) and the revoke of a holder's
+// lease (semaphorerules.OwnerDeleted, the Revoked hook) give permits back
+// and grant, in the same command, the waiters from the head while the
+// head's weight fits. SemaphoreStatus (wire.MethodSemStatus) reads the
+// limit, the permits held, the holders and the waiters; the server adds
+// each owner's lease TTL.
+//
+// Every acquirer of one name gives the same limit while it has owners;
+// the cluster refuses another with wire.CodeInvalid, which Acquire
+// reports as ErrLimitMismatch (it checks name, limit and weight itself
+// first, so that is the only invalid argument the cluster can still
+// find). A grant's token is the revision of the command that granted it;
+// owners granted by one command share it.
 //
 // # Determinism
 //

@@ -65,12 +65,12 @@
 //
 // # Primitives: a registry
 //
-// The coordination primitives (locks, elections, queues, barriers) are
-// registered, not wired in: primitives.go holds one list of
+// The coordination primitives (locks, semaphores, elections, queues,
+// barriers) are registered, not wired in: primitives.go holds one list of
 // primitive.Primitive values, one line per primitive, each exported by
-// the primitive's rules package (locks/lockrules, election/electionrules,
-// queue/queuerules, barrier/barrierrules). Those packages import only
-// coord/wire and the leaves statemachine/primitive and
+// the primitive's rules package (locks/lockrules, locks/semaphorerules,
+// election/electionrules, queue/queuerules, barrier/barrierrules). Those
+// packages import only coord/wire and the leaves statemachine/primitive and
 // statemachine/corruption, so this package links neither
 // the client packages nor the client nor Dragonboat (TestDependencies
 // checks it with go list). A primitive registers its ops (stable log

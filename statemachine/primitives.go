@@ -9,6 +9,7 @@ import (
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/election/electionrules"
 	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/locks/semaphorerules"
 	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/mvcc"
 	"github.com/coord-io/coord/statemachine/primitive"
@@ -34,6 +35,7 @@ var primitives = []primitive.Primitive{
 	electionrules.Primitive,
 	queuerules.Primitive,
 	barrierrules.Primitive,
+	semaphorerules.Primitive,
 }
 
 // opEntry is one operation the state machine applies: a core op or a

@@ -11,9 +11,10 @@ import (
 // the "--" boundary in the arguments the action sees; for every other
 // command "--" only ends the flags, as in etcdctl.
 var passthroughCommands = map[string]bool{
-	"lock acquire":   true,
-	"elect campaign": true,
-	"barrier enter":  true,
+	"lock acquire":      true,
+	"elect campaign":    true,
+	"barrier enter":     true,
+	"semaphore acquire": true,
 }
 
 // reorderArgs rewrites a command line so urfave/cli, which stops parsing

@@ -53,6 +53,7 @@ reports it.
 			&cli.IntFlag{Name: "value-size", Usage: "value size in `BYTES`", Value: d.ValueSize},
 			&cli.IntFlag{Name: "watchers", Usage: "watch: number of watchers `W`", Value: d.Watchers},
 			&cli.IntFlag{Name: "sessions", Usage: "lease: number of leases `S` kept alive", Value: d.Sessions},
+			&cli.IntFlag{Name: "limit", Usage: "semaphore: number of permits `N`", DefaultText: "a quarter of --clients"},
 			&cli.DurationFlag{Name: "ttl", Usage: "TTL of sessions and leases", Value: d.TTL},
 			&cli.DurationFlag{Name: "op-timeout", Usage: "`DURATION` allowed for one operation", Value: d.OpTimeout},
 			&cli.StringFlag{Name: "prefix", Usage: "`PREFIX` of every key and name the bench uses", Value: d.Prefix},
@@ -103,6 +104,7 @@ func benchConfig(c *cli.Context, workload string) (bench.Config, error) {
 	cfg.ValueSize = c.Int("value-size")
 	cfg.Watchers = c.Int("watchers")
 	cfg.Sessions = c.Int("sessions")
+	cfg.Limit = c.Int("limit")
 	cfg.TTL = c.Duration("ttl")
 	cfg.OpTimeout = c.Duration("op-timeout")
 	cfg.Prefix = c.String("prefix")

@@ -71,7 +71,7 @@ func TestBenchHelpListsWorkloads(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, w := range []string{"put", "get", "txn", "lock-contended", "elect", "queue", "barrier", "watch", "lease", "--target", "--report"} {
+	for _, w := range []string{"put", "get", "txn", "lock-contended", "elect", "queue", "barrier", "watch", "lease", "semaphore", "--limit", "--target", "--report"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("help lacks %q:\n%s", w, out)
 		}

@@ -1,6 +1,8 @@
 // Command coord is Coord's single binary: a cluster member (serve, dev)
 // and the command-line client (put, get, del, txn, watch, compact, lease,
-// lock, elect, queue, barrier, member, status, bench, version).
+// lock, elect, queue, barrier, semaphore, member, status, bench, version).
+// Commands run under lock acquire, elect campaign, barrier enter and
+// semaphore acquire share one guard (runner.go).
 //
 // It only wires things together: members come from package coord/server
 // (`coord dev` and the bench's local cluster run server.LocalCluster),

@@ -85,6 +85,7 @@ the command. Everything after "--" is passed through untouched.
 			electCommand(env),
 			queueCommand(env),
 			barrierCommand(env),
+			semaphoreCommand(env),
 			compactCommand(env),
 			statusCommand(env),
 			memberCommand(env),

@@ -107,6 +107,8 @@ func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 		return d.shard.QueueInfo(q.name, q.peek)
 	case barrierStateQuery:
 		return d.shard.BarrierState(q.name)
+	case primitiveQuery:
+		return d.shard.Query(q.name, q.req)
 	default:
 		return nil, errBadQuery
 	}

@@ -88,6 +88,9 @@ var handlers = newHandlerTable(
 	unary(wire.MethodQueueInfo, (*Server).queueInfo),
 	unary(wire.MethodQueueWait, (*Server).queueWait),
 	streaming(wire.MethodBarrier, (*Server).barrier),
+	streaming(wire.MethodSemAcquire, (*Server).semAcquire),
+	unary(wire.MethodSemRelease, (*Server).semRelease),
+	unary(wire.MethodSemStatus, (*Server).semStatus),
 )
 
 // unary registers a handler that answers once.

@@ -60,6 +60,9 @@
 // stopping or the cap on one call (maxCallTimeout, 5 minutes) do not,
 // and the client resumes. A withdrawal is retried in the background until
 // it is applied, the key or its lease is gone, or the member stops.
+// A semaphore's acquire (semaphore.go) is resumable the same way and
+// reuses those steps; it waits on the owner's own key, whose value gets a
+// token when the owner is granted (a semaphore has no holder record).
 //
 // Time enters only through the lessor (lessor.go): each member tracks
 // lease deadlines from the moment it applied a renewal; on the shards it

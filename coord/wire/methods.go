@@ -101,8 +101,9 @@ func (m *Method) IsStream(req any) bool {
 }
 
 // A resumed wait reads.
-func (r *LockRequest) readOnly() bool     { return r.Resume != nil }
-func (r *CampaignRequest) readOnly() bool { return r.Resume != nil }
+func (r *LockRequest) readOnly() bool             { return r.Resume != nil }
+func (r *CampaignRequest) readOnly() bool         { return r.Resume != nil }
+func (r *SemaphoreAcquireRequest) readOnly() bool { return r.Resume != nil }
 
 // A gate's Wait reads, and so does a resumed wait of Enter or Leave.
 func (r *BarrierRequest) readOnly() bool { return r.Op == BarrierWait || r.Resume }
@@ -148,6 +149,10 @@ var methodTable = []Method{
 	{Name: MethodQueueWait, Waits: true, NewRequest: newOf[QueueWaitRequest], NewResponse: newOf[QueueWaitResponse]},
 	// Hold, Release, Enter and Leave write; Wait, Enter and Leave wait.
 	{Name: MethodBarrier, Write: true, Waits: true, Resumable: true, NewRequest: newOf[BarrierRequest], NewResponse: newOf[BarrierResponse]},
+
+	{Name: MethodSemAcquire, Write: true, Waits: true, Resumable: true, NewRequest: newOf[SemaphoreAcquireRequest], NewResponse: newOf[SemaphoreAcquireResponse]},
+	{Name: MethodSemRelease, Write: true, NewRequest: newOf[SemaphoreReleaseRequest], NewResponse: newOf[SemaphoreReleaseResponse]},
+	{Name: MethodSemStatus, NewRequest: newOf[SemaphoreStatusRequest], NewResponse: newOf[SemaphoreStatusResponse]},
 }
 
 // methods indexes methodTable by name.

@@ -25,7 +25,8 @@ func TestMethodTable(t *testing.T) {
 		MethodLock: w | wt | rs, MethodUnlock: w, MethodLockStatus: 0,
 		MethodCampaign: w | wt | rs, MethodProclaim: w, MethodResign: w, MethodLeader: wt | st,
 		MethodEnqueue: w, MethodDequeue: w, MethodAck: w, MethodQueueInfo: 0, MethodQueueWait: wt,
-		MethodBarrier: w | wt | rs,
+		MethodBarrier:    w | wt | rs,
+		MethodSemAcquire: w | wt | rs, MethodSemRelease: w, MethodSemStatus: 0,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {
@@ -74,6 +75,8 @@ func TestMethodRequestKinds(t *testing.T) {
 		{MethodLock, &LockRequest{Resume: []byte("k")}, false, false},
 		{MethodCampaign, &CampaignRequest{}, true, false},
 		{MethodCampaign, &CampaignRequest{Resume: []byte("k")}, false, false},
+		{MethodSemAcquire, &SemaphoreAcquireRequest{}, true, false},
+		{MethodSemAcquire, &SemaphoreAcquireRequest{Resume: []byte("k")}, false, false},
 		{MethodBarrier, &BarrierRequest{Op: BarrierHold}, true, false},
 		{MethodBarrier, &BarrierRequest{Op: BarrierRelease}, true, false},
 		{MethodBarrier, &BarrierRequest{Op: BarrierWait}, false, false},

@@ -51,6 +51,19 @@
 //     it under RWLockNemeses (member kills and partitions) and requires
 //     that readers did overlap; TestFaultRWLockCheckerCatchesBadHistory
 //     feeds the checker a bad history.
+//   - SemaphoreWorkload: clients acquire random weights (1, 2 or the
+//     whole limit) of a few semaphores (locks.Semaphore), work a few ms
+//     while their session counts itself alive, and release; with Bin set,
+//     command-line holders run `coord semaphore acquire NAME --limit N
+//     --weight W -- sh -c SCRIPT` through their own client links, stamping
+//     the time as the lock holders do. Every grant yields a weighted
+//     "section" event. CheckSemaphores: the weights of the sections of one
+//     semaphore running at any instant never add up to more than its limit
+//     (a sweep over starts and ends; touching sections overlap), and tokens
+//     increase in grant order. TestFaultSemaphore runs it under
+//     kill-leader, isolate-leader-drop, kill-restart and cut-client;
+//     TestFaultSemaphoreCheckerCatchesOverLimit feeds the checker sections
+//     over the limit.
 //   - WriteWorkload: fresh keys put concurrently; every acknowledged one
 //     must be read back after all members were SIGKILLed and restarted.
 //   - QueueWorkload: producers enqueue unique numbered values; consumers

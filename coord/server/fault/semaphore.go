@@ -1,0 +1,395 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/locks"
+)
+
+// SemEvent is one step of a semaphore client, recorded for the checker.
+//
+//   - "grant": Acquire returned Weight permits of Sem with Token.
+//   - "release": Release of that grant returned (Outcome "ok" or
+//     "unknown").
+//   - "section": the critical section of a grant as the guarded work
+//     itself saw it: Start and End are its first and last signs of life
+//     (wall clock, ns since the history started), as for locks (see
+//     LockEvent).
+type SemEvent struct {
+	Kind    string `json:"kind"`
+	Client  int    `json:"client"`
+	Sem     string `json:"sem"`
+	Limit   int64  `json:"limit"`
+	Weight  int64  `json:"weight"`
+	Token   int64  `json:"token"`
+	Outcome string `json:"outcome,omitempty"`
+	Call    int64  `json:"call"`   // ns since the history started
+	Return  int64  `json:"return"` // ns since the history started
+	Start   int64  `json:"start,omitempty"`
+	End     int64  `json:"end,omitempty"`
+}
+
+// SemaphoreHistory is everything one semaphore scenario recorded.
+type SemaphoreHistory struct {
+	Events []SemEvent `json:"events"`
+}
+
+// CheckSemaphores checks a semaphore history and returns one message per
+// violation:
+//
+//  1. more permits held at once than the limit: the weights of the
+//     critical sections of one semaphore that are running at one instant
+//     (as their guarded work saw them; a section that begins when another
+//     ends counts as overlapping it, as CheckLocks does) add up to more
+//     than the limit — reported once per excursion over the limit, with
+//     the sections then running;
+//  2. tokens not increasing in grant order: a grant that returned before
+//     another was asked for has a token no smaller (owners granted by one
+//     command share its token, but a later command has a larger one).
+func CheckSemaphores(h SemaphoreHistory) []string {
+	sections, grants := semEventsByName(h)
+	names := make([]string, 0, len(sections)+len(grants))
+	for n := range sections {
+		names = append(names, n)
+	}
+	for n := range grants {
+		if _, ok := sections[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var out []string
+	for _, name := range names {
+		out = append(out, overLimit(name, sections[name])...)
+		gs := grants[name]
+		for _, a := range gs {
+			for _, b := range gs {
+				if a.Return < b.Call && a.Token >= b.Token {
+					out = append(out, fmt.Sprintf("semaphore %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)",
+						name, a.Token, a.Client, b.Client, b.Client, b.Token))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// MostHeld returns, per semaphore, the most permits its critical sections
+// held at one instant.
+func MostHeld(h SemaphoreHistory) map[string]int64 {
+	sections, _ := semEventsByName(h)
+	out := map[string]int64{}
+	for name, ss := range sections {
+		sweep(ss, func(held int64, _ []SemEvent) {
+			out[name] = max(out[name], held)
+		})
+	}
+	return out
+}
+
+func semEventsByName(h SemaphoreHistory) (sections, grants map[string][]SemEvent) {
+	sections, grants = map[string][]SemEvent{}, map[string][]SemEvent{}
+	for _, e := range h.Events {
+		switch e.Kind {
+		case "section":
+			sections[e.Sem] = append(sections[e.Sem], e)
+		case "grant":
+			grants[e.Sem] = append(grants[e.Sem], e)
+		}
+	}
+	return sections, grants
+}
+
+// sweep walks the sections' starts and ends in time order (a start before
+// an end at the same instant) and calls at with the permits held after
+// each start and the sections then running, in order of start.
+func sweep(ss []SemEvent, at func(held int64, running []SemEvent)) {
+	type edge struct {
+		t     int64
+		start bool
+		i     int
+	}
+	edges := make([]edge, 0, 2*len(ss))
+	for i, s := range ss {
+		edges = append(edges, edge{s.Start, true, i}, edge{s.End, false, i})
+	}
+	sort.Slice(edges, func(a, b int) bool {
+		if edges[a].t != edges[b].t {
+			return edges[a].t < edges[b].t
+		}
+		if edges[a].start != edges[b].start {
+			return edges[a].start
+		}
+		return edges[a].i < edges[b].i
+	})
+	running := map[int]bool{}
+	var held int64
+	for _, e := range edges {
+		if !e.start {
+			delete(running, e.i)
+			held -= ss[e.i].Weight
+			continue
+		}
+		running[e.i] = true
+		held += ss[e.i].Weight
+		var now []SemEvent
+		for i := range ss {
+			if running[i] {
+				now = append(now, ss[i])
+			}
+		}
+		sort.SliceStable(now, func(a, b int) bool { return now[a].Start < now[b].Start })
+		at(held, now)
+	}
+}
+
+// overLimit reports the instants semaphore name's sections held more than
+// its limit, once per excursion.
+func overLimit(name string, ss []SemEvent) []string {
+	var limit int64
+	for _, s := range ss {
+		limit = max(limit, s.Limit)
+	}
+	var out []string
+	over := false
+	sweep(ss, func(held int64, running []SemEvent) {
+		if held <= limit {
+			over = false
+			return
+		}
+		if over {
+			return
+		}
+		over = true
+		var who []string
+		at := int64(0)
+		for _, s := range running {
+			who = append(who, fmt.Sprintf("client %d (token %d, weight %d)", s.Client, s.Token, s.Weight))
+			at = max(at, s.Start)
+		}
+		out = append(out, fmt.Sprintf("semaphore %s: %d permits of %d held at once at %v: %s", name, held, limit, time.Duration(at), strings.Join(who, ", ")))
+	})
+	return out
+}
+
+// SemaphoreWorkload drives semaphore clients: acquire a random weight (1
+// to Limit, mostly 1 or 2) of a random semaphore, work a few ms while the
+// session counts itself alive, release.
+type SemaphoreWorkload struct {
+	Clients    []*coord.Client
+	Semaphores []string
+	Limit      int64
+	SessionTTL int64 // seconds
+	OpTimeout  time.Duration
+	Think      time.Duration
+
+	// Commands, when Bin is set, adds one command-line holder per link:
+	// it runs `Bin semaphore acquire NAME --limit Limit --weight W --ttl
+	// SessionTTL -- sh -c SCRIPT` through the link's proxies again and
+	// again, the script stamping the time every 20 ms into a file of Dir,
+	// for 0.1–0.3 s or, one time in four, for 4 s while ignoring SIGTERM
+	// (so only the deadline's SIGKILL stops it in time). The stamps make
+	// its "section" events. A link is marked holding while such a long
+	// command runs, for the cut-client nemesis.
+	Bin      string
+	Commands []*ClientLink
+	Dir      string
+}
+
+// weight draws a weight: 1 or 2 mostly, sometimes the whole limit.
+func (w *SemaphoreWorkload) weight(rng *rand.Rand) int64 {
+	if rng.Intn(6) == 0 {
+		return w.Limit
+	}
+	return min(w.Limit, 1+int64(rng.Intn(2)))
+}
+
+// Run runs every client until ctx ends and returns the history.
+func (w *SemaphoreWorkload) Run(ctx context.Context, start time.Time, seed int64) SemaphoreHistory {
+	var mu sync.Mutex
+	var h SemaphoreHistory
+	record := func(e SemEvent) {
+		mu.Lock()
+		h.Events = append(h.Events, e)
+		mu.Unlock()
+	}
+	now := func() int64 { return int64(time.Since(start)) }
+	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
+	var wg sync.WaitGroup
+	for i, l := range w.Commands {
+		if w.Bin == "" {
+			break
+		}
+		wg.Add(1)
+		go func(id int, l *ClientLink) {
+			defer wg.Done()
+			w.runCommands(ctx, id, l, start, seed, record)
+		}(len(w.Clients)+i, l)
+	}
+	for i, c := range w.Clients {
+		wg.Add(1)
+		go func(id int, c *coord.Client) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+			var sess *coord.Session
+			defer func() {
+				if sess != nil {
+					sess.Orphan()
+				}
+			}()
+			for ctx.Err() == nil {
+				if w.Think > 0 {
+					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+				}
+				if sess != nil {
+					select {
+					case <-sess.Done():
+						sess.Orphan()
+						sess = nil
+					default:
+					}
+				}
+				if sess == nil {
+					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
+					if err != nil {
+						pause(ctx, 100*time.Millisecond)
+						continue
+					}
+					sess = s
+				}
+				name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
+				sem := locks.NewSemaphore(sess, name, w.Limit, locks.WithWeight(weight))
+				call := now()
+				actx, cancel := context.WithTimeout(ctx, w.OpTimeout)
+				err := sem.Acquire(actx)
+				cancel()
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
+						pause(ctx, 50*time.Millisecond)
+					}
+					continue
+				}
+				token := sem.Token()
+				record(SemEvent{Kind: "grant", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: call, Return: now()})
+				// The critical section, as this client sees it: it goes
+				// on only while the session counts itself alive.
+				sec := SemEvent{Kind: "section", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token}
+				alive := func() bool {
+					t := wall()
+					select {
+					case <-sess.Done():
+						return false
+					default:
+					}
+					if !time.Now().Before(sess.Deadline()) {
+						return false
+					}
+					if sec.Start == 0 {
+						sec.Start = t
+					}
+					sec.End = t
+					return true
+				}
+				alive()
+				for k := rng.Intn(4); k >= 0 && ctx.Err() == nil; k-- {
+					pause(ctx, time.Duration(rng.Int63n(int64(5*time.Millisecond))))
+					alive()
+				}
+				if sec.Start != 0 {
+					record(sec)
+				}
+				e := SemEvent{Kind: "release", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: now()}
+				rctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+				err = sem.Release(rctx)
+				cancel()
+				e.Return = now()
+				if err != nil {
+					e.Outcome, e.Return = "unknown", Infinity
+					record(e)
+					// The permits may still be ours: drop the session so
+					// its lease expires and they move on.
+					sess.Orphan()
+					sess = nil
+					continue
+				}
+				e.Outcome = "ok"
+				record(e)
+			}
+		}(i, c)
+	}
+	wg.Wait()
+	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
+	return h
+}
+
+// semStampScript writes "token $COORD_SEMAPHORE_TOKEN" to file $1, then
+// the time (ns) every 20 ms, $2 times (the format readStamps reads).
+const semStampScript = `echo "token $COORD_SEMAPHORE_TOKEN" > "$1"; i=0; while [ $i -lt $2 ]; do date +%s%N >> "$1"; sleep 0.02; i=$((i+1)); done`
+
+// runCommands is one command-line holder (see SemaphoreWorkload.Bin).
+func (w *SemaphoreWorkload) runCommands(ctx context.Context, id int, l *ClientLink, start time.Time, seed int64, record func(SemEvent)) {
+	rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+	now := func() int64 { return int64(time.Since(start)) }
+	for iter := 0; ctx.Err() == nil; iter++ {
+		if w.Think > 0 {
+			pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+		}
+		name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
+		n, script, long := 5+rng.Intn(11), semStampScript, rng.Intn(4) == 0
+		if long {
+			n, script = 200, "trap '' TERM; "+semStampScript
+		}
+		file := filepath.Join(w.Dir, fmt.Sprintf("s%d-%d-%s", id, iter, name))
+		cmd := exec.CommandContext(ctx, w.Bin, "semaphore", "acquire", name,
+			"--limit", strconv.FormatInt(w.Limit, 10), "--weight", strconv.FormatInt(weight, 10),
+			"--ttl", fmt.Sprintf("%ds", w.SessionTTL), "--timeout", "10s",
+			"--endpoints", strings.Join(l.Endpoints, ","),
+			"--", "sh", "-c", script, "sh", file, strconv.Itoa(n))
+		// At the end of the run: Ctrl-C, as a user would; coord passes it
+		// on and releases the permits.
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 15 * time.Second
+		call := now()
+		if err := cmd.Start(); err != nil {
+			pause(ctx, 100*time.Millisecond)
+			continue
+		}
+		exited := make(chan struct{})
+		go func() {
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-exited:
+					return
+				case <-t.C:
+					if _, err := os.Stat(file); err == nil && long {
+						l.SetHolding(true)
+					}
+				}
+			}
+		}()
+		_ = cmd.Wait()
+		close(exited)
+		l.SetHolding(false)
+		token, stamps := readStamps(file)
+		if len(stamps) == 0 {
+			continue
+		}
+		first, last := stamps[0]-start.UnixNano(), stamps[len(stamps)-1]-start.UnixNano()
+		record(SemEvent{Kind: "grant", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: call, Return: first})
+		record(SemEvent{Kind: "section", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Start: first, End: last})
+	}
+}

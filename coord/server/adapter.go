@@ -81,6 +81,14 @@ func (d *diskSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 // errBadQuery is returned by Lookup for a query type it does not know.
 var errBadQuery = errors.New("server: unknown query type")
 
+// primitiveQuery is a primitive's read-only query, by the name it
+// registered (statemachine.Shard.Query): a new primitive's status read
+// needs no case here.
+type primitiveQuery struct {
+	name string // the primitive.Read's name, such as lockrules.OpStatus
+	req  any    // its request, of the type the Read's NewRequest gives
+}
+
 func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 	switch q := q.(type) {
 	case *wire.RangeRequest:
@@ -99,14 +107,6 @@ func (d *diskSM) Lookup(q interface{}) (interface{}, error) {
 		return res, nil
 	case leasesQuery:
 		return d.shard.Leases()
-	case lockStatusQuery:
-		return d.shard.LockStatus(q.name)
-	case leaderQuery:
-		return d.shard.Leader(q.name)
-	case queueInfoQuery:
-		return d.shard.QueueInfo(q.name, q.peek)
-	case barrierStateQuery:
-		return d.shard.BarrierState(q.name)
 	case primitiveQuery:
 		return d.shard.Query(q.name, q.req)
 	default:

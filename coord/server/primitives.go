@@ -15,13 +15,6 @@ import (
 	"github.com/coord-io/coord/statemachine"
 )
 
-// Local queries for the primitives, served by the adapter's Lookup after a
-// ReadIndex.
-type (
-	lockStatusQuery struct{ name string }
-	leaderQuery     struct{ name string }
-)
-
 // Events implements locks.Events over the member's watch hub and store.
 func (s *Server) Events(ctx context.Context, key, end []byte, from int64) <-chan locks.EventBatch {
 	out := make(chan locks.EventBatch, 16)
@@ -390,7 +383,7 @@ func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatus
 		return nil, invalid(err)
 	}
 	shard := s.shardOf(locks.Prefix(req.Name))
-	v, werr := s.lookup(ctx, shard, lockStatusQuery{req.Name})
+	v, werr := s.lookup(ctx, shard, primitiveQuery{lockrules.OpStatus, &wire.LockStatusRequest{Name: req.Name}})
 	if werr != nil {
 		return nil, werr
 	}
@@ -496,7 +489,7 @@ func (s *Server) leaderOf(ctx context.Context, name string) (uint32, *wire.Leade
 		return 0, nil, invalid(err)
 	}
 	shard := s.shardOf(election.Prefix(name))
-	v, werr := s.lookup(ctx, shard, leaderQuery{name})
+	v, werr := s.lookup(ctx, shard, primitiveQuery{electionrules.OpLeader, &wire.LeaderRequest{Name: name}})
 	if werr != nil {
 		return shard, nil, werr
 	}

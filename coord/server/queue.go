@@ -16,15 +16,6 @@ import (
 	"github.com/coord-io/coord/statemachine"
 )
 
-// Local queries for queues and barriers.
-type (
-	queueInfoQuery struct {
-		name string
-		peek bool
-	}
-	barrierStateQuery struct{ name string }
-)
-
 // maxEnqueueBatch bounds the values of one enqueue.
 const maxEnqueueBatch = 10000
 
@@ -225,7 +216,7 @@ func (s *Server) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRe
 		return nil, invalid(err)
 	}
 	shard := s.shardOf(queue.Prefix(req.Name))
-	v, werr := s.lookup(ctx, shard, queueInfoQuery{req.Name, req.Peek})
+	v, werr := s.lookup(ctx, shard, primitiveQuery{queuerules.OpInfo, &wire.QueueInfoRequest{Name: req.Name, Peek: req.Peek}})
 	if werr != nil {
 		return nil, werr
 	}
@@ -235,7 +226,7 @@ func (s *Server) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRe
 }
 
 func (s *Server) barrierState(ctx context.Context, shard uint32, name string) (*wire.BarrierResponse, *wire.Error) {
-	v, werr := s.lookup(ctx, shard, barrierStateQuery{name})
+	v, werr := s.lookup(ctx, shard, primitiveQuery{barrierrules.OpState, &wire.BarrierRequest{Name: name}})
 	if werr != nil {
 		return nil, werr
 	}

@@ -20,14 +20,6 @@ import (
 // the owner's own key whose value carries a token (semaphorerules
 // .DecodeOwner), so the wait watches that one key.
 
-// primitiveQuery is a primitive's registered read-only query (a
-// primitive.Read, by name), served by the adapter's Lookup after a
-// ReadIndex.
-type primitiveQuery struct {
-	name string
-	req  any
-}
-
 func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.SemaphoreAcquireRequest, stream Stream[wire.SemaphoreAcquireResponse]) (*wire.SemaphoreAcquireResponse, *wire.Error) {
 	if _, werr := semaphorerules.CheckAcquire(req); werr != nil {
 		return nil, werr

@@ -16,7 +16,8 @@
 // that shard at the command's revision: the owner is queued, and granted in the same
 // command if the lock is free. If it was queued, the server waits on its
 // watch hub, from the revision after the command, for the holder record
-// to name the owner (WaitHolder): the grant happens in some later
+// to name the owner (MatchHolder, over each event; WaitHolder runs it
+// over an Events stream): the grant happens in some later
 // command, an Unlock of the holder or the revoke of the holder's lease,
 // never in the waiting. Package election reuses the same queue (FIFO)
 // under its own root.
@@ -129,8 +130,8 @@
 // one key, GrantKey: the holder record for an exclusive owner, its
 // marker for a shared one, decoded by DecodeGrant, until it names the
 // owner key; the deletion of the owner key ends the wait as before
-// (WaitHolder serves both, with GrantKey as holderKey and DecodeGrant as
-// decode). A resumed Lock repeats Shared to say which key to watch: the
+// (MatchHolder and WaitHolder serve both, with GrantKey as holderKey and
+// DecodeGrant as decode). A resumed Lock repeats Shared to say which key to watch: the
 // server's wait (coord/server) picks the key and decoder by it, and a
 // Mutex made with Shared repeats it in every Resume.
 //

@@ -53,19 +53,30 @@ func WaitHolder(ctx context.Context, ev Events, prefix, holderKey, ownerKey []by
 				return Holder{}, b.Err
 			}
 			for _, e := range b.Events {
-				switch {
-				case e.Type == wire.EventPut && bytes.Equal(e.Kv.Key, holderKey):
-					h, err := decode(e.Kv.Value)
-					if err != nil {
-						return Holder{}, err
-					}
-					if bytes.Equal(h.Key, ownerKey) {
-						return h, nil
-					}
-				case e.Type == wire.EventDelete && bytes.Equal(e.Kv.Key, ownerKey):
-					return Holder{}, ErrOwnerRemoved
+				if h, done, err := MatchHolder(e, holderKey, ownerKey, decode); done || err != nil {
+					return h, err
 				}
 			}
 		}
 	}
+}
+
+// MatchHolder is WaitHolder's test of one event of the lock's prefix, and
+// the server's (which waits on its watch hub itself): done with the
+// holder record when e puts holderKey naming ownerKey, ErrOwnerRemoved
+// when e deletes ownerKey, a decode error as is, else not done.
+func MatchHolder(e wire.Event, holderKey, ownerKey []byte, decode func([]byte) (Holder, error)) (h Holder, done bool, err error) {
+	switch {
+	case e.Type == wire.EventPut && bytes.Equal(e.Kv.Key, holderKey):
+		h, err := decode(e.Kv.Value)
+		if err != nil {
+			return Holder{}, false, err
+		}
+		if bytes.Equal(h.Key, ownerKey) {
+			return h, true, nil
+		}
+	case e.Type == wire.EventDelete && bytes.Equal(e.Kv.Key, ownerKey):
+		return Holder{}, false, ErrOwnerRemoved
+	}
+	return Holder{}, false, nil
 }

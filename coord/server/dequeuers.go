@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // waking every waiting consumer for every item (a thundering herd that
 // made each enqueue cost one dequeue proposal per waiting consumer). One
 // watcher goroutine per queue with waiters reads the queue's ready
-// events; it exits when the last waiter leaves. A woken consumer then
+// events (Server.await), with one goroutine beside it that looks once a
+// recheckEvery whether anybody still waits; it exits when the last waiter
+// leaves. A woken consumer then
 // dequeues with a write of its own; parking writes nothing.
 type dequeuers struct {
 	s  *Server
@@ -140,49 +143,81 @@ func (d *dequeuers) idle(name string) bool {
 	return true
 }
 
+// waiting reports whether queue name has a parked dequeue.
+func (d *dequeuers) waiting(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.qs[name]
+	return p != nil && len(p.waiters) > 0
+}
+
 // watch is the watcher goroutine of one queue: one wake-up per item put
-// into its ready set.
+// into its ready set, read from revision from+1 on with the member's
+// await. Once a recheckEvery it looks whether anybody still waits, and
+// stops if not.
 func (d *dequeuers) watch(shard uint32, name string, from int64) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ready := queue.ReadyPrefix(name)
-	ch := d.s.Events(ctx, ready, wire.PrefixEnd(ready), from+1)
-	idleTick := time.NewTicker(recheckEvery)
-	defer idleTick.Stop()
+	next := from + 1
 	for {
-		select {
-		case <-d.s.stopc:
+		ctx, cancel := context.WithCancel(context.Background())
+		stopChecks := d.cancelWhenIdle(name, cancel)
+		err := d.s.await(ctx, shard, ready, wire.PrefixEnd(ready), next, func(e wire.Event) (bool, error) {
+			next = e.Kv.ModRevision + 1
+			return e.Type == wire.EventPut && !d.wakeOne(name), nil
+		})
+		stopChecks()
+		cancel()
+		switch {
+		case err == nil: // nobody waits any more
+			return
+		case errors.Is(err, errStopping):
 			d.idle(name)
 			return
-		case <-idleTick.C:
+		case errors.Is(err, context.Canceled):
 			if d.idle(name) {
 				return
 			}
-		case b, ok := <-ch:
-			if !ok || b.Err != nil {
-				// History gone or stream ended: wake every parked
-				// consumer (each dequeues, and parks again if the queue is
-				// empty, with a new watcher); stop this watcher.
-				d.mu.Lock()
-				if p := d.qs[name]; p != nil {
-					p.running = false
-					for _, w := range p.waiters {
-						select {
-						case w <- struct{}{}:
-						default:
-						}
+			// A consumer parked since the check: go on from where we were.
+		default:
+			// History gone: wake every parked consumer (each dequeues,
+			// and parks again if the queue is empty, with a new watcher);
+			// stop this watcher.
+			d.mu.Lock()
+			if p := d.qs[name]; p != nil {
+				p.running = false
+				for _, w := range p.waiters {
+					select {
+					case w <- struct{}{}:
+					default:
 					}
-					p.waiters = nil
-					delete(d.qs, name)
 				}
-				d.mu.Unlock()
-				return
+				p.waiters = nil
+				delete(d.qs, name)
 			}
-			for _, e := range b.Events {
-				if e.Type == wire.EventPut && !d.wakeOne(name) {
+			d.mu.Unlock()
+			return
+		}
+	}
+}
+
+// cancelWhenIdle calls cancel at the first of the checks, one a
+// recheckEvery, that finds nobody waiting on queue name, until stop.
+func (d *dequeuers) cancelWhenIdle(name string, cancel func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(recheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if !d.waiting(name) {
+					cancel()
 					return
 				}
 			}
 		}
-	}
+	}()
+	return func() { close(done) }
 }

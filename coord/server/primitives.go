@@ -15,33 +15,6 @@ import (
 	"github.com/coord-io/coord/statemachine"
 )
 
-// Events implements locks.Events over the member's watch hub and store.
-func (s *Server) Events(ctx context.Context, key, end []byte, from int64) <-chan locks.EventBatch {
-	out := make(chan locks.EventBatch, 16)
-	shard, _ := wire.RangeShard(key, end, len(s.shards))
-	w := s.hub.subscribe(shard, key, end)
-	go func() {
-		defer close(out)
-		defer s.hub.unsubscribe(shard, w)
-		req := &wire.WatchRequest{Key: key, RangeEnd: end}
-		s.feedShard(ctx, shard, w, req, from, func(evs []wire.Event, werr *wire.Error) bool {
-			b := locks.EventBatch{Events: evs}
-			if werr != nil {
-				b.Err = werr
-			}
-			select {
-			case out <- b:
-				return werr == nil
-			case <-ctx.Done():
-				return false
-			case <-s.stopc:
-				return false
-			}
-		})
-	}()
-	return out
-}
-
 // internalCommand is the envelope of a command the server issues on its
 // own (cl nil), which is idempotent and needs no de-duplication, or on
 // behalf of a client call.
@@ -92,9 +65,13 @@ func (s *Server) ownerShard(prefix []byte, lease int64) (uint32, *wire.Error) {
 
 // ownerWait describes the owner a Lock or a Campaign waits for.
 type ownerWait struct {
-	shard     uint32
-	what      string // `lock "L"`, for messages
-	prefix    []byte
+	shard uint32
+	what  string // `lock "L"`, for messages
+	// prefix is the range the wait watches, [prefix, PrefixEnd(prefix));
+	// nil: the owner key alone (a semaphore's grant is a put of it).
+	prefix []byte
+	// holderKey holds the record (decoded by decode) that names the
+	// owner key when it holds; it may be the owner key itself.
 	holderKey []byte
 	key       []byte // the owner key
 	lease     int64
@@ -150,12 +127,26 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 	return wctx, cancel
 }
 
-// awaitOwner waits until w.key holds and returns the holder record.
+// awaitOwner waits until w.key holds and returns the holder record: a
+// linearizable read of the owner key and the holder record first (local
+// right after the call's own write), then await from after that read,
+// for the holder record naming the owner (the grant) or the owner key's
+// deletion (it left); after compacted history it reads again. A caller
+// that gives up gets its owner withdrawn (waitEnded). Locks, elections
+// and semaphores wait with it.
 func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *wire.Error) {
 	withdraw := func() { s.withdraw(w.shard, w.lease, w.key, w.leave) }
+	keys := [][]byte{w.key, w.holderKey}
+	if bytes.Equal(w.holderKey, w.key) {
+		keys = keys[:1]
+	}
+	watch, end := w.key, []byte(nil)
+	if w.prefix != nil {
+		watch, end = w.prefix, wire.PrefixEnd(w.prefix)
+	}
 	local := w.wrote
 	for {
-		kvs, rev, werr := s.readKeys(ctx, w.shard, local, w.key, w.holderKey)
+		kvs, rev, werr := s.readKeys(ctx, w.shard, local, keys...)
 		local = false
 		if werr != nil {
 			return locks.Holder{}, s.waitEnded(ctx, werr, withdraw)
@@ -163,8 +154,8 @@ func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *w
 		if kvs[0] == nil {
 			return locks.Holder{}, s.ownerGone(w.shard, w.lease, w.what, w.key)
 		}
-		if kvs[1] != nil {
-			h, err := w.decode(kvs[1].Value)
+		if hkv := kvs[len(kvs)-1]; hkv != nil {
+			h, err := w.decode(hkv.Value)
 			if err != nil {
 				return locks.Holder{}, wire.Errorf(wire.CodeUnknown, "%s: %v", w.what, err)
 			}
@@ -172,9 +163,11 @@ func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *w
 				return h, nil
 			}
 		}
-		wctx, cancel := s.untilStopping(ctx)
-		h, err := locks.WaitHolder(wctx, s, w.prefix, w.holderKey, w.key, rev+1, w.decode)
-		cancel()
+		var h locks.Holder
+		err := s.await(ctx, w.shard, watch, end, rev+1, func(e wire.Event) (done bool, err error) {
+			h, done, err = locks.MatchHolder(e, w.holderKey, w.key, w.decode)
+			return done, err
+		})
 		switch {
 		case err == nil:
 			return h, nil
@@ -184,7 +177,10 @@ func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *w
 			return locks.Holder{}, s.waitEnded(ctx, nil, withdraw)
 		}
 		var we *wire.Error
-		if errors.As(err, &we) && we.Code != wire.CodeCompacted {
+		if !errors.As(err, &we) {
+			return locks.Holder{}, wire.Errorf(wire.CodeUnknown, "%s: %v", w.what, err)
+		}
+		if we.Code != wire.CodeCompacted {
 			return locks.Holder{}, we
 		}
 		// The history after the read was compacted: read again.
@@ -523,40 +519,22 @@ func (s *Server) leaderCall(ctx context.Context, _ *Caller, req *wire.LeaderRequ
 	if stream.Send(cur) != nil {
 		return s.streamEnded()
 	}
-	key := election.LeaderKey(req.Name)
-	ch := s.Events(ctx, key, nil, from+1)
-	for {
-		select {
-		case <-ctx.Done():
-			return s.streamEnded()
-		case <-s.stopc:
-			return s.streamEnded()
-		case b, ok := <-ch:
-			if !ok {
-				return s.streamEnded()
+	err := s.await(ctx, shard, election.LeaderKey(req.Name), nil, from+1, func(e wire.Event) (bool, error) {
+		lr := &wire.LeaderResponse{}
+		if e.Type == wire.EventPut {
+			h, err := election.DecodeLeader(e.Kv.Value)
+			if err != nil {
+				return false, wire.Errorf(wire.CodeUnknown, "observe: %v", err)
 			}
-			if b.Err != nil {
-				var we *wire.Error
-				if errors.As(b.Err, &we) {
-					return nil, we
-				}
-				return nil, wire.Errorf(wire.CodeUnavailable, "observe: %v", b.Err)
-			}
-			for _, e := range b.Events {
-				lr := &wire.LeaderResponse{}
-				if e.Type == wire.EventPut {
-					h, err := election.DecodeLeader(e.Kv.Value)
-					if err != nil {
-						return nil, wire.Errorf(wire.CodeUnknown, "observe: %v", err)
-					}
-					lr = &wire.LeaderResponse{Key: h.Key, Value: h.Owner, Term: h.Token, Lease: h.Lease}
-				}
-				lr.Header.Shard, lr.Header.Revision = shard, e.Kv.ModRevision
-				s.fillHeader(&lr.Header, shard)
-				if stream.Send(lr) != nil {
-					return s.streamEnded()
-				}
-			}
+			lr = &wire.LeaderResponse{Key: h.Key, Value: h.Owner, Term: h.Token, Lease: h.Lease}
 		}
+		lr.Header.Shard, lr.Header.Revision = shard, e.Kv.ModRevision
+		s.fillHeader(&lr.Header, shard)
+		return stream.Send(lr) != nil, nil // the stream ended: done
+	})
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return nil, we
 	}
+	return s.streamEnded()
 }

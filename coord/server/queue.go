@@ -163,38 +163,10 @@ func (s *Server) queueWait(ctx context.Context, _ *Caller, req *wire.QueueWaitRe
 // waitEvent blocks until an event of [key, end) from revision from
 // satisfies match.
 func (s *Server) waitEvent(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) bool) *wire.Error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := s.Events(wctx, key, end, from)
-	for {
-		select {
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				return wire.Errorf(wire.CodeTimeout, "timed out waiting")
-			}
-			return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
-		case <-s.stopc:
-			return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
-		case b, ok := <-ch:
-			if !ok {
-				if s.stopping.Load() {
-					return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
-				}
-				return wire.Errorf(wire.CodeCanceled, "the wait was cancelled")
-			}
-			if b.Err != nil {
-				if we, ok := b.Err.(*wire.Error); ok {
-					return we
-				}
-				return wire.Errorf(wire.CodeUnavailable, "%v", b.Err)
-			}
-			for _, e := range b.Events {
-				if match(e) {
-					return nil
-				}
-			}
-		}
+	if err := s.await(ctx, shard, key, end, from, func(e wire.Event) (bool, error) { return match(e), nil }); err != nil {
+		return s.awaitError(err)
 	}
+	return nil
 }
 
 func (s *Server) ack(ctx context.Context, cl *Caller, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 // key when it was not granted at once, then a wait. The wait differs in
 // what it watches: a semaphore has no holder record, the grant is a put of
 // the owner's own key whose value carries a token (semaphorerules
-// .DecodeOwner), so the wait watches that one key.
+// .DecodeOwner), so the wait (awaitOwner) watches that one key.
 
 func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.SemaphoreAcquireRequest, stream Stream[wire.SemaphoreAcquireResponse]) (*wire.SemaphoreAcquireResponse, *wire.Error) {
 	if _, werr := semaphorerules.CheckAcquire(req); werr != nil {
@@ -49,7 +47,17 @@ func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.Semaphore
 		}
 	}
 	w := &ownerWait{
-		shard: shard, what: fmt.Sprintf("semaphore %q", req.Name), key: resp.Key, lease: req.Lease, wrote: req.Resume == nil,
+		// The owner key is its own holder record: granted once its
+		// value carries a token.
+		shard: shard, what: fmt.Sprintf("semaphore %q", req.Name), holderKey: resp.Key,
+		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil,
+		decode: func(v []byte) (locks.Holder, error) {
+			o, err := semaphorerules.DecodeOwner(v)
+			if err != nil || o.Token == 0 {
+				return locks.Holder{}, err
+			}
+			return locks.Holder{Key: resp.Key, Token: o.Token}, nil
+		},
 		leave: func(lctx context.Context) *wire.Error {
 			_, werr := s.semRelease(lctx, nil, &wire.SemaphoreReleaseRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
 			return werr
@@ -60,100 +68,14 @@ func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.Semaphore
 			return &resp, werr
 		}
 	}
-	token, werr := s.awaitPermits(ctx, w)
+	h, werr := s.awaitOwner(ctx, w)
 	if werr != nil {
 		return nil, werr
 	}
-	resp.Token = token
-	resp.Header.Revision = token
+	resp.Token = h.Token
+	resp.Header.Revision = h.Token
 	s.fillHeader(&resp.Header, shard)
 	return &resp, nil
-}
-
-// awaitPermits waits until owner w.key of a semaphore is granted and
-// returns its token. It follows awaitOwner: a linearizable read of the
-// owner key first (local right after the call's own write), then the
-// key's events from after that read; a deleted key means the owner left;
-// a caller that gives up gets its owner withdrawn (waitEnded).
-func (s *Server) awaitPermits(ctx context.Context, w *ownerWait) (int64, *wire.Error) {
-	withdraw := func() { s.withdraw(w.shard, w.lease, w.key, w.leave) }
-	local := w.wrote
-	for {
-		kvs, rev, werr := s.readKeys(ctx, w.shard, local, w.key)
-		local = false
-		if werr != nil {
-			return 0, s.waitEnded(ctx, werr, withdraw)
-		}
-		if kvs[0] == nil {
-			return 0, s.ownerGone(w.shard, w.lease, w.what, w.key)
-		}
-		o, err := semaphorerules.DecodeOwner(kvs[0].Value)
-		if err != nil {
-			return 0, wire.Errorf(wire.CodeUnknown, "%s: %v", w.what, err)
-		}
-		if o.Token != 0 {
-			return o.Token, nil
-		}
-		wctx, cancel := s.untilStopping(ctx)
-		token, err := s.waitGranted(wctx, w.key, rev+1)
-		cancel()
-		switch {
-		case err == nil:
-			return token, nil
-		case errors.Is(err, locks.ErrOwnerRemoved):
-			return 0, s.ownerGone(w.shard, w.lease, w.what, w.key)
-		case ctx.Err() != nil || s.stopping.Load():
-			return 0, s.waitEnded(ctx, nil, withdraw)
-		}
-		var we *wire.Error
-		if errors.As(err, &we) && we.Code != wire.CodeCompacted {
-			return 0, we
-		}
-		if !errors.As(err, &we) {
-			return 0, wire.Errorf(wire.CodeUnknown, "%s: %v", w.what, err)
-		}
-		// The history after the read was compacted: read again.
-	}
-}
-
-// waitGranted watches owner key from revision from until a put of it
-// carries a token (the grant: its token is returned) or it is deleted
-// (locks.ErrOwnerRemoved).
-func (s *Server) waitGranted(ctx context.Context, key []byte, from int64) (int64, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := s.Events(wctx, key, nil, from)
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case b, ok := <-ch:
-			if !ok {
-				if ctx.Err() != nil {
-					return 0, ctx.Err()
-				}
-				return 0, errors.New("semaphore: event stream ended")
-			}
-			if b.Err != nil {
-				return 0, b.Err
-			}
-			for _, e := range b.Events {
-				if !bytes.Equal(e.Kv.Key, key) {
-					continue
-				}
-				if e.Type == wire.EventDelete {
-					return 0, locks.ErrOwnerRemoved
-				}
-				o, err := semaphorerules.DecodeOwner(e.Kv.Value)
-				if err != nil {
-					return 0, err
-				}
-				if o.Token != 0 {
-					return o.Token, nil
-				}
-			}
-		}
-	}
 }
 
 func (s *Server) semRelease(ctx context.Context, cl *Caller, req *wire.SemaphoreReleaseRequest) (*wire.SemaphoreReleaseResponse, *wire.Error) {

@@ -349,7 +349,8 @@ func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
 
 // feedShard delivers one shard's events from revision next on: history
 // from the store, then live events from w, falling back to the store
-// whenever w lags. Events are emitted whole revisions at a time.
+// whenever w lags. Events are emitted whole revisions at a time. It
+// returns when emit refuses, ctx ends or the member stops.
 func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
 	window := int64(historyWindow)
 	catchUp := func() bool {
@@ -427,6 +428,8 @@ func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *w
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.stopc:
 			return
 		case evs := <-w.ch:
 			i := 0

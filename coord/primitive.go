@@ -3,9 +3,6 @@ package coord
 import (
 	"context"
 	"errors"
-	"fmt"
-
-	"github.com/coord-io/coord/coord/wire"
 )
 
 // Call runs one unary method of the wire protocol. It is how the primitive
@@ -29,58 +26,24 @@ func IsStreamBroken(err error) bool { return errors.Is(err, errStreamBroken) }
 // until the stream ends, onMsg returns false, or ctx ends. It returns nil
 // when the server ended the stream or onMsg stopped it, an error wrapping
 // a sentinel when the server failed it, and an error for which
-// IsStreamBroken is true when it broke and may be opened again.
+// IsStreamBroken is true when it broke and may be opened again (a
+// reconnecting stream is Client.resume's).
 func (c *Client) Stream(ctx context.Context, method string, req any, onMsg func(body []byte) (bool, error)) error {
-	cn, err := c.getConn(ctx)
-	if err != nil {
-		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
-			return ctxError(err)
-		}
-		return fmt.Errorf("%w: %v", errStreamBroken, err)
-	}
-	body, err := wire.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	id, ch, err := cn.start(ctx, &wire.Frame{Method: method, Body: body}, 256)
-	if err != nil {
-		if errors.Is(err, errConnBroken) {
-			c.dropConn(cn)
-			return errStreamBroken
-		}
-		return ctxError(err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			cn.cancel(id)
-			return ctxError(ctx.Err())
-		case <-cn.done:
-			c.dropConn(cn)
-			return errStreamBroken
-		case f, ok := <-ch:
-			if !ok {
-				return errStreamBroken
-			}
-			if f.Err != nil {
-				if f.Err.Code == wire.CodeUnavailable {
-					c.dropConn(cn)
-					return fmt.Errorf("%w: %v", errStreamBroken, fromWire(f.Err))
-				}
-				return fromWire(f.Err)
-			}
-			if len(f.Body) > 0 {
-				more, err := onMsg(f.Body)
-				if err != nil || !more {
-					if f.More {
-						cn.cancel(id)
-					}
-					return err
-				}
-			}
-			if !f.More {
-				return nil
-			}
-		}
-	}
+	_, err := c.openStream(ctx, method, req, func(_ string, body []byte) (bool, error) { return onMsg(body) })
+	return err
+}
+
+// ResumeStream runs a streaming call that is opened again, on whichever
+// member answers, whenever it breaks (the client's one reconnecting
+// stream, which Watch runs too): request gives the request of each open,
+// which says where to resume from; onMsg gets each message body and
+// returns false to stop. With reopenOnEnd a stream its member ended
+// without an error is opened again as well. It returns nil when onMsg
+// stopped the stream or the member ended it, onMsg's error, an error
+// wrapping a sentinel when the member failed it, ErrClosed or
+// ErrClusterMismatch when the client cannot go on, and an error wrapping
+// ErrCanceled or ErrTimeout when ctx ended.
+func (c *Client) ResumeStream(ctx context.Context, method string, request func() any, reopenOnEnd bool, onMsg func(body []byte) (bool, error)) error {
+	return c.resume(ctx, resumable{method: method, request: request, reopenOnEnd: reopenOnEnd,
+		onMsg: func(_ string, body []byte) (bool, error) { return onMsg(body) }})
 }

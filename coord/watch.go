@@ -2,9 +2,7 @@ package coord
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/coord-io/coord/coord/wire"
 )
@@ -55,6 +53,10 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) WatchC
 	return out
 }
 
+// watchLoop runs a watch on the client's reconnecting stream (resume):
+// each open asks for the revisions after the last it delivered, per
+// shard, and what the member sends is delivered once, whole revisions at
+// a time.
 func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan<- WatchResponse) {
 	defer close(out)
 	next := map[uint32]int64{} // shard → next revision to deliver
@@ -68,149 +70,78 @@ func (c *Client) watchLoop(ctx context.Context, req *wire.WatchRequest, out chan
 			return false
 		}
 	}
-	cancelWith := func(err error, compactRev int64) {
-		deliver(WatchResponse{Canceled: true, err: err, CompactRevision: compactRev})
-	}
-	backoff := 20 * time.Millisecond
-	for ctx.Err() == nil {
-		cn, err := c.getConn(ctx)
-		if err != nil {
-			if errors.Is(err, ErrClosed) || errors.Is(err, ErrClusterMismatch) {
-				cancelWith(err, 0)
-				return
+	err := c.resume(ctx, resumable{
+		method: wire.MethodWatch,
+		request: func() any {
+			r := *req
+			if len(next) > 0 {
+				r.StartRevisions = next
 			}
-			if !sleepCtx(ctx, &backoff) {
-				return
+			// Events of a revision not received whole come again on the
+			// new stream (next was not moved past them).
+			held = nil
+			return &r
+		},
+		onMsg: func(addr string, body []byte) (bool, error) {
+			var wr wire.WatchResponse
+			if err := wire.Unmarshal(body, &wr); err != nil {
+				return false, fmt.Errorf("%w: bad watch response: %v", ErrUnknown, err)
 			}
-			continue
-		}
-		r := *req
-		if len(next) > 0 {
-			r.StartRevisions = next
-		}
-		// Events of a revision not received whole come again on the
-		// new stream (next was not moved past them).
-		held = nil
-		body, _ := wire.Marshal(&r)
-		id, ch, err := cn.start(ctx, &wire.Frame{Method: wire.MethodWatch, Body: body}, 256)
-		if err != nil {
-			if errors.Is(err, errConnBroken) {
-				c.dropConn(cn)
-				continue
+			if err := c.sameCluster(addr, wr.Header.ClusterID); err != nil {
+				return false, err // never resume against another cluster's revisions
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			cancelWith(err, 0)
-			return
-		}
-	stream:
-		for {
-			select {
-			case <-ctx.Done():
-				cn.cancel(id)
-				return
-			case <-cn.done:
-				c.dropConn(cn)
-				break stream
-			case f, ok := <-ch:
-				if !ok {
-					break stream // we fell behind: resume where we were
-				}
-				if f.Err != nil {
-					if f.Err.Code == wire.CodeUnavailable {
-						c.dropConn(cn)
-						break stream
-					}
-					cancelWith(fromWire(f.Err), f.Err.CompactRevision)
-					return
-				}
-				var wr wire.WatchResponse
-				if err := wire.Unmarshal(f.Body, &wr); err != nil {
-					cn.cancel(id)
-					cancelWith(fmt.Errorf("%w: bad watch response: %v", ErrUnknown, err), 0)
-					return
-				}
-				if err := c.sameCluster(cn.addr, wr.Header.ClusterID); err != nil {
-					// Never resume against another cluster's revisions.
-					cn.cancel(id)
-					cancelWith(err, 0)
-					return
-				}
-				backoff = 20 * time.Millisecond
-				if wr.Created {
-					// The revisions the watch starts after, per shard.
-					if wr.Header.Shard == wire.AllShards {
-						for sh, rev := range wr.Header.Revisions {
-							if _, seen := next[sh]; !seen {
-								next[sh] = rev + 1
-							}
+			if wr.Created {
+				// The revisions the watch starts after, per shard.
+				if wr.Header.Shard == wire.AllShards {
+					for sh, rev := range wr.Header.Revisions {
+						if _, seen := next[sh]; !seen {
+							next[sh] = rev + 1
 						}
-					} else if _, seen := next[wr.Header.Shard]; !seen {
-						next[wr.Header.Shard] = wr.Header.Revision + 1
 					}
-					if created {
-						continue // a resumed stream: the caller saw Created already
-					}
-					created = true
+				} else if _, seen := next[wr.Header.Shard]; !seen {
+					next[wr.Header.Shard] = wr.Header.Revision + 1
 				}
-				resp := WatchResponse{Header: wr.Header, Created: wr.Created, CompactRevision: wr.CompactRevision, Canceled: wr.Canceled}
-				resp.Events, held = held, nil
-				for i := range wr.Events {
-					ev := &wr.Events[i]
-					if ev.Kv != nil && ev.Kv.ModRevision < next[ev.Shard] {
-						continue // already delivered before a resume
-					}
-					resp.Events = append(resp.Events, ev)
+				if created {
+					return true, nil // a resumed stream: the caller saw Created already
 				}
-				if wr.Fragment && !wr.Canceled {
-					// A revision split over messages is delivered whole:
-					// hold its events (and next) until its last message.
-					held = resp.Events
-					continue
+				created = true
+			}
+			resp := WatchResponse{Header: wr.Header, Created: wr.Created, CompactRevision: wr.CompactRevision, Canceled: wr.Canceled}
+			resp.Events, held = held, nil
+			for i := range wr.Events {
+				ev := &wr.Events[i]
+				if ev.Kv != nil && ev.Kv.ModRevision < next[ev.Shard] {
+					continue // already delivered before a resume
 				}
-				for _, ev := range resp.Events {
-					if ev.Kv != nil && ev.Kv.ModRevision+1 > next[ev.Shard] {
-						next[ev.Shard] = ev.Kv.ModRevision + 1
-					}
-				}
-				if wr.Canceled {
-					code := wire.CodeCanceled
-					if wr.CompactRevision > 0 {
-						code = wire.CodeCompacted
-					}
-					resp.err = fromWire(&wire.Error{Code: code, Message: wr.Reason, CompactRevision: wr.CompactRevision})
-					deliver(resp)
-					return
-				}
-				if len(resp.Events) == 0 && !resp.Created {
-					continue
-				}
-				if !deliver(resp) {
-					cn.cancel(id)
-					return
-				}
-				if !f.More {
-					return
+				resp.Events = append(resp.Events, ev)
+			}
+			if wr.Fragment && !wr.Canceled {
+				// A revision split over messages is delivered whole:
+				// hold its events (and next) until its last message.
+				held = resp.Events
+				return true, nil
+			}
+			for _, ev := range resp.Events {
+				if ev.Kv != nil && ev.Kv.ModRevision+1 > next[ev.Shard] {
+					next[ev.Shard] = ev.Kv.ModRevision + 1
 				}
 			}
-		}
-		if !sleepCtx(ctx, &backoff) {
-			return
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, backoff *time.Duration) bool {
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	if *backoff < time.Second {
-		*backoff *= 2
-	}
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+			if wr.Canceled {
+				code := wire.CodeCanceled
+				if wr.CompactRevision > 0 {
+					code = wire.CodeCompacted
+				}
+				resp.err = fromWire(&wire.Error{Code: code, Message: wr.Reason, CompactRevision: wr.CompactRevision})
+				deliver(resp)
+				return false, nil
+			}
+			if len(resp.Events) == 0 && !resp.Created {
+				return true, nil
+			}
+			return deliver(resp), nil
+		},
+	})
+	if err != nil && ctx.Err() == nil {
+		deliver(WatchResponse{Canceled: true, err: err, CompactRevision: CompactRevision(err)})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
@@ -172,47 +171,30 @@ func Observe(ctx context.Context, c *coord.Client, name string) <-chan Observati
 			}
 			return a.Term == b.Term && string(a.Value) == string(b.Value)
 		}
-		backoff := 20 * time.Millisecond
-		for ctx.Err() == nil {
-			err := c.Stream(ctx, wire.MethodLeader, &wire.LeaderRequest{Name: name, Observe: true}, func(body []byte) (bool, error) {
-				var lr wire.LeaderResponse
-				if err := wire.Unmarshal(body, &lr); err != nil {
-					return false, err
-				}
-				cur := &lr
-				if lr.Term == 0 {
-					cur = nil // nobody leads
-				}
-				if same(cur, last) {
-					return true, nil
-				}
-				last = cur
-				select {
-				case out <- Observation{Leader: cur}:
-					return true, nil
-				case <-ctx.Done():
-					return false, nil
-				}
-			})
-			if ctx.Err() != nil {
-				return
+		err := c.ResumeStream(ctx, wire.MethodLeader, func() any { return &wire.LeaderRequest{Name: name, Observe: true} }, true, func(body []byte) (bool, error) {
+			var lr wire.LeaderResponse
+			if err := wire.Unmarshal(body, &lr); err != nil {
+				return false, err
 			}
-			if err != nil && !coord.IsStreamBroken(err) {
-				select {
-				case out <- Observation{Err: err}:
-				case <-ctx.Done():
-				}
-				return
+			cur := &lr
+			if lr.Term == 0 {
+				cur = nil // nobody leads
 			}
-			t := time.NewTimer(backoff)
+			if same(cur, last) {
+				return true, nil
+			}
+			last = cur
 			select {
-			case <-t.C:
+			case out <- Observation{Leader: cur}:
+				return true, nil
 			case <-ctx.Done():
-				t.Stop()
-				return
+				return false, nil
 			}
-			if backoff < time.Second {
-				backoff *= 2
+		})
+		if err != nil && ctx.Err() == nil {
+			select {
+			case out <- Observation{Err: err}:
+			case <-ctx.Done():
 			}
 		}
 	}()

@@ -24,7 +24,7 @@ var errStopping = errors.New("server: the member is stopping")
 // revision: the caller reads its state again and waits from after that
 // read) or cannot be read; ctx.Err() when ctx ended; errStopping when the
 // member stops.
-func (s *Server) await(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) (done bool, err error)) error {
+func (s *Core) await(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) (done bool, err error)) error {
 	w := s.hub.subscribe(shard, key, end)
 	defer s.hub.unsubscribe(shard, w)
 	var res error
@@ -59,7 +59,7 @@ func (s *Server) await(ctx context.Context, shard uint32, key, end []byte, from 
 
 // awaitError is the error of a wait that ended without what it waited for
 // (await's error), as the calls that give up on it answer.
-func (s *Server) awaitError(err error) *wire.Error {
+func (s *Core) awaitError(err error) *wire.Error {
 	var we *wire.Error
 	switch {
 	case errors.As(err, &we):

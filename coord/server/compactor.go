@@ -18,7 +18,7 @@ type revSample struct {
 // retention each member samples every shard's revision; the leader of a
 // shard compacts it to the newest revision sampled at least the retention
 // ago, so at least the retention's worth of history stays readable.
-func (s *Server) runCompactor(stop <-chan struct{}) {
+func (s *Core) runCompactor(stop <-chan struct{}) {
 	retention := s.cfg.AutoCompactionRetention
 	interval := max(retention/10, 50*time.Millisecond)
 	samples := make([][]revSample, len(s.shards))

@@ -15,12 +15,12 @@ import (
 // waking every waiting consumer for every item (a thundering herd that
 // made each enqueue cost one dequeue proposal per waiting consumer). One
 // watcher goroutine per queue with waiters reads the queue's ready
-// events (Server.await), with one goroutine beside it that looks once a
+// events (Core.await), with one goroutine beside it that looks once a
 // recheckEvery whether anybody still waits; it exits when the last waiter
 // leaves. A woken consumer then
 // dequeues with a write of its own; parking writes nothing.
 type dequeuers struct {
-	s  *Server
+	s  *Core
 	mu sync.Mutex
 	qs map[string]*parked // by queue name
 }
@@ -30,7 +30,7 @@ type parked struct {
 	running bool            // a watcher goroutine serves this queue
 }
 
-func newDequeuers(s *Server) *dequeuers { return &dequeuers{s: s, qs: map[string]*parked{}} }
+func newDequeuers(s *Core) *dequeuers { return &dequeuers{s: s, qs: map[string]*parked{}} }
 
 // recheckEvery is how often a parked consumer looks at the member's
 // replica for a ready item (a safety net: wake-ups are event driven, but a

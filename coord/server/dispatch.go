@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
@@ -9,6 +10,23 @@ import (
 
 	"github.com/coord-io/coord/coord/wire"
 )
+
+// maxCallTimeout caps the deadline of a call that brings none, and of
+// every call whose deadline is longer (a variable so tests can shorten it).
+var maxCallTimeout = 5 * time.Minute
+
+// Causes of the end of a call's context, which its door sets, other than the caller's own
+// deadline (context.DeadlineExceeded): a waiting call tells from them
+// whether the caller gave up (errCallCancelled, or its deadline) — the
+// waiter is then withdrawn — or not (the client will resume the wait).
+var (
+	errCallCap       = errors.New("the call reached the server's cap on call duration")
+	errCallCancelled = errors.New("the caller cancelled the call")
+	errConnClosed    = errors.New("the connection closed")
+)
+
+// callCapHits counts the calls ended by maxCallTimeout (for tests).
+var callCapHits atomic.Int64
 
 // Caller is who makes a call, and the call's exactly-once tag, as a door
 // hands them to the handlers: the msgpack door (rpc.go) fills it from its
@@ -56,54 +74,54 @@ type handler struct {
 	noFields bool
 	// run calls the method's handler with req, a value of
 	// m.NewRequest(), and returns its response (nil for none).
-	run func(s *Server, ctx context.Context, cl *Caller, req any, out Sender) (any, *wire.Error)
+	run func(s *Core, ctx context.Context, cl *Caller, req any, out Sender) (any, *wire.Error)
 }
 
 // handlers is the dispatch table: every method of the wire protocol and
 // its handler, unary (ctx, caller, request) → (response, error), or
 // streaming, which also gets a Stream and returns its final message.
 var handlers = newHandlerTable(
-	unary(wire.MethodPut, (*Server).put),
-	unary(wire.MethodRange, (*Server).rangeKeys),
-	unary(wire.MethodDelete, (*Server).deleteRange),
-	unary(wire.MethodTxn, (*Server).txn),
-	unary(wire.MethodCompact, (*Server).compact),
-	unary(wire.MethodStatus, (*Server).statusCall),
-	unary(wire.MethodLeaseGrant, (*Server).leaseGrant),
-	unary(wire.MethodLeaseRevoke, (*Server).leaseRevoke),
-	unary(wire.MethodLeaseKeepAlive, (*Server).leaseKeepAlive),
-	unary(wire.MethodLeaseTimeToLive, (*Server).leaseTimeToLive),
-	unary(wire.MethodLeaseLeases, (*Server).leaseLeases),
-	streaming(wire.MethodWatch, (*Server).watch),
-	streaming(wire.MethodLock, (*Server).lock),
-	unary(wire.MethodUnlock, (*Server).unlock),
-	unary(wire.MethodLockStatus, (*Server).lockStatus),
-	streaming(wire.MethodCampaign, (*Server).campaign),
-	unary(wire.MethodProclaim, (*Server).proclaim),
-	unary(wire.MethodResign, (*Server).resign),
-	streaming(wire.MethodLeader, (*Server).leaderCall),
-	unary(wire.MethodEnqueue, (*Server).enqueue),
-	unary(wire.MethodDequeue, (*Server).dequeue),
-	unary(wire.MethodAck, (*Server).ack),
-	unary(wire.MethodQueueInfo, (*Server).queueInfo),
-	unary(wire.MethodQueueWait, (*Server).queueWait),
-	streaming(wire.MethodBarrier, (*Server).barrier),
-	streaming(wire.MethodSemAcquire, (*Server).semAcquire),
-	unary(wire.MethodSemRelease, (*Server).semRelease),
-	unary(wire.MethodSemStatus, (*Server).semStatus),
+	unary(wire.MethodPut, (*Core).put),
+	unary(wire.MethodRange, (*Core).rangeKeys),
+	unary(wire.MethodDelete, (*Core).deleteRange),
+	unary(wire.MethodTxn, (*Core).txn),
+	unary(wire.MethodCompact, (*Core).compact),
+	unary(wire.MethodStatus, (*Core).statusCall),
+	unary(wire.MethodLeaseGrant, (*Core).leaseGrant),
+	unary(wire.MethodLeaseRevoke, (*Core).leaseRevoke),
+	unary(wire.MethodLeaseKeepAlive, (*Core).leaseKeepAlive),
+	unary(wire.MethodLeaseTimeToLive, (*Core).leaseTimeToLive),
+	unary(wire.MethodLeaseLeases, (*Core).leaseLeases),
+	streaming(wire.MethodWatch, (*Core).watch),
+	streaming(wire.MethodLock, (*Core).lock),
+	unary(wire.MethodUnlock, (*Core).unlock),
+	unary(wire.MethodLockStatus, (*Core).lockStatus),
+	streaming(wire.MethodCampaign, (*Core).campaign),
+	unary(wire.MethodProclaim, (*Core).proclaim),
+	unary(wire.MethodResign, (*Core).resign),
+	streaming(wire.MethodLeader, (*Core).leaderCall),
+	unary(wire.MethodEnqueue, (*Core).enqueue),
+	unary(wire.MethodDequeue, (*Core).dequeue),
+	unary(wire.MethodAck, (*Core).ack),
+	unary(wire.MethodQueueInfo, (*Core).queueInfo),
+	unary(wire.MethodQueueWait, (*Core).queueWait),
+	streaming(wire.MethodBarrier, (*Core).barrier),
+	streaming(wire.MethodSemAcquire, (*Core).semAcquire),
+	unary(wire.MethodSemRelease, (*Core).semRelease),
+	unary(wire.MethodSemStatus, (*Core).semStatus),
 )
 
 // unary registers a handler that answers once.
-func unary[Req, Resp any](method string, h func(*Server, context.Context, *Caller, *Req) (*Resp, *wire.Error)) *handler {
-	return newHandler[Req, Resp](method, func(s *Server, ctx context.Context, cl *Caller, req any, _ Sender) (any, *wire.Error) {
+func unary[Req, Resp any](method string, h func(*Core, context.Context, *Caller, *Req) (*Resp, *wire.Error)) *handler {
+	return newHandler[Req, Resp](method, func(s *Core, ctx context.Context, cl *Caller, req any, _ Sender) (any, *wire.Error) {
 		return answer(h(s, ctx, cl, req.(*Req)))
 	})
 }
 
 // streaming registers a handler that may send intermediate messages
 // before its final one.
-func streaming[Req, Resp any](method string, h func(*Server, context.Context, *Caller, *Req, Stream[Resp]) (*Resp, *wire.Error)) *handler {
-	return newHandler[Req, Resp](method, func(s *Server, ctx context.Context, cl *Caller, req any, out Sender) (any, *wire.Error) {
+func streaming[Req, Resp any](method string, h func(*Core, context.Context, *Caller, *Req, Stream[Resp]) (*Resp, *wire.Error)) *handler {
+	return newHandler[Req, Resp](method, func(s *Core, ctx context.Context, cl *Caller, req any, out Sender) (any, *wire.Error) {
 		return answer(h(s, ctx, cl, req.(*Req), Stream[Resp]{out}))
 	})
 }
@@ -118,7 +136,7 @@ func answer[Resp any](resp *Resp, werr *wire.Error) (any, *wire.Error) {
 
 // newHandler checks that the handler's types are the ones the method
 // table names for method.
-func newHandler[Req, Resp any](method string, run func(*Server, context.Context, *Caller, any, Sender) (any, *wire.Error)) *handler {
+func newHandler[Req, Resp any](method string, run func(*Core, context.Context, *Caller, any, Sender) (any, *wire.Error)) *handler {
 	m, ok := wire.LookupMethod(method)
 	if !ok {
 		panic(fmt.Sprintf("server: handler for %q, which is no method of the wire protocol", method))
@@ -142,13 +160,13 @@ func newHandlerTable(hs ...*handler) map[string]*handler {
 	return t
 }
 
-// dispatch runs one call, whatever door it came through: the one place
+// Call runs one call, whatever door it came through: the one place
 // every call passes, where the member refuses calls it cannot serve, the
 // request is decoded (decode fills the method's request type; a door
 // that has it already passes one that copies it) and admitted, its
 // handler runs, and metrics count it. It returns the final response body
 // (nil for none) or the error.
-func (s *Server) dispatch(ctx context.Context, cl *Caller, method string, decode func(req any) *wire.Error, out Sender) (body any, werr *wire.Error) {
+func (s *Core) Call(ctx context.Context, cl *Caller, method string, decode func(req any) *wire.Error, out Sender) (body any, werr *wire.Error) {
 	start := time.Now()
 	defer func() { s.metrics.observe(method, werr, time.Since(start)) }()
 	if s.stopping.Load() {
@@ -179,7 +197,7 @@ func (s *Server) dispatch(ctx context.Context, cl *Caller, method string, decode
 // method and request, goes here). Today it bounds the streams open per
 // connection (Config.MaxWatchesPerConn). release undoes what admit
 // counted, once the call has ended.
-func (s *Server) admit(_ context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
+func (s *Core) admit(_ context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
 	if m.IsStream(req) && cl.streams != nil {
 		if n := cl.streams.Add(1); int(n) > s.cfg.MaxWatchesPerConn {
 			cl.streams.Add(-1)
@@ -191,7 +209,7 @@ func (s *Server) admit(_ context.Context, cl *Caller, m *wire.Method, req any) *
 }
 
 // release undoes admit.
-func (s *Server) release(cl *Caller, m *wire.Method, req any) {
+func (s *Core) release(cl *Caller, m *wire.Method, req any) {
 	if m.IsStream(req) && cl.streams != nil {
 		cl.streams.Add(-1)
 	}

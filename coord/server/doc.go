@@ -2,20 +2,40 @@
 // shard as an on-disk state machine, the client RPC listener and the HTTP
 // listener (/healthz, /readyz, /status, /metrics, optional /debug/pprof).
 //
-// Doors and dispatch (dispatch.go). A door turns its transport's calls
-// into one shape: the msgpack listener (rpc.go) reads frames, fills a
-// Caller (client ID, connection, the write's exactly-once tag, when it
-// arrived) and hands the method, a decoder of the body and a Sender (More
-// frames) to dispatch. dispatch is one generic function over the handler
-// table (handlers), keyed by wire method, whose entries are typed by the
-// wire method table: unary handlers (ctx, *Caller, *Req) → (*Resp, error),
-// and streaming ones (watch, observe, and the resumable waits' one
-// intermediate message) that also get a Stream[Resp] and return their
-// final message. Every call passes there: the member gate (stopping,
-// cluster identity), decoding, admit (the hook for rules on every call:
-// today the bound on streams per connection; authorization goes there),
-// the handler, and metrics. The door keeps what is its transport's: frame
-// and connection limits, deadlines and cancellation, encoding.
+// Member core and doors. A member is a transport-neutral core (Core,
+// core.go) and the doors that serve it. The core holds the NodeHost and
+// the shards, propose and read with their retries (raft.go), the watch
+// hub (watch.go), the lessor and renewers (lessor.go, lease.go), the
+// auto-compactor, the cluster identity, the one server-side wait (await)
+// and the handler table; it knows nothing of framing, sockets or TLS.
+// Its entry point is Core.Call(ctx, caller, method, decode, sender). The
+// msgpack door (rpcDoor: rpc.go, tls.go) owns the client listener, the
+// accept loop, framing, the handshake with the cluster-identity check,
+// the per-connection limits and the idle timeout, and turns each request
+// frame into a Call; the HTTP door (httpDoor, http.go) only calls the
+// core's methods (Ready, Stopping, status, its metrics registry). A next
+// door (the etcd-compatible one) is one more such type calling Core.Call
+// and the core's methods, and touches no handler and no other door.
+// Server (server.go) is wiring: Start builds the core, then the doors,
+// and starts them; Stop makes the core refuse new calls and end its
+// waits, stops the doors (draining their calls until its ctx ends), then
+// closes the core.
+//
+// Dispatch (dispatch.go). A door turns its transport's calls into one
+// shape: it fills a Caller (client ID, connection, the write's
+// exactly-once tag, when it arrived) and hands the method, a decoder of
+// the body and a Sender (intermediate messages) to Core.Call. Call is one
+// generic function over the handler table (handlers), keyed by wire
+// method, whose entries are typed by the wire method table: unary
+// handlers (ctx, *Caller, *Req) → (*Resp, error), and streaming ones
+// (watch, observe, and the resumable waits' one intermediate message)
+// that also get a Stream[Resp] and return their final message. Every call
+// passes there: the member gate (stopping, cluster identity), decoding,
+// admit (the hook for rules on every call: today the bound on streams per
+// connection; authorization goes there), the handler, and metrics. The
+// door keeps what is its transport's: frame and connection limits,
+// deadlines and cancellation (it ends a call's context with one of the
+// causes in dispatch.go), encoding.
 //
 // Data flow. A call arrives on a client connection (rpc.go), is checked
 // against the limits and routed by hash tag (kv.go), and its command is
@@ -39,12 +59,17 @@
 // its call fails with CodeTooLarge instead.
 //
 // Waiting never blocks the apply loop: blocking calls (lock, campaign,
-// barrier, watch, observe) propose, then wait on the hub for the event
-// that satisfies them, starting at the revision the proposal returned; a
-// waiter that falls behind catches up from the store (History). A
-// consumer waiting for a queue item proposes nothing while it waits: its
-// queue.wait call is parked on the dequeuers (dequeuers.go), and it then
-// dequeues with a write of its own (queue.go).
+// barrier, observe) propose, then wait with the core's one await
+// (await.go): on the calling goroutine, it subscribes to the watch hub,
+// hands a predicate every event of a key or prefix from a start revision
+// on (catching up from memory or the store, History, when it starts
+// behind or falls behind), and ends when the predicate is satisfied, the
+// history is compacted (the caller reads its state again, linearizably,
+// and waits from after that read), the call's context ends or the member
+// stops. A consumer waiting for a queue item proposes nothing while it
+// waits: its queue.wait call is parked on the dequeuers (dequeuers.go),
+// whose per-queue watcher runs the same await, and it then dequeues with
+// a write of its own (queue.go).
 //
 // Lock, campaign and a double barrier's enter and leave are resumable
 // (primitives.go): after their write the member sends an intermediate
@@ -81,16 +106,19 @@
 // wait uncapped, or are cut at maxCallTimeout, the wire method table
 // says. Unknown method names share one metric label.
 //
-// Goroutines and what they own: the accept loop; per connection a reader
-// (owns the call table) and a writer (owns the socket's write side); one
-// goroutine per call in flight (at most 4096 per connection); up to 64
-// answering refused connections; per shard a renewer; the lessor loop;
-// the auto-compactor (when enabled); the cluster-identity proposer
-// (identity.go, until shard 0 holds one); per watch
-// one feeder per shard; per queue with blocked consumers one watcher
-// (dequeuers.go); per withdrawal of a waiter that gave up, one retry loop
-// (owns nothing; ends when it succeeds or the member stops). Dragonboat's
-// own goroutines call LeaderUpdated and the adapter.
+// Goroutines and what they own. Core: per shard a renewer (owns its
+// batch of keep-alives); the lessor loop (owns the revokes it proposes,
+// at most 256 at once, one goroutine each); the auto-compactor (when
+// enabled); the cluster-identity proposer (identity.go, until shard 0
+// holds one); per queue with blocked consumers one watcher and its idle
+// check (dequeuers.go); per withdrawal of a waiter that gave up, one retry
+// loop (owns nothing; ends when it succeeds or the member stops); per
+// watch one feeder per shard (a wait runs on its call's goroutine). Dragonboat's own goroutines call
+// LeaderUpdated and the adapter. The msgpack door: the accept loop; per
+// connection a reader (owns the call table) and a writer (owns the
+// socket's write side); one goroutine per call in flight (at most 4096
+// per connection), which runs Core.Call; up to 64 answering refused
+// connections. The HTTP door: the HTTP server's own.
 //
 // LocalCluster (local.go) runs N members inside one process on loopback
 // ports (free ones, or fixed from a base port), their data in a given or

@@ -2,7 +2,10 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -37,7 +40,7 @@ const (
 	limitWriteTimeout  = "write_timeout"
 )
 
-func newMetrics(s *Server) *metrics {
+func newMetrics(s *Core) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -58,12 +61,6 @@ func newMetrics(s *Server) *metrics {
 		m.limitHits.WithLabelValues(l)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.badFrames, m.limitHits,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_client_connections", Help: "Open client connections, counted against --max-connections."},
-			func() float64 {
-				s.connMu.Lock()
-				defer s.connMu.Unlock()
-				return float64(len(s.conns))
-			}),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_ready", Help: "1 when every shard has a leader."},
 			func() float64 {
@@ -88,10 +85,39 @@ func (m *metrics) observe(method string, err *wire.Error, d time.Duration) {
 	m.latency.WithLabelValues(method).Observe(d.Seconds())
 }
 
-func (s *Server) httpHandler() http.Handler {
+// httpDoor is the HTTP door: /healthz, /readyz, /status, /metrics and
+// (Config.EnablePprof) /debug/pprof on Config.ListenHTTP. Its handlers
+// only call the member's methods. Goroutines: the HTTP server's own.
+type httpDoor struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// newHTTPDoor opens the HTTP listener of core's member.
+func newHTTPDoor(core *Core) (*httpDoor, error) {
+	ln, err := net.Listen("tcp", core.cfg.ListenHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("listen-http: %w", err)
+	}
+	return &httpDoor{ln: ln, srv: &http.Server{Handler: httpHandler(core), ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+// serve serves HTTP until shutdown or close.
+func (d *httpDoor) serve() { _ = d.srv.Serve(d.ln) }
+
+// addr is the listener's address.
+func (d *httpDoor) addr() string { return d.ln.Addr().String() }
+
+// shutdown stops the HTTP server, waiting for its requests until ctx ends.
+func (d *httpDoor) shutdown(ctx context.Context) { _ = d.srv.Shutdown(ctx) }
+
+// close closes the listener.
+func (d *httpDoor) close() { d.ln.Close() }
+
+func httpHandler(s *Core) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if s.stopping.Load() {
+		if s.Stopping() {
 			http.Error(w, "stopping", http.StatusServiceUnavailable)
 			return
 		}

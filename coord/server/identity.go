@@ -26,11 +26,11 @@ const identityShard = 0
 
 // ClusterID returns the member's cluster identity, 0 while it has not
 // learned it.
-func (s *Server) ClusterID() uint64 { return s.shards[identityShard].ClusterID() }
+func (s *Core) ClusterID() uint64 { return s.shards[identityShard].ClusterID() }
 
 // checkClusterID refuses every call but status while the member does not
 // know its cluster's identity.
-func (s *Server) checkClusterID(method string) *wire.Error {
+func (s *Core) checkClusterID(method string) *wire.Error {
 	if method == wire.MethodStatus || s.ClusterID() != 0 {
 		return nil
 	}
@@ -38,7 +38,7 @@ func (s *Server) checkClusterID(method string) *wire.Error {
 }
 
 // runClusterIdentity proposes an identity until shard 0 has one.
-func (s *Server) runClusterIdentity(stop <-chan struct{}) {
+func (s *Core) runClusterIdentity(stop <-chan struct{}) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for s.ClusterID() == 0 {

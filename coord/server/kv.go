@@ -11,9 +11,9 @@ import (
 )
 
 // shardOf routes a key.
-func (s *Server) shardOf(key []byte) uint32 { return wire.ShardOf(key, len(s.shards)) }
+func (s *Core) shardOf(key []byte) uint32 { return wire.ShardOf(key, len(s.shards)) }
 
-func (s *Server) checkKey(key []byte) *wire.Error {
+func (s *Core) checkKey(key []byte) *wire.Error {
 	if len(key) == 0 {
 		return wire.Errorf(wire.CodeInvalid, "key must not be empty")
 	}
@@ -23,7 +23,7 @@ func (s *Server) checkKey(key []byte) *wire.Error {
 	return nil
 }
 
-func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
+func (s *Core) checkPut(p *wire.PutRequest) *wire.Error {
 	if err := s.checkKey(p.Key); err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (s *Server) checkPut(p *wire.PutRequest) *wire.Error {
 // command is the envelope of a client's write: its exactly-once tag, and
 // when the client first sent it on this member's clock (when the frame
 // arrived, less the age the client reported). propose stamps the time.
-func (s *Server) command(cl *Caller) *statemachine.Command {
+func (s *Core) command(cl *Caller) *statemachine.Command {
 	cmd := &statemachine.Command{ClientID: cl.ClientID, Seq: cl.Seq, AckBelow: cl.AckBelow}
 	if cmd.ClientID != 0 && !cl.Received.IsZero() {
 		cmd.Sent = cl.Received.UnixMilli() - max(cl.AgeMillis, 0)
@@ -55,7 +55,7 @@ func (s *Server) command(cl *Caller) *statemachine.Command {
 }
 
 // decodeResult turns an applied result into a response or an error.
-func (s *Server) decodeResult(shard uint32, r statemachine.Result, resp any, h *wire.ResponseHeader) *wire.Error {
+func (s *Core) decodeResult(shard uint32, r statemachine.Result, resp any, h *wire.ResponseHeader) *wire.Error {
 	if r.Code != wire.OK {
 		var we wire.Error
 		if err := wire.Unmarshal(r.Data, &we); err != nil || we.Code == wire.OK {
@@ -70,7 +70,7 @@ func (s *Server) decodeResult(shard uint32, r statemachine.Result, resp any, h *
 	return nil
 }
 
-func (s *Server) put(ctx context.Context, cl *Caller, req *wire.PutRequest) (*wire.PutResponse, *wire.Error) {
+func (s *Core) put(ctx context.Context, cl *Caller, req *wire.PutRequest) (*wire.PutResponse, *wire.Error) {
 	if err := s.checkPut(req); err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *Server) put(ctx context.Context, cl *Caller, req *wire.PutRequest) (*wi
 	return &resp, nil
 }
 
-func (s *Server) checkRange(key, end []byte) *wire.Error {
+func (s *Core) checkRange(key, end []byte) *wire.Error {
 	if len(key) == 0 {
 		return wire.Errorf(wire.CodeInvalid, "key must not be empty (use \\x00 with range end \\x00 for all keys)")
 	}
@@ -96,7 +96,7 @@ func (s *Server) checkRange(key, end []byte) *wire.Error {
 
 // rangeKeys serves a range in pages of at most MaxResponseBytes of
 // key-values (wire.RangeRequest says how a client follows them).
-func (s *Server) rangeKeys(ctx context.Context, _ *Caller, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+func (s *Core) rangeKeys(ctx context.Context, _ *Caller, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (s *Server) rangeKeys(ctx context.Context, _ *Caller, req *wire.RangeReques
 }
 
 // rangePage serves one page of a range.
-func (s *Server) rangePage(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+func (s *Core) rangePage(ctx context.Context, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	shards, werr := s.rangeShards(req)
 	if werr != nil {
 		return nil, werr
@@ -150,7 +150,7 @@ func (s *Server) rangePage(ctx context.Context, req *wire.RangeRequest) (*wire.R
 
 // rangeShards returns the shards a range reads: those of a continuation's
 // Revisions, else the one shard of its keys, else every shard.
-func (s *Server) rangeShards(req *wire.RangeRequest) ([]uint32, *wire.Error) {
+func (s *Core) rangeShards(req *wire.RangeRequest) ([]uint32, *wire.Error) {
 	if len(req.Revisions) > 0 {
 		shards := make([]uint32, 0, len(req.Revisions))
 		for sh := range req.Revisions {
@@ -176,7 +176,7 @@ func (s *Server) rangeShards(req *wire.RangeRequest) ([]uint32, *wire.Error) {
 // whole range. A shard whose page ended at the byte limit has unread keys
 // after its last one, so the merged page ends there at the latest; then
 // Limit and the byte limit apply to the merged keys.
-func (s *Server) mergePages(req *wire.RangeRequest, shards []uint32, parts []*wire.RangeResponse) *wire.RangeResponse {
+func (s *Core) mergePages(req *wire.RangeRequest, shards []uint32, parts []*wire.RangeResponse) *wire.RangeResponse {
 	out := &wire.RangeResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
 	var bound []byte // the lowest last key of a page cut by bytes
 	for i, p := range parts {
@@ -214,7 +214,7 @@ func (s *Server) mergePages(req *wire.RangeRequest, shards []uint32, parts []*wi
 	return out
 }
 
-func (s *Server) deleteRange(ctx context.Context, cl *Caller, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
+func (s *Core) deleteRange(ctx context.Context, cl *Caller, req *wire.DeleteRangeRequest) (*wire.DeleteRangeResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func fanOut[T any](shards int, f func(shard uint32) (T, *wire.Error)) ([]T, *wir
 
 // txnShard checks a transaction's limits and finds the one shard all its
 // keys live in.
-func (s *Server) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
+func (s *Core) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
 	n := len(req.Compare) + len(req.Success) + len(req.Failure)
 	if n > s.cfg.MaxTxnOps {
 		return 0, wire.Errorf(wire.CodeTooLarge, "transaction has %d compares and ops, over the limit of %d", n, s.cfg.MaxTxnOps)
@@ -331,7 +331,7 @@ func (s *Server) txnShard(req *wire.TxnRequest) (uint32, *wire.Error) {
 	return shard, nil
 }
 
-func (s *Server) txn(ctx context.Context, cl *Caller, req *wire.TxnRequest) (*wire.TxnResponse, *wire.Error) {
+func (s *Core) txn(ctx context.Context, cl *Caller, req *wire.TxnRequest) (*wire.TxnResponse, *wire.Error) {
 	shard, werr := s.txnShard(req)
 	if werr != nil {
 		return nil, werr
@@ -361,7 +361,7 @@ func (s *Server) txn(ctx context.Context, cl *Caller, req *wire.TxnRequest) (*wi
 // compact compacts one shard, or every shard (see wire.CompactRequest):
 // each shard's state machine decides, on the revisions it has applied,
 // whether the revision is future or already compacted there.
-func (s *Server) compact(ctx context.Context, cl *Caller, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
+func (s *Core) compact(ctx context.Context, cl *Caller, req *wire.CompactRequest) (*wire.CompactResponse, *wire.Error) {
 	if req.Revision < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "compact revision must be positive")
 	}
@@ -427,13 +427,13 @@ func (s *Server) compact(ctx context.Context, cl *Caller, req *wire.CompactReque
 }
 
 // statusCall answers wire.MethodStatus.
-func (s *Server) statusCall(context.Context, *Caller, *wire.StatusRequest) (*wire.StatusResponse, *wire.Error) {
+func (s *Core) statusCall(context.Context, *Caller, *wire.StatusRequest) (*wire.StatusResponse, *wire.Error) {
 	return s.status(), nil
 }
 
-func (s *Server) status() *wire.StatusResponse {
+func (s *Core) status() *wire.StatusResponse {
 	out := &wire.StatusResponse{
-		Member: s.cfg.Name, ClientAddr: s.ClientAddr(), PeerAddr: s.cfg.ListenPeer, Version: Version,
+		Member: s.cfg.Name, ClientAddr: s.clientAddr, PeerAddr: s.cfg.ListenPeer, Version: Version,
 	}
 	if st := s.store; st != nil {
 		out.DBSize = st.DiskSize()

@@ -30,7 +30,7 @@ const lessorTick = 100 * time.Millisecond
 
 // minLeaseTTL is the shortest TTL granted: a few election timeouts, so
 // that a leader change alone cannot expire a lease.
-func (s *Server) minLeaseTTL() int64 {
+func (s *Core) minLeaseTTL() int64 {
 	election := time.Duration(s.cfg.ElectionRTT*s.cfg.RTTMillisecond) * time.Millisecond
 	min := int64((3*election + time.Second - 1) / time.Second)
 	if min < 1 {
@@ -39,7 +39,7 @@ func (s *Server) minLeaseTTL() int64 {
 	return min
 }
 
-func (s *Server) leaseShard(id int64) (uint32, *wire.Error) {
+func (s *Core) leaseShard(id int64) (uint32, *wire.Error) {
 	shard, ok := wire.LeaseShard(id)
 	if !ok || int(shard) >= len(s.shards) {
 		return 0, wire.Errorf(wire.CodeLeaseNotFound, "lease %016x not found", id)
@@ -47,7 +47,7 @@ func (s *Server) leaseShard(id int64) (uint32, *wire.Error) {
 	return shard, nil
 }
 
-func (s *Server) leaseGrant(ctx context.Context, cl *Caller, req *wire.LeaseGrantRequest) (*wire.LeaseGrantResponse, *wire.Error) {
+func (s *Core) leaseGrant(ctx context.Context, cl *Caller, req *wire.LeaseGrantRequest) (*wire.LeaseGrantResponse, *wire.Error) {
 	if req.TTL < 1 {
 		return nil, wire.Errorf(wire.CodeInvalid, "lease TTL must be at least 1 second, got %d", req.TTL)
 	}
@@ -74,7 +74,7 @@ func (s *Server) leaseGrant(ctx context.Context, cl *Caller, req *wire.LeaseGran
 	return &resp, nil
 }
 
-func (s *Server) leaseRevoke(ctx context.Context, cl *Caller, req *wire.LeaseRevokeRequest) (*wire.LeaseRevokeResponse, *wire.Error) {
+func (s *Core) leaseRevoke(ctx context.Context, cl *Caller, req *wire.LeaseRevokeRequest) (*wire.LeaseRevokeResponse, *wire.Error) {
 	shard, werr := s.leaseShard(req.ID)
 	if werr != nil {
 		return nil, werr
@@ -91,7 +91,7 @@ func (s *Server) leaseRevoke(ctx context.Context, cl *Caller, req *wire.LeaseRev
 // leaseKeepAlive renews leases. Renewals are coalesced per shard: each
 // shard's renewer proposes one command for every keep-alive that arrived
 // while its previous proposal was in flight.
-func (s *Server) leaseKeepAlive(ctx context.Context, _ *Caller, req *wire.LeaseKeepAliveRequest) (*wire.LeaseKeepAliveResponse, *wire.Error) {
+func (s *Core) leaseKeepAlive(ctx context.Context, _ *Caller, req *wire.LeaseKeepAliveRequest) (*wire.LeaseKeepAliveResponse, *wire.Error) {
 	if len(req.IDs) == 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "no lease to keep alive")
 	}
@@ -148,7 +148,7 @@ func (s *Server) leaseKeepAlive(ctx context.Context, _ *Caller, req *wire.LeaseK
 	return resp, nil
 }
 
-func (s *Server) leaseTimeToLive(ctx context.Context, _ *Caller, req *wire.LeaseTimeToLiveRequest) (*wire.LeaseTimeToLiveResponse, *wire.Error) {
+func (s *Core) leaseTimeToLive(ctx context.Context, _ *Caller, req *wire.LeaseTimeToLiveRequest) (*wire.LeaseTimeToLiveResponse, *wire.Error) {
 	resp := &wire.LeaseTimeToLiveResponse{ID: req.ID, TTL: -1}
 	shard, ok := wire.LeaseShard(req.ID)
 	if !ok || int(shard) >= len(s.shards) {
@@ -173,7 +173,7 @@ func (s *Server) leaseTimeToLive(ctx context.Context, _ *Caller, req *wire.Lease
 	return resp, nil
 }
 
-func (s *Server) leaseLeases(ctx context.Context, _ *Caller, _ *wire.LeaseLeasesRequest) (*wire.LeaseLeasesResponse, *wire.Error) {
+func (s *Core) leaseLeases(ctx context.Context, _ *Caller, _ *wire.LeaseLeasesRequest) (*wire.LeaseLeasesResponse, *wire.Error) {
 	resp := &wire.LeaseLeasesResponse{Header: wire.ResponseHeader{Shard: wire.AllShards, Member: s.cfg.Name, Revisions: map[uint32]int64{}}}
 	for i := range s.shards {
 		v, werr := s.lookup(ctx, uint32(i), leasesQuery{})
@@ -192,7 +192,7 @@ func (s *Server) leaseLeases(ctx context.Context, _ *Caller, _ *wire.LeaseLeases
 
 // renewer coalesces the keep-alives of one shard into few proposals.
 type renewer struct {
-	s     *Server
+	s     *Core
 	shard uint32
 	reqs  chan *renewReq
 }
@@ -292,7 +292,7 @@ func (r *renewer) propose(ctx context.Context, ids []int64) (map[int64]int64, *w
 
 // runLessor revokes, through Raft, the leases the lessor finds expired on
 // the shards this member leads.
-func (s *Server) runLessor(stop <-chan struct{}) {
+func (s *Core) runLessor(stop <-chan struct{}) {
 	t := time.NewTicker(lessorTick)
 	defer t.Stop()
 	sem := make(chan struct{}, 16)
@@ -325,7 +325,7 @@ func (s *Server) runLessor(stop <-chan struct{}) {
 }
 
 // lookup runs a local query on shard after a ReadIndex (linearizable).
-func (s *Server) lookup(ctx context.Context, shard uint32, q any) (any, *wire.Error) {
+func (s *Core) lookup(ctx context.Context, shard uint32, q any) (any, *wire.Error) {
 	backoff := 5 * time.Millisecond
 	for {
 		actx, cancel := attemptContext(ctx)

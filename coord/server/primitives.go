@@ -18,7 +18,7 @@ import (
 // internalCommand is the envelope of a command the server issues on its
 // own (cl nil), which is idempotent and needs no de-duplication, or on
 // behalf of a client call.
-func (s *Server) internalCommand(cl *Caller) *statemachine.Command {
+func (s *Core) internalCommand(cl *Caller) *statemachine.Command {
 	if cl == nil {
 		return &statemachine.Command{}
 	}
@@ -26,7 +26,7 @@ func (s *Server) internalCommand(cl *Caller) *statemachine.Command {
 }
 
 // streamEnded ends a stream that has no final message of its own.
-func (s *Server) streamEnded() (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) streamEnded() (*wire.LeaderResponse, *wire.Error) {
 	if s.stopping.Load() {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
@@ -36,7 +36,7 @@ func (s *Server) streamEnded() (*wire.LeaderResponse, *wire.Error) {
 func invalid(err error) *wire.Error { return wire.Errorf(wire.CodeInvalid, "%v", err) }
 
 // ownerShard checks a primitive's name and lease and returns its shard.
-func (s *Server) ownerShard(prefix []byte, lease int64) (uint32, *wire.Error) {
+func (s *Core) ownerShard(prefix []byte, lease int64) (uint32, *wire.Error) {
 	shard := s.shardOf(prefix)
 	ls, ok := wire.LeaseShard(lease)
 	if !ok || int(ls) >= len(s.shards) {
@@ -92,7 +92,7 @@ type ownerWait struct {
 // comes from this replica's apply), or an event the wait received. Every
 // other read (a resumed wait, possibly on a lagging member) pays the
 // ReadIndex.
-func (s *Server) readKeys(ctx context.Context, shard uint32, local bool, keys ...[]byte) ([]*wire.KeyValue, int64, *wire.Error) {
+func (s *Core) readKeys(ctx context.Context, shard uint32, local bool, keys ...[]byte) ([]*wire.KeyValue, int64, *wire.Error) {
 	out := make([]*wire.KeyValue, len(keys))
 	var rev int64
 	for i, k := range keys {
@@ -115,7 +115,7 @@ func (s *Server) readKeys(ctx context.Context, shard uint32, local bool, keys ..
 }
 
 // untilStopping returns a context that also ends when the member stops.
-func (s *Server) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Core) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	wctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
@@ -134,7 +134,7 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 // deletion (it left); after compacted history it reads again. A caller
 // that gives up gets its owner withdrawn (waitEnded). Locks, elections
 // and semaphores wait with it.
-func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *wire.Error) {
+func (s *Core) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *wire.Error) {
 	withdraw := func() { s.withdraw(w.shard, w.lease, w.key, w.leave) }
 	keys := [][]byte{w.key, w.holderKey}
 	if bytes.Equal(w.holderKey, w.key) {
@@ -189,7 +189,7 @@ func (s *Server) awaitOwner(ctx context.Context, w *ownerWait) (locks.Holder, *w
 
 // ownerGone is the error of a wait whose owner key was deleted before it
 // was granted: its lease ended, or it was withdrawn (released).
-func (s *Server) ownerGone(shard uint32, lease int64, what string, key []byte) *wire.Error {
+func (s *Core) ownerGone(shard uint32, lease int64, what string, key []byte) *wire.Error {
 	if _, found, err := s.shards[shard].Lease(lease); err == nil && !found {
 		return wire.Errorf(wire.CodeLeaseNotFound, "%s: session lease %016x expired while waiting", what, lease)
 	}
@@ -202,7 +202,7 @@ func (s *Server) ownerGone(shard uint32, lease int64, what string, key []byte) *
 // call is cut by the server's cap, or the connection closes, the waiter
 // keeps its place and the client resumes the wait (on this member or
 // another).
-func (s *Server) waitEnded(ctx context.Context, werr *wire.Error, withdraw func()) *wire.Error {
+func (s *Core) waitEnded(ctx context.Context, werr *wire.Error, withdraw func()) *wire.Error {
 	if s.stopping.Load() {
 		return wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
@@ -237,7 +237,7 @@ const withdrawBackoffMax = 2 * time.Second
 // it would wait). If the member stops first, the key is left to the
 // client, which withdraws it itself when it gave up (coord.Client's
 // waiting calls do), and in the end to the session's lease.
-func (s *Server) withdraw(shard uint32, lease int64, key []byte, leave func(context.Context) *wire.Error) {
+func (s *Core) withdraw(shard uint32, lease int64, key []byte, leave func(context.Context) *wire.Error) {
 	go func() {
 		backoff := 20 * time.Millisecond
 		for attempt := 1; ; attempt++ {
@@ -285,7 +285,7 @@ func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // while it was proposed, the owner is withdrawn (granted or not: nobody
 // would know it holds); else, unless granted, the intermediate response
 // (send) tells the client the write is done.
-func (s *Server) queued(ctx context.Context, send func() error, granted bool, w *ownerWait) *wire.Error {
+func (s *Core) queued(ctx context.Context, send func() error, granted bool, w *ownerWait) *wire.Error {
 	if ctx.Err() != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errCallCancelled) || errors.Is(cause, context.DeadlineExceeded) {
 			return s.waitEnded(ctx, nil, func() { s.withdraw(w.shard, w.lease, w.key, w.leave) })
@@ -306,7 +306,7 @@ func resumeKey(root, name string, key []byte) *wire.Error {
 	return nil
 }
 
-func (s *Server) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, stream Stream[wire.LockResponse]) (*wire.LockResponse, *wire.Error) {
+func (s *Core) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, stream Stream[wire.LockResponse]) (*wire.LockResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -360,7 +360,7 @@ func (s *Server) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, st
 	return &resp, nil
 }
 
-func (s *Server) unlock(ctx context.Context, cl *Caller, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error) {
+func (s *Core) unlock(ctx context.Context, cl *Caller, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -374,7 +374,7 @@ func (s *Server) unlock(ctx context.Context, cl *Caller, req *wire.UnlockRequest
 	return &resp, nil
 }
 
-func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatusRequest) (*wire.LockStatusResponse, *wire.Error) {
+func (s *Core) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatusRequest) (*wire.LockStatusResponse, *wire.Error) {
 	if err := locks.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -402,7 +402,7 @@ func (s *Server) lockStatus(ctx context.Context, _ *Caller, req *wire.LockStatus
 	return resp, nil
 }
 
-func (s *Server) campaign(ctx context.Context, cl *Caller, req *wire.CampaignRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) campaign(ctx context.Context, cl *Caller, req *wire.CampaignRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
 	if err := election.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -454,7 +454,7 @@ func (s *Server) campaign(ctx context.Context, cl *Caller, req *wire.CampaignReq
 	return &resp, nil
 }
 
-func (s *Server) electionWrite(ctx context.Context, cl *Caller, name string, set func(*statemachine.Command)) (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) electionWrite(ctx context.Context, cl *Caller, name string, set func(*statemachine.Command)) (*wire.LeaderResponse, *wire.Error) {
 	if err := election.ValidateName(name); err != nil {
 		return nil, invalid(err)
 	}
@@ -468,19 +468,19 @@ func (s *Server) electionWrite(ctx context.Context, cl *Caller, name string, set
 	return &resp, nil
 }
 
-func (s *Server) proclaim(ctx context.Context, cl *Caller, req *wire.ProclaimRequest) (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) proclaim(ctx context.Context, cl *Caller, req *wire.ProclaimRequest) (*wire.LeaderResponse, *wire.Error) {
 	if len(req.Value) > s.cfg.MaxValueSize {
 		return nil, wire.Errorf(wire.CodeTooLarge, "value of %d bytes is over the limit of %d bytes", len(req.Value), s.cfg.MaxValueSize)
 	}
 	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpProclaim, req) })
 }
 
-func (s *Server) resign(ctx context.Context, cl *Caller, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) resign(ctx context.Context, cl *Caller, req *wire.ResignRequest) (*wire.LeaderResponse, *wire.Error) {
 	return s.electionWrite(ctx, cl, req.Name, func(c *statemachine.Command) { c.Set(electionrules.OpResign, req) })
 }
 
 // leaderOf reads election name's leader (CodeNotFound when none).
-func (s *Server) leaderOf(ctx context.Context, name string) (uint32, *wire.LeaderResponse, *wire.Error) {
+func (s *Core) leaderOf(ctx context.Context, name string) (uint32, *wire.LeaderResponse, *wire.Error) {
 	if err := election.ValidateName(name); err != nil {
 		return 0, nil, invalid(err)
 	}
@@ -494,7 +494,7 @@ func (s *Server) leaderOf(ctx context.Context, name string) (uint32, *wire.Leade
 	return shard, resp, nil
 }
 
-func (s *Server) leaderCall(ctx context.Context, _ *Caller, req *wire.LeaderRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
+func (s *Core) leaderCall(ctx context.Context, _ *Caller, req *wire.LeaderRequest, stream Stream[wire.LeaderResponse]) (*wire.LeaderResponse, *wire.Error) {
 	if !req.Observe {
 		_, resp, werr := s.leaderOf(ctx, req.Name)
 		if werr != nil {

@@ -22,7 +22,7 @@ const maxEnqueueBatch = 10000
 // defaultVisibility is used when a dequeue names none.
 const defaultVisibility = 30
 
-func (s *Server) enqueue(ctx context.Context, cl *Caller, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *wire.Error) {
+func (s *Core) enqueue(ctx context.Context, cl *Caller, req *wire.EnqueueRequest) (*wire.EnqueueResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -48,7 +48,7 @@ func (s *Server) enqueue(ctx context.Context, cl *Caller, req *wire.EnqueueReque
 }
 
 // proposeDecode proposes cmd in shard and decodes its result into resp.
-func (s *Server) proposeDecode(ctx context.Context, shard uint32, cmd *statemachine.Command, resp any, h *wire.ResponseHeader) *wire.Error {
+func (s *Core) proposeDecode(ctx context.Context, shard uint32, cmd *statemachine.Command, resp any, h *wire.ResponseHeader) *wire.Error {
 	r, werr := s.propose(ctx, shard, cmd)
 	if werr != nil {
 		return werr
@@ -63,7 +63,7 @@ func (s *Server) proposeDecode(ctx context.Context, shard uint32, cmd *statemach
 // item and receipt) instead of taking another item; and the member draws
 // the delivery's receipt here, as it stamps anything the rules cannot
 // draw themselves.
-func (s *Server) dequeue(ctx context.Context, cl *Caller, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
+func (s *Core) dequeue(ctx context.Context, cl *Caller, req *wire.DequeueRequest) (*wire.DequeueResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -112,7 +112,7 @@ func (s *Server) dequeue(ctx context.Context, cl *Caller, req *wire.DequeueReque
 // lease ended meanwhile), that delivery is over and the item may be in
 // other hands: the client must not work on it. It gets CodeNotFound
 // instead and dequeues again (with a new sequence number).
-func (s *Server) deliveryCurrent(shard uint32, name string, it *wire.QueueItem) *wire.Error {
+func (s *Core) deliveryCurrent(shard uint32, name string, it *wire.QueueItem) *wire.Error {
 	r, err := s.shards[shard].Range(&wire.RangeRequest{Key: queue.InFlightKey(name, it.Seq)})
 	if err != nil {
 		if werr, ok := err.(*wire.Error); ok {
@@ -147,7 +147,7 @@ func newReceipt() wire.Receipt {
 // under the queue's ready prefix. It writes nothing and holds no
 // exactly-once sequence number, so it may wait as long as the caller
 // likes, be cut off and be called again, without losing anything.
-func (s *Server) queueWait(ctx context.Context, _ *Caller, req *wire.QueueWaitRequest) (*wire.QueueWaitResponse, *wire.Error) {
+func (s *Core) queueWait(ctx context.Context, _ *Caller, req *wire.QueueWaitRequest) (*wire.QueueWaitResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -162,14 +162,14 @@ func (s *Server) queueWait(ctx context.Context, _ *Caller, req *wire.QueueWaitRe
 
 // waitEvent blocks until an event of [key, end) from revision from
 // satisfies match.
-func (s *Server) waitEvent(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) bool) *wire.Error {
+func (s *Core) waitEvent(ctx context.Context, shard uint32, key, end []byte, from int64, match func(wire.Event) bool) *wire.Error {
 	if err := s.await(ctx, shard, key, end, from, func(e wire.Event) (bool, error) { return match(e), nil }); err != nil {
 		return s.awaitError(err)
 	}
 	return nil
 }
 
-func (s *Server) ack(ctx context.Context, cl *Caller, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {
+func (s *Core) ack(ctx context.Context, cl *Caller, req *wire.AckRequest) (*wire.AckResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -183,7 +183,7 @@ func (s *Server) ack(ctx context.Context, cl *Caller, req *wire.AckRequest) (*wi
 	return &resp, nil
 }
 
-func (s *Server) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRequest) (*wire.QueueInfoResponse, *wire.Error) {
+func (s *Core) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRequest) (*wire.QueueInfoResponse, *wire.Error) {
 	if err := queue.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -197,7 +197,7 @@ func (s *Server) queueInfo(ctx context.Context, _ *Caller, req *wire.QueueInfoRe
 	return resp, nil
 }
 
-func (s *Server) barrierState(ctx context.Context, shard uint32, name string) (*wire.BarrierResponse, *wire.Error) {
+func (s *Core) barrierState(ctx context.Context, shard uint32, name string) (*wire.BarrierResponse, *wire.Error) {
 	v, werr := s.lookup(ctx, shard, primitiveQuery{barrierrules.OpState, &wire.BarrierRequest{Name: name}})
 	if werr != nil {
 		return nil, werr
@@ -205,7 +205,7 @@ func (s *Server) barrierState(ctx context.Context, shard uint32, name string) (*
 	return v.(*wire.BarrierResponse), nil
 }
 
-func (s *Server) barrier(ctx context.Context, cl *Caller, req *wire.BarrierRequest, stream Stream[wire.BarrierResponse]) (*wire.BarrierResponse, *wire.Error) {
+func (s *Core) barrier(ctx context.Context, cl *Caller, req *wire.BarrierRequest, stream Stream[wire.BarrierResponse]) (*wire.BarrierResponse, *wire.Error) {
 	if err := barrier.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -304,7 +304,7 @@ func (s *Server) barrier(ctx context.Context, cl *Caller, req *wire.BarrierReque
 // wrote says the call's own write queued key on this member just before,
 // so the first read may be local (see readKeys); so may the read after an
 // awaited event.
-func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64, wrote bool) *wire.Error {
+func (s *Core) awaitReady(ctx context.Context, shard uint32, name string, key []byte, lease int64, wrote bool) *wire.Error {
 	withdraw := func() {
 		s.withdraw(shard, lease, key, func(lctx context.Context) *wire.Error {
 			_, werr := s.propose(lctx, shard, statemachine.NewCommand(barrierrules.OpBarrier, &wire.BarrierRequest{Name: name, Op: wire.BarrierLeave, Key: key}))
@@ -344,7 +344,7 @@ func (s *Server) awaitReady(ctx context.Context, shard uint32, name string, key 
 // waitState waits until done holds for the barrier's state: it reads the
 // state, and if done does not hold yet, waits for an event of type t on
 // key after what it read, then checks again.
-func (s *Server) waitState(ctx context.Context, shard uint32, name string, key []byte, t wire.EventType, done func(*wire.BarrierResponse) bool) *wire.Error {
+func (s *Core) waitState(ctx context.Context, shard uint32, name string, key []byte, t wire.EventType, done func(*wire.BarrierResponse) bool) *wire.Error {
 	for {
 		st, werr := s.barrierState(ctx, shard, name)
 		if werr != nil {

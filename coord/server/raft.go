@@ -18,7 +18,7 @@ import (
 // It stamps the command with this member's clock (Command.Time), which
 // times the state machine's exactly-once records; attempts re-propose the
 // same stamp.
-func (s *Server) propose(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, *wire.Error) {
+func (s *Core) propose(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, *wire.Error) {
 	r, _, werr := s.proposeReplay(ctx, shard, cmd)
 	return r, werr
 }
@@ -30,7 +30,7 @@ const replayedFlag = uint64(1) << 63
 
 // proposeReplay is propose that also reports whether the result is the
 // stored one of an earlier apply of the same (client, sequence).
-func (s *Server) proposeReplay(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, bool, *wire.Error) {
+func (s *Core) proposeReplay(ctx context.Context, shard uint32, cmd *statemachine.Command) (statemachine.Result, bool, *wire.Error) {
 	stamped := *cmd
 	stamped.Time = time.Now().UnixMilli()
 	b, err := statemachine.EncodeCommand(&stamped)
@@ -62,7 +62,7 @@ func attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // read runs a range on shard: linearizable (ReadIndex) unless serializable.
-func (s *Server) read(ctx context.Context, shard uint32, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
+func (s *Core) read(ctx context.Context, shard uint32, req *wire.RangeRequest) (*wire.RangeResponse, *wire.Error) {
 	if req.Serializable {
 		v, err := s.shards[shard].Range(req)
 		return s.rangeResult(shard, v, err)
@@ -86,7 +86,7 @@ func (s *Server) read(ctx context.Context, shard uint32, req *wire.RangeRequest)
 	}
 }
 
-func (s *Server) rangeResult(shard uint32, rr *wire.RangeResponse, err error) (*wire.RangeResponse, *wire.Error) {
+func (s *Core) rangeResult(shard uint32, rr *wire.RangeResponse, err error) (*wire.RangeResponse, *wire.Error) {
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
@@ -103,7 +103,7 @@ func (s *Server) rangeResult(shard uint32, rr *wire.RangeResponse, err error) (*
 
 // retryOrFail decides what a Dragonboat error means: nil to try again
 // (after sleeping), or the error to return.
-func (s *Server) retryOrFail(ctx context.Context, shard uint32, err error, backoff *time.Duration) *wire.Error {
+func (s *Core) retryOrFail(ctx context.Context, shard uint32, err error, backoff *time.Duration) *wire.Error {
 	switch {
 	case errors.Is(err, dragonboat.ErrClusterNotReady), errors.Is(err, dragonboat.ErrSystemBusy),
 		errors.Is(err, dragonboat.ErrClusterNotInitialized):
@@ -143,7 +143,7 @@ func (s *Server) retryOrFail(ctx context.Context, shard uint32, err error, backo
 	return nil
 }
 
-func (s *Server) fillHeader(h *wire.ResponseHeader, shard uint32) {
+func (s *Core) fillHeader(h *wire.ResponseHeader, shard uint32) {
 	_, term := s.leader(shard)
 	h.RaftTerm = term
 	h.Member = s.cfg.Name

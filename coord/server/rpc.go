@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coord-io/coord/coord/wire"
 )
@@ -15,22 +18,84 @@ import (
 // handshakeTimeout bounds how long a new connection may take to say hello.
 const handshakeTimeout = 10 * time.Second
 
-// maxCallTimeout caps the deadline of a call that brings none, and of
-// every call whose deadline is longer (a variable so tests can shorten it).
-var maxCallTimeout = 5 * time.Minute
+// rpcDoor is the msgpack door: the client listener (TLS or not), its
+// accept loop, and per connection the framing, the handshake (with the
+// cluster identity), the per-connection limits and the idle timeout. It
+// turns each request frame into a Core.Call and its answers into frames.
+//
+// Goroutines: the accept loop; per connection a reader (serve, which
+// owns the call table) and a writer (writeLoop, which owns the socket's
+// write side); one goroutine per call in flight (at most
+// maxCallsPerConn per connection); up to maxRefusing answering refused
+// connections.
+type rpcDoor struct {
+	core    *Core
+	ln      net.Listener
+	tls     bool        // the listener speaks TLS
+	closing atomic.Bool // the listener is closed: the member stops
 
-// Causes of the end of a call's context other than the caller's own
-// deadline (context.DeadlineExceeded): a waiting call tells from them
-// whether the caller gave up (errCallCancelled, or its deadline) — the
-// waiter is then withdrawn — or not (the client will resume the wait).
-var (
-	errCallCap       = errors.New("the call reached the server's cap on call duration")
-	errCallCancelled = errors.New("the caller cancelled the call")
-	errConnClosed    = errors.New("the connection closed")
-)
+	connMu sync.Mutex
+	conns  map[*serverConn]struct{}
+	connWG sync.WaitGroup
+}
 
-// callCapHits counts the calls ended by maxCallTimeout (for tests).
-var callCapHits atomic.Int64
+// newRPCDoor opens the client listener of core's member (Config:
+// ListenClient, TLS) and counts its connections in the member's metrics.
+func newRPCDoor(core *Core) (*rpcDoor, error) {
+	tlsCfg, err := core.cfg.serverTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", core.cfg.ListenClient)
+	if err != nil {
+		return nil, fmt.Errorf("listen-client: %w", err)
+	}
+	d := &rpcDoor{core: core, ln: ln, tls: tlsCfg != nil, conns: map[*serverConn]struct{}{}}
+	if tlsCfg != nil {
+		d.ln = &tlsListener{Listener: ln, cfg: tlsCfg, core: core}
+	}
+	core.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coord_client_connections", Help: "Open client connections, counted against --max-connections."},
+		func() float64 {
+			d.connMu.Lock()
+			defer d.connMu.Unlock()
+			return float64(len(d.conns))
+		}))
+	return d, nil
+}
+
+// addr is the listener's address.
+func (d *rpcDoor) addr() string { return d.ln.Addr().String() }
+
+// closeListener stops accepting connections.
+func (d *rpcDoor) closeListener() {
+	d.closing.Store(true)
+	d.ln.Close()
+}
+
+// drain lets the calls in flight finish until ctx ends, then cuts them
+// off; it returns once every connection is closed.
+func (d *rpcDoor) drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		d.connMu.Lock()
+		for c := range d.conns {
+			c.drain()
+		}
+		d.connMu.Unlock()
+		d.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.connMu.Lock()
+		for c := range d.conns {
+			c.close()
+		}
+		d.connMu.Unlock()
+		<-done
+	}
+}
 
 // connIDs numbers the client connections of the process (Caller.Conn).
 var connIDs atomic.Uint64
@@ -40,13 +105,13 @@ var connIDs atomic.Uint64
 // without an answer.
 const maxRefusing = 64
 
-func (s *Server) acceptLoop() {
+func (d *rpcDoor) acceptLoop() {
 	var delay time.Duration
 	refusing := make(chan struct{}, maxRefusing)
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := d.ln.Accept()
 		if err != nil {
-			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+			if d.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: back off, keep serving.
@@ -55,13 +120,13 @@ func (s *Server) acceptLoop() {
 			} else if delay < time.Second {
 				delay *= 2
 			}
-			s.log.Warn("accept failed", "err", err, "retry-in", delay)
+			d.core.log.Warn("accept failed", "err", err, "retry-in", delay)
 			time.Sleep(delay)
 			continue
 		}
 		delay = 0
 		c := &serverConn{
-			s:      s,
+			d:      d,
 			nc:     nc,
 			id:     connIDs.Add(1),
 			remote: nc.RemoteAddr().String(),
@@ -70,20 +135,20 @@ func (s *Server) acceptLoop() {
 			calls:  map[uint64]context.CancelCauseFunc{},
 			slots:  make(chan struct{}, maxCallsPerConn),
 		}
-		s.connMu.Lock()
-		if s.stopping.Load() {
-			s.connMu.Unlock()
+		d.connMu.Lock()
+		if d.closing.Load() {
+			d.connMu.Unlock()
 			nc.Close()
 			return
 		}
-		if len(s.conns) >= s.cfg.MaxConnections {
-			s.connMu.Unlock()
-			s.refuseConn(nc, refusing)
+		if len(d.conns) >= d.core.cfg.MaxConnections {
+			d.connMu.Unlock()
+			d.refuseConn(nc, refusing)
 			continue
 		}
-		s.conns[c] = struct{}{}
-		s.connWG.Add(1)
-		s.connMu.Unlock()
+		d.conns[c] = struct{}{}
+		d.connWG.Add(1)
+		d.connMu.Unlock()
 		go c.serve()
 	}
 }
@@ -91,19 +156,19 @@ func (s *Server) acceptLoop() {
 // refuseConn answers a connection over MaxConnections with a reason in
 // place of the handshake, then closes it; refusing bounds the goroutines
 // doing so.
-func (s *Server) refuseConn(nc net.Conn, refusing chan struct{}) {
-	s.metrics.limitHits.WithLabelValues(limitConnections).Inc()
+func (d *rpcDoor) refuseConn(nc net.Conn, refusing chan struct{}) {
+	d.core.metrics.limitHits.WithLabelValues(limitConnections).Inc()
 	select {
 	case refusing <- struct{}{}:
 	default:
 		nc.Close()
 		return
 	}
-	s.log.Debug("refusing client connection: too many", "remote", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
+	d.core.log.Debug("refusing client connection: too many", "remote", nc.RemoteAddr().String(), "limit", d.core.cfg.MaxConnections)
 	go func() {
 		defer func() { <-refusing }()
 		replyPlain(nc, wire.Errorf(wire.CodeUnavailable,
-			"member %s has too many client connections (limit %d); try another member or later", s.cfg.Name, s.cfg.MaxConnections))
+			"member %s has too many client connections (limit %d); try another member or later", d.core.cfg.Name, d.core.cfg.MaxConnections))
 		nc.Close()
 	}()
 }
@@ -112,7 +177,7 @@ func (s *Server) refuseConn(nc net.Conn, refusing chan struct{}) {
 // the call table; each call runs in its own goroutine and hands its encoded
 // answer to the writer goroutine.
 type serverConn struct {
-	s        *Server
+	d        *rpcDoor
 	nc       net.Conn
 	id       uint64 // Caller.Conn
 	remote   string
@@ -129,7 +194,7 @@ type serverConn struct {
 	slots chan struct{}
 	// reqBytes is the size of the requests in flight (requestBytes), and
 	// watches the number of open watches and observations (Caller's
-	// streams, counted by Server.admit); a call that would pass
+	// streams, counted by Core.admit); a call that would pass
 	// Config.MaxInflightBytesPerConn or MaxWatchesPerConn is refused.
 	reqBytes atomic.Int64
 	watches  atomic.Int32
@@ -155,7 +220,7 @@ func (c *serverConn) busy() bool {
 // the previous one gets another period, so a connection is closed between
 // one and two idle timeouts after its last call ended.
 func (c *serverConn) awaitFrame(fr *wire.FrameReader) error {
-	idle := c.s.cfg.IdleTimeout
+	idle := c.d.core.cfg.IdleTimeout
 	if idle <= 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 		return fr.Wait()
@@ -214,14 +279,14 @@ func (c *serverConn) drain() {
 }
 
 func (c *serverConn) serve() {
-	s := c.s
+	d, s := c.d, c.d.core
 	defer func() {
 		c.close()
 		c.inflight.Wait()
-		s.connMu.Lock()
-		delete(s.conns, c)
-		s.connMu.Unlock()
-		s.connWG.Done()
+		d.connMu.Lock()
+		delete(d.conns, c)
+		d.connMu.Unlock()
+		d.connWG.Done()
 	}()
 	fr := wire.NewFrameReader(c.nc, s.cfg.MaxRequestSize+64<<10)
 	if !c.handshake(fr) {
@@ -278,7 +343,7 @@ func (c *serverConn) serve() {
 
 // readFailed records why the connection's reader stopped.
 func (c *serverConn) readFailed(err error) {
-	s := c.s
+	s := c.d.core
 	remote := c.nc.RemoteAddr().String()
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
@@ -298,10 +363,10 @@ func (c *serverConn) readFailed(err error) {
 // refuses it. startCall gives the bytes back when the call ends.
 func (c *serverConn) admit(f *wire.Frame) *wire.Error {
 	n := requestBytes(f)
-	if c.reqBytes.Add(n) > int64(c.s.cfg.MaxInflightBytesPerConn) {
+	if c.reqBytes.Add(n) > int64(c.d.core.cfg.MaxInflightBytesPerConn) {
 		c.reqBytes.Add(-n)
-		c.s.metrics.limitHits.WithLabelValues(limitInflightBytes).Inc()
-		return wire.Errorf(wire.CodeTooLarge, "too many request bytes in flight on one connection (limit %d); wait for answers before sending more", c.s.cfg.MaxInflightBytesPerConn)
+		c.d.core.metrics.limitHits.WithLabelValues(limitInflightBytes).Inc()
+		return wire.Errorf(wire.CodeTooLarge, "too many request bytes in flight on one connection (limit %d); wait for answers before sending more", c.d.core.cfg.MaxInflightBytesPerConn)
 	}
 	return nil
 }
@@ -310,19 +375,19 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	var f wire.Frame
 	if err := fr.Read(&f); err != nil {
-		c.s.metrics.badFrames.Inc()
+		c.d.core.metrics.badFrames.Inc()
 		return false
 	}
 	var h wire.Hello
 	if f.Type != wire.FrameHello || wire.Unmarshal(f.Body, &h) != nil || h.Magic != wire.Magic {
-		c.s.metrics.badFrames.Inc()
+		c.d.core.metrics.badFrames.Inc()
 		return false
 	}
 	reply := &wire.Frame{Type: wire.FrameHello}
 	if h.Version != wire.ProtocolVersion {
 		reply.Err = wire.Errorf(wire.CodeUnimplemented, "protocol version %d not supported (server speaks %d)", h.Version, wire.ProtocolVersion)
 	} else {
-		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.s.cfg.Name, MaxRequestSize: c.s.cfg.MaxRequestSize, Shards: len(c.s.shards), ClusterID: c.s.ClusterID()})
+		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.d.core.cfg.Name, MaxRequestSize: c.d.core.cfg.MaxRequestSize, Shards: c.d.core.Shards(), ClusterID: c.d.core.ClusterID()})
 	}
 	b, _ := wire.AppendFrame(nil, reply)
 	if _, err := c.nc.Write(b); err != nil || reply.Err != nil {
@@ -336,8 +401,8 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 func (c *serverConn) writeLoop() {
 	if err := wire.WriteQueued(deadlineWriter{c.nc}, c.sendc, c.done); err != nil {
 		if isTimeout(err) {
-			c.s.metrics.limitHits.WithLabelValues(limitWriteTimeout).Inc()
-			c.s.log.Debug("closing client connection: it does not read its answers", "remote", c.nc.RemoteAddr().String(), "write-timeout", writeTimeout)
+			c.d.core.metrics.limitHits.WithLabelValues(limitWriteTimeout).Inc()
+			c.d.core.log.Debug("closing client connection: it does not read its answers", "remote", c.nc.RemoteAddr().String(), "write-timeout", writeTimeout)
 		}
 		c.close()
 	}
@@ -419,7 +484,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 		cancel()
 		<-c.slots
 		c.reqBytes.Add(-requestBytes(f))
-		c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: wire.Errorf(wire.CodeUnavailable, "member %s is stopping", c.s.cfg.Name)})
+		c.send(&wire.Frame{Type: wire.FrameResponse, ID: f.ID, Err: wire.Errorf(wire.CodeUnavailable, "member %s is stopping", c.d.core.cfg.Name)})
 		return
 	}
 	if old, dup := c.calls[f.ID]; dup {
@@ -447,7 +512,7 @@ func (c *serverConn) startCall(f *wire.Frame) {
 			Seq: f.Seq, AckBelow: f.AckBelow, Received: received, AgeMillis: f.AgeMillis,
 			streams: &c.watches,
 		}}
-		body, werr := c.s.dispatch(ctx, &cl.Caller, f.Method, func(req any) *wire.Error { return decode(f.Body, req) }, cl)
+		body, werr := c.d.core.Call(ctx, &cl.Caller, f.Method, func(req any) *wire.Error { return decode(f.Body, req) }, cl)
 		if errors.Is(context.Cause(ctx), errCallCap) {
 			callCapHits.Add(1)
 		}

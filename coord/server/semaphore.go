@@ -18,7 +18,7 @@ import (
 // the owner's own key whose value carries a token (semaphorerules
 // .DecodeOwner), so the wait (awaitOwner) watches that one key.
 
-func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.SemaphoreAcquireRequest, stream Stream[wire.SemaphoreAcquireResponse]) (*wire.SemaphoreAcquireResponse, *wire.Error) {
+func (s *Core) semAcquire(ctx context.Context, cl *Caller, req *wire.SemaphoreAcquireRequest, stream Stream[wire.SemaphoreAcquireResponse]) (*wire.SemaphoreAcquireResponse, *wire.Error) {
 	if _, werr := semaphorerules.CheckAcquire(req); werr != nil {
 		return nil, werr
 	}
@@ -78,7 +78,7 @@ func (s *Server) semAcquire(ctx context.Context, cl *Caller, req *wire.Semaphore
 	return &resp, nil
 }
 
-func (s *Server) semRelease(ctx context.Context, cl *Caller, req *wire.SemaphoreReleaseRequest) (*wire.SemaphoreReleaseResponse, *wire.Error) {
+func (s *Core) semRelease(ctx context.Context, cl *Caller, req *wire.SemaphoreReleaseRequest) (*wire.SemaphoreReleaseResponse, *wire.Error) {
 	if err := semaphorerules.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}
@@ -92,7 +92,7 @@ func (s *Server) semRelease(ctx context.Context, cl *Caller, req *wire.Semaphore
 	return &resp, nil
 }
 
-func (s *Server) semStatus(ctx context.Context, _ *Caller, req *wire.SemaphoreStatusRequest) (*wire.SemaphoreStatusResponse, *wire.Error) {
+func (s *Core) semStatus(ctx context.Context, _ *Caller, req *wire.SemaphoreStatusRequest) (*wire.SemaphoreStatusResponse, *wire.Error) {
 	if err := semaphorerules.ValidateName(req.Name); err != nil {
 		return nil, invalid(err)
 	}

@@ -102,8 +102,8 @@ func (c Config) serverTLSConfig() (*tls.Config, error) {
 // the deadline the RPC handshake sets; Accept never blocks on a client.
 type tlsListener struct {
 	net.Listener
-	cfg *tls.Config
-	s   *Server
+	cfg  *tls.Config
+	core *Core
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -111,7 +111,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsConn{Conn: tls.Server(nc, l.cfg), raw: nc, s: l.s}, nil
+	return &tlsConn{Conn: tls.Server(nc, l.cfg), raw: nc, core: l.core}, nil
 }
 
 // tlsConn is a TLS server connection that answers a client speaking the
@@ -120,7 +120,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 type tlsConn struct {
 	*tls.Conn
 	raw  net.Conn
-	s    *Server
+	core *Core
 	once sync.Once
 	herr error
 }
@@ -138,11 +138,11 @@ func (c *tlsConn) handshake() error {
 	if err == nil {
 		return nil
 	}
-	c.s.log.Debug("client TLS handshake failed", "remote", c.raw.RemoteAddr().String(), "err", err)
+	c.core.log.Debug("client TLS handshake failed", "remote", c.raw.RemoteAddr().String(), "err", err)
 	var rh tls.RecordHeaderError
 	if errors.As(err, &rh) && rh.Conn != nil {
 		replyPlain(rh.Conn, wire.Errorf(wire.CodeUnavailable,
-			"member %s requires TLS on its client port (connect with TLS, e.g. coord --cacert CA_FILE)", c.s.cfg.Name))
+			"member %s requires TLS on its client port (connect with TLS, e.g. coord --cacert CA_FILE)", c.core.cfg.Name))
 	}
 	return err
 }

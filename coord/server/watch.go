@@ -196,7 +196,7 @@ const (
 
 // watch serves one watch stream: per shard, history from the start
 // revision, then live events, merged onto the stream.
-func (s *Server) watch(ctx context.Context, _ *Caller, req *wire.WatchRequest, stream Stream[wire.WatchResponse]) (*wire.WatchResponse, *wire.Error) {
+func (s *Core) watch(ctx context.Context, _ *Caller, req *wire.WatchRequest, stream Stream[wire.WatchResponse]) (*wire.WatchResponse, *wire.Error) {
 	if err := s.checkRange(req.Key, req.RangeEnd); err != nil {
 		return nil, err
 	}
@@ -307,7 +307,7 @@ func (s *Server) watch(ctx context.Context, _ *Caller, req *wire.WatchRequest, s
 // watchEnded is the last message of a watch that ended without an error
 // of its own: the member is stopping (the client resumes elsewhere), the
 // call was cancelled or its connection is gone.
-func (s *Server) watchEnded(ctx context.Context) (*wire.WatchResponse, *wire.Error) {
+func (s *Core) watchEnded(ctx context.Context) (*wire.WatchResponse, *wire.Error) {
 	if s.stopping.Load() {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}
@@ -351,7 +351,7 @@ func filterEvents(evs []wire.Event, req *wire.WatchRequest) []wire.Event {
 // from the store, then live events from w, falling back to the store
 // whenever w lags. Events are emitted whole revisions at a time. It
 // returns when emit refuses, ctx ends or the member stops.
-func (s *Server) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
+func (s *Core) feedShard(ctx context.Context, shard uint32, w *watcher, req *wire.WatchRequest, next int64, emit func([]wire.Event, *wire.Error) bool) {
 	window := int64(historyWindow)
 	catchUp := func() bool {
 		for {

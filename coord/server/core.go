@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lni/dragonboat/v3"
+	"github.com/lni/dragonboat/v3/client"
+	"github.com/lni/dragonboat/v3/config"
+	"github.com/lni/dragonboat/v3/raftio"
+	sm "github.com/lni/dragonboat/v3/statemachine"
+
+	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine"
+)
+
+// Core is a member's transport-neutral core: the Dragonboat NodeHost
+// hosting every shard, propose and read with their retries, the watch
+// hub, the lessor and the lease renewers, the auto-compactor, the
+// cluster identity and the handler table. Doors (the msgpack listener,
+// HTTP, next an etcd-compatible one) turn their transport's calls into
+// Call; the core knows nothing of framing, sockets or TLS.
+//
+// Goroutines: per shard a renewer, the lessor loop, the auto-compactor
+// (when enabled), the cluster-identity proposer, all stopped by
+// beginStop and waited for by close; the calls' own goroutines are their
+// doors'. Leader information arrives on Dragonboat's event goroutine
+// (LeaderUpdated) and is stored atomically per shard.
+type Core struct {
+	cfg     Config
+	log     *slog.Logger
+	self    Member
+	names   map[uint64]string // Raft node ID → member name
+	store   *statemachine.Store
+	shards  []*statemachine.Shard
+	leaders []leaderInfo
+	nh      *dragonboat.NodeHost
+	session []*client.Session // one NoOP session per shard
+
+	hub       *hub
+	dequeuers *dequeuers
+	lessor    *lessor
+	renewers  []*renewer
+	stopc     chan struct{} // closed when the member begins to stop
+	bgWG      sync.WaitGroup
+
+	// clientAddr is the address of the member's client door, which
+	// status reports; Start sets it before any door serves.
+	clientAddr string
+
+	metrics  *metrics
+	stopping atomic.Bool
+	restores atomic.Int64 // shard states replaced by a snapshot since start
+}
+
+// leaderInfo is the last leader and term Dragonboat reported for a shard.
+type leaderInfo struct {
+	v atomic.Pointer[raftio.LeaderInfo]
+}
+
+func clusterID(shard uint32) uint64 { return uint64(shard) + 1 }
+
+// newCore opens the member's data, joins its shards and starts the
+// core's goroutines. cfg is valid.
+func newCore(cfg Config, log *slog.Logger) (*Core, error) {
+	members, _ := cfg.members()
+	s := &Core{cfg: cfg, log: log, names: map[uint64]string{}, clientAddr: cfg.ListenClient,
+		hub: newHub(cfg.Shards), lessor: newLessor(cfg.Shards, time.Now), stopc: make(chan struct{})}
+	s.dequeuers = newDequeuers(s)
+	for _, m := range members {
+		s.names[m.NodeID] = m.Name
+		if m.Name == cfg.Name {
+			s.self = m
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	routeRaftLogs(log, cfg.RaftLogLevel)
+
+	store, err := statemachine.OpenStore(filepath.Join(cfg.DataDir, "state"), smConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	s.store = store
+	s.metrics = newMetrics(s)
+
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	expert := config.GetDefaultExpertConfig()
+	// One LogDB shard and one exec shard: measured on two cores to give
+	// the most throughput with several groups (see DRAGONBOAT.md). Both
+	// are fixed when the data directory is created.
+	expert.LogDB = config.GetDefaultLogDBConfig()
+	expert.LogDB.Shards = cfg.LogDBShards
+	expert.Engine.ExecShards = cfg.ExecShards
+	nhc := config.NodeHostConfig{
+		NodeHostDir:       filepath.Join(cfg.DataDir, "raft"),
+		WALDir:            filepath.Join(cfg.DataDir, "raft"),
+		RTTMillisecond:    cfg.RTTMillisecond,
+		RaftAddress:       cfg.ListenPeer,
+		ListenAddress:     cfg.BindPeer,
+		RaftEventListener: s,
+		EnableMetrics:     true,
+		Expert:            expert,
+	}
+	if err := nhc.Validate(); err != nil {
+		return nil, fmt.Errorf("raft config: %w", err)
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.nh = nh
+
+	initial := map[uint64]dragonboat.Target{}
+	for _, m := range members {
+		initial[m.NodeID] = m.PeerAddr
+	}
+	s.leaders = make([]leaderInfo, cfg.Shards)
+	for i := 0; i < cfg.Shards; i++ {
+		shard := uint32(i)
+		s.shards = append(s.shards, store.Shard(shard))
+		rc := config.Config{
+			NodeID:             s.self.NodeID,
+			ClusterID:          clusterID(shard),
+			CheckQuorum:        true,
+			ElectionRTT:        cfg.ElectionRTT,
+			HeartbeatRTT:       2,
+			SnapshotEntries:    cfg.SnapshotEntries,
+			CompactionOverhead: cfg.SnapshotEntries / 2,
+		}
+		if err := rc.Validate(); err != nil {
+			return nil, fmt.Errorf("shard %d raft config: %w", shard, err)
+		}
+		join := initial
+		if nh.HasNodeInfo(rc.ClusterID, rc.NodeID) {
+			join = map[uint64]dragonboat.Target{} // restart: membership is in the log
+		}
+		create := func(uint64, uint64) sm.IOnDiskStateMachine {
+			return &diskSM{
+				shard:   s.shards[shard],
+				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
+				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				restored: func() {
+					s.restores.Add(1)
+					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
+					s.hub.restored(shard)
+				},
+			}
+		}
+		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {
+			return nil, fmt.Errorf("start shard %d: %w", shard, err)
+		}
+		s.session = append(s.session, nh.GetNoOPSession(rc.ClusterID))
+		s.renewers = append(s.renewers, &renewer{s: s, shard: shard, reqs: make(chan *renewReq, 1024)})
+	}
+	for _, r := range s.renewers {
+		s.goBackground(r.run)
+	}
+	s.goBackground(s.runLessor)
+	s.goBackground(s.runClusterIdentity)
+	if cfg.AutoCompactionRetention > 0 {
+		s.goBackground(s.runCompactor)
+	}
+	ok = true
+	return s, nil
+}
+
+// Name is the member's name.
+func (s *Core) Name() string { return s.cfg.Name }
+
+// Shards is the number of shards of the cluster.
+func (s *Core) Shards() int { return len(s.shards) }
+
+// Stopping reports whether the member has begun to stop.
+func (s *Core) Stopping() bool { return s.stopping.Load() }
+
+// LeaderUpdated implements Dragonboat's IRaftEventListener. It runs on
+// Dragonboat's event goroutine and only stores the report.
+func (s *Core) LeaderUpdated(info raftio.LeaderInfo) {
+	shard := info.ClusterID - 1
+	if shard < uint64(len(s.leaders)) {
+		i := info
+		prev := s.leaders[shard].v.Swap(&i)
+		s.lessor.setLeader(uint32(shard), info.LeaderID == s.self.NodeID)
+		if prev == nil || prev.LeaderID != info.LeaderID {
+			s.log.Info("shard leader changed", "shard", shard, "leader", s.names[info.LeaderID], "term", info.Term)
+		}
+	}
+}
+
+// leader returns the member name leading shard ("" if unknown) and the term.
+func (s *Core) leader(shard uint32) (string, uint64) {
+	li := s.leaders[shard].v.Load()
+	if li == nil {
+		return "", 0
+	}
+	if li.LeaderID == 0 {
+		return "", li.Term
+	}
+	return s.names[li.LeaderID], li.Term
+}
+
+// Ready reports whether every shard has a known leader and the member
+// knows its cluster's identity.
+func (s *Core) Ready() bool {
+	if s.stopping.Load() || s.ClusterID() == 0 {
+		return false
+	}
+	for i := range s.shards {
+		_, ok, err := s.nh.GetLeaderID(clusterID(uint32(i)))
+		if err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitReady blocks until every shard has a leader and a linearizable read
+// succeeds on each, or ctx ends.
+func (s *Core) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.Ready() {
+			all := true
+			for i := range s.shards {
+				rctx, cancel := context.WithTimeout(ctx, time.Second)
+				_, err := s.nh.SyncRead(rctx, clusterID(uint32(i)), &wire.RangeRequest{Key: []byte{0}, CountOnly: true})
+				cancel()
+				if err != nil {
+					all = false
+					break
+				}
+			}
+			if all {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("member %s not ready: %w", s.cfg.Name, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// goBackground runs f until beginStop closes stopc; close waits for it.
+func (s *Core) goBackground(f func(stop <-chan struct{})) {
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		f(s.stopc)
+	}()
+}
+
+// beginStop makes the member refuse new calls and ends its waits and
+// streams (they answer that the member is stopping) and its background
+// goroutines; the doors then drain their calls, and close closes the
+// rest.
+func (s *Core) beginStop() {
+	s.stopping.Store(true)
+	select {
+	case <-s.stopc:
+	default:
+		close(s.stopc)
+	}
+}
+
+// close stops the core: its background goroutines, the Raft node and the
+// store. The doors are stopped before.
+func (s *Core) close() error {
+	s.beginStop()
+	s.bgWG.Wait()
+	if s.nh != nil {
+		s.nh.Stop()
+		s.nh = nil
+	}
+	var err error
+	if s.store != nil {
+		err = s.store.Close()
+		s.store = nil
+	}
+	return err
+}
+
+// smConfig is the state machine configuration of a member.
+func smConfig(cfg Config) statemachine.Config {
+	c := statemachine.DefaultConfig()
+	c.LatestCacheKeys = cfg.KeyCache
+	if cfg.DedupRetention > 0 {
+		c.DedupRetention = cfg.DedupRetention
+	}
+	c.MaxBatchBytes = cfg.StoreBatchBytes
+	return c
+}

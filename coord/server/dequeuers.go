@@ -15,9 +15,8 @@ import (
 // waking every waiting consumer for every item (a thundering herd that
 // made each enqueue cost one dequeue proposal per waiting consumer). One
 // watcher goroutine per queue with waiters reads the queue's ready
-// events (Core.await), with one goroutine beside it that looks once a
-// recheckEvery whether anybody still waits; it exits when the last waiter
-// leaves. A woken consumer then
+// events (Core.await) and looks once a recheckEvery (a timer) whether
+// anybody still waits; it exits when the last waiter leaves. A woken consumer then
 // dequeues with a write of its own; parking writes nothing.
 type dequeuers struct {
 	s  *Core
@@ -201,23 +200,30 @@ func (d *dequeuers) watch(shard uint32, name string, from int64) {
 }
 
 // cancelWhenIdle calls cancel at the first of the checks, one a
-// recheckEvery, that finds nobody waiting on queue name, until stop.
+// recheckEvery (a timer: no goroutine between them), that finds nobody
+// waiting on queue name, until stop.
 func (d *dequeuers) cancelWhenIdle(name string, cancel func()) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(recheckEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if !d.waiting(name) {
-					cancel()
-					return
-				}
-			}
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	check := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case stopped:
+		case !d.waiting(name):
+			cancel()
+		default:
+			t.Reset(recheckEvery)
 		}
-	}()
-	return func() { close(done) }
+	}
+	mu.Lock()
+	t = time.AfterFunc(recheckEvery, check)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }

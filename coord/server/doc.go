@@ -110,15 +110,16 @@
 // batch of keep-alives); the lessor loop (owns the revokes it proposes,
 // at most 256 at once, one goroutine each); the auto-compactor (when
 // enabled); the cluster-identity proposer (identity.go, until shard 0
-// holds one); per queue with blocked consumers one watcher and its idle
-// check (dequeuers.go); per withdrawal of a waiter that gave up, one retry
+// holds one); per queue with blocked consumers one watcher
+// (dequeuers.go); per withdrawal of a waiter that gave up, one retry
 // loop (owns nothing; ends when it succeeds or the member stops); per
-// watch one feeder per shard (a wait runs on its call's goroutine). Dragonboat's own goroutines call
-// LeaderUpdated and the adapter. The msgpack door: the accept loop; per
-// connection a reader (owns the call table) and a writer (owns the
-// socket's write side); one goroutine per call in flight (at most 4096
-// per connection), which runs Core.Call; up to 64 answering refused
-// connections. The HTTP door: the HTTP server's own.
+// watch one feeder per shard (a wait runs on its call's goroutine).
+// Dragonboat's own goroutines call LeaderUpdated and the adapter. The
+// msgpack door: the accept loop; per connection a reader (owns the call
+// table) and a writer (owns the socket's write side); one goroutine per
+// call in flight (at most 4096 per connection), which runs Core.Call; up
+// to 64 answering refused connections. The HTTP door: the HTTP server's
+// own.
 //
 // LocalCluster (local.go) runs N members inside one process on loopback
 // ports (free ones, or fixed from a base port), their data in a given or

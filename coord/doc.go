@@ -12,7 +12,7 @@
 // Watch. Leases: Grant, Revoke, KeepAlive, TimeToLive, Leases. A Session
 // holds one keep-alive loop and lazily one lease per shard it touches; the
 // primitives (packages locks, election, queue, barrier) take a Session or
-// a Client and use Call and Stream underneath. A Session's Deadline is
+// a Client and use Call, Wait and ResumeStream underneath. A Session's Deadline is
 // conservative (the send time of its last acknowledged renewal + TTL −
 // SessionMargin): Done closes by then whatever the network does, before
 // the cluster can expire its leases.
@@ -40,6 +40,13 @@
 // ErrClusterMismatch, and a watch ends with it rather than resume on the
 // other cluster's unrelated revisions.
 //
+// Streams that outlive a connection — Watch and election.Observe — run
+// on the one reconnecting stream (stream.go, Client.ResumeStream): it
+// reopens a broken stream on whichever member answers, from where the
+// caller says it was (the last delivered revision), with a backoff
+// (20 ms doubling to 1 s, reset by each message), and stops when ctx
+// ends, the client closes or the member fails the stream.
+//
 // Blocking calls of the primitives (Client.Wait: a Lock, a Campaign, a
 // double barrier's Enter and Leave) are a write, finished as soon as the
 // server says it is applied, then a wait that is resumed without a
@@ -47,8 +54,9 @@
 // acknowledgement watermark nor loses its place in a queue.
 //
 // Goroutines: per connection one reader (routes responses to calls) and
-// one writer (batches frames into few writes); per Watch one loop that
-// resumes after broken connections from the last delivered revision; per
+// one writer (batches frames into few writes); per Watch, and per
+// election.Observe, one loop (ResumeStream) that resumes after broken
+// connections from the last delivered revision; per
 // Session one keep-alive loop and one deadline timer; per KeepAlive
 // channel one renewal loop; per waiter given up, one short-lived
 // withdrawal (Client.Wait).

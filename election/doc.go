@@ -25,7 +25,9 @@
 //
 // Every change of leader and every Proclaim puts the leader record, and
 // the last candidate leaving deletes it: Observe watches that one key
-// (DecodeLeader reads its value).
+// (DecodeLeader reads its value), on the member with the server's one
+// await and on the client with its one reconnecting stream
+// (coord.Client.ResumeStream), which reopens it on another member.
 //
 // # Worked example
 //

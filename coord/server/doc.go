@@ -86,8 +86,8 @@
 // and the client resumes. A withdrawal is retried in the background until
 // it is applied, the key or its lease is gone, or the member stops.
 // A semaphore's acquire (semaphore.go) is resumable the same way and
-// reuses those steps; it waits on the owner's own key, whose value gets a
-// token when the owner is granted (a semaphore has no holder record).
+// waits with the same awaitOwner; its owner key is its own holder record
+// (its value gets a token when the owner is granted), watched alone.
 //
 // Time enters only through the lessor (lessor.go): each member tracks
 // lease deadlines from the moment it applied a renewal; on the shards it

@@ -297,6 +297,65 @@ func (s *Core) queued(ctx context.Context, send func() error, granted bool, w *o
 	return nil
 }
 
+// ownerAcquire is the shape shared by Lock, Campaign and a semaphore's
+// Acquire: a write that queues an owner (or, for a resumed wait, a check
+// of the owner key), the intermediate answer when it was not granted at
+// once, then the wait for its grant.
+type ownerAcquire struct {
+	shard  uint32
+	op     string // the queueing write
+	req    any    // its request
+	resume []byte // the owner key of a resumed wait; nil: write
+	// checkResume checks a resumed wait's owner key.
+	checkResume func(key []byte) *wire.Error
+	key         *[]byte              // the response's owner key
+	header      *wire.ResponseHeader // the response's header
+	granted     func() bool          // the write's answer grants at once
+	// grant puts a grant, once waited for, into the response.
+	grant func(h locks.Holder)
+	// wait describes the wait for owner key (shard, key and wrote are
+	// filled in by acquireOwner).
+	wait func(key []byte) *ownerWait
+}
+
+// acquireOwner runs a: the write (decoded into resp) or the resume's
+// check, then, unless granted at once, the intermediate answer and the
+// wait for the grant. It returns the call's answer.
+func acquireOwner[R any](s *Core, ctx context.Context, cl *Caller, a *ownerAcquire, resp *R, stream Stream[R]) (*R, *wire.Error) {
+	if a.resume != nil {
+		if werr := a.checkResume(a.resume); werr != nil {
+			return nil, werr
+		}
+		*a.key = a.resume
+		a.header.Shard = a.shard
+	} else {
+		cmd := s.command(cl)
+		cmd.Set(a.op, a.req)
+		qctx, cancel := queueContext(ctx)
+		werr := s.proposeDecode(qctx, a.shard, cmd, resp, a.header)
+		cancel()
+		if werr != nil {
+			return nil, werr
+		}
+	}
+	w := a.wait(*a.key)
+	w.shard, w.key, w.wrote = a.shard, *a.key, a.resume == nil
+	if a.resume == nil {
+		granted := a.granted()
+		if werr := s.queued(ctx, func() error { return stream.Send(resp) }, granted, w); werr != nil || granted {
+			return resp, werr
+		}
+	}
+	h, werr := s.awaitOwner(ctx, w)
+	if werr != nil {
+		return nil, werr
+	}
+	a.grant(h)
+	a.header.Revision = h.Token
+	s.fillHeader(a.header, a.shard)
+	return resp, nil
+}
+
 // resumeKey checks the owner key of a resumed wait: one of the instance's
 // owner keys.
 func resumeKey(root, name string, key []byte) *wire.Error {
@@ -319,45 +378,24 @@ func (s *Core) lock(ctx context.Context, cl *Caller, req *wire.LockRequest, stre
 		return nil, werr
 	}
 	var resp wire.LockResponse
-	if req.Resume != nil {
-		if werr := resumeKey(locks.Root, req.Name, req.Resume); werr != nil {
-			return nil, werr
-		}
-		resp.Key = req.Resume
-		resp.Header.Shard = shard
-	} else {
-		cmd := s.command(cl)
-		cmd.Set(lockrules.OpLock, req)
-		qctx, cancel := queueContext(ctx)
-		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
-		cancel()
-		if werr != nil {
-			return nil, werr
-		}
-	}
-	w := &ownerWait{
-		// A shared owner's grant is its marker, an exclusive one's the
-		// holder record (lockrules.GrantKey).
-		shard: shard, what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: lockrules.GrantKey(req.Name, resp.Key, req.Shared),
-		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: lockrules.DecodeGrant,
-		leave: func(lctx context.Context) *wire.Error {
-			_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
-			return werr
+	return acquireOwner(s, ctx, cl, &ownerAcquire{
+		shard: shard, op: lockrules.OpLock, req: req, resume: req.Resume,
+		checkResume: func(key []byte) *wire.Error { return resumeKey(locks.Root, req.Name, key) },
+		key:         &resp.Key, header: &resp.Header, granted: func() bool { return resp.Token != 0 },
+		grant: func(h locks.Holder) { resp.Token = h.Token },
+		wait: func(key []byte) *ownerWait {
+			return &ownerWait{
+				// A shared owner's grant is its marker, an exclusive one's
+				// the holder record (lockrules.GrantKey).
+				what: fmt.Sprintf("lock %q", req.Name), prefix: prefix, holderKey: lockrules.GrantKey(req.Name, key, req.Shared),
+				lease: req.Lease, decode: lockrules.DecodeGrant,
+				leave: func(lctx context.Context) *wire.Error {
+					_, werr := s.unlock(lctx, nil, &wire.UnlockRequest{Name: req.Name, Key: key, Lease: req.Lease})
+					return werr
+				},
+			}
 		},
-	}
-	if req.Resume == nil {
-		if werr := s.queued(ctx, func() error { return stream.Send(&resp) }, resp.Token != 0, w); werr != nil || resp.Token != 0 {
-			return &resp, werr
-		}
-	}
-	h, werr := s.awaitOwner(ctx, w)
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Token = h.Token
-	resp.Header.Revision = h.Token
-	s.fillHeader(&resp.Header, shard)
-	return &resp, nil
+	}, &resp, stream)
 }
 
 func (s *Core) unlock(ctx context.Context, cl *Caller, req *wire.UnlockRequest) (*wire.UnlockResponse, *wire.Error) {
@@ -416,42 +454,24 @@ func (s *Core) campaign(ctx context.Context, cl *Caller, req *wire.CampaignReque
 	}
 	var resp wire.LeaderResponse
 	if req.Resume != nil {
-		if werr := resumeKey(election.Root, req.Name, req.Resume); werr != nil {
-			return nil, werr
-		}
-		resp.Key, resp.Lease = req.Resume, req.Lease
-		resp.Header.Shard = shard
-	} else {
-		cmd := s.command(cl)
-		cmd.Set(electionrules.OpCampaign, req)
-		qctx, cancel := queueContext(ctx)
-		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
-		cancel()
-		if werr != nil {
-			return nil, werr
-		}
+		resp.Lease = req.Lease
 	}
-	w := &ownerWait{
-		shard: shard, what: fmt.Sprintf("election %q", req.Name), prefix: prefix, holderKey: election.LeaderKey(req.Name),
-		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil, decode: election.DecodeLeader,
-		leave: func(lctx context.Context) *wire.Error {
-			_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
-			return werr
+	return acquireOwner(s, ctx, cl, &ownerAcquire{
+		shard: shard, op: electionrules.OpCampaign, req: req, resume: req.Resume,
+		checkResume: func(key []byte) *wire.Error { return resumeKey(election.Root, req.Name, key) },
+		key:         &resp.Key, header: &resp.Header, granted: func() bool { return resp.Term != 0 },
+		grant: func(h locks.Holder) { resp.Term, resp.Value, resp.Lease = h.Token, h.Owner, h.Lease },
+		wait: func(key []byte) *ownerWait {
+			return &ownerWait{
+				what: fmt.Sprintf("election %q", req.Name), prefix: prefix, holderKey: election.LeaderKey(req.Name),
+				lease: req.Lease, decode: election.DecodeLeader,
+				leave: func(lctx context.Context) *wire.Error {
+					_, werr := s.resign(lctx, nil, &wire.ResignRequest{Name: req.Name, Key: key, Lease: req.Lease})
+					return werr
+				},
+			}
 		},
-	}
-	if req.Resume == nil {
-		if werr := s.queued(ctx, func() error { return stream.Send(&resp) }, resp.Term != 0, w); werr != nil || resp.Term != 0 {
-			return &resp, werr
-		}
-	}
-	h, werr := s.awaitOwner(ctx, w)
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Term, resp.Value, resp.Lease = h.Token, h.Owner, h.Lease
-	resp.Header.Revision = h.Token
-	s.fillHeader(&resp.Header, shard)
-	return &resp, nil
+	}, &resp, stream)
 }
 
 func (s *Core) electionWrite(ctx context.Context, cl *Caller, name string, set func(*statemachine.Command)) (*wire.LeaderResponse, *wire.Error) {

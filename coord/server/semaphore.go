@@ -30,52 +30,35 @@ func (s *Core) semAcquire(ctx context.Context, cl *Caller, req *wire.SemaphoreAc
 		return nil, werr
 	}
 	var resp wire.SemaphoreAcquireResponse
-	if req.Resume != nil {
-		if n, ok := semaphorerules.OwnerName(req.Resume); !ok || n != req.Name {
-			return nil, wire.Errorf(wire.CodeInvalid, "resume: %q is not an owner key of semaphore %q", req.Resume, req.Name)
-		}
-		resp.Key = req.Resume
-		resp.Header.Shard = shard
-	} else {
-		cmd := s.command(cl)
-		cmd.Set(semaphorerules.OpAcquire, req)
-		qctx, cancel := queueContext(ctx)
-		werr := s.proposeDecode(qctx, shard, cmd, &resp, &resp.Header)
-		cancel()
-		if werr != nil {
-			return nil, werr
-		}
-	}
-	w := &ownerWait{
-		// The owner key is its own holder record: granted once its
-		// value carries a token.
-		shard: shard, what: fmt.Sprintf("semaphore %q", req.Name), holderKey: resp.Key,
-		key: resp.Key, lease: req.Lease, wrote: req.Resume == nil,
-		decode: func(v []byte) (locks.Holder, error) {
-			o, err := semaphorerules.DecodeOwner(v)
-			if err != nil || o.Token == 0 {
-				return locks.Holder{}, err
+	return acquireOwner(s, ctx, cl, &ownerAcquire{
+		shard: shard, op: semaphorerules.OpAcquire, req: req, resume: req.Resume,
+		checkResume: func(key []byte) *wire.Error {
+			if n, ok := semaphorerules.OwnerName(key); !ok || n != req.Name {
+				return wire.Errorf(wire.CodeInvalid, "resume: %q is not an owner key of semaphore %q", key, req.Name)
 			}
-			return locks.Holder{Key: resp.Key, Token: o.Token}, nil
+			return nil
 		},
-		leave: func(lctx context.Context) *wire.Error {
-			_, werr := s.semRelease(lctx, nil, &wire.SemaphoreReleaseRequest{Name: req.Name, Key: resp.Key, Lease: req.Lease})
-			return werr
+		key: &resp.Key, header: &resp.Header, granted: func() bool { return resp.Token != 0 },
+		grant: func(h locks.Holder) { resp.Token = h.Token },
+		wait: func(key []byte) *ownerWait {
+			return &ownerWait{
+				// The owner key is its own holder record: granted once its
+				// value carries a token.
+				what: fmt.Sprintf("semaphore %q", req.Name), holderKey: key, lease: req.Lease,
+				decode: func(v []byte) (locks.Holder, error) {
+					o, err := semaphorerules.DecodeOwner(v)
+					if err != nil || o.Token == 0 {
+						return locks.Holder{}, err
+					}
+					return locks.Holder{Key: key, Token: o.Token}, nil
+				},
+				leave: func(lctx context.Context) *wire.Error {
+					_, werr := s.semRelease(lctx, nil, &wire.SemaphoreReleaseRequest{Name: req.Name, Key: key, Lease: req.Lease})
+					return werr
+				},
+			}
 		},
-	}
-	if req.Resume == nil {
-		if werr := s.queued(ctx, func() error { return stream.Send(&resp) }, resp.Token != 0, w); werr != nil || resp.Token != 0 {
-			return &resp, werr
-		}
-	}
-	h, werr := s.awaitOwner(ctx, w)
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Token = h.Token
-	resp.Header.Revision = h.Token
-	s.fillHeader(&resp.Header, shard)
-	return &resp, nil
+	}, &resp, stream)
 }
 
 func (s *Core) semRelease(ctx context.Context, cl *Caller, req *wire.SemaphoreReleaseRequest) (*wire.SemaphoreReleaseResponse, *wire.Error) {

@@ -257,16 +257,10 @@ func barrierEnter(c *cli.Context, env *cliEnv, cl *coord.Client, name string, co
 		return printBarrierStep(env.stdout, o.format, name, count, "left")
 	}
 
-	r := &runner{
-		argv: o.argv,
-		env: []string{
-			"COORD_BARRIER_NAME=" + name,
-			"COORD_BARRIER_COUNT=" + strconv.FormatInt(count, 10),
-		},
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
-	}
-	r.guardedBy(s)
+	r := guardedRunner(env, o, s, []string{
+		"COORD_BARRIER_NAME=" + name,
+		"COORD_BARRIER_COUNT=" + strconv.FormatInt(count, 10),
+	})
 	out, err := r.run(sigs, s.Done())
 	if err != nil {
 		return err

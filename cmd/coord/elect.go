@@ -120,47 +120,24 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 	defer stopWatch()
 	lost := watchLeadership(wctx, cl, name, term, s.Done())
 
+	// stopWatch first: our own resignation is no loss.
+	release := func() error { stopWatch(); return resign() }
 	if o.argv == nil {
 		lr := &wire.LeaderResponse{Key: e.Key(), Value: []byte(value), Term: term, Lease: e.Lease()}
-		if err := printCampaignLeader(env.stdout, o.format, name, lr); err != nil {
-			_ = resign()
-			return err
-		}
-		select {
-		case <-sigs:
-			stopWatch()
-			return resign()
-		case <-lost.done:
-			return fmt.Errorf("leadership of %s lost (%s)", name, lost.reason())
-		}
+		return holdUntilSignal(func() error { return printCampaignLeader(env.stdout, o.format, name, lr) }, sigs, lost.done, release,
+			func() error { return fmt.Errorf("leadership of %s lost (%s)", name, lost.reason()) })
 	}
 
-	r := &runner{
-		argv: o.argv,
-		env: []string{
-			"COORD_ELECTION_NAME=" + name,
-			"COORD_ELECTION_VALUE=" + value,
-			"COORD_ELECTION_TERM=" + strconv.FormatInt(term, 10),
-			"COORD_ELECTION_LEASE=" + formatLease(e.Lease()),
-		},
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
+	cmdEnv := []string{
+		"COORD_ELECTION_NAME=" + name,
+		"COORD_ELECTION_VALUE=" + value,
+		"COORD_ELECTION_TERM=" + strconv.FormatInt(term, 10),
+		"COORD_ELECTION_LEASE=" + formatLease(e.Lease()),
 	}
-	r.guardedBy(s)
-	out, err := r.run(sigs, lost.done)
-	stopWatch()
-	if err != nil {
-		_ = resign()
-		return err
-	}
-	if out.lost {
-		_ = resign() // if made to resign, the session still holds a lease
+	return runGuarded(env, o, s, cmdEnv, sigs, lost.done, release, func() error {
+		_ = release() // if made to resign, the session still holds a lease
 		return fmt.Errorf("leadership of %s lost (%s); command terminated", name, lost.reason())
-	}
-	if err := resign(); err != nil && out.code == exitOK {
-		return err
-	}
-	return exitWith(out.code)
+	})
 }
 
 // leadershipLoss is closed (done) when a leadership ends, with why.

@@ -2,11 +2,9 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -201,50 +199,9 @@ func (w *RWLockWorkload) Run(ctx context.Context, start time.Time, seed int64) R
 		go func(id int, c *coord.Client) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-			var sess *coord.Session
-			defer func() {
-				if sess != nil {
-					sess.Orphan()
-				}
-			}()
-			fenced := func(kind, mode, name string, token int64) {
-				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: kind, Client: id, Lock: name, Token: token, Call: now()}}
-				octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				r, err := c.Txn(octx).If(locks.LockToken(name, token)).
-					Then(coord.OpPut(Register(name), strconv.FormatInt(token, 10))).Commit()
-				cancel()
-				e.Return = now()
-				switch {
-				case err != nil:
-					e.Outcome, e.Return = "unknown", Infinity
-				case r.Succeeded:
-					e.Outcome, e.Rev = "ok", r.Header.Revision
-				default:
-					e.Outcome = "rejected"
-				}
-				record(e)
-			}
+			hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
 			writes := 0
-			for ctx.Err() == nil {
-				if w.Think > 0 {
-					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-				}
-				if sess != nil {
-					select {
-					case <-sess.Done():
-						sess.Orphan()
-						sess = nil
-					default:
-					}
-				}
-				if sess == nil {
-					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
-					if err != nil {
-						pause(ctx, 100*time.Millisecond)
-						continue
-					}
-					sess = s
-				}
+			hw.run(ctx, func(sess *coord.Session) holdTurn {
 				name := w.Locks[rng.Intn(len(w.Locks))]
 				mode := ModeShared
 				if rng.Intn(100) < w.WritePercent {
@@ -255,78 +212,37 @@ func (w *RWLockWorkload) Run(ctx context.Context, start time.Time, seed int64) R
 				if mode == ModeExclusive {
 					m = rw.WriteLocker()
 				}
-				call := now()
-				lctx, cancel := context.WithTimeout(ctx, w.OpTimeout)
-				err := m.Lock(lctx)
-				cancel()
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
-						pause(ctx, 50*time.Millisecond)
-					}
-					continue
+				fenced := func(kind string, token int64) {
+					e := fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token})
+					record(RWLockEvent{Mode: mode, LockEvent: e})
 				}
-				token := m.Token()
-				record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()}})
-				// The critical section as this client sees it: on only
-				// while its session counts itself alive.
-				sec := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "section", Client: id, Lock: name, Token: token}}
-				alive := func() bool {
-					t := wall()
-					select {
-					case <-sess.Done():
-						return false
-					default:
-					}
-					if !time.Now().Before(sess.Deadline()) {
-						return false
-					}
-					if sec.Start == 0 {
-						sec.Start = t
-					}
-					sec.End = t
-					return true
+				t := holdTurn{
+					acquire: m.Lock,
+					release: m.Unlock,
+					token:   m.Token,
+					record: func(s holdStep) {
+						record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token,
+							Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End}})
+					},
 				}
-				alive()
 				if mode == ModeShared {
-					fenced("reader-write", mode, name, token)
-					end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
-					for time.Now().Before(end) && ctx.Err() == nil && alive() {
-						pause(ctx, 5*time.Millisecond)
+					t.work = func(token int64, sec *section) {
+						fenced("reader-write", token)
+						end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
+						for time.Now().Before(end) && ctx.Err() == nil && sec.alive() {
+							pause(ctx, 5*time.Millisecond)
+						}
+						sec.alive()
 					}
-					alive()
-				} else {
+					return t
+				}
+				t.work = func(token int64, sec *section) {
 					writes++
-					if w.Stall && id == 0 && writes == 3 {
-						sess.Orphan()
-						pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
-					}
-					alive()
-					fenced("write", mode, name, token)
-					pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
-					alive()
-					fenced("write", mode, name, token)
+					writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && writes == 3, rng, sec, func() { fenced("write", token) })
 				}
-				if sec.Start != 0 {
-					record(sec)
-				}
-				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}}
-				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				err = m.Unlock(uctx)
-				cancel()
-				e.Return = now()
-				if err != nil {
-					e.Outcome, e.Return = "unknown", Infinity
-					record(e)
-					sess.Orphan()
-					sess = nil
-					continue
-				}
-				e.Outcome = "ok"
-				record(e)
-				if mode == ModeExclusive {
-					fenced("stale", mode, name, token)
-				}
-			}
+				t.released = func(token int64) { fenced("stale", token) }
+				return t
+			})
 		}(i, c)
 	}
 	wg.Wait()

@@ -237,20 +237,16 @@ Prints the leader's value line, then "term T"; exits 1 when nobody leads.
    coord elect leader db-primary
    coord elect leader db-primary -w json   # {"header":...,"name":...,"key":...,"value":...,"term":N,"lease":N}`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
-				lr, err := electionLeader(c, cl, args[0])
+				lr, err := electionLeader(c, cl, name)
 				if err != nil {
-					return electionError(args[0], err)
+					return electionError(name, err)
 				}
-				return printLeader(env.stdout, format, args[0], lr)
+				return printLeader(env.stdout, format, name, lr)
 			})
 		},
 	}
@@ -271,11 +267,7 @@ coord elect leader -w json.
    coord elect observe db-primary
    coord elect observe db-primary -w json`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -284,29 +276,29 @@ coord elect leader -w json.
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				// Fail fast when the cluster is unreachable or the name is bad.
-				if _, err := electionLeader(c, cl, args[0]); err != nil && !errors.Is(err, coord.ErrNotFound) {
-					return electionError(args[0], err)
+				if _, err := electionLeader(c, cl, name); err != nil && !errors.Is(err, coord.ErrNotFound) {
+					return electionError(name, err)
 				}
 				sigs, stop := interrupts(c.Context)
 				defer stop()
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				obs := election.Observe(ctx, cl, args[0])
+				obs := election.Observe(ctx, cl, name)
 				for {
 					select {
 					case <-sigs:
 						return nil
 					case o, ok := <-obs:
 						if !ok {
-							return fmt.Errorf("observing election %s: the stream ended", args[0])
+							return fmt.Errorf("observing election %s: the stream ended", name)
 						}
 						if o.Err != nil {
-							return electionError(args[0], o.Err)
+							return electionError(name, o.Err)
 						}
 						if o.Leader == nil {
 							continue
 						}
-						if err := printLeader(env.stdout, format, args[0], o.Leader); err != nil {
+						if err := printLeader(env.stdout, format, name, o.Leader); err != nil {
 							return err
 						}
 					}
@@ -336,33 +328,25 @@ Prints OK; exits 1 when nobody leads or the lease is not the leader's
 			&cli.StringFlag{Name: "lease", Usage: "the leader's session lease `ID` (hex): proves the right to resign it"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			if !c.IsSet("lease") {
-				return usageErrorf(c, "missing --lease ID: the leader's session lease (coord elect leader %s -w json shows it)", args[0])
+				return usageErrorf(c, "missing --lease ID: the leader's session lease (coord elect leader %s -w json shows it)", name)
 			}
 			lease, err := parseLeaseArg(c.String("lease"))
 			if err != nil {
 				return usageErrorf(c, "--lease: %v", err)
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				if err := election.ResignLeader(ctx, cl, args[0], lease); err != nil {
-					return electionError(args[0], err)
+				if err := election.ResignLeader(ctx, cl, name, lease); err != nil {
+					return electionError(name, err)
 				}
-				if format == formatJSON {
-					return writeJSON(env.stdout, struct {
-						Name     string `json:"name"`
-						Resigned bool   `json:"resigned"`
-					}{args[0], true})
-				}
-				fmt.Fprintln(env.stdout, "OK")
-				return nil
+				return printOK(env.stdout, format, struct {
+					Name     string `json:"name"`
+					Resigned bool   `json:"resigned"`
+				}{name, true})
 			})
 		},
 	}

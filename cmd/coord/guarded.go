@@ -46,6 +46,21 @@ type guardedAcquire struct {
 	refused func(error) error
 }
 
+// acquireWait checks the command to run (if any) and reads the --timeout
+// of a guarded acquire: how long to wait for the hold.
+func acquireWait(c *cli.Context, o guardOptions) (time.Duration, error) {
+	if o.argv != nil {
+		if err := checkCommand(o.argv); err != nil {
+			return 0, err
+		}
+	}
+	wait := c.Duration("timeout")
+	if wait < 0 {
+		return 0, usageErrorf(c, "--timeout must not be negative")
+	}
+	return wait, nil
+}
+
 // run takes the hold and holds it, or runs o.argv while holding it.
 func (g guardedAcquire) run(c *cli.Context, env *cliEnv, cl *coord.Client, o guardOptions) error {
 	sigs, stopSignals := interrupts(c.Context)

@@ -144,14 +144,9 @@ coord --timeout 2s lock acquire NAME --timeout 1m.
 			if err != nil {
 				return err
 			}
-			if o.argv != nil {
-				if err := checkCommand(o.argv); err != nil {
-					return err
-				}
-			}
-			wait := c.Duration("timeout")
-			if wait < 0 {
-				return usageErrorf(c, "--timeout must not be negative")
+			wait, err := acquireWait(c, o)
+			if err != nil {
+				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				return lockAcquire(c, env, cl, args[0], wait, c.Bool("shared"), o)
@@ -257,20 +252,16 @@ row per owner; JSON adds "readers", "holders" and "queue".
    coord lock status backup -w json     # {"header":...,"name":...,"held":true,"owner":...,"token":N,...}
    coord lock status backup -w table`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				st, err := locks.Status(ctx, cl, args[0])
+				st, err := locks.Status(ctx, cl, name)
 				if err != nil {
-					return lockError(args[0], err)
+					return lockError(name, err)
 				}
-				return printLockStatus(env.stdout, format, args[0], st)
+				return printLockStatus(env.stdout, format, name, st)
 			})
 		},
 	}

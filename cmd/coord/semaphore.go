@@ -96,14 +96,9 @@ coord --timeout 2s semaphore acquire NAME --limit 3 --timeout 1m.
 			case weight > limit:
 				return usageErrorf(c, "--weight %d is more than --limit %d: it could never be granted", weight, limit)
 			}
-			if o.argv != nil {
-				if err := checkCommand(o.argv); err != nil {
-					return err
-				}
-			}
-			wait := c.Duration("timeout")
-			if wait < 0 {
-				return usageErrorf(c, "--timeout must not be negative")
+			wait, err := acquireWait(c, o)
+			if err != nil {
+				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				return semaphoreAcquire(c, env, cl, args[0], limit, weight, c.Bool("try"), wait, o)
@@ -179,20 +174,16 @@ limit). OWNER is what the acquirer sent: coord semaphore acquire sends
    coord semaphore status builds -w json    # {"header":...,"name":...,"limit":N,"held":H,"holders":[...],"waiters":[...]}
    coord semaphore status builds -w table`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				st, err := locks.SemaphoreStatus(ctx, cl, args[0])
+				st, err := locks.SemaphoreStatus(ctx, cl, name)
 				if err != nil {
 					return err
 				}
-				return printSemaphoreStatus(env.stdout, format, args[0], st)
+				return printSemaphoreStatus(env.stdout, format, name, st)
 			})
 		},
 	}

@@ -21,6 +21,30 @@ import (
 // through a session (holdWorker), the fenced write of a lock holder
 // (fencedWrite) and the command-line holder (commandHolder).
 
+// grantTimes is a grant as notIncreasing reads it.
+type grantTimes struct {
+	client           int
+	token, call, ret int64
+}
+
+// notIncreasing reports the grants of one lock or semaphore (what: "lock
+// NAME") whose tokens do not increase in grant order: a grant that
+// returned before another was asked for has a token no smaller. at reads
+// an event.
+func notIncreasing[E any](what string, grants []E, at func(E) grantTimes) []string {
+	var out []string
+	for _, ea := range grants {
+		a := at(ea)
+		for _, eb := range grants {
+			if b := at(eb); a.ret < b.call && a.token >= b.token {
+				out = append(out, fmt.Sprintf("%s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)",
+					what, a.token, a.client, b.client, b.client, b.token))
+			}
+		}
+	}
+	return out
+}
+
 // holdStep is one step of a hold, recorded by a workload as its own
 // event: "grant" (Call, Return), "section" (Start, End) or "release"
 // (Call, Return, Outcome "ok" or "unknown").

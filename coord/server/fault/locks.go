@@ -105,13 +105,7 @@ func CheckLocks(h LockHistory) []string {
 			}
 			seen[g.Token] = g
 		}
-		for _, a := range gs {
-			for _, b := range gs {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("lock "+name, gs, func(e LockEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 		tokens := make([]int64, 0, len(seen))
 		for t := range seen {
 			tokens = append(tokens, t)

@@ -108,13 +108,7 @@ func CheckRWLocks(h RWLockHistory) []string {
 				}
 			}
 		}
-		for _, a := range p.grants {
-			for _, b := range p.grants {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("lock "+name, p.grants, func(e RWLockEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 		var tokens []int64
 		for _, g := range p.grants {
 			tokens = append(tokens, g.Token)

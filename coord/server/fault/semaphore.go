@@ -69,15 +69,7 @@ func CheckSemaphores(h SemaphoreHistory) []string {
 	var out []string
 	for _, name := range names {
 		out = append(out, overLimit(name, sections[name])...)
-		gs := grants[name]
-		for _, a := range gs {
-			for _, b := range gs {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("semaphore %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)",
-						name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("semaphore "+name, grants[name], func(e SemEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 	}
 	return out
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -20,6 +22,51 @@ import (
 // SemaphoreWorkload) share: the loop of a Go client that takes holds
 // through a session (holdWorker), the fenced write of a lock holder
 // (fencedWrite) and the command-line holder (commandHolder).
+
+// runHolders is the skeleton of a lock-like workload's Run: one goroutine
+// per client (client) and, unless bin is "", one per command-line link
+// (command), each recording events; when all have returned (ctx ended)
+// it returns the events in order of call time (call).
+func runHolders[E any](clients []*coord.Client, links []*ClientLink, bin string, call func(E) int64,
+	client func(id int, c *coord.Client, record func(E)), command func(id int, l *ClientLink, record func(E))) []E {
+	var mu sync.Mutex
+	var events []E
+	record := func(e E) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for i, l := range links {
+		if bin == "" {
+			break
+		}
+		wg.Add(1)
+		go func(id int, l *ClientLink) {
+			defer wg.Done()
+			command(id, l, record)
+		}(len(clients)+i, l)
+	}
+	for i, c := range clients {
+		wg.Add(1)
+		go func(id int, c *coord.Client) {
+			defer wg.Done()
+			client(id, c, record)
+		}(i, c)
+	}
+	wg.Wait()
+	sort.Slice(events, func(i, j int) bool { return call(events[i]) < call(events[j]) })
+	return events
+}
+
+// clocks returns the times of a history that started at start, in ns:
+// now (monotonic, for calls and returns) and wall (the wall clock, for
+// sections, which are compared with the stamps of other processes on the
+// same machine).
+func clocks(start time.Time) (now, wall func() int64) {
+	return func() int64 { return int64(time.Since(start)) },
+		func() int64 { return time.Now().UnixNano() - start.UnixNano() }
+}
 
 // grantTimes is a grant as notIncreasing reads it.
 type grantTimes struct {

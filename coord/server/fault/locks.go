@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -181,61 +180,36 @@ func Register(name string) string { return "{" + name + "}/reg" }
 
 // Run runs every client until ctx ends and returns the history.
 func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) LockHistory {
-	var mu sync.Mutex
-	var h LockHistory
-	record := func(e LockEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
+	now, wall := clocks(start)
+	call := func(e LockEvent) int64 { return e.Call }
+	command := func(id int, l *ClientLink, record func(LockEvent)) { w.runCommands(ctx, id, l, start, seed, record) }
+	client := func(id int, c *coord.Client, record func(LockEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*104729))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		grants := 0
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name := w.Locks[rng.Intn(len(w.Locks))]
+			m := locks.NewMutex(sess, name)
+			fenced := func(kind string, token int64) {
+				record(fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token}))
+			}
+			return holdTurn{
+				acquire: m.Lock,
+				release: m.Unlock,
+				token:   m.Token,
+				record: func(s holdStep) {
+					record(LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token, Outcome: s.Outcome,
+						Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
+				},
+				work: func(token int64, sec *section) {
+					grants++
+					writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && grants == 3, rng, sec, func() { fenced("write", token) })
+				},
+				released: func(token int64) { fenced("stale", token) },
+			}
+		})
 	}
-	now := func() int64 { return int64(time.Since(start)) }
-	// Sections are compared with the stamps of other processes: the wall
-	// clock, one machine.
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, l := range w.Commands {
-		if w.Bin == "" {
-			break
-		}
-		wg.Add(1)
-		go func(id int, l *ClientLink) {
-			defer wg.Done()
-			w.runCommands(ctx, id, l, start, seed, record)
-		}(len(w.Clients)+i, l)
-	}
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*104729))
-			hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
-			grants := 0
-			hw.run(ctx, func(sess *coord.Session) holdTurn {
-				name := w.Locks[rng.Intn(len(w.Locks))]
-				m := locks.NewMutex(sess, name)
-				fenced := func(kind string, token int64) {
-					record(fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token}))
-				}
-				return holdTurn{
-					acquire: m.Lock,
-					release: m.Unlock,
-					token:   m.Token,
-					record: func(s holdStep) {
-						record(LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token, Outcome: s.Outcome,
-							Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
-					},
-					work: func(token int64, sec *section) {
-						grants++
-						writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && grants == 3, rng, sec, func() { fenced("write", token) })
-					},
-					released: func(token int64) { fenced("stale", token) },
-				}
-			})
-		}(i, c)
-	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
-	return h
+	return LockHistory{Events: runHolders(w.Clients, w.Commands, w.Bin, call, client, command)}
 }
 
 // runCommands is one command-line holder (see LockWorkload.Bin).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -178,69 +177,56 @@ type RWLockWorkload struct {
 
 // Run runs every client until ctx ends and returns the history.
 func (w *RWLockWorkload) Run(ctx context.Context, start time.Time, seed int64) RWLockHistory {
-	var mu sync.Mutex
-	var h RWLockHistory
-	record := func(e RWLockEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
-	}
-	now := func() int64 { return int64(time.Since(start)) }
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-			hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
-			writes := 0
-			hw.run(ctx, func(sess *coord.Session) holdTurn {
-				name := w.Locks[rng.Intn(len(w.Locks))]
-				mode := ModeShared
-				if rng.Intn(100) < w.WritePercent {
-					mode = ModeExclusive
-				}
-				rw := locks.NewRWMutex(sess, name)
-				m := rw.ReadLocker()
-				if mode == ModeExclusive {
-					m = rw.WriteLocker()
-				}
-				fenced := func(kind string, token int64) {
-					e := fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token})
-					record(RWLockEvent{Mode: mode, LockEvent: e})
-				}
-				t := holdTurn{
-					acquire: m.Lock,
-					release: m.Unlock,
-					token:   m.Token,
-					record: func(s holdStep) {
-						record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token,
-							Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End}})
-					},
-				}
-				if mode == ModeShared {
-					t.work = func(token int64, sec *section) {
-						fenced("reader-write", token)
-						end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
-						for time.Now().Before(end) && ctx.Err() == nil && sec.alive() {
-							pause(ctx, 5*time.Millisecond)
-						}
-						sec.alive()
-					}
-					return t
-				}
+	now, wall := clocks(start)
+	call := func(e RWLockEvent) int64 { return e.Call }
+	client := func(id int, c *coord.Client, record func(RWLockEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		writes := 0
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name := w.Locks[rng.Intn(len(w.Locks))]
+			mode := ModeShared
+			if rng.Intn(100) < w.WritePercent {
+				mode = ModeExclusive
+			}
+			rw := locks.NewRWMutex(sess, name)
+			m := rw.ReadLocker()
+			if mode == ModeExclusive {
+				m = rw.WriteLocker()
+			}
+			fenced := func(kind string, token int64) {
+				e := fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token})
+				record(RWLockEvent{Mode: mode, LockEvent: e})
+			}
+			t := holdTurn{
+				acquire: m.Lock,
+				release: m.Unlock,
+				token:   m.Token,
+				record: func(s holdStep) {
+					record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token,
+						Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End}})
+				},
+			}
+			if mode == ModeShared {
 				t.work = func(token int64, sec *section) {
-					writes++
-					writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && writes == 3, rng, sec, func() { fenced("write", token) })
+					fenced("reader-write", token)
+					end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
+					for time.Now().Before(end) && ctx.Err() == nil && sec.alive() {
+						pause(ctx, 5*time.Millisecond)
+					}
+					sec.alive()
 				}
-				t.released = func(token int64) { fenced("stale", token) }
 				return t
-			})
-		}(i, c)
+			}
+			t.work = func(token int64, sec *section) {
+				writes++
+				writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && writes == 3, rng, sec, func() { fenced("write", token) })
+			}
+			t.released = func(token int64) { fenced("stale", token) }
+			return t
+		})
 	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
+	h := RWLockHistory{Events: runHolders(w.Clients, nil, "", call, client, nil)}
 	h.ReaderOverlaps = readerOverlaps(h.Events)
 	return h
 }

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -206,56 +205,33 @@ func (w *SemaphoreWorkload) weight(rng *rand.Rand) int64 {
 
 // Run runs every client until ctx ends and returns the history.
 func (w *SemaphoreWorkload) Run(ctx context.Context, start time.Time, seed int64) SemaphoreHistory {
-	var mu sync.Mutex
-	var h SemaphoreHistory
-	record := func(e SemEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
+	now, wall := clocks(start)
+	call := func(e SemEvent) int64 { return e.Call }
+	command := func(id int, l *ClientLink, record func(SemEvent)) { w.runCommands(ctx, id, l, start, seed, record) }
+	client := func(id int, c *coord.Client, record func(SemEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
+			sem := locks.NewSemaphore(sess, name, w.Limit, locks.WithWeight(weight))
+			return holdTurn{
+				acquire: sem.Acquire,
+				release: sem.Release,
+				token:   sem.Token,
+				record: func(s holdStep) {
+					record(SemEvent{Kind: s.Kind, Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: s.Token,
+						Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
+				},
+				work: func(_ int64, sec *section) {
+					for k := rng.Intn(4); k >= 0 && ctx.Err() == nil; k-- {
+						pause(ctx, time.Duration(rng.Int63n(int64(5*time.Millisecond))))
+						sec.alive()
+					}
+				},
+			}
+		})
 	}
-	now := func() int64 { return int64(time.Since(start)) }
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, l := range w.Commands {
-		if w.Bin == "" {
-			break
-		}
-		wg.Add(1)
-		go func(id int, l *ClientLink) {
-			defer wg.Done()
-			w.runCommands(ctx, id, l, start, seed, record)
-		}(len(w.Clients)+i, l)
-	}
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-			hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
-			hw.run(ctx, func(sess *coord.Session) holdTurn {
-				name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
-				sem := locks.NewSemaphore(sess, name, w.Limit, locks.WithWeight(weight))
-				return holdTurn{
-					acquire: sem.Acquire,
-					release: sem.Release,
-					token:   sem.Token,
-					record: func(s holdStep) {
-						record(SemEvent{Kind: s.Kind, Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: s.Token,
-							Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
-					},
-					work: func(_ int64, sec *section) {
-						for k := rng.Intn(4); k >= 0 && ctx.Err() == nil; k-- {
-							pause(ctx, time.Duration(rng.Int63n(int64(5*time.Millisecond))))
-							sec.alive()
-						}
-					},
-				}
-			})
-		}(i, c)
-	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
-	return h
+	return SemaphoreHistory{Events: runHolders(w.Clients, w.Commands, w.Bin, call, client, command)}
 }
 
 // runCommands is one command-line holder (see SemaphoreWorkload.Bin).

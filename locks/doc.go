@@ -1,8 +1,9 @@
 // Package locks is Coord's distributed lock, exclusive or read-write, and
 // its counting semaphore (Semaphore, see "Counting semaphores" below): the
 // client handles (Mutex; Mutex with Shared; RWMutex, a shared and an
-// exclusive Mutex on one name, in rwmutex.go; Semaphore),
-// the server-side waiting for a grant (wait.go) and the names of its key
+// exclusive Mutex on one name, in rwmutex.go; Semaphore; the acquire,
+// resume, withdraw and release flow Mutex and Semaphore share, in
+// grant.go), the server-side waiting for a grant (wait.go) and the names of its key
 // layout (rules.go: thin re-exports). Its rules inside the replicated
 // state machine live in package locks/lockrules, which the state machine
 // registers without linking this package (nor the client it imports).

@@ -2,8 +2,6 @@ package locks
 
 import (
 	"context"
-	"errors"
-	"sync"
 
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
@@ -18,15 +16,10 @@ import (
 // the lock protects and check it there (or in a transaction with
 // coord.Compare on the lock, see LockToken).
 type Mutex struct {
-	s      *coord.Session
 	name   string
 	owner  []byte
 	shared bool
-
-	mu    sync.Mutex
-	key   []byte
-	lease int64 // the lease key is attached to
-	token int64
+	g      grant
 }
 
 // MutexOption configures a Mutex.
@@ -46,7 +39,7 @@ func Shared() MutexOption { return func(m *Mutex) { m.shared = true } }
 
 // NewMutex returns a handle on lock name, owned by session s.
 func NewMutex(s *coord.Session, name string, opts ...MutexOption) *Mutex {
-	m := &Mutex{s: s, name: name}
+	m := &Mutex{name: name, g: grant{s: s}}
 	for _, f := range opts {
 		f(m)
 	}
@@ -68,85 +61,42 @@ func (m *Mutex) acquire(ctx context.Context, try bool) error {
 	if err := ValidateName(m.name); err != nil {
 		return err
 	}
-	lease, err := m.s.Lease(ctx, string(Prefix(m.name)))
-	if err != nil {
-		return err
-	}
-	req := &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try, Shared: m.shared}
-	for {
-		var resp wire.LockResponse
-		err := m.s.Client().Wait(ctx, coord.Waiting{
-			Method: wire.MethodLock,
-			Write:  req,
-			Resume: func(key []byte) any {
-				return &wire.LockRequest{Name: m.name, Lease: lease, Resume: key, Shared: m.shared}
-			},
-			Key: lockKey,
-			Withdraw: func(key []byte) (string, any) {
-				return wire.MethodUnlock, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}
-			},
-		}, &resp)
-		if err == nil {
-			m.mu.Lock()
-			m.key, m.lease, m.token = resp.Key, lease, resp.Token
-			m.mu.Unlock()
-			return nil
-		}
-		// Our place in the queue was given up while ctx is still alive
-		// (withdrawn by a call that ended as we gave up, say): queue again.
-		if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
-			continue
-		}
-		return err
-	}
+	return acquireGrant(ctx, &m.g, m.calls(try), func(r *wire.LockResponse) ([]byte, int64) { return r.Key, r.Token })
 }
 
-// lockKey reads the owner key of a LockResponse body.
-func lockKey(body []byte) ([]byte, error) {
-	var r wire.LockResponse
-	err := wire.Unmarshal(body, &r)
-	return r.Key, err
+// calls are the requests of m's acquire (a TryLock if try) and Unlock.
+func (m *Mutex) calls(try bool) grantCalls {
+	return grantCalls{
+		prefix: Prefix(m.name),
+		method: wire.MethodLock,
+		request: func(lease int64) any {
+			return &wire.LockRequest{Name: m.name, Lease: lease, Owner: m.owner, Try: try, Shared: m.shared}
+		},
+		resume: func(lease int64, key []byte) any {
+			return &wire.LockRequest{Name: m.name, Lease: lease, Resume: key, Shared: m.shared}
+		},
+		releaseMethod: wire.MethodUnlock,
+		releaseRequest: func(lease int64, key []byte) any {
+			return &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}
+		},
+	}
 }
 
 // Unlock releases the lock; the next waiter is granted at once. It proves
 // ownership with the session lease the lock was acquired with.
 func (m *Mutex) Unlock(ctx context.Context) error {
-	m.mu.Lock()
-	key, lease := m.key, m.lease
-	m.mu.Unlock()
-	if key == nil {
-		return coord.ErrNotHolder
-	}
-	if err := m.s.Client().Call(ctx, wire.MethodUnlock, &wire.UnlockRequest{Name: m.name, Key: key, Lease: lease}, &wire.UnlockResponse{}); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.key, m.lease, m.token = nil, 0, 0
-	m.mu.Unlock()
-	return nil
+	return m.g.release(ctx, m.calls(false), &wire.UnlockResponse{})
 }
 
 // Token returns the fencing token of the current hold (0 when not held).
-func (m *Mutex) Token() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.token
-}
+func (m *Mutex) Token() int64 { _, _, t := m.g.held(); return t }
 
 // Lease returns the session lease of the current hold (0 when not held):
 // with Key, what an Unlock must present.
-func (m *Mutex) Lease() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.lease
-}
+func (m *Mutex) Lease() int64 { _, l, _ := m.g.held(); return l }
 
 // Key returns the holder's key (nil when not held).
-func (m *Mutex) Key() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.key
-}
+func (m *Mutex) Key() []byte { k, _, _ := m.g.held(); return k }
 
 // Name returns the lock's name.
 func (m *Mutex) Name() string { return m.name }

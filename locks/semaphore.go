@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
@@ -30,16 +29,11 @@ var ErrLimitMismatch = errors.New("locks: semaphore limit mismatch")
 // One Semaphore handle holds at most one grant at a time; use one handle
 // per concurrent hold.
 type Semaphore struct {
-	s      *coord.Session
 	name   string
 	limit  int64
 	weight int64
 	owner  []byte
-
-	mu    sync.Mutex
-	key   []byte
-	lease int64 // the lease key is attached to
-	token int64
+	g      grant
 }
 
 // SemaphoreOption configures a Semaphore.
@@ -59,7 +53,7 @@ func WithSemaphoreOwner(owner []byte) SemaphoreOption {
 // owned by session s. Every acquirer of one name gives the same limit
 // while the semaphore has holders or waiters (ErrLimitMismatch otherwise).
 func NewSemaphore(s *coord.Session, name string, limit int64, opts ...SemaphoreOption) *Semaphore {
-	m := &Semaphore{s: s, name: name, limit: limit, weight: 1}
+	m := &Semaphore{name: name, limit: limit, weight: 1, g: grant{s: s}}
 	for _, f := range opts {
 		f(m)
 	}
@@ -83,47 +77,38 @@ func (m *Semaphore) acquire(ctx context.Context, try bool) error {
 	if _, werr := semaphorerules.CheckAcquire(req); werr != nil {
 		return fmt.Errorf("%w: %s", coord.ErrInvalid, werr.Message)
 	}
-	m.mu.Lock()
-	holding := m.key != nil
-	m.mu.Unlock()
-	if holding {
+	if key, _, _ := m.g.held(); key != nil {
 		return fmt.Errorf("%w: semaphore %q: this handle holds permits already: Release them first, or use another handle", coord.ErrInvalid, m.name)
 	}
-	lease, err := m.s.Lease(ctx, string(SemaphorePrefix(m.name)))
-	if err != nil {
-		return err
+	c := m.calls()
+	c.request = func(lease int64) any {
+		req.Lease = lease
+		return req
 	}
-	req.Lease = lease
-	for {
-		var resp wire.SemaphoreAcquireResponse
-		err := m.s.Client().Wait(ctx, coord.Waiting{
-			Method: wire.MethodSemAcquire,
-			Write:  req,
-			Resume: func(key []byte) any {
-				return &wire.SemaphoreAcquireRequest{Name: m.name, Lease: lease, Limit: m.limit, Weight: m.weight, Resume: key}
-			},
-			Key: semaphoreKey,
-			Withdraw: func(key []byte) (string, any) {
-				return wire.MethodSemRelease, &wire.SemaphoreReleaseRequest{Name: m.name, Key: key, Lease: lease}
-			},
-		}, &resp)
-		if err == nil {
-			m.mu.Lock()
-			m.key, m.lease, m.token = resp.Key, lease, resp.Token
-			m.mu.Unlock()
-			return nil
-		}
-		// Our place in the queue was given up while ctx is still alive
-		// (withdrawn by a call that ended as we gave up, say): queue again.
-		if errors.Is(err, coord.ErrCanceled) && ctx.Err() == nil {
-			continue
-		}
+	c.refused = func(err error) error {
 		// The request was checked above: the only argument the cluster
 		// can still refuse is a limit other than the semaphore's.
 		if errors.Is(err, coord.ErrInvalid) {
 			return &limitMismatchError{err}
 		}
 		return err
+	}
+	return acquireGrant(ctx, &m.g, c, func(r *wire.SemaphoreAcquireResponse) ([]byte, int64) { return r.Key, r.Token })
+}
+
+// calls are the requests of m's Acquire and Release (an acquire sets
+// request).
+func (m *Semaphore) calls() grantCalls {
+	return grantCalls{
+		prefix: SemaphorePrefix(m.name),
+		method: wire.MethodSemAcquire,
+		resume: func(lease int64, key []byte) any {
+			return &wire.SemaphoreAcquireRequest{Name: m.name, Lease: lease, Limit: m.limit, Weight: m.weight, Resume: key}
+		},
+		releaseMethod: wire.MethodSemRelease,
+		releaseRequest: func(lease int64, key []byte) any {
+			return &wire.SemaphoreReleaseRequest{Name: m.name, Key: key, Lease: lease}
+		},
 	}
 }
 
@@ -135,53 +120,21 @@ type limitMismatchError struct{ err error }
 func (e *limitMismatchError) Error() string   { return e.err.Error() }
 func (e *limitMismatchError) Unwrap() []error { return []error{ErrLimitMismatch, e.err} }
 
-// semaphoreKey reads the owner key of a SemaphoreAcquireResponse body.
-func semaphoreKey(body []byte) ([]byte, error) {
-	var r wire.SemaphoreAcquireResponse
-	err := wire.Unmarshal(body, &r)
-	return r.Key, err
-}
-
 // Release gives the permits back; the waiters that then fit are granted
 // at once. It proves ownership with the session lease the permits were
 // acquired with. A handle that holds nothing fails with coord.ErrNotHolder.
 func (m *Semaphore) Release(ctx context.Context) error {
-	m.mu.Lock()
-	key, lease := m.key, m.lease
-	m.mu.Unlock()
-	if key == nil {
-		return coord.ErrNotHolder
-	}
-	req := &wire.SemaphoreReleaseRequest{Name: m.name, Key: key, Lease: lease}
-	if err := m.s.Client().Call(ctx, wire.MethodSemRelease, req, &wire.SemaphoreReleaseResponse{}); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.key, m.lease, m.token = nil, 0, 0
-	m.mu.Unlock()
-	return nil
+	return m.g.release(ctx, m.calls(), &wire.SemaphoreReleaseResponse{})
 }
 
 // Token returns the fencing token of the current grant (0 when not held).
-func (m *Semaphore) Token() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.token
-}
+func (m *Semaphore) Token() int64 { _, _, t := m.g.held(); return t }
 
 // Key returns the owner key of the current grant (nil when not held).
-func (m *Semaphore) Key() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.key
-}
+func (m *Semaphore) Key() []byte { k, _, _ := m.g.held(); return k }
 
 // Lease returns the session lease of the current grant (0 when not held).
-func (m *Semaphore) Lease() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.lease
-}
+func (m *Semaphore) Lease() int64 { _, l, _ := m.g.held(); return l }
 
 // Name returns the semaphore's name.
 func (m *Semaphore) Name() string { return m.name }

@@ -199,3 +199,31 @@ func splitPassthrough(args []string) (own, command []string) {
 	}
 	return args, nil
 }
+
+// nameAndFormat reads the one NAME argument and the -w format of a
+// command about one named primitive.
+func nameAndFormat(c *cli.Context) (name, format string, err error) {
+	args, err := argsBetween(c, 1, 1, "NAME")
+	if err != nil {
+		return "", "", err
+	}
+	if format, err = outputFormat(c); err != nil {
+		return "", "", err
+	}
+	return args[0], format, nil
+}
+
+// rangeArgs reads KEY [RANGE_END], the -w format and the range flags
+// (--prefix, --from-key) of get, del and watch.
+func rangeArgs(c *cli.Context) (args []string, format string, err error) {
+	if args, err = argsBetween(c, 1, 2, "KEY [RANGE_END]"); err != nil {
+		return nil, "", err
+	}
+	if format, err = outputFormat(c); err != nil {
+		return nil, "", err
+	}
+	if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
+		return nil, "", usageErrorf(c, "%v", err)
+	}
+	return args, format, nil
+}

@@ -59,40 +59,32 @@ func barrierError(name string, err error) error {
 }
 
 // barrierGateCommand is barrier hold or barrier release.
-func barrierGateCommand(env *cliEnv, name, usage, usageText string) *cli.Command {
+func barrierGateCommand(env *cliEnv, verb, usage, usageText string) *cli.Command {
 	return &cli.Command{
-		Name:      name,
+		Name:      verb,
 		Usage:     usage,
 		ArgsUsage: "NAME",
 		UsageText: usageText,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				b := barrier.New(cl, args[0])
-				hold := name == "hold"
+				b := barrier.New(cl, name)
+				hold := verb == "hold"
 				if hold {
 					err = b.Hold(ctx)
 				} else {
 					err = b.Release(ctx)
 				}
 				if err != nil {
-					return barrierError(args[0], err)
+					return barrierError(name, err)
 				}
-				if format == formatJSON {
-					return writeJSON(env.stdout, struct {
-						Name string `json:"name"`
-						Held bool   `json:"held"`
-					}{args[0], hold})
-				}
-				fmt.Fprintln(env.stdout, "OK")
-				return nil
+				return printOK(env.stdout, format, struct {
+					Name string `json:"name"`
+					Held bool   `json:"held"`
+				}{name, hold})
 			})
 		},
 	}
@@ -257,16 +249,10 @@ func barrierEnter(c *cli.Context, env *cliEnv, cl *coord.Client, name string, co
 		return printBarrierStep(env.stdout, o.format, name, count, "left")
 	}
 
-	r := &runner{
-		argv: o.argv,
-		env: []string{
-			"COORD_BARRIER_NAME=" + name,
-			"COORD_BARRIER_COUNT=" + strconv.FormatInt(count, 10),
-		},
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
-	}
-	r.guardedBy(s)
+	r := guardedRunner(env, o, s, []string{
+		"COORD_BARRIER_NAME=" + name,
+		"COORD_BARRIER_COUNT=" + strconv.FormatInt(count, 10),
+	})
 	out, err := r.run(sigs, s.Done())
 	if err != nil {
 		return err

@@ -2,7 +2,10 @@
 // and the command-line client (put, get, del, txn, watch, compact, lease,
 // lock, elect, queue, barrier, semaphore, member, status, bench, version).
 // Commands run under lock acquire, elect campaign, barrier enter and
-// semaphore acquire share one guard (runner.go).
+// semaphore acquire share one guard (runner.go); lock acquire and
+// semaphore acquire are one guarded acquire (guarded.go: session, hold
+// with --timeout, print the grant or run the command, release), whose
+// hold-until-signal and run-then-release elect campaign reuses.
 //
 // It only wires things together: members come from package coord/server
 // (`coord dev` and the bench's local cluster run server.LocalCluster),

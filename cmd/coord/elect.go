@@ -120,47 +120,24 @@ func electCampaign(c *cli.Context, env *cliEnv, cl *coord.Client, name, value st
 	defer stopWatch()
 	lost := watchLeadership(wctx, cl, name, term, s.Done())
 
+	// stopWatch first: our own resignation is no loss.
+	release := func() error { stopWatch(); return resign() }
 	if o.argv == nil {
 		lr := &wire.LeaderResponse{Key: e.Key(), Value: []byte(value), Term: term, Lease: e.Lease()}
-		if err := printCampaignLeader(env.stdout, o.format, name, lr); err != nil {
-			_ = resign()
-			return err
-		}
-		select {
-		case <-sigs:
-			stopWatch()
-			return resign()
-		case <-lost.done:
-			return fmt.Errorf("leadership of %s lost (%s)", name, lost.reason())
-		}
+		return holdUntilSignal(func() error { return printCampaignLeader(env.stdout, o.format, name, lr) }, sigs, lost.done, release,
+			func() error { return fmt.Errorf("leadership of %s lost (%s)", name, lost.reason()) })
 	}
 
-	r := &runner{
-		argv: o.argv,
-		env: []string{
-			"COORD_ELECTION_NAME=" + name,
-			"COORD_ELECTION_VALUE=" + value,
-			"COORD_ELECTION_TERM=" + strconv.FormatInt(term, 10),
-			"COORD_ELECTION_LEASE=" + formatLease(e.Lease()),
-		},
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
+	cmdEnv := []string{
+		"COORD_ELECTION_NAME=" + name,
+		"COORD_ELECTION_VALUE=" + value,
+		"COORD_ELECTION_TERM=" + strconv.FormatInt(term, 10),
+		"COORD_ELECTION_LEASE=" + formatLease(e.Lease()),
 	}
-	r.guardedBy(s)
-	out, err := r.run(sigs, lost.done)
-	stopWatch()
-	if err != nil {
-		_ = resign()
-		return err
-	}
-	if out.lost {
-		_ = resign() // if made to resign, the session still holds a lease
+	return runGuarded(env, o, s, cmdEnv, sigs, lost.done, release, func() error {
+		_ = release() // if made to resign, the session still holds a lease
 		return fmt.Errorf("leadership of %s lost (%s); command terminated", name, lost.reason())
-	}
-	if err := resign(); err != nil && out.code == exitOK {
-		return err
-	}
-	return exitWith(out.code)
+	})
 }
 
 // leadershipLoss is closed (done) when a leadership ends, with why.
@@ -260,20 +237,16 @@ Prints the leader's value line, then "term T"; exits 1 when nobody leads.
    coord elect leader db-primary
    coord elect leader db-primary -w json   # {"header":...,"name":...,"key":...,"value":...,"term":N,"lease":N}`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
-				lr, err := electionLeader(c, cl, args[0])
+				lr, err := electionLeader(c, cl, name)
 				if err != nil {
-					return electionError(args[0], err)
+					return electionError(name, err)
 				}
-				return printLeader(env.stdout, format, args[0], lr)
+				return printLeader(env.stdout, format, name, lr)
 			})
 		},
 	}
@@ -294,11 +267,7 @@ coord elect leader -w json.
    coord elect observe db-primary
    coord elect observe db-primary -w json`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -307,29 +276,29 @@ coord elect leader -w json.
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				// Fail fast when the cluster is unreachable or the name is bad.
-				if _, err := electionLeader(c, cl, args[0]); err != nil && !errors.Is(err, coord.ErrNotFound) {
-					return electionError(args[0], err)
+				if _, err := electionLeader(c, cl, name); err != nil && !errors.Is(err, coord.ErrNotFound) {
+					return electionError(name, err)
 				}
 				sigs, stop := interrupts(c.Context)
 				defer stop()
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				obs := election.Observe(ctx, cl, args[0])
+				obs := election.Observe(ctx, cl, name)
 				for {
 					select {
 					case <-sigs:
 						return nil
 					case o, ok := <-obs:
 						if !ok {
-							return fmt.Errorf("observing election %s: the stream ended", args[0])
+							return fmt.Errorf("observing election %s: the stream ended", name)
 						}
 						if o.Err != nil {
-							return electionError(args[0], o.Err)
+							return electionError(name, o.Err)
 						}
 						if o.Leader == nil {
 							continue
 						}
-						if err := printLeader(env.stdout, format, args[0], o.Leader); err != nil {
+						if err := printLeader(env.stdout, format, name, o.Leader); err != nil {
 							return err
 						}
 					}
@@ -359,33 +328,25 @@ Prints OK; exits 1 when nobody leads or the lease is not the leader's
 			&cli.StringFlag{Name: "lease", Usage: "the leader's session lease `ID` (hex): proves the right to resign it"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			if !c.IsSet("lease") {
-				return usageErrorf(c, "missing --lease ID: the leader's session lease (coord elect leader %s -w json shows it)", args[0])
+				return usageErrorf(c, "missing --lease ID: the leader's session lease (coord elect leader %s -w json shows it)", name)
 			}
 			lease, err := parseLeaseArg(c.String("lease"))
 			if err != nil {
 				return usageErrorf(c, "--lease: %v", err)
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				if err := election.ResignLeader(ctx, cl, args[0], lease); err != nil {
-					return electionError(args[0], err)
+				if err := election.ResignLeader(ctx, cl, name, lease); err != nil {
+					return electionError(name, err)
 				}
-				if format == formatJSON {
-					return writeJSON(env.stdout, struct {
-						Name     string `json:"name"`
-						Resigned bool   `json:"resigned"`
-					}{args[0], true})
-				}
-				fmt.Fprintln(env.stdout, "OK")
-				return nil
+				return printOK(env.stdout, format, struct {
+					Name     string `json:"name"`
+					Resigned bool   `json:"resigned"`
+				}{name, true})
 			})
 		},
 	}

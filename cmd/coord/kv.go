@@ -135,16 +135,9 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 			&cli.BoolFlag{Name: "serializable", Usage: "read the local replica without a quorum round (may be stale)"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			args, format, err := rangeArgs(c)
 			if err != nil {
 				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
-				return usageErrorf(c, "%v", err)
 			}
 			view := getView{keysOnly: c.Bool("keys-only"), countOnly: c.Bool("count-only"), printValueOnly: c.Bool("print-value-only")}
 			if view.keysOnly && view.printValueOnly {
@@ -213,16 +206,9 @@ and value). RANGE_END, --prefix and --from-key select a range as in get.
 			&cli.BoolFlag{Name: "prev-kv", Usage: "print the deleted keys and values"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			args, format, err := rangeArgs(c)
 			if err != nil {
 				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
-				return usageErrorf(c, "%v", err)
 			}
 			opts := rangeOptions(c, args)
 			if c.Bool("prev-kv") {

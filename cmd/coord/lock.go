@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -143,14 +144,9 @@ coord --timeout 2s lock acquire NAME --timeout 1m.
 			if err != nil {
 				return err
 			}
-			if o.argv != nil {
-				if err := checkCommand(o.argv); err != nil {
-					return err
-				}
-			}
-			wait := c.Duration("timeout")
-			if wait < 0 {
-				return usageErrorf(c, "--timeout must not be negative")
+			wait, err := acquireWait(c, o)
+			if err != nil {
+				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				return lockAcquire(c, env, cl, args[0], wait, c.Bool("shared"), o)
@@ -172,89 +168,33 @@ func requestContext(c *cli.Context) (context.Context, context.CancelFunc) {
 }
 
 func lockAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, wait time.Duration, shared bool, o guardOptions) error {
-	sigs, stopSignals := interrupts(c.Context)
-	defer stopSignals()
-
-	// One bounded request first: an unreachable cluster or a bad name
-	// fails now instead of waiting forever.
-	if _, err := lockStatus(c, cl, name); err != nil {
-		return err
-	}
-	s, err := coord.NewSession(cl, coord.WithTTL(o.ttl))
-	if err != nil {
-		return err
-	}
-	// Closing the session revokes its lease: whatever happens below, the
-	// lock (or our place in its queue) goes with it.
-	held := &heldSession{s: s}
-	defer held.Close()
-	opts := []locks.MutexOption{locks.WithOwner([]byte(ownerInfo(o.argv)))}
-	if shared {
-		opts = append(opts, locks.Shared())
-	}
-	m := locks.NewMutex(s, name, opts...)
-
-	ctx := context.Background()
-	if wait > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, wait)
-		defer cancel()
-	}
-	end, err := untilInterrupted(ctx, sigs, nil, m.Lock)
-	release := func() error {
-		if err := held.release(c, m.Unlock); err != nil {
-			return fmt.Errorf("releasing lock %s: %w", name, err)
-		}
-		return nil
-	}
-	switch {
-	case end == waitInterrupted:
-		if err == nil {
-			_ = release() // granted as we gave up
-		}
-		return fmt.Errorf("interrupted while waiting for lock %s", name)
-	case err != nil && ctx.Err() == context.DeadlineExceeded:
-		return lockTimeoutError(c, cl, name)
-	case err != nil:
-		return lockError(name, err)
-	}
-
-	if o.argv == nil {
-		if err := printLockHeld(env.stdout, o.format, name, m.Key(), m.Token()); err != nil {
-			_ = release()
-			return err
-		}
-		select {
-		case <-sigs:
-			return release()
-		case <-s.Done():
-			return fmt.Errorf("lock %s lost (session expired)", name)
-		}
-	}
-
-	cmdEnv := []string{"COORD_LOCK_NAME=" + name, fmt.Sprintf("COORD_LOCK_TOKEN=%d", m.Token())}
-	if shared {
-		cmdEnv = append(cmdEnv, "COORD_LOCK_SHARED=1")
-	}
-	r := &runner{
-		argv:  o.argv,
-		env:   cmdEnv,
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
-	}
-	r.guardedBy(s)
-	out, err := r.run(sigs, s.Done())
-	if err != nil {
-		_ = release()
-		return err
-	}
-	if out.lost {
-		return fmt.Errorf("lock %s lost (session expired); command terminated", name)
-	}
-	if err := release(); err != nil && out.code == exitOK {
-		return err
-	}
-	return exitWith(out.code)
+	return guardedAcquire{
+		kind: "lock", name: name, wait: wait,
+		check: func() error { _, err := lockStatus(c, cl, name); return err },
+		hold: func(s *coord.Session) guardedHold {
+			opts := []locks.MutexOption{locks.WithOwner([]byte(ownerInfo(o.argv)))}
+			if shared {
+				opts = append(opts, locks.Shared())
+			}
+			m := locks.NewMutex(s, name, opts...)
+			return guardedHold{
+				acquire: m.Lock,
+				release: m.Unlock,
+				printHeld: func(w io.Writer, format string) error {
+					return printLockHeld(w, format, name, m.Key(), m.Token())
+				},
+				env: func() []string {
+					cmdEnv := []string{"COORD_LOCK_NAME=" + name, fmt.Sprintf("COORD_LOCK_TOKEN=%d", m.Token())}
+					if shared {
+						cmdEnv = append(cmdEnv, "COORD_LOCK_SHARED=1")
+					}
+					return cmdEnv
+				},
+			}
+		},
+		timedOut: func() error { return lockTimeoutError(c, cl, name) },
+		refused:  func(err error) error { return lockError(name, err) },
+	}.run(c, env, cl, o)
 }
 
 // lockStatus asks for the status of lock name within the global --timeout.
@@ -312,20 +252,16 @@ row per owner; JSON adds "readers", "holders" and "queue".
    coord lock status backup -w json     # {"header":...,"name":...,"held":true,"owner":...,"token":N,...}
    coord lock status backup -w table`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				st, err := locks.Status(ctx, cl, args[0])
+				st, err := locks.Status(ctx, cl, name)
 				if err != nil {
-					return lockError(args[0], err)
+					return lockError(name, err)
 				}
-				return printLockStatus(env.stdout, format, args[0], st)
+				return printLockStatus(env.stdout, format, name, st)
 			})
 		},
 	}

@@ -28,6 +28,16 @@ type getView struct {
 	printValueOnly bool
 }
 
+// printOK prints "OK", or j as JSON with -w json: the answer of a command
+// whose success is all there is to say.
+func printOK(w io.Writer, format string, j any) error {
+	if format == formatJSON {
+		return writeJSON(w, j)
+	}
+	fmt.Fprintln(w, "OK")
+	return nil
+}
+
 // printPut prints a put response.
 func printPut(w io.Writer, format string, r *wire.PutResponse) error {
 	if format == formatJSON {

@@ -294,14 +294,10 @@ the item was handed on to another consumer after the timeout).
 				if err := queue.New(cl, args[0]).AckSeq(ctx, seq, receipt); err != nil {
 					return queueError(args[0], err)
 				}
-				if format == formatJSON {
-					return writeJSON(env.stdout, struct {
-						Seq   int64 `json:"seq"`
-						Acked bool  `json:"acked"`
-					}{seq, true})
-				}
-				fmt.Fprintln(env.stdout, "OK")
-				return nil
+				return printOK(env.stdout, format, struct {
+					Seq   int64 `json:"seq"`
+					Acked bool  `json:"acked"`
+				}{seq, true})
 			})
 		},
 	}
@@ -321,21 +317,17 @@ queue prints nothing and exits 1.
    coord queue peek jobs
    coord queue peek jobs -w json              # {"seq":N,"value":"...","deliveries":N}`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				it, err := queue.New(cl, args[0]).Peek(ctx)
+				it, err := queue.New(cl, name).Peek(ctx)
 				if err != nil {
-					return queueError(args[0], err)
+					return queueError(name, err)
 				}
 				if it == nil {
-					return errQueueEmpty(args[0])
+					return errQueueEmpty(name)
 				}
 				return printQueueItem(env.stdout, format, it, it.Deliveries > 0, false)
 			})
@@ -356,20 +348,16 @@ output show them apart.
    coord queue len jobs
    coord queue len jobs -w json               # {"name":"jobs","len":N,"ready":N,"in_flight":N}`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				ready, inFlight, err := queue.New(cl, args[0]).Len(ctx)
+				ready, inFlight, err := queue.New(cl, name).Len(ctx)
 				if err != nil {
-					return queueError(args[0], err)
+					return queueError(name, err)
 				}
-				return printQueueLen(env.stdout, format, args[0], ready, inFlight)
+				return printQueueLen(env.stdout, format, name, ready, inFlight)
 			})
 		},
 	}

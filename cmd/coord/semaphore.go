@@ -96,14 +96,9 @@ coord --timeout 2s semaphore acquire NAME --limit 3 --timeout 1m.
 			case weight > limit:
 				return usageErrorf(c, "--weight %d is more than --limit %d: it could never be granted", weight, limit)
 			}
-			if o.argv != nil {
-				if err := checkCommand(o.argv); err != nil {
-					return err
-				}
-			}
-			wait := c.Duration("timeout")
-			if wait < 0 {
-				return usageErrorf(c, "--timeout must not be negative")
+			wait, err := acquireWait(c, o)
+			if err != nil {
+				return err
 			}
 			return withClient(c, func(cl *coord.Client) error {
 				return semaphoreAcquire(c, env, cl, args[0], limit, weight, c.Bool("try"), wait, o)
@@ -113,86 +108,29 @@ coord --timeout 2s semaphore acquire NAME --limit 3 --timeout 1m.
 }
 
 func semaphoreAcquire(c *cli.Context, env *cliEnv, cl *coord.Client, name string, limit, weight int64, try bool, wait time.Duration, o guardOptions) error {
-	sigs, stopSignals := interrupts(c.Context)
-	defer stopSignals()
-
-	// One bounded request first: an unreachable cluster or a bad name
-	// fails now instead of waiting forever.
-	if _, err := semaphoreStatus(c, cl, name); err != nil {
-		return err
-	}
-	s, err := coord.NewSession(cl, coord.WithTTL(o.ttl))
-	if err != nil {
-		return err
-	}
-	// Closing the session revokes its lease: whatever happens below, the
-	// permits (or our place in the queue) go with it.
-	held := &heldSession{s: s}
-	defer held.Close()
-	sem := locks.NewSemaphore(s, name, limit, locks.WithWeight(weight), locks.WithSemaphoreOwner([]byte(ownerInfo(o.argv))))
-
-	ctx := context.Background()
-	if wait > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, wait)
-		defer cancel()
-	}
-	acquire := sem.Acquire
-	if try {
-		acquire = sem.TryAcquire
-	}
-	end, err := untilInterrupted(ctx, sigs, nil, acquire)
-	release := func() error {
-		if err := held.release(c, sem.Release); err != nil {
-			return fmt.Errorf("releasing semaphore %s: %w", name, err)
-		}
-		return nil
-	}
-	switch {
-	case end == waitInterrupted:
-		if err == nil {
-			_ = release() // granted as we gave up
-		}
-		return fmt.Errorf("interrupted while waiting for semaphore %s", name)
-	case err != nil && ctx.Err() == context.DeadlineExceeded:
-		return semaphoreTimeoutError(c, cl, name)
-	case err != nil:
-		return err
-	}
-
-	if o.argv == nil {
-		if err := printSemaphoreHeld(env.stdout, o.format, name, sem); err != nil {
-			_ = release()
-			return err
-		}
-		select {
-		case <-sigs:
-			return release()
-		case <-s.Done():
-			return fmt.Errorf("semaphore %s lost (session expired)", name)
-		}
-	}
-
-	r := &runner{
-		argv: o.argv,
-		env: []string{"COORD_SEMAPHORE_NAME=" + name, fmt.Sprintf("COORD_SEMAPHORE_TOKEN=%d", sem.Token()),
-			fmt.Sprintf("COORD_SEMAPHORE_WEIGHT=%d", weight)},
-		stdin: env.stdin, stdout: env.stdout, stderr: env.stderr,
-		grace: o.grace,
-	}
-	r.guardedBy(s)
-	out, err := r.run(sigs, s.Done())
-	if err != nil {
-		_ = release()
-		return err
-	}
-	if out.lost {
-		return fmt.Errorf("semaphore %s lost (session expired); command terminated", name)
-	}
-	if err := release(); err != nil && out.code == exitOK {
-		return err
-	}
-	return exitWith(out.code)
+	return guardedAcquire{
+		kind: "semaphore", name: name, wait: wait,
+		check: func() error { _, err := semaphoreStatus(c, cl, name); return err },
+		hold: func(s *coord.Session) guardedHold {
+			sem := locks.NewSemaphore(s, name, limit, locks.WithWeight(weight), locks.WithSemaphoreOwner([]byte(ownerInfo(o.argv))))
+			acquire := sem.Acquire
+			if try {
+				acquire = sem.TryAcquire
+			}
+			return guardedHold{
+				acquire: acquire,
+				release: sem.Release,
+				printHeld: func(w io.Writer, format string) error {
+					return printSemaphoreHeld(w, format, name, sem)
+				},
+				env: func() []string {
+					return []string{"COORD_SEMAPHORE_NAME=" + name, fmt.Sprintf("COORD_SEMAPHORE_TOKEN=%d", sem.Token()),
+						fmt.Sprintf("COORD_SEMAPHORE_WEIGHT=%d", weight)}
+				},
+			}
+		},
+		timedOut: func() error { return semaphoreTimeoutError(c, cl, name) },
+	}.run(c, env, cl, o)
 }
 
 // semaphoreStatus asks for the status of semaphore name within the global
@@ -236,20 +174,16 @@ limit). OWNER is what the acquirer sent: coord semaphore acquire sends
    coord semaphore status builds -w json    # {"header":...,"name":...,"limit":N,"held":H,"holders":[...],"waiters":[...]}
    coord semaphore status builds -w table`,
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			name, format, err := nameAndFormat(c)
 			if err != nil {
 				return err
 			}
 			return withCall(c, func(ctx context.Context, cl *coord.Client) error {
-				st, err := locks.SemaphoreStatus(ctx, cl, args[0])
+				st, err := locks.SemaphoreStatus(ctx, cl, name)
 				if err != nil {
 					return err
 				}
-				return printSemaphoreStatus(env.stdout, format, args[0], st)
+				return printSemaphoreStatus(env.stdout, format, name, st)
 			})
 		},
 	}

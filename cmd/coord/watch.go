@@ -48,16 +48,9 @@ With -w json it prints one object per batch of events on one line:
 			&cli.BoolFlag{Name: "filter-delete", Usage: "leave out DELETE events"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 2, "KEY [RANGE_END]")
+			args, format, err := rangeArgs(c)
 			if err != nil {
 				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			if err := checkRangeFlags(c.Bool("prefix"), c.Bool("from-key"), len(args) == 2); err != nil {
-				return usageErrorf(c, "%v", err)
 			}
 			if c.Bool("filter-put") && c.Bool("filter-delete") {
 				return usageErrorf(c, "--filter-put and --filter-delete cannot be used together (nothing would be left)")

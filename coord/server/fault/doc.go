@@ -64,6 +64,15 @@
 //     kill-leader, isolate-leader-drop, kill-restart and cut-client;
 //     TestFaultSemaphoreCheckerCatchesOverLimit feeds the checker sections
 //     over the limit.
+//   - The three lock-like workloads above share holder.go: the skeleton
+//     of Run (runHolders: a goroutine per client and per command link,
+//     one history in call order), a Go client's loop (holdWorker: think, keep a session, acquire within OpTimeout,
+//     record the grant, the section it saw and the release; a release of
+//     unknown outcome drops the session), the fenced write and the
+//     writer's stall (fencedWrite, writerWork), and the command-line
+//     holder (commandHolder), and the tokens-increase check of the
+//     checkers (notIncreasing); each workload says only which hold it
+//     takes, what it does holding it and how it records a step.
 //   - WriteWorkload: fresh keys put concurrently; every acknowledged one
 //     must be read back after all members were SIGKILLed and restarted.
 //   - QueueWorkload: producers enqueue unique numbered values; consumers

@@ -2,16 +2,9 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -111,13 +104,7 @@ func CheckLocks(h LockHistory) []string {
 			}
 			seen[g.Token] = g
 		}
-		for _, a := range gs {
-			for _, b := range gs {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("lock "+name, gs, func(e LockEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 		tokens := make([]int64, 0, len(seen))
 		for t := range seen {
 			tokens = append(tokens, t)
@@ -193,226 +180,52 @@ func Register(name string) string { return "{" + name + "}/reg" }
 
 // Run runs every client until ctx ends and returns the history.
 func (w *LockWorkload) Run(ctx context.Context, start time.Time, seed int64) LockHistory {
-	var mu sync.Mutex
-	var h LockHistory
-	record := func(e LockEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
-	}
-	now := func() int64 { return int64(time.Since(start)) }
-	// Sections are compared with the stamps of other processes: the wall
-	// clock, one machine.
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, l := range w.Commands {
-		if w.Bin == "" {
-			break
-		}
-		wg.Add(1)
-		go func(id int, l *ClientLink) {
-			defer wg.Done()
-			w.runCommands(ctx, id, l, start, seed, record)
-		}(len(w.Clients)+i, l)
-	}
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*104729))
-			var sess *coord.Session
-			defer func() {
-				if sess != nil {
-					sess.Orphan()
-				}
-			}()
-			fenced := func(kind string, name string, token int64) {
-				e := LockEvent{Kind: kind, Client: id, Lock: name, Token: token, Call: now()}
-				octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				r, err := c.Txn(octx).If(locks.LockToken(name, token)).
-					Then(coord.OpPut(Register(name), strconv.FormatInt(token, 10))).Commit()
-				cancel()
-				e.Return = now()
-				switch {
-				case err != nil:
-					e.Outcome, e.Return = "unknown", Infinity
-				case r.Succeeded:
-					e.Outcome, e.Rev = "ok", r.Header.Revision
-				default:
-					e.Outcome = "rejected"
-				}
-				record(e)
+	now, wall := clocks(start)
+	call := func(e LockEvent) int64 { return e.Call }
+	command := func(id int, l *ClientLink, record func(LockEvent)) { w.runCommands(ctx, id, l, start, seed, record) }
+	client := func(id int, c *coord.Client, record func(LockEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*104729))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		grants := 0
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name := w.Locks[rng.Intn(len(w.Locks))]
+			m := locks.NewMutex(sess, name)
+			fenced := func(kind string, token int64) {
+				record(fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token}))
 			}
-			grants := 0
-			for ctx.Err() == nil {
-				if w.Think > 0 {
-					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-				}
-				if sess != nil {
-					select {
-					case <-sess.Done():
-						sess.Orphan()
-						sess = nil
-					default:
-					}
-				}
-				if sess == nil {
-					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
-					if err != nil {
-						pause(ctx, 100*time.Millisecond)
-						continue
-					}
-					sess = s
-				}
-				name := w.Locks[rng.Intn(len(w.Locks))]
-				m := locks.NewMutex(sess, name)
-				call := now()
-				lctx, cancel := context.WithTimeout(ctx, w.OpTimeout)
-				err := m.Lock(lctx)
-				cancel()
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
-						pause(ctx, 50*time.Millisecond)
-					}
-					continue
-				}
-				token := m.Token()
-				record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()})
-				grants++
-				// The critical section, as this client sees it: it goes
-				// on only while the session counts itself alive.
-				// (A grant may come back after the session's deadline: then
-				// there is no section at all.)
-				sec := LockEvent{Kind: "section", Client: id, Lock: name, Token: token}
-				alive := func() bool {
-					t := wall()
-					select {
-					case <-sess.Done():
-						return false
-					default:
-					}
-					if !time.Now().Before(sess.Deadline()) {
-						return false
-					}
-					if sec.Start == 0 {
-						sec.Start = t
-					}
-					sec.End = t
-					return true
-				}
-				alive()
-				if w.Stall && id == 0 && grants == 3 {
-					sess.Orphan()
-					pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
-				}
-				alive()
-				fenced("write", name, token)
-				pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
-				alive()
-				fenced("write", name, token)
-				if sec.Start != 0 {
-					record(sec)
-				}
-				e := LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}
-				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				err = m.Unlock(uctx)
-				cancel()
-				e.Return = now()
-				if err != nil {
-					e.Outcome, e.Return = "unknown", Infinity
-					record(e)
-					// The lock may still be ours: drop the session so its
-					// lease expires and the lock moves on.
-					sess.Orphan()
-					sess = nil
-					continue
-				}
-				e.Outcome = "ok"
-				record(e)
-				fenced("stale", name, token)
+			return holdTurn{
+				acquire: m.Lock,
+				release: m.Unlock,
+				token:   m.Token,
+				record: func(s holdStep) {
+					record(LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token, Outcome: s.Outcome,
+						Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
+				},
+				work: func(token int64, sec *section) {
+					grants++
+					writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && grants == 3, rng, sec, func() { fenced("write", token) })
+				},
+				released: func(token int64) { fenced("stale", token) },
 			}
-		}(i, c)
+		})
 	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
-	return h
+	return LockHistory{Events: runHolders(w.Clients, w.Commands, w.Bin, call, client, command)}
 }
-
-// stampScript writes "token $COORD_LOCK_TOKEN" to file $1, then the time
-// (ns) every 20 ms, $2 times.
-const stampScript = `echo "token $COORD_LOCK_TOKEN" > "$1"; i=0; while [ $i -lt $2 ]; do date +%s%N >> "$1"; sleep 0.02; i=$((i+1)); done`
 
 // runCommands is one command-line holder (see LockWorkload.Bin).
 func (w *LockWorkload) runCommands(ctx context.Context, id int, l *ClientLink, start time.Time, seed int64, record func(LockEvent)) {
 	rng := rand.New(rand.NewSource(seed + int64(id)*104729))
-	now := func() int64 { return int64(time.Since(start)) }
-	for iter := 0; ctx.Err() == nil; iter++ {
-		if w.Think > 0 {
-			pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-		}
+	ch := &commandHolder{bin: w.Bin, dir: w.Dir, ttl: w.SessionTTL, think: w.Think, link: l, start: start,
+		tokenVar: "COORD_LOCK_TOKEN", filePrefix: "c"}
+	ch.run(ctx, id, rng, func() commandTurn {
 		name := w.Locks[rng.Intn(len(w.Locks))]
-		n, script, long := 5+rng.Intn(11), stampScript, rng.Intn(4) == 0
-		if long {
-			n, script = 200, "trap '' TERM; "+stampScript
+		return commandTurn{
+			name: name,
+			args: []string{"lock", "acquire", name},
+			done: func(token, call, first, last int64) {
+				record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: first})
+				record(LockEvent{Kind: "section", Client: id, Lock: name, Token: token, Start: first, End: last})
+			},
 		}
-		file := filepath.Join(w.Dir, fmt.Sprintf("c%d-%d-%s", id, iter, name))
-		cmd := exec.CommandContext(ctx, w.Bin, "lock", "acquire", name,
-			"--ttl", fmt.Sprintf("%ds", w.SessionTTL), "--timeout", "10s",
-			"--endpoints", strings.Join(l.Endpoints, ","),
-			"--", "sh", "-c", script, "sh", file, strconv.Itoa(n))
-		// At the end of the run: Ctrl-C, as a user would; coord passes it
-		// on and releases the lock.
-		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-		cmd.WaitDelay = 15 * time.Second
-		call := now()
-		if err := cmd.Start(); err != nil {
-			pause(ctx, 100*time.Millisecond)
-			continue
-		}
-		exited := make(chan struct{})
-		go func() {
-			// Holding, as far as the cut-client nemesis needs to know:
-			// a long command has begun.
-			t := time.NewTicker(20 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-exited:
-					return
-				case <-t.C:
-					if _, err := os.Stat(file); err == nil && long {
-						l.SetHolding(true)
-					}
-				}
-			}
-		}()
-		_ = cmd.Wait()
-		close(exited)
-		l.SetHolding(false)
-		token, stamps := readStamps(file)
-		if len(stamps) == 0 {
-			continue
-		}
-		first, last := stamps[0]-start.UnixNano(), stamps[len(stamps)-1]-start.UnixNano()
-		record(LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: first})
-		record(LockEvent{Kind: "section", Client: id, Lock: name, Token: token, Start: first, End: last})
-	}
-}
-
-// readStamps reads a stamp file of stampScript.
-func readStamps(file string) (token int64, stamps []int64) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0, nil
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if t, ok := strings.CutPrefix(line, "token "); ok {
-			token, _ = strconv.ParseInt(t, 10, 64)
-			continue
-		}
-		if v, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64); err == nil {
-			stamps = append(stamps, v)
-		}
-	}
-	return token, stamps
+	})
 }

@@ -226,27 +226,16 @@ func (w *QueueWorkload) consume(ctx context.Context, id int, c *coord.Client, rn
 		}
 	}()
 	for ctx.Err() == nil {
-		if sess != nil {
-			select {
-			case <-sess.Done():
-				sess.Orphan()
-				sess = nil
-			default:
-			}
-		}
-		if sess == nil {
+		if sess = dropEnded(sess); sess == nil {
 			crashy := w.CrashEvery > 0 && rng.Intn(2) == 0
 			ttl := w.SessionTTL
 			if crashy {
 				ttl = 1
 			}
-			s, err := coord.NewSession(c, coord.WithTTL(ttl))
-			if err != nil {
-				pause(ctx, 100*time.Millisecond)
+			if sess = newSession(ctx, c, ttl); sess == nil {
 				continue
 			}
-			sess = s
-			q = queue.New(c, w.Name, queue.WithSession(s), queue.WithVisibility(w.Visibility))
+			q = queue.New(c, w.Name, queue.WithSession(sess), queue.WithVisibility(w.Visibility))
 			w.mu.Lock()
 			w.consumer++
 			cid = w.consumer

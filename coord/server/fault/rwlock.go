@@ -2,12 +2,9 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -110,13 +107,7 @@ func CheckRWLocks(h RWLockHistory) []string {
 				}
 			}
 		}
-		for _, a := range p.grants {
-			for _, b := range p.grants {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("lock %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)", name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("lock "+name, p.grants, func(e RWLockEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 		var tokens []int64
 		for _, g := range p.grants {
 			tokens = append(tokens, g.Token)
@@ -186,151 +177,56 @@ type RWLockWorkload struct {
 
 // Run runs every client until ctx ends and returns the history.
 func (w *RWLockWorkload) Run(ctx context.Context, start time.Time, seed int64) RWLockHistory {
-	var mu sync.Mutex
-	var h RWLockHistory
-	record := func(e RWLockEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
-	}
-	now := func() int64 { return int64(time.Since(start)) }
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-			var sess *coord.Session
-			defer func() {
-				if sess != nil {
-					sess.Orphan()
-				}
-			}()
-			fenced := func(kind, mode, name string, token int64) {
-				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: kind, Client: id, Lock: name, Token: token, Call: now()}}
-				octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				r, err := c.Txn(octx).If(locks.LockToken(name, token)).
-					Then(coord.OpPut(Register(name), strconv.FormatInt(token, 10))).Commit()
-				cancel()
-				e.Return = now()
-				switch {
-				case err != nil:
-					e.Outcome, e.Return = "unknown", Infinity
-				case r.Succeeded:
-					e.Outcome, e.Rev = "ok", r.Header.Revision
-				default:
-					e.Outcome = "rejected"
-				}
-				record(e)
+	now, wall := clocks(start)
+	call := func(e RWLockEvent) int64 { return e.Call }
+	client := func(id int, c *coord.Client, record func(RWLockEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		writes := 0
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name := w.Locks[rng.Intn(len(w.Locks))]
+			mode := ModeShared
+			if rng.Intn(100) < w.WritePercent {
+				mode = ModeExclusive
 			}
-			writes := 0
-			for ctx.Err() == nil {
-				if w.Think > 0 {
-					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-				}
-				if sess != nil {
-					select {
-					case <-sess.Done():
-						sess.Orphan()
-						sess = nil
-					default:
-					}
-				}
-				if sess == nil {
-					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
-					if err != nil {
-						pause(ctx, 100*time.Millisecond)
-						continue
-					}
-					sess = s
-				}
-				name := w.Locks[rng.Intn(len(w.Locks))]
-				mode := ModeShared
-				if rng.Intn(100) < w.WritePercent {
-					mode = ModeExclusive
-				}
-				rw := locks.NewRWMutex(sess, name)
-				m := rw.ReadLocker()
-				if mode == ModeExclusive {
-					m = rw.WriteLocker()
-				}
-				call := now()
-				lctx, cancel := context.WithTimeout(ctx, w.OpTimeout)
-				err := m.Lock(lctx)
-				cancel()
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
-						pause(ctx, 50*time.Millisecond)
-					}
-					continue
-				}
-				token := m.Token()
-				record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "grant", Client: id, Lock: name, Token: token, Call: call, Return: now()}})
-				// The critical section as this client sees it: on only
-				// while its session counts itself alive.
-				sec := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "section", Client: id, Lock: name, Token: token}}
-				alive := func() bool {
-					t := wall()
-					select {
-					case <-sess.Done():
-						return false
-					default:
-					}
-					if !time.Now().Before(sess.Deadline()) {
-						return false
-					}
-					if sec.Start == 0 {
-						sec.Start = t
-					}
-					sec.End = t
-					return true
-				}
-				alive()
-				if mode == ModeShared {
-					fenced("reader-write", mode, name, token)
+			rw := locks.NewRWMutex(sess, name)
+			m := rw.ReadLocker()
+			if mode == ModeExclusive {
+				m = rw.WriteLocker()
+			}
+			fenced := func(kind string, token int64) {
+				e := fencedWrite(c, w.OpTimeout, now, LockEvent{Kind: kind, Client: id, Lock: name, Token: token})
+				record(RWLockEvent{Mode: mode, LockEvent: e})
+			}
+			t := holdTurn{
+				acquire: m.Lock,
+				release: m.Unlock,
+				token:   m.Token,
+				record: func(s holdStep) {
+					record(RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: s.Kind, Client: id, Lock: name, Token: s.Token,
+						Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End}})
+				},
+			}
+			if mode == ModeShared {
+				t.work = func(token int64, sec *section) {
+					fenced("reader-write", token)
 					end := time.Now().Add(time.Duration(10+rng.Intn(31)) * time.Millisecond)
-					for time.Now().Before(end) && ctx.Err() == nil && alive() {
+					for time.Now().Before(end) && ctx.Err() == nil && sec.alive() {
 						pause(ctx, 5*time.Millisecond)
 					}
-					alive()
-				} else {
-					writes++
-					if w.Stall && id == 0 && writes == 3 {
-						sess.Orphan()
-						pause(ctx, time.Duration(w.SessionTTL)*time.Second+1500*time.Millisecond)
-					}
-					alive()
-					fenced("write", mode, name, token)
-					pause(ctx, time.Duration(rng.Int63n(int64(10*time.Millisecond))))
-					alive()
-					fenced("write", mode, name, token)
+					sec.alive()
 				}
-				if sec.Start != 0 {
-					record(sec)
-				}
-				e := RWLockEvent{Mode: mode, LockEvent: LockEvent{Kind: "release", Client: id, Lock: name, Token: token, Call: now()}}
-				uctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				err = m.Unlock(uctx)
-				cancel()
-				e.Return = now()
-				if err != nil {
-					e.Outcome, e.Return = "unknown", Infinity
-					record(e)
-					sess.Orphan()
-					sess = nil
-					continue
-				}
-				e.Outcome = "ok"
-				record(e)
-				if mode == ModeExclusive {
-					fenced("stale", mode, name, token)
-				}
+				return t
 			}
-		}(i, c)
+			t.work = func(token int64, sec *section) {
+				writes++
+				writerWork(ctx, sess, w.SessionTTL, w.Stall && id == 0 && writes == 3, rng, sec, func() { fenced("write", token) })
+			}
+			t.released = func(token int64) { fenced("stale", token) }
+			return t
+		})
 	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
+	h := RWLockHistory{Events: runHolders(w.Clients, nil, "", call, client, nil)}
 	h.ReaderOverlaps = readerOverlaps(h.Events)
 	return h
 }

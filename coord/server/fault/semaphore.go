@@ -2,16 +2,11 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coord-io/coord/coord"
@@ -73,15 +68,7 @@ func CheckSemaphores(h SemaphoreHistory) []string {
 	var out []string
 	for _, name := range names {
 		out = append(out, overLimit(name, sections[name])...)
-		gs := grants[name]
-		for _, a := range gs {
-			for _, b := range gs {
-				if a.Return < b.Call && a.Token >= b.Token {
-					out = append(out, fmt.Sprintf("semaphore %s: grant of token %d to client %d returned before client %d asked, yet client %d got token %d (not increasing)",
-						name, a.Token, a.Client, b.Client, b.Client, b.Token))
-				}
-			}
-		}
+		out = append(out, notIncreasing("semaphore "+name, grants[name], func(e SemEvent) grantTimes { return grantTimes{e.Client, e.Token, e.Call, e.Return} })...)
 	}
 	return out
 }
@@ -218,178 +205,49 @@ func (w *SemaphoreWorkload) weight(rng *rand.Rand) int64 {
 
 // Run runs every client until ctx ends and returns the history.
 func (w *SemaphoreWorkload) Run(ctx context.Context, start time.Time, seed int64) SemaphoreHistory {
-	var mu sync.Mutex
-	var h SemaphoreHistory
-	record := func(e SemEvent) {
-		mu.Lock()
-		h.Events = append(h.Events, e)
-		mu.Unlock()
-	}
-	now := func() int64 { return int64(time.Since(start)) }
-	wall := func() int64 { return time.Now().UnixNano() - start.UnixNano() }
-	var wg sync.WaitGroup
-	for i, l := range w.Commands {
-		if w.Bin == "" {
-			break
-		}
-		wg.Add(1)
-		go func(id int, l *ClientLink) {
-			defer wg.Done()
-			w.runCommands(ctx, id, l, start, seed, record)
-		}(len(w.Clients)+i, l)
-	}
-	for i, c := range w.Clients {
-		wg.Add(1)
-		go func(id int, c *coord.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-			var sess *coord.Session
-			defer func() {
-				if sess != nil {
-					sess.Orphan()
-				}
-			}()
-			for ctx.Err() == nil {
-				if w.Think > 0 {
-					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-				}
-				if sess != nil {
-					select {
-					case <-sess.Done():
-						sess.Orphan()
-						sess = nil
-					default:
+	now, wall := clocks(start)
+	call := func(e SemEvent) int64 { return e.Call }
+	command := func(id int, l *ClientLink, record func(SemEvent)) { w.runCommands(ctx, id, l, start, seed, record) }
+	client := func(id int, c *coord.Client, record func(SemEvent)) {
+		rng := rand.New(rand.NewSource(seed + int64(id)*7919))
+		hw := &holdWorker{client: c, ttl: w.SessionTTL, opTimeout: w.OpTimeout, think: w.Think, rng: rng, now: now, wall: wall}
+		hw.run(ctx, func(sess *coord.Session) holdTurn {
+			name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
+			sem := locks.NewSemaphore(sess, name, w.Limit, locks.WithWeight(weight))
+			return holdTurn{
+				acquire: sem.Acquire,
+				release: sem.Release,
+				token:   sem.Token,
+				record: func(s holdStep) {
+					record(SemEvent{Kind: s.Kind, Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: s.Token,
+						Outcome: s.Outcome, Call: s.Call, Return: s.Return, Start: s.Start, End: s.End})
+				},
+				work: func(_ int64, sec *section) {
+					for k := rng.Intn(4); k >= 0 && ctx.Err() == nil; k-- {
+						pause(ctx, time.Duration(rng.Int63n(int64(5*time.Millisecond))))
+						sec.alive()
 					}
-				}
-				if sess == nil {
-					s, err := coord.NewSession(c, coord.WithTTL(w.SessionTTL))
-					if err != nil {
-						pause(ctx, 100*time.Millisecond)
-						continue
-					}
-					sess = s
-				}
-				name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
-				sem := locks.NewSemaphore(sess, name, w.Limit, locks.WithWeight(weight))
-				call := now()
-				actx, cancel := context.WithTimeout(ctx, w.OpTimeout)
-				err := sem.Acquire(actx)
-				cancel()
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, coord.ErrTimeout) && !errors.Is(err, coord.ErrCanceled) {
-						pause(ctx, 50*time.Millisecond)
-					}
-					continue
-				}
-				token := sem.Token()
-				record(SemEvent{Kind: "grant", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: call, Return: now()})
-				// The critical section, as this client sees it: it goes
-				// on only while the session counts itself alive.
-				sec := SemEvent{Kind: "section", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token}
-				alive := func() bool {
-					t := wall()
-					select {
-					case <-sess.Done():
-						return false
-					default:
-					}
-					if !time.Now().Before(sess.Deadline()) {
-						return false
-					}
-					if sec.Start == 0 {
-						sec.Start = t
-					}
-					sec.End = t
-					return true
-				}
-				alive()
-				for k := rng.Intn(4); k >= 0 && ctx.Err() == nil; k-- {
-					pause(ctx, time.Duration(rng.Int63n(int64(5*time.Millisecond))))
-					alive()
-				}
-				if sec.Start != 0 {
-					record(sec)
-				}
-				e := SemEvent{Kind: "release", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: now()}
-				rctx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
-				err = sem.Release(rctx)
-				cancel()
-				e.Return = now()
-				if err != nil {
-					e.Outcome, e.Return = "unknown", Infinity
-					record(e)
-					// The permits may still be ours: drop the session so
-					// its lease expires and they move on.
-					sess.Orphan()
-					sess = nil
-					continue
-				}
-				e.Outcome = "ok"
-				record(e)
+				},
 			}
-		}(i, c)
+		})
 	}
-	wg.Wait()
-	sort.Slice(h.Events, func(i, j int) bool { return h.Events[i].Call < h.Events[j].Call })
-	return h
+	return SemaphoreHistory{Events: runHolders(w.Clients, w.Commands, w.Bin, call, client, command)}
 }
-
-// semStampScript writes "token $COORD_SEMAPHORE_TOKEN" to file $1, then
-// the time (ns) every 20 ms, $2 times (the format readStamps reads).
-const semStampScript = `echo "token $COORD_SEMAPHORE_TOKEN" > "$1"; i=0; while [ $i -lt $2 ]; do date +%s%N >> "$1"; sleep 0.02; i=$((i+1)); done`
 
 // runCommands is one command-line holder (see SemaphoreWorkload.Bin).
 func (w *SemaphoreWorkload) runCommands(ctx context.Context, id int, l *ClientLink, start time.Time, seed int64, record func(SemEvent)) {
 	rng := rand.New(rand.NewSource(seed + int64(id)*7919))
-	now := func() int64 { return int64(time.Since(start)) }
-	for iter := 0; ctx.Err() == nil; iter++ {
-		if w.Think > 0 {
-			pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
-		}
+	ch := &commandHolder{bin: w.Bin, dir: w.Dir, ttl: w.SessionTTL, think: w.Think, link: l, start: start,
+		tokenVar: "COORD_SEMAPHORE_TOKEN", filePrefix: "s"}
+	ch.run(ctx, id, rng, func() commandTurn {
 		name, weight := w.Semaphores[rng.Intn(len(w.Semaphores))], w.weight(rng)
-		n, script, long := 5+rng.Intn(11), semStampScript, rng.Intn(4) == 0
-		if long {
-			n, script = 200, "trap '' TERM; "+semStampScript
+		return commandTurn{
+			name: name,
+			args: []string{"semaphore", "acquire", name, "--limit", strconv.FormatInt(w.Limit, 10), "--weight", strconv.FormatInt(weight, 10)},
+			done: func(token, call, first, last int64) {
+				record(SemEvent{Kind: "grant", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: call, Return: first})
+				record(SemEvent{Kind: "section", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Start: first, End: last})
+			},
 		}
-		file := filepath.Join(w.Dir, fmt.Sprintf("s%d-%d-%s", id, iter, name))
-		cmd := exec.CommandContext(ctx, w.Bin, "semaphore", "acquire", name,
-			"--limit", strconv.FormatInt(w.Limit, 10), "--weight", strconv.FormatInt(weight, 10),
-			"--ttl", fmt.Sprintf("%ds", w.SessionTTL), "--timeout", "10s",
-			"--endpoints", strings.Join(l.Endpoints, ","),
-			"--", "sh", "-c", script, "sh", file, strconv.Itoa(n))
-		// At the end of the run: Ctrl-C, as a user would; coord passes it
-		// on and releases the permits.
-		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-		cmd.WaitDelay = 15 * time.Second
-		call := now()
-		if err := cmd.Start(); err != nil {
-			pause(ctx, 100*time.Millisecond)
-			continue
-		}
-		exited := make(chan struct{})
-		go func() {
-			t := time.NewTicker(20 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-exited:
-					return
-				case <-t.C:
-					if _, err := os.Stat(file); err == nil && long {
-						l.SetHolding(true)
-					}
-				}
-			}
-		}()
-		_ = cmd.Wait()
-		close(exited)
-		l.SetHolding(false)
-		token, stamps := readStamps(file)
-		if len(stamps) == 0 {
-			continue
-		}
-		first, last := stamps[0]-start.UnixNano(), stamps[len(stamps)-1]-start.UnixNano()
-		record(SemEvent{Kind: "grant", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Call: call, Return: first})
-		record(SemEvent{Kind: "section", Client: id, Sem: name, Limit: w.Limit, Weight: weight, Token: token, Start: first, End: last})
-	}
+	})
 }

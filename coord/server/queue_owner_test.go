@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -179,22 +180,20 @@ func newFrameTap(t *testing.T, target string) *frameTap {
 			ft.mu.Lock()
 			ft.conns = append(ft.conns, cc, sc)
 			ft.mu.Unlock()
-			pr, pw := io.Pipe()
-			wg.Add(3)
+			wg.Add(2)
 			go func() { defer wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
 			go func() {
+				// Each request is recorded before its last byte is passed
+				// on, so once its answer is back frames() includes it.
 				defer wg.Done()
-				_, _ = io.Copy(io.MultiWriter(sc, pw), cc)
-				pw.Close()
-				sc.Close()
-			}()
-			go func() {
-				defer wg.Done()
-				fr := wire.NewFrameReader(pr, 0)
+				defer sc.Close()
+				var pending bytes.Buffer
+				fr := wire.NewFrameReader(io.TeeReader(cc, &pending), 0)
 				for {
 					var f wire.Frame
 					if err := fr.Read(&f); err != nil {
-						_, _ = io.Copy(io.Discard, pr)
+						_, _ = sc.Write(pending.Bytes())
+						_, _ = io.Copy(sc, cc)
 						return
 					}
 					if f.Type == wire.FrameRequest {
@@ -202,6 +201,10 @@ func newFrameTap(t *testing.T, target string) *frameTap {
 						ft.writes = append(ft.writes, wire.Frame{Method: f.Method, Seq: f.Seq, AckBelow: f.AckBelow})
 						ft.mu.Unlock()
 					}
+					if _, err := sc.Write(pending.Bytes()); err != nil {
+						return
+					}
+					pending.Reset()
 				}
 			}()
 		}

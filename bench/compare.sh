@@ -183,6 +183,10 @@ for row in "${rows[@]}"; do
 	[[ "${NO_ETCD:-}" == 1 ]] || e=$(bench etcd "$name" $args)
 	read -r cops cp99 ccpu cerr <<<"$c"
 	read -r eops ep99 ecpu eerr <<<"$e"
+	if [[ $cops == n/a && $eops == n/a ]]; then
+		echo "| $name | n/a: ${c#n/a } | n/a: ${e#n/a } | — | — | — | — | — | —/— |"
+		continue
+	fi
 	if [[ $cops == n/a ]]; then
 		echo "| $name | n/a: ${c#n/a } | $(fmt_ops "$eops") | — | — | ${ep99} ms | — | $ecpu | —/$eerr |"
 		continue

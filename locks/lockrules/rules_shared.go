@@ -213,6 +213,16 @@ func (f *FIFO) leaveLock(st Store, key []byte) (bool, error) {
 	if err != nil || !deleted {
 		return false, err
 	}
+	// A lock without markers (never taken shared, the common case) is
+	// handed on by the exclusive rule at once: one range read instead of
+	// deleting a marker that does not exist and looking again.
+	shared, err := f.hasShared(st)
+	if err != nil {
+		return false, err
+	}
+	if !shared {
+		return true, f.OwnerGone(st, key)
+	}
 	if _, err := st.Delete(f.sharedKey(ownerRevision(key))); err != nil {
 		return false, err
 	}

@@ -287,10 +287,27 @@ func (f *FIFO) Leave(st Store, key []byte) (bool, error) {
 // OwnerGone hands the instance on after owner key was deleted (by Leave or
 // by its lease's revoke): if key was the holder, the lowest owner left
 // becomes the holder with token Revision, else nothing changes.
-func (f *FIFO) OwnerGone(st Store, key []byte) error {
+func (f *FIFO) OwnerGone(st Store, key []byte) error { return f.ownerGone(st, key, nil, nil) }
+
+// ownerGone is OwnerGone; with sharedHead set (a lock's exclusive owner
+// left), it calls regrant instead when the owner that holds (or would
+// hold) after key is shared by sharedHead — the only case in which the
+// shared owners behind it may gain.
+func (f *FIFO) ownerGone(st Store, key []byte, sharedHead func(head []byte) (bool, error), regrant func() error) error {
 	h, held, err := f.Holder(st)
-	if err != nil || !held || !bytes.Equal(h.Key, key) {
+	if err != nil || !held {
 		return err
+	}
+	if !bytes.Equal(h.Key, key) {
+		if sharedHead == nil {
+			return nil
+		}
+		// A waiting owner left and the head is unchanged: a shared head
+		// may be joined by the shared owners that waited behind key.
+		if shared, err := sharedHead(h.Key); err != nil || !shared {
+			return err
+		}
+		return regrant()
 	}
 	// Nobody joined after the holder: nobody is left.
 	if h.Tail <= ownerRevision(key) {
@@ -310,6 +327,14 @@ func (f *FIFO) OwnerGone(st Store, key []byte) error {
 		return err
 	}
 	n := next[0]
+	if sharedHead != nil {
+		if shared, err := sharedHead(n.Key); err != nil || shared {
+			if err != nil {
+				return err
+			}
+			return regrant()
+		}
+	}
 	h = Holder{Key: n.Key, Token: st.Revision(), Lease: n.Lease, Tail: h.Tail, Owner: n.Value}
 	return st.Put(f.HolderKey(), h.Encode(), 0)
 }

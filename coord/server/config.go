@@ -35,7 +35,7 @@ type Config struct {
 
 	// TLSCertFile and TLSKeyFile, when set, make the client port speak TLS
 	// (1.2 or later) with this certificate and key (PEM). The HTTP port
-	// and the Raft transport stay plain.
+	// stays plain; the Raft transport has its own settings (PeerCertFile).
 	TLSCertFile string
 	TLSKeyFile  string
 	// ClientCertAuth requires every client to present a certificate signed
@@ -45,6 +45,15 @@ type Config struct {
 	// verified against. Without ClientCertAuth a client certificate is
 	// optional, but one that is presented must verify.
 	TrustedCAFile string
+	// PeerCertFile, PeerKeyFile and PeerTrustedCAFile, all three or none,
+	// make the Raft transport speak mutual TLS (Dragonboat's MutualTLS):
+	// the member presents this certificate (PEM, usable for both server
+	// and client authentication, naming the host of every member's peer
+	// address) and accepts and dials only members whose certificate
+	// PeerTrustedCAFile signed. Members of one cluster all use it or none.
+	PeerCertFile      string
+	PeerKeyFile       string
+	PeerTrustedCAFile string
 	// InitialCluster lists every member as "name=peer-address,..." in the
 	// same order on every member. Empty means a one-member cluster of
 	// Name at ListenPeer.
@@ -305,6 +314,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("election rtt must be at least 5 ticks, got %d", c.ElectionRTT))
 	}
 	errs = append(errs, c.validateTLS()...)
+	errs = append(errs, c.validatePeerTLS()...)
 	ms, err := c.members()
 	if err != nil {
 		errs = append(errs, err)

@@ -114,6 +114,12 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 		RaftEventListener: s,
 		EnableMetrics:     true,
 		Expert:            expert,
+		// Peer mutual TLS: Dragonboat's transport requires and verifies
+		// the other end's certificate both ways.
+		MutualTLS: cfg.peerTLSEnabled(),
+		CAFile:    cfg.PeerTrustedCAFile,
+		CertFile:  cfg.PeerCertFile,
+		KeyFile:   cfg.PeerKeyFile,
 	}
 	if err := nhc.Validate(); err != nil {
 		return nil, fmt.Errorf("raft config: %w", err)

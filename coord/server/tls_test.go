@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files into a temporary directory.
+// certificate, written as PEM files into a temporary directory; and, for
+// peer mutual TLS, a peer certificate (server and client use, 127.0.0.1)
+// from the CA and another from a second CA.
 type testPKI struct {
 	dir                         string
 	caFile                      string
@@ -30,6 +33,8 @@ type testPKI struct {
 	pool                        *x509.CertPool
 	clientPair                  tls.Certificate
 	otherCA, otherCert, otherKy string // a second CA and a client cert it signed
+	peerCert, peerKey           string // signed by the CA, for both ends of a peer connection
+	otherPeerCert, otherPeerKey string // the same, signed by the second CA
 }
 
 func newTestPKI(t testing.TB) *testPKI {
@@ -46,6 +51,8 @@ func newTestPKI(t testing.TB) *testPKI {
 	other, otherKey := makeCA(t, "another CA")
 	p.otherCA = writePEM(t, p.dir, "other-ca.pem", "CERTIFICATE", other.Raw)
 	p.otherCert, p.otherKy = makeLeaf(t, p.dir, "other-client", other, otherKey, false)
+	p.peerCert, p.peerKey = makeLeafFor(t, p.dir, "peer", ca, caKey, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	p.otherPeerCert, p.otherPeerKey = makeLeafFor(t, p.dir, "other-peer", other, otherKey, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	return p
 }
 
@@ -73,6 +80,16 @@ var serial int64 = 100
 
 func makeLeaf(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, server bool) (certFile, keyFile string) {
 	t.Helper()
+	if server {
+		return makeLeafFor(t, dir, name, ca, caKey, x509.ExtKeyUsageServerAuth)
+	}
+	return makeLeafFor(t, dir, name, ca, caKey, x509.ExtKeyUsageClientAuth)
+}
+
+// makeLeafFor makes a certificate for usages signed by ca; one usable by a
+// server is for 127.0.0.1 and localhost.
+func makeLeafFor(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usages ...x509.ExtKeyUsage) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	serial++
@@ -82,10 +99,9 @@ func makeLeaf(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if slices.Contains(usages, x509.ExtKeyUsageServerAuth) {
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 		tmpl.DNSNames = []string{"localhost"}
 	}

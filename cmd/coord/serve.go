@@ -63,6 +63,9 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key-file", Usage: "private key `FILE` (PEM) of --cert-file", EnvVars: envVars("key-file")},
 		&cli.BoolFlag{Name: "client-cert-auth", Usage: "require clients to present a certificate signed by --trusted-ca-file (mutual TLS)", EnvVars: envVars("client-cert-auth")},
 		&cli.StringFlag{Name: "trusted-ca-file", Usage: "CA bundle `FILE` (PEM) that client certificates are verified against", EnvVars: envVars("trusted-ca-file")},
+		&cli.StringFlag{Name: "peer-cert-file", Usage: "Raft traffic between members over mutual TLS with this certificate `FILE` (PEM; for server and client use, naming every member's peer host); needs --peer-key-file and --peer-trusted-ca-file", EnvVars: envVars("peer-cert-file")},
+		&cli.StringFlag{Name: "peer-key-file", Usage: "private key `FILE` (PEM) of --peer-cert-file", EnvVars: envVars("peer-key-file")},
+		&cli.StringFlag{Name: "peer-trusted-ca-file", Usage: "CA bundle `FILE` (PEM) that other members' certificates are verified against; a member without a certificate it signed can neither join nor send Raft traffic", EnvVars: envVars("peer-trusted-ca-file")},
 	}
 }
 
@@ -80,13 +83,17 @@ Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381 and data in ./default.coord.
 Every flag can also come from the environment as COORD_<FLAG> (COORD_NAME,
 COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
 
-TLS on the client port (the HTTP port and Raft traffic stay plain):
---cert-file and --key-file; add --client-cert-auth --trusted-ca-file CA to
-require client certificates (mutual TLS).
+TLS on the client port (the HTTP port stays plain): --cert-file and
+--key-file; add --client-cert-auth --trusted-ca-file CA to require client
+certificates (mutual TLS). Mutual TLS between members (Raft traffic):
+--peer-cert-file, --peer-key-file and --peer-trusted-ca-file, on every
+member or none.
 
    coord serve
    coord serve --cert-file server.pem --key-file server-key.pem \
        --client-cert-auth --trusted-ca-file ca.pem
+   coord serve --peer-cert-file peer.pem --peer-key-file peer-key.pem \
+       --peer-trusted-ca-file peer-ca.pem
    coord serve --name n1 --listen-client 10.0.0.1:7379 --listen-peer 10.0.0.1:7380 \
        --initial-cluster n1=10.0.0.1:7380,n2=10.0.0.2:7380,n3=10.0.0.3:7380`,
 		Flags: serveFlags(),
@@ -146,6 +153,9 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.TLSKeyFile = c.String("key-file")
 	cfg.ClientCertAuth = c.Bool("client-cert-auth")
 	cfg.TrustedCAFile = c.String("trusted-ca-file")
+	cfg.PeerCertFile = c.String("peer-cert-file")
+	cfg.PeerKeyFile = c.String("peer-key-file")
+	cfg.PeerTrustedCAFile = c.String("peer-trusted-ca-file")
 	logger, level, err := newLogger(logTo, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, usageErrorf(c, "%v", err)

@@ -206,3 +206,52 @@ func TestCLIServeTLSUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestCLIServePeerTLS(t *testing.T) {
+	certs := makeCerts(t)
+	// A one-member cluster with peer mutual TLS serves (its certificate
+	// is only ever presented to other members).
+	client := startServe(t, nil, "--peer-cert-file", certs.serverCert, "--peer-key-file", certs.serverKey,
+		"--peer-trusted-ca-file", certs.ca)
+	if code, out, errOut := runCLI(t, "", "get", "ready", "--endpoints", client); code != 0 || !strings.Contains(out, "1") {
+		t.Fatalf("get with peer TLS on: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestCLIServePeerTLSUsage(t *testing.T) {
+	certs := makeCerts(t)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	base := []string{"serve", "--data-dir", t.TempDir(), "--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", ""}
+	peer := func(cert, key, ca string) []string {
+		return []string{"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca}
+	}
+	tests := []struct {
+		flags []string
+		env   map[string]string
+		want  string
+	}{
+		{[]string{"--peer-cert-file", certs.serverCert}, nil, "peer-cert-file, peer-key-file and peer-trusted-ca-file must be given together"},
+		{peer(missing, certs.serverKey, certs.ca), nil, "peer-cert-file: open " + missing},
+		{peer(certs.serverCert, missing, certs.ca), nil, "peer-key-file: open " + missing},
+		{peer(certs.serverCert, certs.serverKey, missing), nil, "peer-trusted-ca-file: open " + missing},
+		{peer(certs.serverCert, certs.clientKey, certs.ca), nil, "private key does not match public key"},
+		{peer(certs.serverCert, certs.serverKey, certs.serverKey), nil, "no PEM certificates found"},
+		{nil, map[string]string{"COORD_PEER_CERT_FILE": certs.serverCert, "COORD_PEER_KEY_FILE": certs.serverKey,
+			"COORD_PEER_TRUSTED_CA_FILE": missing}, "peer-trusted-ca-file: open " + missing},
+	}
+	for _, tt := range tests {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		code, _, errOut := runCLI(t, "", append(append([]string{}, base...), tt.flags...)...)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("serve %q %v: exit %d stderr %q, want exit 2 with %q", tt.flags, tt.env, code, errOut, tt.want)
+		}
+		if first, _, _ := strings.Cut(errOut, "\n"); !strings.Contains(first, tt.want) {
+			t.Errorf("serve %q: the reason is not on the first line: %q", tt.flags, errOut)
+		}
+		for k := range tt.env {
+			os.Unsetenv(k)
+		}
+	}
+}

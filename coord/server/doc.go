@@ -121,6 +121,16 @@
 // to 64 answering refused connections. The HTTP door: the HTTP server's
 // own.
 //
+// TLS (tls.go). The client port's TLS is the msgpack door's: tlsListener
+// wraps its accepted connections (Config.TLSCertFile, ClientCertAuth). The
+// peer port's mutual TLS is Dragonboat's own: the core passes
+// Config.PeerCertFile, PeerKeyFile and PeerTrustedCAFile to the NodeHost
+// (MutualTLS), which verifies the other member's certificate on every Raft
+// connection both ways. Config.Validate loads every file first (all three
+// peer files or none, key matching certificate, CA parsing), so a bad one
+// fails the start before Raft opens anything. A test cluster with peer TLS
+// is a LocalCluster whose Configure sets the three files.
+//
 // LocalCluster (local.go) runs N members inside one process on loopback
 // ports (free ones, or fixed from a base port), their data in a given or
 // temporary directory: the one in-process cluster behind `coord dev`, the

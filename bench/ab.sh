@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Compares two Coord builds side by side: starts a three-member cluster of
+# each (ports 28000.. and 28100..), runs every workload of compare.sh on both
+# at the same time, ROUNDS times, and prints one line per workload and round:
+#   ROUND WORKLOAD TAG_A OPS_A CPU_A TAG_B OPS_B CPU_B
+# (CPU: cores the three members used). Both builds see the same moment of a
+# noisy machine, so their ratio is steadier than alternating runs; swap A and
+# B between invocations to cancel the advantage of one side.
+#
+#   bench/ab.sh before ./coord-old after ./coord-new 3
+#   DURATION=10s bench/ab.sh ...
+set -u
+ta=$1 ba=$2 tb=$3 bb=$4 rounds=$5
+work=$(mktemp -d /tmp/ab-XXXX); pids=()
+trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf $work' EXIT
+start() { # bin base -> sets EP, PIDS
+  local bin=$1 base=$2 init=n0=127.0.0.1:$(($2+1)),n1=127.0.0.1:$(($2+11)),n2=127.0.0.1:$(($2+21)); EP=(); PL=()
+  for i in 0 1 2; do c=$((base+10*i)); $bin serve --name n$i --data-dir $work/$base-n$i --listen-client 127.0.0.1:$c --listen-peer 127.0.0.1:$((c+1)) --listen-http 127.0.0.1:$((c+2)) --initial-cluster $init --log-level warn >$work/$base-n$i.log 2>&1 & pids+=($!); PL+=($!); EP+=(127.0.0.1:$c); done
+  EP=$(IFS=,; echo "${EP[*]}"); PL=$(IFS=,; echo "${PL[*]}")
+  for _ in $(seq 120); do $bin bench put --endpoints $EP --total 1 --clients 1 --conns 1 --prefix ready/ --no-progress >/dev/null 2>&1 && break; sleep 0.5; done
+}
+start $ba 28000; EA=$EP PA=$PL
+start $bb 28100; EB=$EP PB=$PL
+rows=("put-1|put --clients 1 --conns 1" "put-256|put --clients 256 --conns 16" "get-64|get --clients 64 --conns 8" "txn-64|txn --clients 64 --conns 8" "lock-64|lock --clients 64 --conns 8 --keys 1000" "lock-contended-16|lock-contended --clients 16 --conns 4" "elect-64|elect --clients 64 --conns 8 --keys 1000" "queue-16+16|queue --clients 32 --conns 8" "barrier-16|barrier --clients 16 --conns 4" "watch-16x16|watch --clients 16 --conns 8 --watchers 16" "lease-10000|lease --sessions 10000 --ttl 10s --clients 64 --conns 8")
+for r in $(seq $rounds); do for row in "${rows[@]}"; do n=${row%%|*} a=${row#*|}
+  $ba bench $a --endpoints $EA --server-pids $PA --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/a.json 2>/dev/null & ap=$!
+  $bb bench $a --endpoints $EB --server-pids $PB --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/b.json 2>/dev/null; wait $ap
+  f() { grep -o "\"$1\":[0-9.e+-]*" $2 | head -1 | cut -d: -f2; }
+  c() { grep -o '"cpu_cores":[0-9.e+-]*' $1 | cut -d: -f2 | awk '{s+=$1} END {printf "%.3f", s}'; }
+  echo "$r $n $ta $(f ops_per_s $work/a.json) $(c $work/a.json) $tb $(f ops_per_s $work/b.json) $(c $work/b.json)"
+done; done

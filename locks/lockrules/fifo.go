@@ -126,6 +126,11 @@ func NewFIFO(kind, root, name string) (*FIFO, *wire.Error) {
 	return &FIFO{kind: kind, name: name, prefix: p}, nil
 }
 
+// CheckName checks the name of an instance of kind (a lock, an election,
+// a semaphore: all use this layout): non-empty, at most MaxNameLen bytes,
+// without '{', '}' or '/'. The error is a wire.CodeInvalid *wire.Error.
+func CheckName(kind, name string) *wire.Error { return checkName(kind, name) }
+
 func checkName(kind, name string) *wire.Error {
 	switch {
 	case name == "":

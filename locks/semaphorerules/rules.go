@@ -47,18 +47,7 @@ func ValidateName(name string) error {
 	return nil
 }
 
-func checkName(name string) *wire.Error {
-	switch {
-	case name == "":
-		return wire.Errorf(wire.CodeInvalid, "empty %s name", kind)
-	case len(name) > MaxNameLen:
-		return wire.Errorf(wire.CodeInvalid, "%s name of %d bytes is longer than %d", kind, len(name), MaxNameLen)
-	}
-	if i := bytes.IndexAny([]byte(name), "{}/"); i >= 0 {
-		return wire.Errorf(wire.CodeInvalid, "%s name %q contains %q: names cannot contain '{', '}' or '/'", kind, name, name[i])
-	}
-	return nil
-}
+func checkName(name string) *wire.Error { return lockrules.CheckName(kind, name) }
 
 // Prefix returns the prefix of every key of semaphore name:
 // "\x00coord/semaphore/{NAME}/". Its hash tag is NAME, so the semaphore
@@ -87,26 +76,8 @@ func ownerRevision(key []byte) int64 {
 }
 
 // OwnerName returns the semaphore name of an owner key, and false for any
-// other key.
-func OwnerName(key []byte) (string, bool) {
-	if !bytes.HasPrefix(key, []byte(Root)) {
-		return "", false
-	}
-	rest := key[len(Root):]
-	if len(rest) < 2 || rest[0] != '{' {
-		return "", false
-	}
-	end := bytes.IndexByte(rest, '}')
-	if end < 0 {
-		return "", false
-	}
-	name := string(rest[1:end])
-	tail := rest[end+1:]
-	if len(tail) != len("/o/")+8 || !bytes.HasPrefix(tail, []byte("/o/")) {
-		return "", false
-	}
-	return name, checkName(name) == nil
-}
+// other key (the owner keys of semaphores are laid out as locks' are).
+func OwnerName(key []byte) (string, bool) { return lockrules.OwnerName(Root, key) }
 
 func isOwnerKey(name string, key []byte) bool {
 	n, ok := OwnerName(key)

@@ -5,7 +5,8 @@
 #   ROUND WORKLOAD TAG_A OPS_A CPU_A TAG_B OPS_B CPU_B
 # (CPU: cores the three members used). Both builds see the same moment of a
 # noisy machine, so their ratio is steadier than alternating runs; swap A and
-# B between invocations to cancel the advantage of one side.
+# B between invocations to cancel the advantage of one side. The workloads
+# are compare.sh's (bench/rows.sh); WORKLOADS="put-1 lock-64" picks some.
 #
 #   bench/ab.sh before ./coord-old after ./coord-new 3
 #   DURATION=10s bench/ab.sh ...
@@ -21,8 +22,9 @@ start() { # bin base -> sets EP, PIDS
 }
 start $ba 28000; EA=$EP PA=$PL
 start $bb 28100; EB=$EP PB=$PL
-rows=("put-1|put --clients 1 --conns 1" "put-256|put --clients 256 --conns 16" "get-64|get --clients 64 --conns 8" "txn-64|txn --clients 64 --conns 8" "lock-64|lock --clients 64 --conns 8 --keys 1000" "lock-contended-16|lock-contended --clients 16 --conns 4" "elect-64|elect --clients 64 --conns 8 --keys 1000" "queue-16+16|queue --clients 32 --conns 8" "barrier-16|barrier --clients 16 --conns 4" "watch-16x16|watch --clients 16 --conns 8 --watchers 16" "lease-10000|lease --sessions 10000 --ttl 10s --clients 64 --conns 8")
+source "$(dirname "${BASH_SOURCE[0]}")/rows.sh"
 for r in $(seq $rounds); do for row in "${rows[@]}"; do n=${row%%|*} a=${row#*|}
+  if [[ -n "${WORKLOADS:-}" ]] && ! grep -qw -- "$n" <<<"$WORKLOADS"; then continue; fi
   $ba bench $a --endpoints $EA --server-pids $PA --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/a.json 2>/dev/null & ap=$!
   $bb bench $a --endpoints $EB --server-pids $PB --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/b.json 2>/dev/null; wait $ap
   f() { grep -o "\"$1\":[0-9.e+-]*" $2 | head -1 | cut -d: -f2; }

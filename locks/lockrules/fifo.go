@@ -292,13 +292,13 @@ func (f *FIFO) Leave(st Store, key []byte) (bool, error) {
 // OwnerGone hands the instance on after owner key was deleted (by Leave or
 // by its lease's revoke): if key was the holder, the lowest owner left
 // becomes the holder with token Revision, else nothing changes.
-func (f *FIFO) OwnerGone(st Store, key []byte) error { return f.ownerGone(st, key, nil, nil) }
+func (f *FIFO) OwnerGone(st Store, key []byte) error { return f.ownerGone(st, key, nil) }
 
 // ownerGone is OwnerGone; with sharedHead set (a lock's exclusive owner
-// left), it calls regrant instead when the owner that holds (or would
-// hold) after key is shared by sharedHead — the only case in which the
-// shared owners behind it may gain.
-func (f *FIFO) ownerGone(st Store, key []byte, sharedHead func(head []byte) (bool, error), regrant func() error) error {
+// left), it regrants instead when the owner that holds (or would hold)
+// after key is shared by sharedHead — the only case in which the shared
+// owners behind it may gain.
+func (f *FIFO) ownerGone(st Store, key []byte, sharedHead func(head []byte) (bool, error)) error {
 	h, held, err := f.Holder(st)
 	if err != nil || !held {
 		return err
@@ -312,7 +312,7 @@ func (f *FIFO) ownerGone(st Store, key []byte, sharedHead func(head []byte) (boo
 		if shared, err := sharedHead(h.Key); err != nil || !shared {
 			return err
 		}
-		return regrant()
+		return f.regrant(st)
 	}
 	// Nobody joined after the holder: nobody is left.
 	if h.Tail <= ownerRevision(key) {
@@ -337,7 +337,7 @@ func (f *FIFO) ownerGone(st Store, key []byte, sharedHead func(head []byte) (boo
 			if err != nil {
 				return err
 			}
-			return regrant()
+			return f.regrant(st)
 		}
 	}
 	h = Holder{Key: n.Key, Token: st.Revision(), Lease: n.Lease, Tail: h.Tail, Owner: n.Value}

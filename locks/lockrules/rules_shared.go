@@ -229,7 +229,7 @@ func (f *FIFO) leaveLock(st Store, key []byte) (bool, error) {
 	return true, f.ownerGone(st, key, func(owner []byte) (bool, error) {
 		m, err := st.Get(f.sharedKey(ownerRevision(owner)))
 		return m != nil, err
-	}, func() error { return f.regrant(st) })
+	})
 }
 
 // lockOwnerGone hands lock f on after owner key (and its marker) was

@@ -105,15 +105,34 @@ type ClusterOptions struct {
 	Shards  int // default 1
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct loopback addresses whose ports were free a
+// moment ago (all held open together, so no two are the same port).
+func freeAddrs(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	addrs := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
+
+// pickAddrs picks a cluster's addresses; a test replaces it to hand out a
+// port that is already taken.
+var pickAddrs = freeAddrs
+
+// clusterAttempts bounds how often NewCluster starts over on fresh ports
+// when a port it picked was taken by another process before a member bound it.
+const clusterAttempts = 3
 
 // NewCluster starts a cluster of bin and waits until every shard has a
 // leader. Every process is SIGKILLed when the test ends.
@@ -125,23 +144,44 @@ func NewCluster(t testing.TB, bin string, o ClusterOptions) *Cluster {
 	if o.Shards == 0 {
 		o.Shards = 1
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := startCluster(t, bin, o)
+		if err == nil {
+			return c
+		}
+		if !errors.Is(err, errPortTaken) || attempt == clusterAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("fault: %v; starting over on fresh ports (attempt %d of %d)", err, attempt+1, clusterAttempts)
+	}
+}
+
+// errPortTaken reports that a member could not bind a port the harness had
+// picked for it: another process took it in between.
+var errPortTaken = errors.New("a picked port was taken before the member bound it")
+
+// startCluster is one attempt of NewCluster. On errPortTaken the processes
+// are gone and the caller may try again.
+func startCluster(t testing.TB, bin string, o ClusterOptions) (*Cluster, error) {
 	dir := t.TempDir()
 	c := &Cluster{t: t, bin: bin, shards: o.Shards, Net: NewNet()}
-	t.Cleanup(c.cleanup)
+	t.Cleanup(c.cleanup) // also when this attempt is abandoned: kill and Close are idempotent
+	addrs, err := pickAddrs(4 * o.Members)
+	if err != nil {
+		return nil, err
+	}
 	var parts []string
 	for i := 0; i < o.Members; i++ {
 		m := &Member{Name: fmt.Sprintf("n%d", i+1), NodeID: uint64(i + 1)}
-		for _, p := range []*string{&m.Client, &m.Peer, &m.Bind, &m.HTTP} {
-			a, err := freeAddr()
-			if err != nil {
-				t.Fatal(err)
-			}
-			*p = a
-		}
+		m.Client, m.Peer, m.Bind, m.HTTP = addrs[4*i], addrs[4*i+1], addrs[4*i+2], addrs[4*i+3]
 		m.DataDir = filepath.Join(dir, m.Name)
 		m.LogFile = filepath.Join(dir, m.Name+".log")
 		if err := c.Net.addProxy(m.Name, m.NodeID, m.Peer, m.Bind); err != nil {
-			t.Fatal(err)
+			c.Net.Close()
+			if isAddrInUse(err) {
+				return nil, fmt.Errorf("%w: proxy of %s: %v", errPortTaken, m.Name, err)
+			}
+			return nil, err
 		}
 		parts = append(parts, m.Name+"="+m.Peer)
 		c.Members = append(c.Members, m)
@@ -150,8 +190,54 @@ func NewCluster(t testing.TB, bin string, o ClusterOptions) *Cluster {
 	for _, m := range c.Members {
 		c.Start(m)
 	}
-	c.WaitReady(60 * time.Second)
-	return c
+	const timeout = 60 * time.Second
+	var taken string
+	err = c.waitFor(timeout, func() bool {
+		if taken = c.bindFailure(); taken != "" {
+			return true
+		}
+		for _, m := range c.Members {
+			if !ready(m) {
+				return false
+			}
+		}
+		return true
+	})
+	switch {
+	case taken != "":
+		for _, m := range c.Members {
+			c.kill(m)
+		}
+		c.Net.Close()
+		return nil, fmt.Errorf("%w: %s", errPortTaken, taken)
+	case err != nil:
+		return nil, fmt.Errorf("fault: cluster not ready after %v", timeout)
+	}
+	return c, nil
+}
+
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
+
+// bindFailure returns the name of a member that exited because a port it
+// was given was in use, with the log line saying so; "" if none did.
+func (c *Cluster) bindFailure() string {
+	for _, m := range c.Members {
+		m.mu.Lock()
+		exited := m.exited
+		m.mu.Unlock()
+		select {
+		case <-exited:
+		default:
+			continue
+		}
+		b, _ := os.ReadFile(m.LogFile)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "address already in use") {
+				return m.Name + ": " + strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
 }
 
 func (c *Cluster) cleanup() {

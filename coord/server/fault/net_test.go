@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -83,4 +84,42 @@ func client(t *testing.T, eps ...string) *coord.Client {
 	}
 	t.Cleanup(func() { cl.Close() })
 	return cl
+}
+
+// TestFaultClusterStartsOverWhenAPortIsTaken: a port the harness picked is
+// taken by someone else before the member binds it (here: held by the test
+// itself); NewCluster starts over on fresh ports instead of waiting a minute
+// for a member that has exited, and the cluster it returns serves.
+func TestFaultClusterStartsOverWhenAPortIsTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	calls := 0
+	pickAddrs = func(n int) ([]string, error) {
+		calls++
+		addrs, err := freeAddrs(n)
+		if err == nil && calls == 1 {
+			addrs[4] = held.Addr().String() // n2's client port
+		}
+		return addrs, err
+	}
+	defer func() { pickAddrs = freeAddrs }()
+	start := time.Now()
+	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 1})
+	if calls != 2 {
+		t.Fatalf("NewCluster picked addresses %d times, want 2 (one start-over)", calls)
+	}
+	if c.Members[1].Client == held.Addr().String() {
+		t.Fatal("the cluster kept the taken port")
+	}
+	if d := time.Since(start); d > 45*time.Second {
+		t.Fatalf("starting over took %v: the harness waited out its ready timeout instead of seeing the exit", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client().Put(ctx, "net/ports", "ok"); err != nil {
+		t.Fatalf("put on the restarted cluster: %v", err)
+	}
 }

@@ -37,6 +37,8 @@ const (
 	CodeNotOwner         Code = 20 // the caller does not prove it owns what it releases (lease, receipt)
 	CodeOutcomeUnknown   Code = 21 // a retried write may or may not have been applied; it was not applied again
 	CodeClusterMismatch  Code = 22 // the member belongs to another cluster than the one the client talked to
+	CodeAlreadyExists    Code = 23 // a user or role of that name exists
+	CodeAuthFailed       Code = 24 // wrong or missing credentials, an unknown or expired token
 )
 
 var codeNames = map[Code]string{
@@ -63,6 +65,8 @@ var codeNames = map[Code]string{
 	CodeNotOwner:         "not owner",
 	CodeOutcomeUnknown:   "outcome unknown",
 	CodeClusterMismatch:  "cluster mismatch",
+	CodeAlreadyExists:    "already exists",
+	CodeAuthFailed:       "authentication failed",
 }
 
 func (c Code) String() string {

@@ -41,6 +41,8 @@ var pinnedCodes = []struct {
 	{"CodeNotOwner", CodeNotOwner, 20, "not owner"},
 	{"CodeOutcomeUnknown", CodeOutcomeUnknown, 21, "outcome unknown"},
 	{"CodeClusterMismatch", CodeClusterMismatch, 22, "cluster mismatch"},
+	{"CodeAlreadyExists", CodeAlreadyExists, 23, "already exists"},
+	{"CodeAuthFailed", CodeAuthFailed, 24, "authentication failed"},
 }
 
 // TestCodesPinned fails when a code is renumbered, renamed, inserted

@@ -62,6 +62,14 @@ type Hello struct {
 	Magic    string `msgpack:"magic"`
 	Version  int    `msgpack:"v"`
 	ClientID uint64 `msgpack:"cid"`
+	// User names the client's user, authenticated by Password or by
+	// Token (from MethodAuthenticate on the same member); "" for none
+	// (with client-certificate auth on, the certificate's common name is
+	// the user). When a user is named the member binds the exactly-once
+	// client ID to it: two users never share one.
+	User     string `msgpack:"u,omitempty"`
+	Password string `msgpack:"pw,omitempty"`
+	Token    string `msgpack:"tok,omitempty"`
 }
 
 // HelloResponse is the body of the server's answer to Hello.
@@ -75,6 +83,8 @@ type HelloResponse struct {
 	// cluster on the same addresses has another. 0 while the member has
 	// not learned it yet (it then refuses calls but status).
 	ClusterID uint64 `msgpack:"cid,omitempty"`
+	// User is the user the connection is bound to ("" for none).
+	User string `msgpack:"u,omitempty"`
 }
 
 // Protocol constants.

@@ -153,6 +153,25 @@ var methodTable = []Method{
 	{Name: MethodSemAcquire, Write: true, Waits: true, Resumable: true, NewRequest: newOf[SemaphoreAcquireRequest], NewResponse: newOf[SemaphoreAcquireResponse]},
 	{Name: MethodSemRelease, Write: true, NewRequest: newOf[SemaphoreReleaseRequest], NewResponse: newOf[SemaphoreReleaseResponse]},
 	{Name: MethodSemStatus, NewRequest: newOf[SemaphoreStatusRequest], NewResponse: newOf[SemaphoreStatusResponse]},
+
+	// Authentication answers a token; it changes nothing replicated.
+	{Name: MethodAuthenticate, NewRequest: newOf[AuthenticateRequest], NewResponse: newOf[AuthenticateResponse]},
+	{Name: MethodAuthEnable, Write: true, NewRequest: newOf[AuthRequest], NewResponse: newOf[AuthStatusResponse]},
+	{Name: MethodAuthDisable, Write: true, NewRequest: newOf[AuthRequest], NewResponse: newOf[AuthStatusResponse]},
+	{Name: MethodAuthStatus, NewRequest: newOf[AuthRequest], NewResponse: newOf[AuthStatusResponse]},
+	{Name: MethodUserAdd, Write: true, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserDelete, Write: true, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserGet, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserList, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserPasswd, Write: true, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserGrantRole, Write: true, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodUserRevokeRole, Write: true, NewRequest: newOf[UserRequest], NewResponse: newOf[UserResponse]},
+	{Name: MethodRoleAdd, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+	{Name: MethodRoleDelete, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+	{Name: MethodRoleGet, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+	{Name: MethodRoleList, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+	{Name: MethodRoleGrantPermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+	{Name: MethodRoleRevokePermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 }
 
 // methods indexes methodTable by name.

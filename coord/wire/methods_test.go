@@ -27,6 +27,11 @@ func TestMethodTable(t *testing.T) {
 		MethodEnqueue: w, MethodDequeue: w, MethodAck: w, MethodQueueInfo: 0, MethodQueueWait: wt,
 		MethodBarrier:    w | wt | rs,
 		MethodSemAcquire: w | wt | rs, MethodSemRelease: w, MethodSemStatus: 0,
+		MethodAuthenticate: 0, MethodAuthEnable: w, MethodAuthDisable: w, MethodAuthStatus: 0,
+		MethodUserAdd: w, MethodUserDelete: w, MethodUserGet: 0, MethodUserList: 0, MethodUserPasswd: w,
+		MethodUserGrantRole: w, MethodUserRevokeRole: w,
+		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
+		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {

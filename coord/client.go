@@ -23,6 +23,16 @@ type Config struct {
 	DialTimeout time.Duration
 	// TLS, when set, is used for every connection.
 	TLS *tls.Config
+	// Username names the user every connection authenticates as, with
+	// Password, or with Token (from Client.Authenticate on the same
+	// member); empty for none. A cluster with auth enabled refuses the
+	// calls of a connection without a user (ErrPermissionDenied) and the
+	// handshake of one with wrong credentials (ErrAuthFailed). With a
+	// client certificate and a cluster started with --client-cert-auth,
+	// the certificate's common name is the user and these may stay empty.
+	Username string
+	Password string
+	Token    string
 	// RetryWindow bounds how long a write is retried after it was first
 	// sent (default 1 minute). Past it the call fails with
 	// ErrOutcomeUnknown instead of trying again: the cluster remembers an
@@ -138,7 +148,7 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 			idx := (start + i) % n
 			addr := c.cfg.Endpoints[idx]
 			var err error
-			cn, err = dialConn(ctx, addr, c.cfg.TLS, c.cfg.DialTimeout, c.id)
+			cn, err = dialConn(ctx, addr, &c.cfg, c.id)
 			if err == nil {
 				if err = c.checkCluster(cn); err != nil {
 					cn.close(err)
@@ -411,7 +421,7 @@ func (c *Client) call(ctx context.Context, method string, req, resp any) error {
 // Status asks the member at endpoint (which need not be one of the
 // client's endpoints) for its status.
 func (c *Client) Status(ctx context.Context, endpoint string) (*StatusResponse, error) {
-	cn, err := dialConn(ctx, endpoint, c.cfg.TLS, c.cfg.DialTimeout, c.id)
+	cn, err := dialConn(ctx, endpoint, &c.cfg, c.id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, endpoint, err)
 	}

@@ -36,7 +36,8 @@ type conn struct {
 	closeOne sync.Once
 }
 
-func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout time.Duration, clientID uint64) (*conn, error) {
+func dialConn(ctx context.Context, addr string, cfg *Config, clientID uint64) (*conn, error) {
+	tlsCfg, dialTimeout := cfg.TLS, cfg.DialTimeout
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	var nc net.Conn
 	var err error
@@ -53,7 +54,8 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, dialTimeout 
 		_ = tc.SetNoDelay(true)
 	}
 	// Handshake, synchronously, before the goroutines start.
-	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: clientID})
+	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: clientID,
+		User: cfg.Username, Password: cfg.Password, Token: cfg.Token})
 	b, err := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: hello})
 	if err != nil {
 		nc.Close()

@@ -38,6 +38,11 @@ var (
 	// ErrClusterMismatch: an endpoint answered for another cluster than
 	// the one this client first talked to.
 	ErrClusterMismatch = errors.New("coord: endpoint belongs to another cluster")
+	// ErrAlreadyExists: a user or role of that name exists.
+	ErrAlreadyExists = errors.New("coord: already exists")
+	// ErrAuthFailed: wrong or missing credentials, or an unknown or
+	// expired token (Config.Username, Password, Token).
+	ErrAuthFailed = errors.New("coord: authentication failed")
 	// ErrClosed is returned by calls on a closed Client.
 	ErrClosed = errors.New("coord: client closed")
 	// ErrNoEndpoints is returned when no endpoint could be reached.
@@ -67,6 +72,8 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeNotOwner:         ErrNotOwner,
 	wire.CodeOutcomeUnknown:   ErrOutcomeUnknown,
 	wire.CodeClusterMismatch:  ErrClusterMismatch,
+	wire.CodeAlreadyExists:    ErrAlreadyExists,
+	wire.CodeAuthFailed:       ErrAuthFailed,
 }
 
 // Error is a server-side error as the client sees it: it prints the

@@ -34,6 +34,19 @@
 // "outcome unknown" to a retry older than it remembers clients (half of
 // coord serve --dedup-retention), never applying it twice.
 //
+// Authentication: Config.Username with Password (or a Token from
+// Authenticate) is presented in each connection's handshake; a cluster
+// with auth enabled refuses the handshake of wrong credentials
+// (ErrAuthFailed) and every call the user's roles do not allow
+// (ErrPermissionDenied; nothing changes, nothing is revealed). Users,
+// roles and permissions are managed as in etcd — UserAdd, UserGrantRole,
+// RoleAdd, RoleGrantPermission (KeyPermission, RangePermission,
+// PrefixPermission; a Kind other than kv covers names of locks,
+// elections, queues, barriers or semaphores), AuthEnable, AuthDisable,
+// AuthStatus — by the root user (a user holding role root) once auth is
+// on; a name taken fails with ErrAlreadyExists, a missing one with
+// ErrNotFound.
+//
 // A Client belongs to one cluster: it remembers the identity of the first
 // cluster a member reports in the handshake and refuses a member of
 // another one (a cluster replaced on the same addresses): calls fail with

@@ -183,7 +183,12 @@ func runBench(ctx context.Context, c *cli.Context, e *cliEnv, cfg bench.Config, 
 			eps, local = cl.Endpoints(), true
 			cfg.SelfIsServer = len(cfg.ServerPIDs) == 0
 		}
-		target = bench.NewCoordTarget(coord.Config{Endpoints: eps, DialTimeout: c.Duration("dial-timeout"), TLS: tc})
+		ccfg, err := clientConfig(c)
+		if err != nil {
+			return err
+		}
+		ccfg.Endpoints = eps
+		target = bench.NewCoordTarget(ccfg)
 	case "etcd":
 		if !explicit {
 			return usageErrorf(c, "--target etcd needs --endpoints (bench/compare.sh starts a local etcd cluster)")

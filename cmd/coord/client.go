@@ -51,6 +51,16 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cacert", Usage: "verify servers with this CA bundle `FILE` (PEM); enables TLS"},
 		&cli.StringFlag{Name: "cert", Usage: "client certificate `FILE` (PEM) for mutual TLS; needs --key"},
 		&cli.StringFlag{Name: "key", Usage: "client private key `FILE` (PEM) for mutual TLS; needs --cert"},
+		&cli.StringFlag{
+			Name:    "user",
+			Usage:   "authenticate as user `NAME[:PASSWORD]` (asks for the password on a terminal when it is missing)",
+			EnvVars: []string{"COORD_USER"},
+		},
+		&cli.StringFlag{
+			Name:    "password",
+			Usage:   "`PASSWORD` of --user (then --user is the name alone, colons and all)",
+			EnvVars: []string{"COORD_PASSWORD"},
+		},
 	}
 }
 
@@ -125,21 +135,37 @@ func rootContext(c *cli.Context) *cli.Context {
 	return c
 }
 
-// newClient makes a client from the global flags.
-func newClient(c *cli.Context) (*coord.Client, error) {
+// clientConfig is the client configuration of the global flags:
+// endpoints, dial timeout, TLS and credentials.
+func clientConfig(c *cli.Context) (coord.Config, error) {
 	eps, err := endpoints(c)
 	if err != nil {
-		return nil, err
+		return coord.Config{}, err
 	}
 	tc, err := tlsConfig(c)
 	if err != nil {
-		return nil, err
+		return coord.Config{}, err
 	}
-	return coord.New(coord.Config{
+	user, password, err := credentials(c)
+	if err != nil {
+		return coord.Config{}, err
+	}
+	return coord.Config{
 		Endpoints:   eps,
 		DialTimeout: c.Duration("dial-timeout"),
 		TLS:         tc,
-	})
+		Username:    user,
+		Password:    password,
+	}, nil
+}
+
+// newClient makes a client from the global flags.
+func newClient(c *cli.Context) (*coord.Client, error) {
+	cfg, err := clientConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return coord.New(cfg)
 }
 
 // withClient runs f with a client made from the global flags and closes it.
@@ -186,6 +212,13 @@ func describeError(err error) string {
 			msg = "timed out: " + msg
 		}
 		return msg + " (raise --timeout if the cluster is slow)"
+	case errors.Is(err, coord.ErrPermissionDenied):
+		return deniedMessage(msg)
+	case errors.Is(err, coord.ErrAuthFailed):
+		if !strings.Contains(msg, "authentication failed") {
+			msg = "authentication failed: " + msg
+		}
+		return msg + " (check --user and --password, or COORD_USER and COORD_PASSWORD)"
 	case errors.Is(err, coord.ErrCompacted):
 		if rev := coord.CompactRevision(err); rev > 0 && !strings.Contains(msg, fmt.Sprint(rev)) {
 			return fmt.Sprintf("%s (compacted revision %d)", msg, rev)
@@ -199,4 +232,16 @@ func describeError(err error) string {
 func isServerError(err error) bool {
 	var e *coord.Error
 	return errors.As(err, &e)
+}
+
+// deniedMessage is the line of a permission denied error:
+// "coord: permission denied: REASON".
+func deniedMessage(msg string) string {
+	reason := strings.TrimPrefix(msg, "coord: ")
+	reason = strings.TrimPrefix(reason, "permission denied")
+	reason = strings.TrimLeft(reason, ":; ")
+	if reason == "" {
+		return "coord: permission denied"
+	}
+	return "coord: permission denied: " + reason
 }

@@ -41,16 +41,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // runContext is run with a context whose cancellation stops long-running
 // commands (serve, dev) as SIGINT would.
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr, readPassword: terminalPrompt(stdin, stderr)}
+	return runEnv(ctx, env, args)
+}
+
+// runEnv is runContext with the environment given (tests set a fake
+// terminal prompt).
+func runEnv(ctx context.Context, env *cliEnv, args []string) int {
 	app := newApp(env)
 	err := app.RunContext(ctx, reorderArgs(app, args))
-	return reportError(err, stderr)
+	return reportError(err, env.stderr)
 }
 
 // cliEnv is what commands read and write instead of the os globals.
 type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// readPassword asks for a password without echo on the terminal;
+	// nil when stdin is not a terminal.
+	readPassword func(prompt string) (string, error)
+	// login caches the credentials of the global flags (credentials).
+	login *login
 }
 
 func newApp(env *cliEnv) *cli.App {
@@ -72,6 +83,7 @@ the command. Everything after "--" is passed through untouched.
 		Writer:               env.stdout,
 		ErrWriter:            env.stderr,
 		Flags:                globalFlags(),
+		Metadata:             map[string]any{envKey: env},
 		Commands: []*cli.Command{
 			serveCommand(env),
 			devCommand(env),
@@ -89,6 +101,9 @@ the command. Everything after "--" is passed through untouched.
 			compactCommand(env),
 			statusCommand(env),
 			memberCommand(env),
+			userCommand(env),
+			roleCommand(env),
+			authCommand(env),
 			benchCommand(env),
 			versionCommand(env),
 			helpCommand(),

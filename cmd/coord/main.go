@@ -76,7 +76,8 @@ the command. Everything after "--" is passed through untouched.
    coord dev                           # a local 3-member cluster for trying things
    coord put greeting hello
    coord get greeting -w json
-   coord --endpoints 10.0.0.1:7379,10.0.0.2:7379 get --prefix app/`,
+   coord --endpoints 10.0.0.1:7379,10.0.0.2:7379 get --prefix app/
+   coord --user alice get --prefix /app/     # asks for alice's password`,
 		Version:              version,
 		HideVersion:          true,
 		EnableBashCompletion: true,
@@ -186,6 +187,7 @@ const globalFlagsHelp = `
 GLOBAL OPTIONS (before or after the command; see coord --help):
    --endpoints ADDRS [$COORD_ENDPOINTS]  --timeout DURATION  --dial-timeout DURATION
    -w, --write-out simple|json|table     --cacert FILE  --cert FILE  --key FILE
+   --user NAME[:PASSWORD] [$COORD_USER]  --password PASSWORD [$COORD_PASSWORD]
 `
 
 // usageError is a mistake in the command line: exit code 2 and a hint.

@@ -133,8 +133,9 @@ func rolePermissionCommand(env *cliEnv, grant bool) *cli.Command {
 Allows ROLE to read, write or both on KEY alone, on the range
 [KEY, RANGE_END), or with --prefix on every key that starts with KEY.
 With --kind lock, election, queue, barrier or semaphore the permission
-covers names of that kind of primitive instead of keys: write on a lock
-name lets a user acquire and release it, read lets it see its status.
+covers names of that kind of primitive instead of keys (lock covers
+mutexes and read-write locks): calls that change a primitive need write,
+calls that only look at it need read.
 Granting the same KEY, RANGE_END and kind again replaces the type.
 
    coord role grant-permission app readwrite /app/ --prefix

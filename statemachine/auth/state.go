@@ -2,11 +2,11 @@ package auth
 
 import (
 	"bytes"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
 
@@ -72,7 +72,7 @@ func Load(r primitive.Reader) (*State, error) {
 	}
 	if kv != nil {
 		if s.Revision, err = strconv.ParseInt(string(kv.Value), 10, 64); err != nil {
-			return nil, fmt.Errorf("auth: revision record %q: %w", kv.Value, err)
+			return nil, corruption.Errorf("auth: revision record %q: %w (%w)", kv.Value, ErrCorrupt, err)
 		}
 	}
 	users, err := r.Range(UserPrefix, wire.PrefixEnd(UserPrefix), 0)
@@ -82,7 +82,7 @@ func Load(r primitive.Reader) (*State, error) {
 	for _, kv := range users {
 		var u UserRecord
 		if err := wire.Unmarshal(kv.Value, &u); err != nil {
-			return nil, fmt.Errorf("auth: user record %q: %w", kv.Key, err)
+			return nil, corruption.Errorf("auth: user record %q: %w (%w)", kv.Key, ErrCorrupt, err)
 		}
 		s.Users[string(kv.Key[len(UserPrefix):])] = &u
 	}
@@ -93,7 +93,7 @@ func Load(r primitive.Reader) (*State, error) {
 	for _, kv := range roles {
 		var ro RoleRecord
 		if err := wire.Unmarshal(kv.Value, &ro); err != nil {
-			return nil, fmt.Errorf("auth: role record %q: %w", kv.Key, err)
+			return nil, corruption.Errorf("auth: role record %q: %w (%w)", kv.Key, ErrCorrupt, err)
 		}
 		s.Roles[string(kv.Key[len(RolePrefix):])] = &ro
 	}

@@ -120,10 +120,14 @@ func (s *State) IsRoot(user string) bool {
 // wire.RangeRequest: empty for key alone, "\x00" for every key from key
 // on) with typ: wire.PermRead, wire.PermWrite, or wire.PermReadWrite for
 // both. The union of the user's roles' permissions must cover the whole
-// range. Root is allowed everything; an unknown user nothing.
+// range (an empty range touches nothing: allowed to a known user). Root
+// is allowed everything; an unknown user nothing.
 func (s *State) Allowed(user, kind string, typ wire.PermType, key, end []byte) bool {
 	if s.IsRoot(user) {
 		return true
+	}
+	if s.Users[user] == nil {
+		return false // not even an empty range
 	}
 	if kind == "" {
 		kind = wire.KindKV

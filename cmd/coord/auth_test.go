@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/coord/wire"
 )
 
 // probe runs args (a command line whose command is "probe") in an app
@@ -345,6 +346,11 @@ func TestDescribeAuthErrors(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: user alice may not write key /other/x", coord.ErrPermissionDenied), "Error: coord: permission denied: user alice may not write key /other/x\n"},
 		{coord.ErrPermissionDenied, "Error: coord: permission denied\n"},
+		// The member's reason, not the command's wrapping of it.
+		{fmt.Errorf("lock deploy: %w (%w)", &coord.Error{Wire: wire.Errorf(wire.CodePermissionDenied, "permission denied: user alice may not write lock deploy")}, coord.ErrPermissionDenied),
+			"Error: coord: permission denied: user alice may not write lock deploy\n"},
+		{fmt.Errorf("%w: 127.0.0.1:1: %w (%w)", coord.ErrNoEndpoints, &coord.Error{Wire: wire.Errorf(wire.CodeAuthFailed, "authentication failed: wrong user name or password")}, coord.ErrAuthFailed),
+			"Error: authentication failed: wrong user name or password (check --user and --password, or COORD_USER and COORD_PASSWORD)\n"},
 		{fmt.Errorf("%w: wrong user name or password", coord.ErrAuthFailed), "Error: coord: authentication failed: wrong user name or password (check --user and --password, or COORD_USER and COORD_PASSWORD)\n"},
 	} {
 		var errOut bytes.Buffer

@@ -213,8 +213,11 @@ func describeError(err error) string {
 		}
 		return msg + " (raise --timeout if the cluster is slow)"
 	case errors.Is(err, coord.ErrPermissionDenied):
-		return deniedMessage(msg)
+		return deniedMessage(serverMessage(err, msg))
 	case errors.Is(err, coord.ErrAuthFailed):
+		// The member's reason alone: a refused handshake is no
+		// unreachable endpoint.
+		msg = serverMessage(err, msg)
 		if !strings.Contains(msg, "authentication failed") {
 			msg = "authentication failed: " + msg
 		}
@@ -232,6 +235,16 @@ func describeError(err error) string {
 func isServerError(err error) bool {
 	var e *coord.Error
 	return errors.As(err, &e)
+}
+
+// serverMessage is the member's own message in err, or msg when err
+// carries none.
+func serverMessage(err error, msg string) string {
+	var e *coord.Error
+	if errors.As(err, &e) {
+		return oneLine(e.Error())
+	}
+	return msg
 }
 
 // deniedMessage is the line of a permission denied error:

@@ -71,9 +71,9 @@ func TestCLIUsersAndRoles(t *testing.T) {
 	c.fails("already exists", "role", "add", "app")
 	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "/app/", "--prefix")
 	c.ok("Role app updated\n", "role", "grant-permission", "app", "read", "/cfg/a", "/cfg/m")
-	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs/", "--prefix", "--kind", "lock")
+	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs-", "--prefix", "--kind", "lock")
 	c.ok("Role app\nKV Read:\n\t[/app/, /app0) (prefix /app/)\n\t[/cfg/a, /cfg/m)\nKV Write:\n\t[/app/, /app0) (prefix /app/)\n"+
-		"Lock Read:\n\t[jobs/, jobs0) (prefix jobs/)\nLock Write:\n\t[jobs/, jobs0) (prefix jobs/)\n", "role", "get", "app")
+		"Lock Read:\n\t[jobs-, jobs.) (prefix jobs-)\nLock Write:\n\t[jobs-, jobs.) (prefix jobs-)\n", "role", "get", "app")
 	c.ok("Role ops created\n", "role", "add", "ops")
 	c.ok("app\nops\n", "role", "list")
 
@@ -95,8 +95,8 @@ func TestCLIUsersAndRoles(t *testing.T) {
 		t.Fatalf("role get -w json: %v %+v", err, r)
 	}
 
-	c.ok("Role app updated\n", "role", "revoke-permission", "app", "jobs/", "--prefix", "--kind", "lock")
-	c.fails("not found", "role", "revoke-permission", "app", "jobs/", "--prefix", "--kind", "lock")
+	c.ok("Role app updated\n", "role", "revoke-permission", "app", "jobs-", "--prefix", "--kind", "lock")
+	c.fails("has no permission", "role", "revoke-permission", "app", "jobs-", "--prefix", "--kind", "lock")
 	c.ok("Role app updated\n", "role", "revoke-permission", "app", "/cfg/a", "/cfg/m")
 	c.ok("Role app\nKV Read:\n\t[/app/, /app0) (prefix /app/)\nKV Write:\n\t[/app/, /app0) (prefix /app/)\n", "role", "get", "app")
 
@@ -144,7 +144,7 @@ func TestClientAuthAPI(t *testing.T) {
 		t.Fatalf("second RoleAdd: %v, want ErrAlreadyExists", err)
 	}
 	appPerm := coord.PrefixPermission(coord.KindKV, coord.PermReadWrite, "/app/")
-	lockPerm := coord.PrefixPermission(coord.KindLock, coord.PermReadWrite, "jobs/")
+	lockPerm := coord.PrefixPermission(coord.KindLock, coord.PermReadWrite, "jobs-")
 	must(cl.RoleGrantPermission(ctx, "app", appPerm))
 	must(cl.RoleGrantPermission(ctx, "app", lockPerm))
 	perms, err := cl.RoleGet(ctx, "app")
@@ -215,9 +215,10 @@ func TestClientAuthAPI(t *testing.T) {
 }
 
 // TestCLIAuthScenario is the issue's: as root, role app with readwrite
-// on /app/ and on lock names jobs/, user alice with it, auth enable; as
+// on /app/ and on lock names jobs- (the issue says jobs/, but lock names
+// cannot contain "/"), user alice with it, auth enable; as
 // alice /app/x is writable, /other/x is not (and stays absent), lock
-// jobs/a is allowed, lock deploy denied; no or wrong credentials are
+// jobs-a is allowed, lock deploy denied; no or wrong credentials are
 // refused; auth disable opens it again.
 func TestCLIAuthScenario(t *testing.T) {
 	c := cliAt{t, startMemberWith(t, func(*server.Config) {})}
@@ -230,7 +231,7 @@ func TestCLIAuthScenario(t *testing.T) {
 	c.ok("User root created\n", "user", "add", "root", "--new-user-password", "rootpw")
 	c.ok("Role app created\n", "role", "add", "app")
 	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "/app/", "--prefix")
-	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs/", "--prefix", "--kind", "lock")
+	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs-", "--prefix", "--kind", "lock")
 	c.ok("User alice created\n", "user", "add", "alice", "--new-user-password", "alicepw")
 	c.ok("Role app is granted to user alice\n", "user", "grant-role", "alice", "app")
 	// Root lacks role root: auth enable creates it and grants it, as
@@ -247,7 +248,7 @@ func TestCLIAuthScenario(t *testing.T) {
 	alice.ok("/app/x\n1\n", "get", "/app/x")
 	alice.fails("coord: permission denied", "put", "/other/x", "1")
 	root.ok("", "get", "/other/x")
-	alice.ok("*", "lock", "acquire", "jobs/a", "--", "true")
+	alice.ok("*", "lock", "acquire", "jobs-a", "--", "true")
 	alice.fails("permission denied", "lock", "acquire", "deploy", "--", "true")
 	alice.fails("permission denied", "user", "list")
 	alice.fails("permission denied", "auth", "disable")

@@ -26,9 +26,9 @@ coord user grant-role. Role root may do everything.
 
    coord role add app
    coord role grant-permission app readwrite /app/ --prefix
-   coord role grant-permission app write jobs/ --prefix --kind lock
+   coord role grant-permission app write jobs- --prefix --kind lock
    coord role get app
-   coord role revoke-permission app jobs/ --prefix --kind lock`,
+   coord role revoke-permission app jobs- --prefix --kind lock`,
 		Action: groupAction,
 		Subcommands: []*cli.Command{
 			roleNameCommand(env, "add", "Add a role (without permissions)", "Role %s created",
@@ -79,7 +79,7 @@ Prints the role's permissions as etcdctl does, by kind and type:
    KV Write:
    	[/app/, /app0) (prefix /app/)
    Lock Write:
-   	[jobs/, jobs0) (prefix jobs/)
+   	[jobs-, jobs.) (prefix jobs-)
 A single key is printed alone, a range as [KEY, RANGE_END).`,
 		Action: func(c *cli.Context) error {
 			args, format, err := argsFormat(c, 1, 1, "ROLE")
@@ -140,7 +140,7 @@ Granting the same KEY, RANGE_END and kind again replaces the type.
 
    coord role grant-permission app readwrite /app/ --prefix
    coord role grant-permission app read /cfg/a /cfg/m
-   coord role grant-permission app write jobs/ --prefix --kind lock`
+   coord role grant-permission app write jobs- --prefix --kind lock`
 	if !grant {
 		name, usage, argsUsage = "revoke-permission", "Revoke a permission from a role", "ROLE KEY [RANGE_END]"
 		text = `coord role revoke-permission ROLE KEY [RANGE_END] [--prefix] [--kind KIND]
@@ -149,7 +149,7 @@ Removes the permission of ROLE on exactly KEY (or [KEY, RANGE_END), or
 the prefix KEY with --prefix) of the kind, whatever its type.
 
    coord role revoke-permission app /app/ --prefix
-   coord role revoke-permission app jobs/ --prefix --kind lock`
+   coord role revoke-permission app jobs- --prefix --kind lock`
 	}
 	return &cli.Command{
 		Name:      name,

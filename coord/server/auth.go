@@ -306,6 +306,15 @@ func (s *Core) checkToken(remote, user, token string) (identity, *wire.Error) {
 	return identity{user: info.user, hash: info.hash, expires: info.expires}, nil
 }
 
+// checkBearer checks a token this member issued, whoever it names.
+func (s *Core) checkBearer(remote, token string) (identity, *wire.Error) {
+	info, ok := s.tokens.lookup(token, time.Now())
+	if !ok {
+		return s.checkToken(remote, "", token) // counts the failure
+	}
+	return s.checkToken(remote, info.user, token)
+}
+
 // stillValid checks, on each call of an authenticated connection while
 // auth is on, that the user still exists with the password it
 // authenticated with and that its token has not expired.

@@ -201,11 +201,14 @@ func (s *Core) Call(ctx context.Context, cl *Caller, method string, decode func(
 }
 
 // admit decides whether a decoded call may run: the hook for anything
-// that applies to every call of every door (authorization, by caller,
-// method and request, goes here). Today it bounds the streams open per
-// connection (Config.MaxWatchesPerConn). release undoes what admit
+// that applies to every call of every door. It authorizes the call
+// (authz.go: by caller, method and request) and bounds the streams open
+// per connection (Config.MaxWatchesPerConn). release undoes what admit
 // counted, once the call has ended.
-func (s *Core) admit(_ context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
+func (s *Core) admit(ctx context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
+	if werr := s.authorize(ctx, cl, m, req); werr != nil {
+		return werr
+	}
 	if m.IsStream(req) && cl.streams != nil {
 		if n := cl.streams.Add(1); int(n) > s.cfg.MaxWatchesPerConn {
 			cl.streams.Add(-1)

@@ -11,6 +11,7 @@ import (
 	"github.com/coord-io/coord/locks/lockrules"
 	"github.com/coord-io/coord/locks/semaphorerules"
 	"github.com/coord-io/coord/queue/queuerules"
+	"github.com/coord-io/coord/statemachine/auth"
 	"github.com/coord-io/coord/statemachine/mvcc"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
@@ -36,6 +37,7 @@ var primitives = []primitive.Primitive{
 	queuerules.Primitive,
 	barrierrules.Primitive,
 	semaphorerules.Primitive,
+	auth.Primitive, // users, roles, permissions (shard wire.AuthShard only)
 }
 
 // opEntry is one operation the state machine applies: a core op or a

@@ -15,6 +15,16 @@
 // bcrypt before it proposes the change (wire.UserRequest.PasswordHash);
 // the rules here store the hash they are given and never see a password.
 //
+// The operations (Apply*, registered under the wire method names) apply
+// only in shard wire.AuthShard. Each checks everything before its first
+// write; a change bumps the auth revision once, an operation that changes
+// nothing (enable when enabled, a role granted again) leaves it alone.
+// User and role names are 1 to MaxNameLen bytes of printable UTF-8
+// without spaces or ':'. A permission of kind kv is stored with Kind "".
+// Root (user and role) can be neither deleted nor parted while auth is
+// enabled. The reads (Read*) answer auth status, user and role get/list
+// from a replica.
+//
 // Like every rule of the state machine, the rules use no clock,
 // randomness or goroutines.
 package auth

@@ -2,11 +2,11 @@ package auth
 
 import (
 	"bytes"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/statemachine/corruption"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
 
@@ -72,7 +72,7 @@ func Load(r primitive.Reader) (*State, error) {
 	}
 	if kv != nil {
 		if s.Revision, err = strconv.ParseInt(string(kv.Value), 10, 64); err != nil {
-			return nil, fmt.Errorf("auth: revision record %q: %w", kv.Value, err)
+			return nil, corruption.Errorf("auth: revision record %q: %w (%w)", kv.Value, ErrCorrupt, err)
 		}
 	}
 	users, err := r.Range(UserPrefix, wire.PrefixEnd(UserPrefix), 0)
@@ -82,7 +82,7 @@ func Load(r primitive.Reader) (*State, error) {
 	for _, kv := range users {
 		var u UserRecord
 		if err := wire.Unmarshal(kv.Value, &u); err != nil {
-			return nil, fmt.Errorf("auth: user record %q: %w", kv.Key, err)
+			return nil, corruption.Errorf("auth: user record %q: %w (%w)", kv.Key, ErrCorrupt, err)
 		}
 		s.Users[string(kv.Key[len(UserPrefix):])] = &u
 	}
@@ -93,7 +93,7 @@ func Load(r primitive.Reader) (*State, error) {
 	for _, kv := range roles {
 		var ro RoleRecord
 		if err := wire.Unmarshal(kv.Value, &ro); err != nil {
-			return nil, fmt.Errorf("auth: role record %q: %w", kv.Key, err)
+			return nil, corruption.Errorf("auth: role record %q: %w (%w)", kv.Key, ErrCorrupt, err)
 		}
 		s.Roles[string(kv.Key[len(RolePrefix):])] = &ro
 	}
@@ -120,10 +120,14 @@ func (s *State) IsRoot(user string) bool {
 // wire.RangeRequest: empty for key alone, "\x00" for every key from key
 // on) with typ: wire.PermRead, wire.PermWrite, or wire.PermReadWrite for
 // both. The union of the user's roles' permissions must cover the whole
-// range. Root is allowed everything; an unknown user nothing.
+// range (an empty range touches nothing: allowed to a known user). Root
+// is allowed everything; an unknown user nothing.
 func (s *State) Allowed(user, kind string, typ wire.PermType, key, end []byte) bool {
 	if s.IsRoot(user) {
 		return true
+	}
+	if s.Users[user] == nil {
+		return false // not even an empty range
 	}
 	if kind == "" {
 		kind = wire.KindKV

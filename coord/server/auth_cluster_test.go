@@ -52,7 +52,7 @@ func prefixPerm(kind string, typ wire.PermType, p string) *wire.Permission {
 }
 
 // setupAuth makes root (password "rootpw"), role app (readwrite /app/,
-// read /pub/, lock names jobs/, queue q1), users alice and bob (password
+// read /pub/, lock names jobs-, queue q1), users alice and bob (password
 // "pw", role app), and enables auth; it waits until every member
 // enforces it.
 func setupAuth(t *testing.T, tc *testCluster) {
@@ -66,7 +66,7 @@ func setupAuth(t *testing.T, tc *testCluster) {
 	for _, p := range []*wire.Permission{
 		prefixPerm(wire.KindKV, wire.PermReadWrite, "/app/"),
 		prefixPerm(wire.KindKV, wire.PermRead, "/pub/"),
-		prefixPerm(wire.KindLock, wire.PermReadWrite, "jobs/"),
+		prefixPerm(wire.KindLock, wire.PermReadWrite, "jobs-"),
 		{Type: wire.PermReadWrite, Kind: wire.KindQueue, Key: []byte("q1")},
 	} {
 		must(t, callAuth(ctx, c, wire.MethodRoleGrantPermission, &wire.RoleRequest{Name: "app", Perm: p}))
@@ -125,17 +125,17 @@ func TestAuthClusterAllowedAndDenied(t *testing.T) {
 		require.NoError(t, err)
 		_, err = alice.Compact(ctx, 1)
 		denied(err)
-		_, err = alice.Txn(ctx).If(coord.Compare(coord.Value("/pub/v"), "=", "x")).Then(coord.OpPut("/app/t", "1")).Commit()
+		_, err = alice.Txn(ctx).If(coord.Compare(coord.Version("/pub/v"), "=", 0)).Then(coord.OpPut("/app/t", "1")).Commit()
 		require.NoError(t, err)
-		_, err = alice.Txn(ctx).If(coord.Compare(coord.Value("/pub/v"), "=", "x")).Then(coord.OpPut("/app/t", "1")).Else(coord.OpPut("/other/t", "1")).Commit()
+		_, err = alice.Txn(ctx).If(coord.Compare(coord.Version("/pub/v"), "=", 0)).Then(coord.OpPut("/app/t", "1")).Else(coord.OpPut("/other/t", "1")).Commit()
 		denied(err)
 		err = callAuth(ctx, alice, wire.MethodUserList, &wire.UserRequest{})
 		denied(err)
 
-		// Primitives: a lock name under jobs/ and queue q1 only.
+		// Primitives: a lock name under jobs- and queue q1 only.
 		sess, err := coord.NewSession(alice)
 		require.NoError(t, err)
-		m := locks.NewMutex(sess, "jobs/a")
+		m := locks.NewMutex(sess, "jobs-a")
 		require.NoError(t, m.TryLock(ctx))
 		require.NoError(t, m.Unlock(ctx))
 		denied(locks.NewMutex(sess, "deploy").TryLock(ctx))

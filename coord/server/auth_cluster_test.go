@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -355,4 +356,41 @@ func TestAuthClusterHTTPStatus(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, get("/status", "alice", "pw"))
 	require.Equal(t, http.StatusOK, get("/status", wire.RootUser, "rootpw"))
 	require.Equal(t, http.StatusOK, get("/healthz", "", ""))
+}
+
+// TestAuthClientCertCommonName: with client-certificate auth, a client
+// that names no user is the user of its certificate's common name
+// ("client", a user without a password), and is checked as that user.
+func TestAuthClientCertCommonName(t *testing.T) {
+	p := newTestPKI(t)
+	s := startMember(t, func(cfg *Config) {
+		cfg.TLSCertFile, cfg.TLSKeyFile = p.serverCert, p.serverKey
+		cfg.ClientCertAuth, cfg.TrustedCAFile = true, p.caFile
+		cfg.BcryptCost = 4
+	})
+	tlsCfg := &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.clientPair}}
+	ctx := ctxT(t, 30*time.Second)
+	admin := tlsClient(t, s.ClientAddr(), tlsCfg)
+	must(t, callAuth(ctx, admin, wire.MethodRoleAdd, &wire.RoleRequest{Name: wire.RootRole}))
+	must(t, callAuth(ctx, admin, wire.MethodUserAdd, &wire.UserRequest{Name: wire.RootUser, Password: "rootpw"}))
+	must(t, callAuth(ctx, admin, wire.MethodUserGrantRole, &wire.UserRequest{Name: wire.RootUser, Role: wire.RootRole}))
+	must(t, callAuth(ctx, admin, wire.MethodRoleAdd, &wire.RoleRequest{Name: "c"}))
+	must(t, callAuth(ctx, admin, wire.MethodRoleGrantPermission, &wire.RoleRequest{Name: "c", Perm: prefixPerm(wire.KindKV, wire.PermReadWrite, "/c/")}))
+	must(t, callAuth(ctx, admin, wire.MethodUserAdd, &wire.UserRequest{Name: "client", NoPassword: true}))
+	must(t, callAuth(ctx, admin, wire.MethodUserGrantRole, &wire.UserRequest{Name: "client", Role: "c"}))
+	must(t, callAuth(ctx, admin, wire.MethodAuthEnable, &wire.AuthRequest{}))
+
+	cert := tlsClient(t, s.ClientAddr(), tlsCfg)
+	_, err := cert.Put(ctx, "/c/x", "1")
+	require.NoError(t, err)
+	_, err = cert.Put(ctx, "/d/x", "1")
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
+	require.Contains(t, err.Error(), "user client may not write kv /d/x")
+
+	// A user without a password cannot log in with one.
+	c, err := coord.New(coord.Config{Endpoints: []string{s.ClientAddr()}, DialTimeout: time.Second, TLS: tlsCfg, Username: "client", Password: "x"})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Get(ctx, "/c/x")
+	require.ErrorIs(t, err, coord.ErrAuthFailed)
 }

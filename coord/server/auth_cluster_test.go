@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"testing"
@@ -393,4 +394,58 @@ func TestAuthClientCertCommonName(t *testing.T) {
 	defer c.Close()
 	_, err = c.Get(ctx, "/c/x")
 	require.ErrorIs(t, err, coord.ErrAuthFailed)
+}
+
+// TestAuthClusterSnapshotCatchUp: a member that was down while auth was
+// set up and enabled catches up by snapshot and enforces it.
+func TestAuthClusterSnapshotCatchUp(t *testing.T) {
+	tc := newAuthCluster(t, 3)
+	tc.stopAll()
+	for i := range tc.Configs() {
+		tc.start(i, func(cfg *Config) { cfg.SnapshotEntries = 20 })
+	}
+	tc.waitReady()
+	lag := 2
+	if tc.leaderOfMost() == lag {
+		lag = 1
+	}
+	// A key written before auth, which alice may read afterwards.
+	_, err := tc.client(tc.Config(lag).ListenClient).Put(ctxT(t, 10*time.Second), "/app/before", "1")
+	require.NoError(t, err)
+	tc.stop(lag)
+	var live []string
+	for i, cfg := range tc.Configs() {
+		if i != lag {
+			live = append(live, cfg.ListenClient)
+		}
+	}
+	ctx := ctxT(t, time.Minute)
+	c := tc.client(live...)
+	must(t, callAuth(ctx, c, wire.MethodRoleAdd, &wire.RoleRequest{Name: wire.RootRole}))
+	must(t, callAuth(ctx, c, wire.MethodUserAdd, &wire.UserRequest{Name: wire.RootUser, Password: "rootpw"}))
+	must(t, callAuth(ctx, c, wire.MethodUserGrantRole, &wire.UserRequest{Name: wire.RootUser, Role: wire.RootRole}))
+	must(t, callAuth(ctx, c, wire.MethodRoleAdd, &wire.RoleRequest{Name: "app"}))
+	must(t, callAuth(ctx, c, wire.MethodRoleGrantPermission, &wire.RoleRequest{Name: "app", Perm: prefixPerm(wire.KindKV, wire.PermReadWrite, "/app/")}))
+	must(t, callAuth(ctx, c, wire.MethodUserAdd, &wire.UserRequest{Name: "alice", Password: "pw"}))
+	must(t, callAuth(ctx, c, wire.MethodUserGrantRole, &wire.UserRequest{Name: "alice", Role: "app"}))
+	must(t, callAuth(ctx, c, wire.MethodAuthEnable, &wire.AuthRequest{}))
+	root := tc.userClient(wire.RootUser, "rootpw", live...)
+	for i := 0; i < 100; i++ {
+		_, err := root.Put(ctx, fmt.Sprintf("/fill/%03d", i), "x")
+		require.NoError(t, err)
+	}
+
+	tc.start(lag)
+	ep := tc.Config(lag).ListenClient
+	anon := tc.client(ep)
+	require.Eventually(t, func() bool {
+		_, err := anon.Get(ctxT(t, 5*time.Second), "/app/x", coord.WithSerializable())
+		return errors.Is(err, coord.ErrPermissionDenied)
+	}, 30*time.Second, 20*time.Millisecond)
+	require.Positive(t, tc.Member(lag).restores.Load(), "the member caught up by snapshot")
+	alice := tc.userClient("alice", "pw", ep)
+	_, err = alice.Get(ctx, "/app/before", coord.WithSerializable())
+	require.NoError(t, err)
+	_, err = alice.Get(ctx, "/fill/", coord.WithPrefix(), coord.WithSerializable())
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
 }

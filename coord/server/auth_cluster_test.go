@@ -449,3 +449,46 @@ func TestAuthClusterSnapshotCatchUp(t *testing.T) {
 	_, err = alice.Get(ctx, "/fill/", coord.WithPrefix(), coord.WithSerializable())
 	require.ErrorIs(t, err, coord.ErrPermissionDenied)
 }
+
+// TestAuthClusterLeases: a lease without keys is its granter's (and
+// root's) to renew, read and revoke; a lease with keys needs write (or
+// read, for its time to live) on every key, whoever granted it.
+func TestAuthClusterLeases(t *testing.T) {
+	tc := newAuthCluster(t, 1)
+	setupAuth(t, tc)
+	ctx := ctxT(t, time.Minute)
+	alice, bob := tc.userClient("alice", "pw"), tc.userClient("bob", "pw")
+	root := tc.userClient(wire.RootUser, "rootpw")
+
+	g, err := alice.Grant(ctx, 60)
+	require.NoError(t, err)
+	_, err = bob.KeepAliveOnce(ctx, g.ID)
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
+	require.Contains(t, err.Error(), "another user granted it")
+	_, err = bob.TimeToLive(ctx, g.ID, true)
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
+	_, err = bob.Revoke(ctx, g.ID)
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
+	_, err = alice.KeepAliveOnce(ctx, g.ID)
+	require.NoError(t, err)
+	_, err = alice.TimeToLive(ctx, g.ID, true)
+	require.NoError(t, err)
+
+	// With a key under /app/ (bob may write there too) bob may revoke it;
+	// with a key only root may write, alice may not.
+	_, err = alice.Put(ctx, "/app/leased", "1", coord.WithLease(g.ID))
+	require.NoError(t, err)
+	_, err = bob.KeepAliveOnce(ctx, g.ID)
+	require.NoError(t, err)
+	g2, err := alice.Grant(ctx, 60)
+	require.NoError(t, err)
+	_, err = root.Put(ctx, "/root-only", "1", coord.WithLease(g2.ID))
+	require.NoError(t, err)
+	_, err = alice.Revoke(ctx, g2.ID)
+	require.ErrorIs(t, err, coord.ErrPermissionDenied)
+	require.Contains(t, err.Error(), "attached to lease")
+	_, err = bob.Revoke(ctx, g.ID)
+	require.NoError(t, err)
+	_, err = root.Revoke(ctx, g2.ID)
+	require.NoError(t, err)
+}

@@ -399,7 +399,7 @@ var (
 	roleRead    = authRead[wire.RoleRequest](func(r *wire.RoleResponse) *wire.ResponseHeader { return &r.Header })
 )
 
-// errPasswordTooLong and friends: what a new password may not be.
+// errEmptyPassword refuses a user add or passwd without a password.
 var errEmptyPassword = errors.New("empty password: give one, or add a user that authenticates only by certificate (no password)")
 
 // hashPassword replaces a user request's password by its bcrypt hash:

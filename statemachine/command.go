@@ -86,6 +86,10 @@ func (c *Command) Request() any { return c.req }
 // machine assigns its ID (see wire.LeaseID). Result: *wire.LeaseGrantResponse.
 type LeaseGrant struct {
 	TTL int64 `msgpack:"ttl"`
+	// Owner is the user that granted the lease (the server sets it from
+	// the caller's authenticated user; "" for none): authorization lets
+	// the owner revoke, renew and read a lease that has no keys.
+	Owner string `msgpack:"o,omitempty"`
 }
 
 // LeaseRevoke deletes every key attached to lease ID, at one revision, and

@@ -40,16 +40,19 @@ const MaxLeaseTTL = 9_000_000_000
 const maxLeaseNumber = 1<<48 - 1
 
 // leaseRecord is the stored state of a lease. Encoding: uvarint TTL,
-// uvarint RenewSeq.
+// uvarint RenewSeq, then the owner's bytes (none for a lease without
+// one, so records written before owners existed decode unchanged).
 type leaseRecord struct {
 	ttl      int64
 	renewSeq uint64
+	owner    string // the user that granted the lease ("" for none)
 }
 
 func (l leaseRecord) encode() []byte {
-	b := make([]byte, 0, 2*binary.MaxVarintLen64)
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+len(l.owner))
 	b = binary.AppendUvarint(b, uint64(l.ttl))
-	return binary.AppendUvarint(b, l.renewSeq)
+	b = binary.AppendUvarint(b, l.renewSeq)
+	return append(b, l.owner...)
 }
 
 var errCorruptLease = corruption.New("statemachine: corrupt lease record")
@@ -60,10 +63,10 @@ func decodeLeaseRecord(b []byte) (leaseRecord, error) {
 		return leaseRecord{}, errCorruptLease
 	}
 	seq, m := binary.Uvarint(b[n:])
-	if m <= 0 || n+m != len(b) {
+	if m <= 0 {
 		return leaseRecord{}, errCorruptLease
 	}
-	return leaseRecord{ttl: int64(ttl), renewSeq: seq}, nil
+	return leaseRecord{ttl: int64(ttl), renewSeq: seq, owner: string(b[n+m:])}, nil
 }
 
 // leaseEntry is a lease as one Apply call sees it: read from the DB once,
@@ -211,7 +214,7 @@ func (a *applier) leaseGrant(req *LeaseGrant) (Result, error) {
 	if req.TTL > MaxLeaseTTL {
 		return errResult(wire.Errorf(wire.CodeInvalid, "lease TTL %d s is over the maximum of %d s", req.TTL, int64(MaxLeaseTTL)))
 	}
-	id, werr, err := a.grantLease(req.TTL)
+	id, werr, err := a.grantLease(req.TTL, req.Owner)
 	if err != nil {
 		return Result{}, err
 	}
@@ -224,7 +227,7 @@ func (a *applier) leaseGrant(req *LeaseGrant) (Result, error) {
 // grantLease creates a lease of ttl (≥ 1) seconds with the next ID and
 // reports it to the lessor. A *wire.Error (the shard ran out of lease
 // IDs) changes nothing.
-func (a *applier) grantLease(ttl int64) (int64, *wire.Error, error) {
+func (a *applier) grantLease(ttl int64, owner string) (int64, *wire.Error, error) {
 	n := a.m.lastLease + 1
 	id := wire.LeaseID(a.sh.id, n)
 	if shard, ok := wire.LeaseShard(id); n > maxLeaseNumber || !ok || shard != a.sh.id {
@@ -235,7 +238,7 @@ func (a *applier) grantLease(ttl int64) (int64, *wire.Error, error) {
 		return 0, nil, err
 	}
 	a.m.lastLease = n
-	*e = leaseEntry{rec: leaseRecord{ttl: ttl}, exists: true, dirty: true}
+	*e = leaseEntry{rec: leaseRecord{ttl: ttl, owner: owner}, exists: true, dirty: true}
 	a.changes = append(a.changes, LeaseChange{ID: id, TTL: ttl})
 	return id, nil, nil
 }
@@ -327,6 +330,9 @@ type LeaseInfo struct {
 	ID       int64
 	TTL      int64
 	RenewSeq uint64
+	// Owner is the user that granted the lease ("" when auth was off or
+	// the state machine granted it).
+	Owner string
 }
 
 // Leases returns every lease of the shard, by ID.
@@ -349,7 +355,7 @@ func (sh *Shard) Leases() ([]LeaseInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, LeaseInfo{ID: id, TTL: rec.ttl, RenewSeq: rec.renewSeq})
+		out = append(out, LeaseInfo{ID: id, TTL: rec.ttl, RenewSeq: rec.renewSeq, Owner: rec.owner})
 	}
 	return out, it.Error()
 }
@@ -373,7 +379,7 @@ func (sh *Shard) Lease(id int64) (LeaseInfo, bool, error) {
 	if err != nil {
 		return LeaseInfo{}, false, err
 	}
-	return LeaseInfo{ID: id, TTL: rec.ttl, RenewSeq: rec.renewSeq}, true, nil
+	return LeaseInfo{ID: id, TTL: rec.ttl, RenewSeq: rec.renewSeq, Owner: rec.owner}, true, nil
 }
 
 // LeaseKeys returns the keys attached to lease id, in key order (none for

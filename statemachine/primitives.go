@@ -200,7 +200,7 @@ func (s *ruleStore) GrantLease(ttl int64) (int64, *wire.Error, error) {
 	if ttl < 1 {
 		return 0, nil, fmt.Errorf("statemachine: a primitive's rule granted a lease of TTL %d", ttl)
 	}
-	id, werr, err := s.a.grantLease(ttl)
+	id, werr, err := s.a.grantLease(ttl, "")
 	if werr == nil && err == nil {
 		s.granted = true
 	}

@@ -61,7 +61,9 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
 		&cli.StringFlag{Name: "key-file", Usage: "private key `FILE` (PEM) of --cert-file", EnvVars: envVars("key-file")},
-		&cli.BoolFlag{Name: "client-cert-auth", Usage: "require clients to present a certificate signed by --trusted-ca-file (mutual TLS)", EnvVars: envVars("client-cert-auth")},
+		&cli.BoolFlag{Name: "client-cert-auth", Usage: "require clients to present a certificate signed by --trusted-ca-file (mutual TLS); with auth enabled, a client that names no user is the user of its certificate's common name", EnvVars: envVars("client-cert-auth")},
+		&cli.IntFlag{Name: "bcrypt-cost", Usage: "bcrypt cost of the password hashes this member makes (user add, user passwd); at least 4, each step doubles the time of a password check", Value: d.BcryptCost, EnvVars: envVars("bcrypt-cost")},
+		&cli.DurationFlag{Name: "auth-token-ttl", Usage: "how long a token from authentication is valid; a token is valid only on the member that issued it", Value: d.AuthTokenTTL, EnvVars: envVars("auth-token-ttl")},
 		&cli.StringFlag{Name: "trusted-ca-file", Usage: "CA bundle `FILE` (PEM) that client certificates are verified against", EnvVars: envVars("trusted-ca-file")},
 		&cli.StringFlag{Name: "peer-cert-file", Usage: "Raft traffic between members over mutual TLS with this certificate `FILE` (PEM; for server and client use, naming every member's peer host); needs --peer-key-file and --peer-trusted-ca-file", EnvVars: envVars("peer-cert-file")},
 		&cli.StringFlag{Name: "peer-key-file", Usage: "private key `FILE` (PEM) of --peer-cert-file", EnvVars: envVars("peer-key-file")},
@@ -85,7 +87,9 @@ COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
 
 TLS on the client port (the HTTP port stays plain): --cert-file and
 --key-file; add --client-cert-auth --trusted-ca-file CA to require client
-certificates (mutual TLS). Mutual TLS between members (Raft traffic):
+certificates (mutual TLS). Users, roles and permissions (coord user, coord
+role, coord auth enable): passwords are hashed with --bcrypt-cost, tokens
+last --auth-token-ttl on the member that issued them. Mutual TLS between members (Raft traffic):
 --peer-cert-file, --peer-key-file and --peer-trusted-ca-file, on every
 member or none.
 
@@ -152,6 +156,8 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.TLSCertFile = c.String("cert-file")
 	cfg.TLSKeyFile = c.String("key-file")
 	cfg.ClientCertAuth = c.Bool("client-cert-auth")
+	cfg.BcryptCost = c.Int("bcrypt-cost")
+	cfg.AuthTokenTTL = c.Duration("auth-token-ttl")
 	cfg.TrustedCAFile = c.String("trusted-ca-file")
 	cfg.PeerCertFile = c.String("peer-cert-file")
 	cfg.PeerKeyFile = c.String("peer-key-file")

@@ -142,6 +142,16 @@ type Config struct {
 	// time of it (as etcd's periodic auto-compaction).
 	AutoCompactionRetention time.Duration
 
+	// BcryptCost is the bcrypt cost the member hashes new passwords with
+	// (user add, user passwd): 0 is DefaultBcryptCost, at least
+	// bcrypt.MinCost (4). Each step doubles the time of every password
+	// check.
+	BcryptCost int
+	// AuthTokenTTL is how long a token from auth.authenticate is valid
+	// (0: DefaultAuthTokenTTL). A token is valid only on the member that
+	// issued it.
+	AuthTokenTTL time.Duration
+
 	// Logger receives the member's logs, Dragonboat's included (nil: slog.Default()).
 	Logger *slog.Logger
 	// RaftLogLevel is the level Dragonboat's own loggers log at (default warn).
@@ -171,6 +181,10 @@ const (
 	// room left in a frame for what a page carries besides its key-values.
 	minResponseBytes = 4 << 10
 	responseSlack    = 64 << 10
+	// DefaultBcryptCost is bcrypt's own default cost; DefaultAuthTokenTTL
+	// etcd's simple-token TTL.
+	DefaultBcryptCost   = 10
+	DefaultAuthTokenTTL = 5 * time.Minute
 	// DefaultShards is the default number of shards. On the 2-core
 	// machines this project is measured on, one Raft group batches best
 	// (see README, "Choosing the shard count"); raise it on more cores.
@@ -211,7 +225,26 @@ func DefaultConfig() Config {
 
 		MaxResponseBytes: DefaultMaxResponseBytes,
 		MaxTxnRangeKeys:  DefaultMaxTxnRangeKeys,
+
+		BcryptCost:   DefaultBcryptCost,
+		AuthTokenTTL: DefaultAuthTokenTTL,
 	}
+}
+
+// bcryptCost is BcryptCost with 0 as the default.
+func (c Config) bcryptCost() int {
+	if c.BcryptCost == 0 {
+		return DefaultBcryptCost
+	}
+	return c.BcryptCost
+}
+
+// authTokenTTL is AuthTokenTTL with 0 as the default.
+func (c Config) authTokenTTL() time.Duration {
+	if c.AuthTokenTTL <= 0 {
+		return DefaultAuthTokenTTL
+	}
+	return c.AuthTokenTTL
 }
 
 // Member is one entry of the initial cluster.
@@ -312,6 +345,12 @@ func (c Config) Validate() error {
 	}
 	if c.ElectionRTT < 5 {
 		errs = append(errs, fmt.Errorf("election rtt must be at least 5 ticks, got %d", c.ElectionRTT))
+	}
+	if c.BcryptCost != 0 && (c.BcryptCost < 4 || c.BcryptCost > 31) {
+		errs = append(errs, fmt.Errorf("bcrypt cost must be between 4 and 31 (0: the default, %d), got %d", DefaultBcryptCost, c.BcryptCost))
+	}
+	if c.AuthTokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("auth token ttl must not be negative (0: the default, %v), got %v", DefaultAuthTokenTTL, c.AuthTokenTTL))
 	}
 	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.validatePeerTLS()...)

@@ -54,6 +54,13 @@ type Core struct {
 	// status reports; Start sets it before any door serves.
 	clientAddr string
 
+	// auth is the auth store of the member's shard-0 replica, tokens the
+	// tokens it issued, authLimiter the failed attempts per remote host
+	// (auth.go).
+	auth        authCache
+	tokens      tokenStore
+	authLimiter authLimiter
+
 	metrics  *metrics
 	stopping atomic.Bool
 	restores atomic.Int64 // shard states replaced by a snapshot since start
@@ -156,12 +163,20 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 		}
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
 			return &diskSM{
-				shard:   s.shards[shard],
-				publish: func(evs []wire.Event) { s.hub.publish(shard, evs) },
-				leases:  func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
-				reload:  func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+				shard: s.shards[shard],
+				publish: func(evs []wire.Event) {
+					if shard == wire.AuthShard && touchesAuth(evs) {
+						s.auth.invalidate()
+					}
+					s.hub.publish(shard, evs)
+				},
+				leases: func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+				reload: func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
 				restored: func() {
 					s.restores.Add(1)
+					if shard == wire.AuthShard {
+						s.auth.invalidate()
+					}
 					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
 					s.hub.restored(shard)
 				},

@@ -40,6 +40,9 @@ type Caller struct {
 	Conn uint64
 	// Remote is the client's address, for logs.
 	Remote string
+	// User is the user the connection authenticated as ("" for none):
+	// what authorization (authz.go) checks the call against.
+	User string
 	// Seq and AckBelow are a write's exactly-once tag: its sequence
 	// number (0 for a read) and the client's acknowledgement watermark.
 	Seq, AckBelow uint64
@@ -50,6 +53,11 @@ type Caller struct {
 	// streams counts the streams open on the connection, bounded by
 	// Config.MaxWatchesPerConn; nil leaves them unbounded.
 	streams *atomic.Int32
+	// ident is how the connection authenticated (nil for no user), which
+	// admit checks again on every call while auth is on; authFails is the
+	// connection's allowance of failed auth.authenticate calls.
+	ident     *identity
+	authFails *authBucket
 }
 
 // Sender is what a door gives a call to send its intermediate messages:
@@ -80,7 +88,7 @@ type handler struct {
 // handlers is the dispatch table: every method of the wire protocol and
 // its handler, unary (ctx, caller, request) → (response, error), or
 // streaming, which also gets a Stream and returns its final message.
-var handlers = newHandlerTable(
+var handlers = newHandlerTable(append([]*handler{
 	unary(wire.MethodPut, (*Core).put),
 	unary(wire.MethodRange, (*Core).rangeKeys),
 	unary(wire.MethodDelete, (*Core).deleteRange),
@@ -109,7 +117,7 @@ var handlers = newHandlerTable(
 	streaming(wire.MethodSemAcquire, (*Core).semAcquire),
 	unary(wire.MethodSemRelease, (*Core).semRelease),
 	unary(wire.MethodSemStatus, (*Core).semStatus),
-)
+}, authHandlers()...)...)
 
 // unary registers a handler that answers once.
 func unary[Req, Resp any](method string, h func(*Core, context.Context, *Caller, *Req) (*Resp, *wire.Error)) *handler {
@@ -193,11 +201,14 @@ func (s *Core) Call(ctx context.Context, cl *Caller, method string, decode func(
 }
 
 // admit decides whether a decoded call may run: the hook for anything
-// that applies to every call of every door (authorization, by caller,
-// method and request, goes here). Today it bounds the streams open per
-// connection (Config.MaxWatchesPerConn). release undoes what admit
+// that applies to every call of every door. It authorizes the call
+// (authz.go: by caller, method and request) and bounds the streams open
+// per connection (Config.MaxWatchesPerConn). release undoes what admit
 // counted, once the call has ended.
-func (s *Core) admit(_ context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
+func (s *Core) admit(ctx context.Context, cl *Caller, m *wire.Method, req any) *wire.Error {
+	if werr := s.authorize(ctx, cl, m, req); werr != nil {
+		return werr
+	}
 	if m.IsStream(req) && cl.streams != nil {
 		if n := cl.streams.Add(1); int(n) > s.cfg.MaxWatchesPerConn {
 			cl.streams.Add(-1)

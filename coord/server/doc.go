@@ -131,6 +131,30 @@
 // fails the start before Raft opens anything. A test cluster with peer TLS
 // is a LocalCluster whose Configure sets the three files.
 //
+// Auth (auth.go, authz.go). The auth store (users, roles, permissions,
+// the enabled flag) is keys under statemachine/auth.Root in shard 0
+// (wire.AuthShard), changed by the auth methods' ops through Raft. The
+// handlers of user add and passwd hash the password with bcrypt
+// (Config.BcryptCost) and propose only the hash. Each member caches the
+// store of its own shard-0 replica (authCache): an applied change under
+// the root or a restore of shard 0 marks it stale and the next check
+// loads it again (Shard.Read), so with auth off a call costs two atomic
+// loads. A connection authenticates in its handshake (Hello.User with a
+// password or a token; with ClientCertAuth and no user, the verified
+// certificate's common name is the user); the user goes in Caller.User,
+// the exactly-once client ID is bound to it (a hash of user and claimed
+// ID), and each later call checks that the user still exists with the
+// same password and that a token has not expired. Tokens (auth.authenticate)
+// are random, last Config.AuthTokenTTL and are known only to the member
+// that issued them (etcd's simple tokens): a client that moves to another
+// member authenticates again. Failed attempts are rate-limited per remote
+// host (and per connection for auth.authenticate) and logged with the
+// user and remote address, never the password. admit authorizes every
+// call (authz.go): one check per method, from the request alone (lease
+// calls also read the lease's keys and owner from the local replica),
+// before anything is proposed or read; the HTTP door serves /status and
+// /debug/pprof to root only while auth is on.
+//
 // LocalCluster (local.go) runs N members inside one process on loopback
 // ports (free ones, or fixed from a base port), their data in a given or
 // temporary directory: the one in-process cluster behind `coord dev`, the

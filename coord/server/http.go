@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/lni/dragonboat/v3"
@@ -130,18 +131,18 @@ func httpHandler(s *Core) http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/status", s.rootOnlyHTTP(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.status())
-	})
+	}))
 	if s.cfg.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/", s.rootOnlyHTTP(pprof.Index))
+		mux.HandleFunc("/debug/pprof/cmdline", s.rootOnlyHTTP(pprof.Cmdline))
+		mux.HandleFunc("/debug/pprof/profile", s.rootOnlyHTTP(pprof.Profile))
+		mux.HandleFunc("/debug/pprof/symbol", s.rootOnlyHTTP(pprof.Symbol))
+		mux.HandleFunc("/debug/pprof/trace", s.rootOnlyHTTP(pprof.Trace))
 	}
 	prom := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{DisableCompression: true})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +155,42 @@ func httpHandler(s *Core) http.Handler {
 		_, _ = w.Write(raft.Bytes())
 	})
 	return mux
+}
+
+// rootOnlyHTTP serves h to root only while auth is on: credentials come
+// as HTTP Basic (user:password) or "Authorization: Bearer TOKEN" (a token
+// of auth.authenticate from this member). Without valid credentials the
+// answer is 401, for a user other than root 403. /healthz, /readyz and
+// /metrics stay open (scrapers and probes).
+func (s *Core) rootOnlyHTTP(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, werr := s.authState()
+		if werr != nil {
+			http.Error(w, werr.Message, http.StatusServiceUnavailable)
+			return
+		}
+		if !st.Enabled {
+			h(w, r)
+			return
+		}
+		var id identity
+		werr = wire.Errorf(wire.CodeAuthFailed, "auth is enabled: give root's credentials (HTTP Basic, or Authorization: Bearer TOKEN)")
+		if user, pw, ok := r.BasicAuth(); ok {
+			id, werr = s.checkPassword(r.RemoteAddr, nil, user, pw)
+		} else if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			id, werr = s.checkBearer(r.RemoteAddr, tok)
+		}
+		if werr != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="coord"`)
+			http.Error(w, werr.Message, http.StatusUnauthorized)
+			return
+		}
+		if !st.IsRoot(id.user) {
+			http.Error(w, fmt.Sprintf("permission denied: user %s may not read %s (root only)", id.user, r.URL.Path), http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // bufferedWriter captures a handler's body so more can be appended.

@@ -66,7 +66,7 @@ func (s *Core) leaseGrant(ctx context.Context, cl *Caller, req *wire.LeaseGrantR
 		return nil, wire.Errorf(wire.CodeInvalid, "shard %d does not exist (the cluster has %d shards)", shard, len(s.shards))
 	}
 	cmd := s.command(cl)
-	cmd.Set(statemachine.OpLeaseGrant, &statemachine.LeaseGrant{TTL: ttl})
+	cmd.Set(statemachine.OpLeaseGrant, &statemachine.LeaseGrant{TTL: ttl, Owner: cl.User})
 	var resp wire.LeaseGrantResponse
 	if werr := s.proposeDecode(ctx, shard, cmd, &resp, &resp.Header); werr != nil {
 		return nil, werr

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +136,8 @@ func (d *rpcDoor) acceptLoop() {
 			done:   make(chan struct{}),
 			calls:  map[uint64]context.CancelCauseFunc{},
 			slots:  make(chan struct{}, maxCallsPerConn),
+
+			authFails: newAuthBucket(time.Now()),
 		}
 		d.connMu.Lock()
 		if d.closing.Load() {
@@ -182,13 +186,18 @@ type serverConn struct {
 	id       uint64 // Caller.Conn
 	remote   string
 	clientID uint64
-	sendc    chan []byte
-	done     chan struct{}
-	once     sync.Once
-	calls    map[uint64]context.CancelCauseFunc
-	callsMu  sync.Mutex
-	inflight sync.WaitGroup
-	draining bool
+	// ident is how the connection authenticated (nil: no user), set by
+	// the handshake; authFails its allowance of failed auth.authenticate
+	// calls.
+	ident     *identity
+	authFails *authBucket
+	sendc     chan []byte
+	done      chan struct{}
+	once      sync.Once
+	calls     map[uint64]context.CancelCauseFunc
+	callsMu   sync.Mutex
+	inflight  sync.WaitGroup
+	draining  bool
 	// slots bounds the calls in flight on the connection; a call over the
 	// bound is refused.
 	slots chan struct{}
@@ -384,18 +393,105 @@ func (c *serverConn) handshake(fr *wire.FrameReader) bool {
 		return false
 	}
 	reply := &wire.Frame{Type: wire.FrameHello}
+	var ident *identity
 	if h.Version != wire.ProtocolVersion {
 		reply.Err = wire.Errorf(wire.CodeUnimplemented, "protocol version %d not supported (server speaks %d)", h.Version, wire.ProtocolVersion)
-	} else {
-		reply.Body, _ = wire.Marshal(&wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.d.core.cfg.Name, MaxRequestSize: c.d.core.cfg.MaxRequestSize, Shards: c.d.core.Shards(), ClusterID: c.d.core.ClusterID()})
+	} else if ident, reply.Err = c.authenticate(&h); reply.Err == nil {
+		hr := &wire.HelloResponse{Version: wire.ProtocolVersion, Member: c.d.core.cfg.Name, MaxRequestSize: c.d.core.cfg.MaxRequestSize, Shards: c.d.core.Shards(), ClusterID: c.d.core.ClusterID()}
+		if ident != nil {
+			hr.User = ident.user
+		}
+		reply.Body, _ = wire.Marshal(hr)
 	}
 	b, _ := wire.AppendFrame(nil, reply)
 	if _, err := c.nc.Write(b); err != nil || reply.Err != nil {
 		return false
 	}
 	_ = c.nc.SetDeadline(time.Time{})
+	c.ident = ident
 	c.clientID = h.ClientID
+	if ident != nil {
+		c.clientID = boundClientID(ident.user, h.ClientID)
+	}
 	return true
+}
+
+// authenticate checks the credentials of a hello: a user with a password
+// or a token, or (Config.ClientCertAuth) the common name of the client's
+// verified certificate. It returns the connection's identity, nil for
+// none. While auth is off, a user the store does not know is not checked
+// (the connection is bound to no user), as etcd ignores credentials then;
+// a user it knows must give the right password.
+func (c *serverConn) authenticate(h *wire.Hello) (*identity, *wire.Error) {
+	s := c.d.core
+	cn := c.certName()
+	if h.User == "" {
+		if h.Password != "" || h.Token != "" {
+			return nil, wire.Errorf(wire.CodeAuthFailed, "authentication failed: a password or token without a user name")
+		}
+		if cn != "" {
+			return &identity{user: cn, cert: true}, nil
+		}
+		return nil, nil
+	}
+	if h.Token != "" {
+		id, werr := s.checkToken(c.remote, h.User, h.Token)
+		if werr != nil {
+			return nil, werr
+		}
+		return &id, nil
+	}
+	if h.Password == "" && cn == h.User {
+		return &identity{user: cn, cert: true}, nil
+	}
+	st, werr := s.authState()
+	if werr != nil {
+		return nil, werr
+	}
+	if !st.Enabled && st.Users[h.User] == nil {
+		return nil, nil
+	}
+	id, werr := s.checkPassword(c.remote, nil, h.User, h.Password)
+	if werr != nil {
+		return nil, werr
+	}
+	return &id, nil
+}
+
+// certName is the common name of the client's verified certificate when
+// Config.ClientCertAuth makes it the user, "" otherwise.
+func (c *serverConn) certName() string {
+	if !c.d.core.cfg.ClientCertAuth {
+		return ""
+	}
+	tc, ok := c.nc.(*tlsConn)
+	if !ok {
+		return ""
+	}
+	cs := tc.ConnectionState()
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return cs.VerifiedChains[0][0].Subject.CommonName
+}
+
+// boundClientID is the exactly-once client ID of a connection of user
+// that claims id: a hash of both, so that no connection can use or
+// advance another user's ID (0, no ID, stays 0).
+func boundClientID(user string, id uint64) uint64 {
+	if id == 0 || user == "" {
+		return id
+	}
+	h := sha256.New()
+	h.Write([]byte(user))
+	var b [9]byte
+	binary.BigEndian.PutUint64(b[1:], id)
+	h.Write(b[:])
+	v := binary.BigEndian.Uint64(h.Sum(nil))
+	if v == 0 {
+		v = 1
+	}
+	return v
 }
 
 func (c *serverConn) writeLoop() {
@@ -510,8 +606,11 @@ func (c *serverConn) startCall(f *wire.Frame) {
 		cl := &call{c: c, id: f.ID, Caller: Caller{
 			ClientID: c.clientID, Conn: c.id, Remote: c.remote,
 			Seq: f.Seq, AckBelow: f.AckBelow, Received: received, AgeMillis: f.AgeMillis,
-			streams: &c.watches,
+			streams: &c.watches, ident: c.ident, authFails: c.authFails,
 		}}
+		if c.ident != nil {
+			cl.User = c.ident.user
+		}
 		body, werr := c.d.core.Call(ctx, &cl.Caller, f.Method, func(req any) *wire.Error { return decode(f.Body, req) }, cl)
 		if errors.Is(context.Cause(ctx), errCallCap) {
 			callCapHits.Add(1)

@@ -133,6 +133,9 @@ type KVWorkload struct {
 	Think time.Duration
 	// OpTimeout bounds one operation; a write that times out is unknown.
 	OpTimeout time.Duration
+	// OnError, if set, is told of every operation that failed (from any
+	// client's goroutine).
+	OnError func(in KVInput, err error)
 }
 
 // Setup puts InitialValue into every key.
@@ -219,6 +222,9 @@ func (w *KVWorkload) do(ctx context.Context, c *coord.Client, id int, in KVInput
 		}
 	}
 	op.Return = int64(time.Since(start))
+	if err != nil && w.OnError != nil {
+		w.OnError(in, err)
+	}
 	if err != nil {
 		if in.Op == "get" {
 			return op, false

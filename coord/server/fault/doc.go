@@ -93,6 +93,16 @@
 //     isolate-leader-drop and pause-leader in short mode and joins the
 //     random loop in long mode; TestFaultQueueCheckerCatchesBadHistory
 //     feeds the checker a hand-written bad history.
+//   - Auth (auth_test.go): auth enabled (user root, role app with
+//     readwrite on auth/ok/, user alice with it). Alice's clients run the
+//     KV workload on keys under auth/ok/ — its history must stay
+//     linearizable and no call may fail with ErrPermissionDenied or
+//     ErrAuthFailed — while another alice client makes only calls it may
+//     not make (put, delete, txn and prefix get under auth/no/, TryLock of
+//     lock "deploy"): none may succeed, and afterwards root finds nothing
+//     under auth/no/ and auth still enabled. TestFaultAuth runs it under
+//     kill-restart, kill-leader and isolate-leader-drop (so the auth store
+//     is reloaded by restarted members and served by new leaders).
 //
 // # Modes
 //

@@ -31,7 +31,8 @@
 //
 // # Keys
 //
-// Barrier NAME (1 to 256 bytes, no '{', '}' or '/') lives under
+// Barrier NAME (1 to 256 bytes, no '{' or '}'; '/' is allowed, as in
+// "jobs/b") lives under
 //
 //	Prefix(NAME) = "\x00coord/barrier/{NAME}/"
 //

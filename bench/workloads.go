@@ -93,7 +93,8 @@ func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupport
 var errUncounted = errors.New("bench: uncounted operation")
 
 // nameSafe turns a key prefix into a lock/election name prefix: names may
-// not contain '/', '{' or '}'.
+// not contain '{' or '}'. ('/' is allowed now; it still becomes '-' so
+// the names stay those of earlier runs.)
 func nameSafe(prefix string) string {
 	return strings.NewReplacer("/", "-", "{", "", "}", "").Replace(prefix)
 }

@@ -42,7 +42,10 @@
 // so everything of one lock is in the shard of hash tag NAME, together
 // with the user's keys tagged {NAME} ("{NAME}/data"): a transaction can
 // check the lock and write them at once. Names are 1 to 256 bytes without
-// '{', '}' or '/' (ValidateName). Under the prefix:
+// '{' or '}' (ValidateName); they may contain '/', as hierarchical names
+// do ("jobs/a", under a role's prefix permission "jobs/"): lock "jobs"
+// and lock "jobs/a" are two locks, and neither's prefix is a prefix of
+// the other's ("{jobs}/" and "{jobs/a}/"). Under the prefix:
 //
 //	o/[rev as 8 bytes big-endian]  an owner, queued by the command at revision rev;
 //	                               value: the owner data; attached to the owner's lease

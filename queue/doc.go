@@ -66,7 +66,10 @@
 //
 // (same hash tag, same shard: moving an item to the dead-letter queue is
 // part of one command). Names are those of locks (1 to 256 bytes without
-// '{', '}' or '/'), or such a name + ".dead"; a dead-letter queue has no
+// '{' or '}'; '/' is allowed: "jobs/a" is a queue of its own, whose keys
+// "{jobs/a}/..." never mix with queue jobs' "{jobs}/..." nor with its
+// dead-letter queue's "{jobs}/dead/..."), or such a name + ".dead"
+// ("jobs/a.dead", under "{jobs/a}/dead/"); a dead-letter queue has no
 // dead-letter queue of its own. Under a queue's prefix, with seq the
 // item's sequence number as 8 bytes big-endian:
 //

@@ -24,7 +24,7 @@ const Root = "\x00coord/barrier/"
 const MaxNameLen = lockrules.MaxNameLen
 
 // ValidateName checks a barrier name: non-empty, at most MaxNameLen
-// bytes, without '{', '}' or '/'. The error is a *wire.Error with
+// bytes, without '{' or '}' ('/' is allowed: "jobs/b"). The error is a *wire.Error with
 // wire.CodeInvalid; nil for a valid name.
 func ValidateName(name string) error {
 	if werr := checkName(name); werr != nil {
@@ -40,8 +40,8 @@ func checkName(name string) *wire.Error {
 	case len(name) > MaxNameLen:
 		return wire.Errorf(wire.CodeInvalid, "barrier name of %d bytes is longer than %d", len(name), MaxNameLen)
 	}
-	if i := strings.IndexAny(name, "{}/"); i >= 0 {
-		return wire.Errorf(wire.CodeInvalid, "barrier name %q contains %q: names cannot contain '{', '}' or '/'", name, name[i])
+	if i := strings.IndexAny(name, "{}"); i >= 0 {
+		return wire.Errorf(wire.CodeInvalid, "barrier name %q contains %q: names cannot contain '{' or '}'", name, name[i])
 	}
 	return nil
 }

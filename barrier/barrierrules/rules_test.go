@@ -126,7 +126,7 @@ func TestBarrierRules(t *testing.T) {
 			barrierCmd("B", 9, 0, 0, nil), wire.CodeInvalid, "unknown operation 9", br{}, 11, nil,
 			br{Participants: 1, Ready: true}},
 		{"a bad name",
-			barrierCmd("a/b", wire.BarrierHold, 0, 0, nil), wire.CodeInvalid, "names cannot contain", br{}, 11, nil,
+			barrierCmd("a{b", wire.BarrierHold, 0, 0, nil), wire.CodeInvalid, "names cannot contain '{' or '}'", br{}, 11, nil,
 			br{Participants: 1, Ready: true}},
 	}
 	for i, s := range steps {
@@ -199,10 +199,10 @@ func TestParticipantLeaseRevoke(t *testing.T) {
 }
 
 func TestBarrierNames(t *testing.T) {
-	for _, n := range []string{"B", "job.1", strings.Repeat("n", 256)} {
+	for _, n := range []string{"B", "job.1", "a/b", "a/", "/", strings.Repeat("n", 256)} {
 		require.NoError(t, barrierrules.ValidateName(n), "%q", n)
 	}
-	for _, n := range []string{"", "{B}", "a/b", strings.Repeat("n", 257)} {
+	for _, n := range []string{"", "{B}", "a{b", "a}b", "a/}", strings.Repeat("n", 257)} {
 		err := barrierrules.ValidateName(n)
 		var werr *wire.Error
 		require.ErrorAs(t, err, &werr, "%q", n)

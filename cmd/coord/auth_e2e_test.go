@@ -215,10 +215,9 @@ func TestClientAuthAPI(t *testing.T) {
 }
 
 // TestCLIAuthScenario is the issue's: as root, role app with readwrite
-// on /app/ and on lock names jobs- (the issue says jobs/, but lock names
-// cannot contain "/"), user alice with it, auth enable; as
+// on /app/ and on lock names jobs/, user alice with it, auth enable; as
 // alice /app/x is writable, /other/x is not (and stays absent), lock
-// jobs-a is allowed, lock deploy denied; no or wrong credentials are
+// jobs/a is allowed, lock deploy denied; no or wrong credentials are
 // refused; auth disable opens it again.
 func TestCLIAuthScenario(t *testing.T) {
 	c := cliAt{t, startMemberWith(t, func(*server.Config) {})}
@@ -231,7 +230,7 @@ func TestCLIAuthScenario(t *testing.T) {
 	c.ok("User root created\n", "user", "add", "root", "--new-user-password", "rootpw")
 	c.ok("Role app created\n", "role", "add", "app")
 	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "/app/", "--prefix")
-	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs-", "--prefix", "--kind", "lock")
+	c.ok("Role app updated\n", "role", "grant-permission", "app", "readwrite", "jobs/", "--prefix", "--kind", "lock")
 	c.ok("User alice created\n", "user", "add", "alice", "--new-user-password", "alicepw")
 	c.ok("Role app is granted to user alice\n", "user", "grant-role", "alice", "app")
 	// Root lacks role root: auth enable creates it and grants it, as
@@ -248,8 +247,10 @@ func TestCLIAuthScenario(t *testing.T) {
 	alice.ok("/app/x\n1\n", "get", "/app/x")
 	alice.fails("coord: permission denied", "put", "/other/x", "1")
 	root.ok("", "get", "/other/x")
-	alice.ok("*", "lock", "acquire", "jobs-a", "--", "true")
+	alice.ok("*", "lock", "acquire", "jobs/a", "--", "true")
+	alice.ok("*", "lock", "acquire", "jobs/a/b", "--", "true")
 	alice.fails("permission denied", "lock", "acquire", "deploy", "--", "true")
+	alice.fails("permission denied", "lock", "acquire", "jobs", "--", "true")
 	alice.fails("permission denied", "user", "list")
 	alice.fails("permission denied", "auth", "disable")
 

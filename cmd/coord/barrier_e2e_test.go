@@ -43,8 +43,14 @@ func TestCLIBarrierGate(t *testing.T) {
 	if code := w.stop(t); code != exitError || w.stdout.String() != "" || w.stderr.String() != "Error: interrupted while waiting at barrier B\n" {
 		t.Fatalf("interrupted wait: exit %d stdout %q stderr %q", code, w.stdout.String(), w.stderr.String())
 	}
-	c.fails(`barrier name "a/b" contains '/'`, "barrier", "hold", "a/b")
-	c.fails(`barrier name "a/b" contains '/'`, "barrier", "wait", "a/b")
+	c.fails(`barrier name "a{b" contains '{'`, "barrier", "hold", "a{b")
+	c.fails(`barrier name "a}b" contains '}'`, "barrier", "wait", "a}b")
+
+	// Hierarchical names: jobs/b is a barrier of its own, not jobs'.
+	c.ok("OK\n", "barrier", "hold", "jobs/b")
+	c.ok("", "barrier", "wait", "jobs")
+	c.ok("OK\n", "barrier", "release", "jobs/b")
+	c.ok("", "barrier", "wait", "jobs/b")
 }
 
 func TestCLIBarrierEnterCommand(t *testing.T) {

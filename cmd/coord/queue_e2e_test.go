@@ -92,8 +92,13 @@ func TestCLIQueueBasics(t *testing.T) {
 
 	// --max-deliveries is accepted; a bad name is the server's error.
 	c.ok("7\n", "queue", "push", "Q", "h", "--max-deliveries", "2")
-	c.fails(`queue name "a/b" contains '/'`, "queue", "push", "a/b", "x")
-	c.fails(`queue name "a/b" contains '/'`, "queue", "pop", "a/b")
+	c.fails(`queue name "a{b" contains '{'`, "queue", "push", "a{b", "x")
+	c.fails(`queue name "a}b" contains '}'`, "queue", "pop", "a}b")
+	// Hierarchical names: jobs/a is a queue of its own.
+	c.ok("1\n", "queue", "push", "jobs/a", "x")
+	c.ok("0\n", "queue", "len", "jobs")
+	c.ok("1\n", "queue", "len", "jobs/a")
+	c.ok("1\nx\n", "queue", "pop", "jobs/a")
 
 	c.ok("4\nd\n", "queue", "pop", "Q")
 	c.ok("5\ne\n", "queue", "pop", "Q")

@@ -13,7 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/coord-io/coord/barrier/barrierrules"
 	"github.com/coord-io/coord/coord/wire"
+	"github.com/coord-io/coord/election/electionrules"
+	"github.com/coord-io/coord/locks/lockrules"
+	"github.com/coord-io/coord/locks/semaphorerules"
+	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/auth"
 )
 
@@ -339,6 +344,26 @@ func TestPrimitiveOf(t *testing.T) {
 		kind, name, ok := primitiveOf([]byte(key))
 		require.True(t, ok, key)
 		require.Equal(t, want, [2]string{kind, name}, key)
+	}
+	// Names with '/' (a role's prefix permission jobs/ covers jobs/a):
+	// the name is what lies between the root's '{' and the first '}'.
+	for _, tc := range []struct {
+		key        []byte
+		kind, name string
+	}{
+		{lockrules.OwnerKey("jobs/a", 5), wire.KindLock, "jobs/a"},
+		{lockrules.SharedKey("a/b/c", 5), wire.KindLock, "a/b/c"},
+		{append(electionrules.Prefix("svc/a"), "o/12345678"...), wire.KindElection, "svc/a"},
+		{queuerules.InFlightKey("jobs/a", 3), wire.KindQueue, "jobs/a"},
+		{queuerules.ConsumerKey("jobs/a.dead", 3), wire.KindQueue, "jobs/a.dead"},
+		{queuerules.ConsumerKey("jobs/dead", 3), wire.KindQueue, "jobs/dead"},
+		{queuerules.InFlightKey("a/", 3), wire.KindQueue, "a/"},
+		{barrierrules.ParticipantKey("jobs/b", 2), wire.KindBarrier, "jobs/b"},
+		{semaphorerules.OwnerKey("/", 2), wire.KindSemaphore, "/"},
+	} {
+		kind, name, ok := primitiveOf(tc.key)
+		require.True(t, ok, "%q", tc.key)
+		require.Equal(t, [2]string{tc.kind, tc.name}, [2]string{kind, name}, "%q", tc.key)
 	}
 	_, _, ok := primitiveOf([]byte("/app/x"))
 	require.False(t, ok)

@@ -17,7 +17,7 @@ const Root = "\x00coord/elect/"
 const kind = "election"
 
 // ValidateName checks an election name: non-empty, at most
-// lockrules.MaxNameLen bytes, without '{', '}' or '/'. The error is a
+// lockrules.MaxNameLen bytes, without '{' or '}' ('/' is allowed). The error is a
 // *wire.Error with wire.CodeInvalid; nil for a valid name.
 func ValidateName(name string) error {
 	if _, werr := electionFIFO(name); werr != nil {

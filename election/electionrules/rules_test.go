@@ -124,7 +124,7 @@ func TestElectionRules(t *testing.T) {
 		{"no lease", campaign("E", 0, "x"), wire.CodeInvalid, "a lease is required", nil, 7, nil, nil},
 		{"missing lease", campaign("E", wire.LeaseID(smtest.ShardID, 50), "x"), wire.CodeLeaseNotFound, "", nil, 7, nil, nil},
 		{"lease of another shard", campaign("E", wire.LeaseID(1, 1), "x"), wire.CodeWrongShard, "routing key {E}", nil, 7, nil, nil},
-		{"bad name", campaign("E/1", a, "x"), wire.CodeInvalid, "election name", nil, 7, nil, nil},
+		{"bad name", campaign("E}1", a, "x"), wire.CodeInvalid, "election name", nil, 7, nil, nil},
 		{"bad name (proclaim)", proclaim("", ck(1), "x", a), wire.CodeInvalid, "empty election name", nil, 7, nil, nil},
 		{"bad name (resign)", resign("{E}", ck(1), a), wire.CodeInvalid, "", nil, 7, nil, nil},
 	}
@@ -155,7 +155,7 @@ func TestElectionRules(t *testing.T) {
 		l.Header = wire.ResponseHeader{}
 		require.Equal(t, s.leader, l, s.desc)
 	}
-	_, err := h.Shard.Leader("a/b")
+	_, err := h.Shard.Leader("a{b")
 	require.Equal(t, wire.CodeInvalid, err.(*wire.Error).Code)
 }
 

@@ -128,7 +128,10 @@ func NewFIFO(kind, root, name string) (*FIFO, *wire.Error) {
 
 // CheckName checks the name of an instance of kind (a lock, an election,
 // a semaphore: all use this layout): non-empty, at most MaxNameLen bytes,
-// without '{', '}' or '/'. The error is a wire.CodeInvalid *wire.Error.
+// without '{' or '}'. A name may contain '/' (hierarchical names such as
+// "jobs/a", which a role's prefix permission "jobs/" covers): the
+// instance's keys are ROOT{NAME}/..., and the parsers (OwnerName) take the
+// name up to the first '}'. The error is a wire.CodeInvalid *wire.Error.
 func CheckName(kind, name string) *wire.Error { return checkName(kind, name) }
 
 func checkName(kind, name string) *wire.Error {
@@ -138,8 +141,8 @@ func checkName(kind, name string) *wire.Error {
 	case len(name) > MaxNameLen:
 		return wire.Errorf(wire.CodeInvalid, "%s name of %d bytes is longer than %d", kind, len(name), MaxNameLen)
 	}
-	if i := bytes.IndexAny([]byte(name), "{}/"); i >= 0 {
-		return wire.Errorf(wire.CodeInvalid, "%s name %q contains %q: names cannot contain '{', '}' or '/'", kind, name, name[i])
+	if i := bytes.IndexAny([]byte(name), "{}"); i >= 0 {
+		return wire.Errorf(wire.CodeInvalid, "%s name %q contains %q: names cannot contain '{' or '}'", kind, name, name[i])
 	}
 	return nil
 }

@@ -40,6 +40,12 @@ func TestOwnerName(t *testing.T) {
 	}{
 		{OwnerKey("L", 5), "L", true},
 		{OwnerKey("a.b c", 1<<50), "a.b c", true},
+		{OwnerKey("jobs/a", 5), "jobs/a", true},
+		{OwnerKey("a/", 5), "a/", true},
+		{OwnerKey("/", 5), "/", true},
+		{append(Prefix("jobs/a"), "o/12345678"...), "jobs/a", true},
+		{[]byte(Root + "{a}b}/o/12345678"), "", false},
+		{[]byte(Root + "{a/o/12345678"), "", false},
 		{HolderKey("L"), "", false},
 		{Prefix("L"), "", false},
 		{append(OwnerKey("L", 5), 0), "", false},

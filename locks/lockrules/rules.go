@@ -11,7 +11,7 @@ import (
 const kind = "lock"
 
 // ValidateName checks a lock name: non-empty, at most MaxNameLen bytes,
-// without '{', '}' or '/'. The error is a *wire.Error with
+// without '{' or '}' ('/' is allowed). The error is a *wire.Error with
 // wire.CodeInvalid; nil for a valid name.
 func ValidateName(name string) error {
 	if werr := checkName(kind, name); werr != nil {

@@ -709,7 +709,7 @@ func TestRWLockTry(t *testing.T) {
 	require.Equal(t, int64(5), m.rev)
 
 	// Shared requests are checked as exclusive ones are.
-	for _, req := range []*wire.LockRequest{rlock("", A, ""), rlock("x/y", A, ""), rlock("L", 0, ""), rlock("L", wire.LeaseID(memShard+1, 1), "")} {
+	for _, req := range []*wire.LockRequest{rlock("", A, ""), rlock("x{y", A, ""), rlock("L", 0, ""), rlock("L", wire.LeaseID(memShard+1, 1), "")} {
 		_, werr := d.lock(req)
 		require.NotNil(t, werr, "%+v", req)
 	}

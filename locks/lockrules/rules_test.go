@@ -157,8 +157,8 @@ func TestLockNames(t *testing.T) {
 		msg  string
 	}{
 		{"", "empty lock name"},
-		{"a/b", `contains '/'`},
 		{"{x}", `contains '{'`},
+		{"a/{b", `contains '{'`},
 		{"x}", `contains '}'`},
 		{strings.Repeat("n", lockrules.MaxNameLen+1), "longer than 256"},
 	} {
@@ -176,6 +176,7 @@ func TestLockNames(t *testing.T) {
 	}
 	require.NoError(t, lockrules.ValidateName(strings.Repeat("n", lockrules.MaxNameLen)))
 	require.NoError(t, lockrules.ValidateName("a.b-c d\x00é"))
+	require.NoError(t, lockrules.ValidateName("jobs/a/b"))
 	require.Zero(t, h.Rev(), "nothing was written")
 }
 
@@ -310,7 +311,7 @@ func TestLockTokenCompare(t *testing.T) {
 	require.False(t, resp.Succeeded)
 
 	for _, c := range []wire.Compare{
-		{Target: wire.CompareLockToken, Key: []byte("a/b")},
+		{Target: wire.CompareLockToken, Key: []byte("a{b")},
 		{Target: wire.CompareLockToken, Key: []byte("L"), RangeEnd: []byte("M")},
 		{Target: 6, Key: []byte("L")},
 	} {

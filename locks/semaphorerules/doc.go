@@ -29,7 +29,8 @@
 //
 // so everything of one semaphore is in the shard of hash tag NAME,
 // together with the user's keys tagged {NAME}. Names are 1 to 256 bytes
-// without '{', '}' or '/' (ValidateName). Under the prefix:
+// without '{' or '}' and may contain '/', as lock names (ValidateName).
+// Under the prefix:
 //
 //	o/[rev as 8 bytes big-endian]  an owner, queued by the command at revision rev;
 //	                               attached to the owner's lease; value (Owner):

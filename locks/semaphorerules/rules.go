@@ -38,7 +38,7 @@ const MaxNameLen = lockrules.MaxNameLen
 var ErrCorrupt = corruption.New("semaphore: corrupt state")
 
 // ValidateName checks a semaphore name: non-empty, at most MaxNameLen
-// bytes, without '{', '}' or '/'. The error is a *wire.Error with
+// bytes, without '{' or '}' ('/' is allowed). The error is a *wire.Error with
 // wire.CodeInvalid; nil for a valid name.
 func ValidateName(name string) error {
 	if werr := checkName(name); werr != nil {

@@ -226,7 +226,7 @@ func TestSemaphoreRules(t *testing.T) {
 			{op: "release", name: "T", lease: "A", key: OwnerKey("S", 5), code: wire.CodeNotHolder, holders: [][2]int64{{5, 5}}, waiters: []int64{6}},
 			{op: "release", lease: "A", owner: 5, holders: [][2]int64{{6, 7}}},
 			{op: "release", lease: "A", owner: 5, code: wire.CodeNotHolder, msg: []string{"released already"}, holders: [][2]int64{{6, 7}}},
-			{op: "release", name: "bad/name", lease: "A", owner: 5, code: wire.CodeInvalid, holders: [][2]int64{{6, 7}}},
+			{op: "release", name: "bad}name", lease: "A", owner: 5, code: wire.CodeInvalid, holders: [][2]int64{{6, 7}}},
 		}},
 		{"revoke hands on", []step{
 			{op: "acquire", lease: "A", limit: 3, weight: 2, token: 5, holders: [][2]int64{{5, 5}}},
@@ -256,7 +256,7 @@ func TestSemaphoreRules(t *testing.T) {
 		}},
 		{"names", []step{
 			{op: "acquire", name: "a{b", lease: "A", limit: 1, code: wire.CodeInvalid, msg: []string{"cannot contain"}},
-			{op: "acquire", name: "a/b", lease: "A", limit: 1, code: wire.CodeInvalid},
+			{op: "acquire", name: "a}b", lease: "A", limit: 1, code: wire.CodeInvalid, msg: []string{"cannot contain '{' or '}'"}},
 			{op: "acquire", name: string(make([]byte, MaxNameLen+1)), lease: "A", limit: 1, code: wire.CodeInvalid, msg: []string{"longer than 256"}},
 		}},
 	} {
@@ -356,7 +356,10 @@ func TestKeyLayout(t *testing.T) {
 	}{
 		{OwnerKey("L", 5), "L", true},
 		{OwnerKey("a.b c", 1<<50), "a.b c", true},
+		{OwnerKey("jobs/a", 5), "jobs/a", true},
+		{OwnerKey("a/", 5), "a/", true},
 		{MetaKey("L"), "", false},
+		{MetaKey("jobs/a"), "", false},
 		{Prefix("L"), "", false},
 		{append(OwnerKey("L", 5), 0), "", false},
 		{[]byte(Root + "{}/o/12345678"), "", false},

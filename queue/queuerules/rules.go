@@ -72,8 +72,8 @@ func checkName(name string) *wire.Error {
 	case len(name) > MaxNameLen:
 		return wire.Errorf(wire.CodeInvalid, "queue name of %d bytes is longer than %d", len(name), MaxNameLen)
 	}
-	if i := strings.IndexAny(name, "{}/"); i >= 0 {
-		return wire.Errorf(wire.CodeInvalid, "queue name %q contains %q: names cannot contain '{', '}' or '/'", name, name[i])
+	if i := strings.IndexAny(name, "{}"); i >= 0 {
+		return wire.Errorf(wire.CodeInvalid, "queue name %q contains %q: names cannot contain '{' or '}'", name, name[i])
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func prefixOf(base string, dead bool) []byte {
 }
 
 // ValidateName checks a queue name: a name as for locks (1 to MaxNameLen
-// bytes, without '{', '}' or '/'), optionally followed by DeadSuffix for
+// bytes, without '{' or '}'; '/' is allowed), optionally followed by DeadSuffix for
 // its dead-letter queue ("jobs.dead"; "jobs.dead.dead" is invalid). The
 // error is a *wire.Error with wire.CodeInvalid; nil for a valid name.
 func ValidateName(name string) error {

@@ -430,10 +430,10 @@ func TestSeqsNeverReused(t *testing.T) {
 }
 
 func TestQueueNames(t *testing.T) {
-	for _, n := range []string{"Q", "jobs-1", "Q.dead", "a.b", ".x", strings.Repeat("n", 256), strings.Repeat("n", 256) + ".dead"} {
+	for _, n := range []string{"Q", "jobs-1", "Q.dead", "a.b", ".x", "a/b", "a/b.dead", "a/", "/", strings.Repeat("n", 256), strings.Repeat("n", 256) + ".dead"} {
 		require.NoError(t, queuerules.ValidateName(n), "%q", n)
 	}
-	for _, n := range []string{"", ".dead", "Q.dead.dead", "{Q}", "a/b", "a}", strings.Repeat("n", 257)} {
+	for _, n := range []string{"", ".dead", "Q.dead.dead", "a/b.dead.dead", "{Q}", "a{b", "a}", "a/}.dead", strings.Repeat("n", 257)} {
 		err := queuerules.ValidateName(n)
 		require.Error(t, err, "%q", n)
 		var werr *wire.Error

@@ -23,7 +23,9 @@ import (
 // Issue 12's table: every method × (allowed, denied) × (kv key, prefix,
 // range, primitive name), on a three-member cluster with auth on, each
 // row sent with the client's generic Call (or Stream, for a request that
-// opens a stream) to the members in turn.
+// opens a stream) to the members in turn. The methods only root may call
+// (compaction, auth enable and disable, user and role management) have
+// denied rows for user t and allowed rows for root.
 
 // tableAs is who sends a row.
 type tableAs int

@@ -166,18 +166,18 @@ var authChecks = map[string]authCheck{
 	wire.MethodLeaseGrant:  typed(func(*authz, *wire.LeaseGrantRequest) *wire.Error { return nil }),
 	wire.MethodLeaseLeases: typed(func(*authz, *wire.LeaseLeasesRequest) *wire.Error { return nil }),
 	wire.MethodLeaseRevoke: typed(func(a *authz, r *wire.LeaseRevokeRequest) *wire.Error {
-		return a.lease(r.ID, wire.PermWrite)
+		return a.lease(r.ID, wire.PermWrite, true) // rare: always against the leader's view
 	}),
 	wire.MethodLeaseKeepAlive: typed(func(a *authz, r *wire.LeaseKeepAliveRequest) *wire.Error {
 		for _, id := range r.IDs {
-			if werr := a.lease(id, wire.PermWrite); werr != nil {
+			if werr := a.lease(id, wire.PermWrite, false); werr != nil {
 				return werr
 			}
 		}
 		return nil
 	}),
 	wire.MethodLeaseTimeToLive: typed(func(a *authz, r *wire.LeaseTimeToLiveRequest) *wire.Error {
-		return a.lease(r.ID, wire.PermRead)
+		return a.lease(r.ID, wire.PermRead, false)
 	}),
 
 	wire.MethodLock: typed(func(a *authz, r *wire.LockRequest) *wire.Error {
@@ -304,16 +304,27 @@ func (a *authz) txn(r *wire.TxnRequest) *wire.Error {
 // under a primitive's root counts as that primitive's name), and, for a
 // lease without keys, that the user granted it. A lease that does not
 // exist passes (the call answers that it is not found). The lease is read
-// from the local replica.
-func (a *authz) lease(id int64, typ wire.PermType) *wire.Error {
+// from the local replica — first brought up to date with the shard's
+// leader (a ReadIndex) when sync is set or when the replica does not know
+// the lease, so a lagging member never lets a lease pass because it has
+// not applied its grant yet.
+func (a *authz) lease(id int64, typ wire.PermType, sync bool) *wire.Error {
 	shard, ok := wire.LeaseShard(id)
 	if !ok || int(shard) >= len(a.s.shards) {
 		return nil
 	}
 	sh := a.s.shards[shard]
+	if sync {
+		if werr := a.s.catchUp(a.ctx, shard); werr != nil {
+			return werr
+		}
+	}
 	info, found, err := sh.Lease(id)
 	if err != nil {
 		return wire.Errorf(wire.CodeUnavailable, "shard %d: %v", shard, err)
+	}
+	if !found && !sync {
+		return a.lease(id, typ, true)
 	}
 	if !found {
 		return nil
@@ -344,6 +355,13 @@ func (a *authz) lease(id int64, typ wire.PermType) *wire.Error {
 		}
 	}
 	return nil
+}
+
+// catchUp waits until the local replica of shard has applied everything
+// its leader had committed when called (a ReadIndex of one key).
+func (s *Core) catchUp(ctx context.Context, shard uint32) *wire.Error {
+	_, werr := s.read(ctx, shard, &wire.RangeRequest{Key: []byte{0}, CountOnly: true})
+	return werr
 }
 
 // primitiveRoots map each primitive's key root to its permission kind.

@@ -42,7 +42,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/rows.sh"
 for r in $(seq $rounds); do for row in "${rows[@]}"; do n=${row%%|*} a=${row#*|}
   if [[ -n "${WORKLOADS:-}" ]] && ! grep -qw -- "$n" <<<"$WORKLOADS"; then continue; fi
   $ba bench $a --endpoints $EA --server-pids $PA --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/a.json 2>/dev/null & ap=$!
-  $bb bench $a "${UB[@]}" --endpoints $EB --server-pids $PB --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/b.json 2>/dev/null; wait $ap
+  $bb bench $a "${UB[@]}" --endpoints $EB --server-pids $PB --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/b.json 2>$work/b.err; wait $ap; [[ -s $work/b.err ]] && sed "s/^/  B: /" $work/b.err >&2
   f() { grep -o "\"$1\":[0-9.e+-]*" $2 | head -1 | cut -d: -f2; }
   c() { grep -o '"cpu_cores":[0-9.e+-]*' $1 | cut -d: -f2 | awk '{s+=$1} END {printf "%.3f", s}'; }
   echo "$r $n $ta $(f ops_per_s $work/a.json) $(c $work/a.json) $tb $(f ops_per_s $work/b.json) $(c $work/b.json)"

@@ -27,6 +27,9 @@ type Server struct {
 // returns once the listeners are open; WaitReady tells when every shard has
 // a leader.
 func Start(cfg Config) (*Server, error) {
+	if err := checkCgo(builtWithCgo); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

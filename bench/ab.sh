@@ -11,12 +11,13 @@
 #   bench/ab.sh before ./coord-old after ./coord-new 3
 #   DURATION=10s bench/ab.sh ...
 #
-# AUTH_B=1 turns auth on in B's cluster before the rounds: user root (role
+# AUTH_B=1 (AUTH_A=1) turns auth on in B's (A's) cluster before the rounds: user root (role
 # root) and user bench, whose role allows readwrite on the prefix ab/ only
 # (where every workload's keys go), and B's benches run as bench — the
 # cost of a non-root user's permission checks. Use it with WORKLOADS whose
 # keys follow --prefix (put-1, put-256, get-64, txn-64), e.g.
 #   AUTH_B=1 WORKLOADS="put-256 get-64" bench/ab.sh off ./coord on ./coord 3
+#   AUTH_A=1 WORKLOADS="put-256 get-64" bench/ab.sh on ./coord off ./coord 3
 set -u
 ta=$1 ba=$2 tb=$3 bb=$4 rounds=$5
 work=$(mktemp -d /tmp/ab-XXXX); pids=()
@@ -29,19 +30,21 @@ start() { # bin base -> sets EP, PIDS
 }
 start $ba 28000; EA=$EP PA=$PL
 start $bb 28100; EB=$EP PB=$PL
-UB=()
-if [[ -n "${AUTH_B:-}" ]]; then
+# auth_on BIN ENDPOINTS: users root and bench, role bench (readwrite ab/), auth on.
+auth_on() {
   for cmd in "user add root --new-user-password root" "role add root" "user grant-role root root" \
     "role add bench" "role grant-permission bench readwrite ab/ --prefix" \
     "user add bench --new-user-password bench" "user grant-role bench bench" "auth enable"; do
-    $bb --endpoints $EB $cmd >/dev/null || { echo "ab.sh: auth setup failed at: $cmd" >&2; exit 1; }
+    $1 --endpoints $2 $cmd >/dev/null || { echo "ab.sh: auth setup failed at: $cmd" >&2; exit 1; }
   done
-  UB=(--user bench:bench)
-fi
+}
+UA=() UB=()
+if [[ -n "${AUTH_A:-}" ]]; then auth_on $ba $EA; UA=(--user bench:bench); fi
+if [[ -n "${AUTH_B:-}" ]]; then auth_on $bb $EB; UB=(--user bench:bench); fi
 source "$(dirname "${BASH_SOURCE[0]}")/rows.sh"
 for r in $(seq $rounds); do for row in "${rows[@]}"; do n=${row%%|*} a=${row#*|}
   if [[ -n "${WORKLOADS:-}" ]] && ! grep -qw -- "$n" <<<"$WORKLOADS"; then continue; fi
-  $ba bench $a --endpoints $EA --server-pids $PA --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/a.json 2>/dev/null & ap=$!
+  $ba bench $a "${UA[@]}" --endpoints $EA --server-pids $PA --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/a.json 2>/dev/null & ap=$!
   $bb bench $a "${UB[@]}" --endpoints $EB --server-pids $PB --duration ${DURATION:-8s} --prefix ab/$r/$n/ --no-progress -w json > $work/b.json 2>$work/b.err; wait $ap; [[ -s $work/b.err ]] && sed "s/^/  B: /" $work/b.err >&2
   f() { grep -o "\"$1\":[0-9.e+-]*" $2 | head -1 | cut -d: -f2; }
   c() { grep -o '"cpu_cores":[0-9.e+-]*' $1 | cut -d: -f2 | awk '{s+=$1} END {printf "%.3f", s}'; }

@@ -32,7 +32,7 @@ func (d *etcdDoor) caller(ctx context.Context) (*Caller, error) {
 	cl := d.connCaller(ctx)
 	if tok := etcdToken(ctx); tok != "" {
 		if d.core.authEnabled() {
-			id, werr := d.core.checkBearer(cl.Remote, tok)
+			id, werr := d.checkToken(cl.Remote, tok)
 			if werr != nil {
 				d.core.log.Debug("etcd door: token refused", "remote", cl.Remote, "err", werr.Message)
 				return nil, rpctypes.ErrGRPCInvalidAuthToken

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,7 +16,10 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/coord-io/coord/coord/wire"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -446,4 +450,35 @@ func TestEtcdConfig(t *testing.T) {
 	require.Equal(t, "127.0.0.1:2379", lc.Config(0).ListenEtcd)
 	require.Equal(t, "127.0.0.1:0", lc.Config(1).ListenEtcd)
 	require.Equal(t, "", lc.Config(2).ListenEtcd)
+}
+
+// TestEtcdAuthTokenAnyMember: a token from one member's Authenticate is
+// valid on every member (as etcd's), a forged one on none, and a
+// password change invalidates it.
+func TestEtcdAuthTokenAnyMember(t *testing.T) {
+	tc := newAuthCluster(t, 3, func(c *Config) { c.ListenEtcd = "127.0.0.1:0" })
+	setupAuth(t, tc)
+	ctx := ctxT(t, 60*time.Second)
+	c0 := tc.etcdClient(clientv3.Config{Username: "alice", Password: "pw"}, tc.Member(0).EtcdAddr())
+	a, err := c0.Authenticate(ctx, "alice", "pw")
+	require.NoError(t, err)
+	with := func(tok string) context.Context { return metadata.AppendToOutgoingContext(ctx, "token", tok) }
+	for i := 0; i < tc.Len(); i++ {
+		c := tc.etcdClient(clientv3.Config{}, tc.Member(i).EtcdAddr())
+		_, err := c.Put(with(a.Token), "/app/t", "1")
+		require.NoError(t, err, "member %d", i)
+		_, err = c.Put(with(a.Token), "/other", "1")
+		require.Equal(t, rpctypes.ErrPermissionDenied, err)
+		forged := a.Token[:len(a.Token)-1] + map[bool]string{true: "0", false: "1"}[strings.HasSuffix(a.Token, "1")]
+		_, err = c.Put(with(forged), "/app/t", "1")
+		require.Equal(t, rpctypes.ErrInvalidAuthToken, err)
+	}
+	// (etcd's user management calls come in a later slice.)
+	nc := tc.userClient("root", "rootpw")
+	must(t, callAuth(ctx, nc, wire.MethodUserPasswd, &wire.UserRequest{Name: "alice", Password: "pw2"}))
+	c := tc.etcdClient(clientv3.Config{}, tc.Member(1).EtcdAddr())
+	require.Eventually(t, func() bool {
+		_, err := c.Put(with(a.Token), "/app/t", "1")
+		return err == rpctypes.ErrInvalidAuthToken
+	}, 20*time.Second, 10*time.Millisecond)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -481,4 +482,27 @@ func TestEtcdAuthTokenAnyMember(t *testing.T) {
 		_, err := c.Put(with(a.Token), "/app/t", "1")
 		return err == rpctypes.ErrInvalidAuthToken
 	}, 20*time.Second, 10*time.Millisecond)
+}
+
+// TestEtcdTLS: with the client port's TLS and client certificates, the
+// etcd door speaks TLS with the same settings: etcd's client with a
+// certificate the CA signed works, one without a certificate does not.
+func TestEtcdTLS(t *testing.T) {
+	p := newTestPKI(t)
+	tc := newEtcdCluster(t, 1, 1, func(c *Config) {
+		c.TLSCertFile, c.TLSKeyFile = p.serverCert, p.serverKey
+		c.ClientCertAuth, c.TrustedCAFile = true, p.caFile
+	})
+	addr := tc.Member(0).EtcdAddr()
+	ctx := ctxT(t, 30*time.Second)
+	c := tc.etcdClient(clientv3.Config{TLS: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.clientPair}}}, "https://"+addr)
+	_, err := c.Put(ctx, "k", "v")
+	require.NoError(t, err)
+	ml, err := c.MemberList(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://" + addr}, ml.Members[0].ClientURLs)
+
+	noCert := tc.etcdClient(clientv3.Config{TLS: &tls.Config{RootCAs: p.pool}}, "https://"+addr)
+	_, err = noCert.Get(ctxT(t, 2*time.Second), "k")
+	require.Error(t, err)
 }

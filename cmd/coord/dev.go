@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,9 @@ Starts NODES members on 127.0.0.1. Member i (from 1) listens for clients on
 BASE+10*(i-1), for Raft on the next port and for HTTP on the one after:
 n1 on 7379/7380/7381, n2 on 7389/7390/7391, n3 on 7399/7400/7401. So n1 is
 on the default client address and a plain "coord put" works against it.
+Each member also serves etcd clients (etcd's v3 API): n1 on 2379, n2 on
+22379, n3 on 32379, as etcd's own local clusters, so a plain etcdctl works
+against n1 (members past the sixth get a free port).
 It prints the members, an "export COORD_ENDPOINTS=..." line, then "ready"
 once every shard has a leader. Ctrl-C stops it; without --data-dir the data
 lives in a temporary directory that is removed on exit.
@@ -42,6 +46,7 @@ lives in a temporary directory that is removed on exit.
 			&cli.StringFlag{Name: "data-dir", Usage: "keep the members' data in `DIR`/NAME", DefaultText: "a temporary directory removed on exit"},
 			&cli.IntFlag{Name: "shards", Usage: "number of shards `N`", Value: server.DefaultConfig().Shards},
 			&cli.IntFlag{Name: "base-port", Usage: "client `PORT` of the first member", Value: 7379},
+			&cli.StringFlag{Name: "etcd-ports", Usage: "etcd door `PORTS` of the members, comma-separated (0: a free port; members past the list get a free port; \"\": no etcd door)", DefaultText: "2379,22379,32379,..."},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn"},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
 		},
@@ -61,7 +66,13 @@ lives in a temporary directory that is removed on exit.
 			if err != nil {
 				return usageErrorf(c, "%v", err)
 			}
-			cc := devClusterConfig(n, base, c.String("data-dir"), c.Int("shards"))
+			etcdPorts := devEtcdPorts(n)
+			if c.IsSet("etcd-ports") {
+				if etcdPorts, err = parseEtcdPorts(c.String("etcd-ports"), n); err != nil {
+					return usageErrorf(c, "%v", err)
+				}
+			}
+			cc := devClusterConfig(n, base, etcdPorts, c.String("data-dir"), c.Int("shards"))
 			cc.Logger = logger
 			devConfigure := cc.Configure
 			cc.Configure = func(cfg *server.Config) {
@@ -88,14 +99,51 @@ lives in a temporary directory that is removed on exit.
 }
 
 // devClusterConfig returns the in-process cluster of `coord dev`: n
-// members on fixed ports from basePort, their data in dir ("" for a
+// members on fixed ports from basePort, etcd doors on etcdPorts (see
+// server.LocalClusterConfig.EtcdPorts), their data in dir ("" for a
 // temporary directory).
-func devClusterConfig(n, basePort int, dir string, shards int) server.LocalClusterConfig {
+func devClusterConfig(n, basePort int, etcdPorts []int, dir string, shards int) server.LocalClusterConfig {
 	return server.LocalClusterConfig{
-		Members: n, BasePort: basePort, Dir: dir, StopTimeout: stopTimeout,
+		Members: n, BasePort: basePort, Dir: dir, StopTimeout: stopTimeout, EtcdPorts: etcdPorts,
 		// The shard count as given: --shards 0 is refused, not the default.
 		Configure: func(cfg *server.Config) { cfg.Shards = shards },
 	}
+}
+
+// devEtcdPorts are the etcd ports of a dev cluster's n members: 2379,
+// then 22379, 32379, … as etcd's own local clusters, a free port past
+// the sixth member.
+func devEtcdPorts(n int) []int {
+	ports := make([]int, n)
+	for i := range ports {
+		switch p := (i+1)*10000 + 2379; {
+		case i == 0:
+			ports[i] = 2379
+		case p <= 65535:
+			ports[i] = p
+		}
+	}
+	return ports
+}
+
+// parseEtcdPorts parses --etcd-ports for n members: "" is no etcd door,
+// else a comma-separated list of ports (0: a free port), members past its
+// end getting a free port.
+func parseEtcdPorts(arg string, n int) ([]int, error) {
+	if strings.TrimSpace(arg) == "" {
+		return nil, nil
+	}
+	ports := make([]int, max(n, 0))
+	for i, f := range strings.Split(arg, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("--etcd-ports: %q is not a port (0-65535)", f)
+		}
+		if i < n {
+			ports[i] = p
+		}
+	}
+	return ports, nil
 }
 
 // runDev starts the members, reports them, waits until ctx ends and stops them.
@@ -106,9 +154,10 @@ func runDev(ctx context.Context, out io.Writer, lc *server.LocalCluster) error {
 	}
 	for i, s := range lc.Members() {
 		cfg := lc.Config(i)
-		fmt.Fprintf(out, "%s client=%s peer=%s http=%s\n", cfg.Name, s.ClientAddr(), cfg.ListenPeer, s.HTTPAddr())
+		fmt.Fprintf(out, "%s client=%s peer=%s http=%s etcd=%s\n", cfg.Name, s.ClientAddr(), cfg.ListenPeer, s.HTTPAddr(), s.EtcdAddr())
 	}
 	fmt.Fprintf(out, "export COORD_ENDPOINTS=%s\n", strings.Join(lc.Endpoints(), ","))
+	fmt.Fprintf(out, "export ETCDCTL_ENDPOINTS=%s\n", strings.Join(lc.EtcdEndpoints(), ","))
 
 	rctx, cancel := context.WithTimeout(ctx, devReadyTimeout)
 	readyErr := lc.WaitReady(rctx)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,7 +229,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // TestCLIServe runs `coord serve` in-process, uses it, and stops it as
 // SIGINT would (by cancelling its context).
 func TestCLIServe(t *testing.T) {
-	client := freeAddr(t)
+	client, etcd := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr syncBuffer
@@ -236,7 +237,7 @@ func TestCLIServe(t *testing.T) {
 	go func() {
 		done <- runContext(ctx, []string{"coord", "serve", "--name", "s1", "--data-dir", t.TempDir(),
 			"--listen-client", client, "--listen-peer", freeAddr(t), "--listen-http", freeAddr(t),
-			"--log-format", "json"}, strings.NewReader(""), io.Discard, &stderr)
+			"--listen-etcd", etcd, "--log-format", "json"}, strings.NewReader(""), io.Discard, &stderr)
 	}()
 	waitFor(t, 30*time.Second, "serve to answer", func() bool {
 		select {
@@ -249,6 +250,16 @@ func TestCLIServe(t *testing.T) {
 	})
 	if code, out, _ := runCLI(t, "", "get", "k", "--endpoints", client); code != 0 || out != "k\nv\n" {
 		t.Fatalf("get: %d %q", code, out)
+	}
+	// The etcd door (--listen-etcd): etcd's JSON gateway reads the key.
+	resp, err := http.Post("http://"+etcd+"/v3/kv/range", "application/json", strings.NewReader(`{"key":"aw=="}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"value":"dg=="`) {
+		t.Fatalf("etcd gateway range: %d %s", resp.StatusCode, body)
 	}
 	cancel()
 	select {
@@ -293,12 +304,14 @@ func freeBasePort(t *testing.T) int {
 // TestCLIDev runs a one-member `coord dev` and checks its output.
 func TestCLIDev(t *testing.T) {
 	base := freeBasePort(t)
+	etcd := freeAddr(t)
+	_, etcdPort, _ := net.SplitHostPort(etcd)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(ctx, []string{"coord", "dev", "--nodes", "1", "--base-port", strconv.Itoa(base)},
+		done <- runContext(ctx, []string{"coord", "dev", "--nodes", "1", "--base-port", strconv.Itoa(base), "--etcd-ports", etcdPort},
 			strings.NewReader(""), &stdout, &stderr)
 	}()
 	waitFor(t, 60*time.Second, "dev to print ready", func() bool {
@@ -310,7 +323,8 @@ func TestCLIDev(t *testing.T) {
 		return strings.HasSuffix(stdout.String(), "ready\n")
 	})
 	client := fmt.Sprintf("127.0.0.1:%d", base)
-	want := fmt.Sprintf("n1 client=%s peer=127.0.0.1:%d http=127.0.0.1:%d\nexport COORD_ENDPOINTS=%s\nready\n", client, base+1, base+2, client)
+	want := fmt.Sprintf("n1 client=%s peer=127.0.0.1:%d http=127.0.0.1:%d etcd=%s\nexport COORD_ENDPOINTS=%s\nexport ETCDCTL_ENDPOINTS=%s\nready\n",
+		client, base+1, base+2, etcd, client, etcd)
 	if got := stdout.String(); got != want {
 		t.Fatalf("dev output:\n%s\nwant\n%s", got, want)
 	}

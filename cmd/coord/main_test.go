@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -164,7 +165,11 @@ func TestServeEnv(t *testing.T) {
 	t.Setenv("COORD_SHARDS", "4")
 	t.Setenv("COORD_MAX_TXN_OPS", "7")
 	t.Setenv("COORD_LOG_FORMAT", "json")
+	t.Setenv("COORD_LISTEN_ETCD", "127.0.0.1:12379")
 	cfg := serveConfigFromArgs(t, "--shards", "8")
+	if cfg.ListenEtcd != "127.0.0.1:12379" {
+		t.Fatalf("COORD_LISTEN_ETCD: %q", cfg.ListenEtcd)
+	}
 	if cfg.Name != "n2" || cfg.DataDir != "n2.coord" || cfg.ListenClient != "127.0.0.1:8379" ||
 		cfg.ListenPeer != "127.0.0.1:8380" || cfg.InitialCluster != "n1=127.0.0.1:7380,n2=127.0.0.1:8380" ||
 		cfg.Shards != 8 || cfg.MaxTxnOps != 7 || cfg.ListenHTTP != "127.0.0.1:7381" {
@@ -179,8 +184,12 @@ func TestServeEnv(t *testing.T) {
 func TestServeDefaults(t *testing.T) {
 	cfg := serveConfigFromArgs(t)
 	if cfg.Name != "n1" || cfg.DataDir != "default.coord" || cfg.ListenClient != "127.0.0.1:7379" ||
-		cfg.ListenPeer != "127.0.0.1:7380" || cfg.ListenHTTP != "127.0.0.1:7381" || cfg.InitialCluster != "" {
+		cfg.ListenPeer != "127.0.0.1:7380" || cfg.ListenHTTP != "127.0.0.1:7381" || cfg.InitialCluster != "" ||
+		cfg.ListenEtcd != "127.0.0.1:2379" {
 		t.Fatalf("defaults: %+v", cfg)
+	}
+	if cfg := serveConfigFromArgs(t, "--listen-etcd", ""); cfg.ListenEtcd != "" {
+		t.Fatalf(`--listen-etcd "": %q`, cfg.ListenEtcd)
 	}
 	if cfg := serveConfigFromArgs(t, "--name", "n7"); cfg.DataDir != "n7.coord" {
 		t.Fatalf("--name n7: data dir %q", cfg.DataDir)
@@ -188,19 +197,19 @@ func TestServeDefaults(t *testing.T) {
 }
 
 func TestDevConfigs(t *testing.T) {
-	lc, err := server.NewLocalCluster(devClusterConfig(3, 7379, "/d", 2))
+	lc, err := server.NewLocalCluster(devClusterConfig(3, 7379, devEtcdPorts(3), "/d", 2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfgs := lc.Configs()
-	want := [][4]string{
-		{"n1", "127.0.0.1:7379", "127.0.0.1:7380", "127.0.0.1:7381"},
-		{"n2", "127.0.0.1:7389", "127.0.0.1:7390", "127.0.0.1:7391"},
-		{"n3", "127.0.0.1:7399", "127.0.0.1:7400", "127.0.0.1:7401"},
+	want := [][5]string{
+		{"n1", "127.0.0.1:7379", "127.0.0.1:7380", "127.0.0.1:7381", "127.0.0.1:2379"},
+		{"n2", "127.0.0.1:7389", "127.0.0.1:7390", "127.0.0.1:7391", "127.0.0.1:22379"},
+		{"n3", "127.0.0.1:7399", "127.0.0.1:7400", "127.0.0.1:7401", "127.0.0.1:32379"},
 	}
 	for i, w := range want {
 		c := cfgs[i]
-		if c.Name != w[0] || c.ListenClient != w[1] || c.ListenPeer != w[2] || c.ListenHTTP != w[3] || c.Shards != 2 || c.DataDir != "/d/"+w[0] {
+		if c.Name != w[0] || c.ListenClient != w[1] || c.ListenPeer != w[2] || c.ListenHTTP != w[3] || c.ListenEtcd != w[4] || c.Shards != 2 || c.DataDir != "/d/"+w[0] {
 			t.Errorf("member %d: %+v", i+1, c)
 		}
 		if c.InitialCluster != "n1=127.0.0.1:7380,n2=127.0.0.1:7390,n3=127.0.0.1:7400" {
@@ -208,6 +217,37 @@ func TestDevConfigs(t *testing.T) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("member %d: %v", i+1, err)
+		}
+	}
+}
+
+func TestDevEtcdPorts(t *testing.T) {
+	got := devEtcdPorts(8)
+	want := []int{2379, 22379, 32379, 42379, 52379, 62379, 0, 0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("devEtcdPorts(8) = %v, want %v", got, want)
+	}
+	for _, tt := range []struct {
+		arg  string
+		want []int
+		err  string
+	}{
+		{"0", []int{0, 0}, ""},
+		{"2379,5000", []int{2379, 5000}, ""},
+		{"2379", []int{2379, 0}, ""},
+		{"", nil, ""},
+		{"x", nil, "--etcd-ports"},
+		{"70000", nil, "--etcd-ports"},
+	} {
+		got, err := parseEtcdPorts(tt.arg, 2)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("parseEtcdPorts(%q): err %v, want %q", tt.arg, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("parseEtcdPorts(%q) = %v, %v; want %v", tt.arg, got, err, tt.want)
 		}
 	}
 }

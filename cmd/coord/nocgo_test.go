@@ -30,7 +30,7 @@ func TestServeRefusesBuildWithoutCgo(t *testing.T) {
 		t.Fatalf("go build without cgo: %v\n%s", err, out)
 	}
 	serve := exec.CommandContext(ctx, bin, "serve", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", "")
+		"--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", "", "--listen-etcd", "")
 	out, err := serve.CombinedOutput()
 	if err == nil {
 		t.Fatalf("coord serve built without cgo started and exited cleanly:\n%s", out)

@@ -36,6 +36,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen-peer", Usage: "address of this member's Raft transport (fixed once the data dir exists)", Value: d.ListenPeer, EnvVars: envVars("listen-peer")},
 		&cli.StringFlag{Name: "bind-peer", Usage: "address the Raft transport listens on when it differs from --listen-peer (a proxy or NAT in front of it); default: --listen-peer", EnvVars: envVars("bind-peer")},
 		&cli.StringFlag{Name: "listen-http", Usage: "address of /metrics, /healthz, /readyz and /status (\"\" disables)", Value: d.ListenHTTP, EnvVars: envVars("listen-http")},
+		&cli.StringFlag{Name: "listen-etcd", Usage: "address of the etcd door: etcd's v3 gRPC API and its JSON gateway, for etcd clients, etcdctl and curl (\"\" disables)", Value: d.ListenEtcd, EnvVars: envVars("listen-etcd")},
 		&cli.StringFlag{Name: "initial-cluster", Usage: "every member as NAME=PEER_ADDR,... in the same order on every member", DefaultText: "NAME=LISTEN_PEER (one member)", EnvVars: envVars("initial-cluster")},
 		&cli.IntFlag{Name: "shards", Usage: "number of Raft groups the keyspace is spread over (fixed at creation)", Value: d.Shards, EnvVars: envVars("shards")},
 		&cli.IntFlag{Name: "key-cache", Usage: "keys per shard whose latest version is kept in memory, sparing each write a disk lookup (about 150 bytes plus key and value, values up to 256 bytes; 0 disables)", Value: d.KeyCache, EnvVars: envVars("key-cache")},
@@ -78,10 +79,11 @@ func serveCommand(e *cliEnv) *cli.Command {
 		CustomHelpTemplate: cli.CommandHelpTemplate,
 		Usage:              "Run a cluster member",
 		UsageText: `coord serve [--name NAME] [--data-dir DIR] [--listen-client ADDR] [--listen-peer ADDR]
-            [--listen-http ADDR] [--initial-cluster N1=PEER,N2=PEER,...] [--shards N] ...
+            [--listen-http ADDR] [--listen-etcd ADDR] [--initial-cluster N1=PEER,N2=PEER,...] [--shards N] ...
 
 With no flags: a one-member cluster "n1" with clients on 127.0.0.1:7379,
-Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381 and data in ./default.coord.
+Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381, etcd clients (etcd's v3 API
+and JSON gateway) on 127.0.0.1:2379 and data in ./default.coord.
 Every flag can also come from the environment as COORD_<FLAG> (COORD_NAME,
 COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
 
@@ -131,6 +133,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.ListenClient = c.String("listen-client")
 	cfg.ListenPeer = c.String("listen-peer")
 	cfg.ListenHTTP = c.String("listen-http")
+	cfg.ListenEtcd = c.String("listen-etcd")
 	cfg.BindPeer = c.String("bind-peer")
 	cfg.InitialCluster = c.String("initial-cluster")
 	cfg.Shards = c.Int("shards")

@@ -92,7 +92,7 @@ func startServe(t *testing.T, clientFlags []string, serveFlags ...string) string
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	args := append([]string{"coord", "serve", "--data-dir", t.TempDir(), "--listen-client", client,
-		"--listen-peer", freeAddr(t), "--listen-http", ""}, serveFlags...)
+		"--listen-peer", freeAddr(t), "--listen-http", "", "--listen-etcd", ""}, serveFlags...)
 	go func() { done <- runContext(ctx, args, strings.NewReader(""), io.Discard, &stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -188,7 +188,7 @@ func TestCLIMutualTLS(t *testing.T) {
 
 func TestCLIServeTLSUsage(t *testing.T) {
 	certs := makeCerts(t)
-	base := []string{"serve", "--data-dir", t.TempDir(), "--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", ""}
+	base := []string{"serve", "--data-dir", t.TempDir(), "--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", "", "--listen-etcd", ""}
 	tests := []struct {
 		flags []string
 		want  string
@@ -221,7 +221,7 @@ func TestCLIServePeerTLS(t *testing.T) {
 func TestCLIServePeerTLSUsage(t *testing.T) {
 	certs := makeCerts(t)
 	missing := filepath.Join(t.TempDir(), "missing.pem")
-	base := []string{"serve", "--data-dir", t.TempDir(), "--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", ""}
+	base := []string{"serve", "--data-dir", t.TempDir(), "--listen-client", freeAddr(t), "--listen-peer", freeAddr(t), "--listen-http", "", "--listen-etcd", ""}
 	peer := func(cert, key, ca string) []string {
 		return []string{"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca}
 	}

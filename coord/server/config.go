@@ -32,6 +32,10 @@ type Config struct {
 	ListenHTTP string
 	// EnablePprof adds Go's profiler under /debug/pprof/ on the HTTP port.
 	EnablePprof bool
+	// ListenEtcd serves etcd's v3 API (gRPC) and its JSON gateway on one
+	// address (the etcd door, etcd.go); "" disables it. It speaks TLS
+	// when the client port does, with the same settings.
+	ListenEtcd string
 
 	// TLSCertFile and TLSKeyFile, when set, make the client port speak TLS
 	// (1.2 or later) with this certificate and key (PEM). The HTTP port
@@ -189,6 +193,9 @@ const (
 	// machines this project is measured on, one Raft group batches best
 	// (see README, "Choosing the shard count"); raise it on more cores.
 	DefaultShards = 1
+	// DefaultListenEtcd is etcd's own client address: a plain etcdctl
+	// finds a no-flag member there.
+	DefaultListenEtcd = "127.0.0.1:2379"
 )
 
 // DefaultConfig returns the configuration of `coord serve` with no flags:
@@ -200,6 +207,7 @@ func DefaultConfig() Config {
 		ListenClient:   "127.0.0.1:7379",
 		ListenPeer:     "127.0.0.1:7380",
 		ListenHTTP:     "127.0.0.1:7381",
+		ListenEtcd:     DefaultListenEtcd,
 		Shards:         DefaultShards,
 		MaxKeySize:     DefaultMaxKeySize,
 		MaxValueSize:   DefaultMaxValueSize,
@@ -311,6 +319,11 @@ func (c Config) Validate() error {
 	if c.ListenHTTP != "" {
 		if _, _, err := net.SplitHostPort(c.ListenHTTP); err != nil {
 			errs = append(errs, fmt.Errorf("listen-http: bad address %q (want HOST:PORT)", c.ListenHTTP))
+		}
+	}
+	if c.ListenEtcd != "" {
+		if _, _, err := net.SplitHostPort(c.ListenEtcd); err != nil {
+			errs = append(errs, fmt.Errorf("listen-etcd: bad address %q (want HOST:PORT, or \"\" to turn the etcd door off)", c.ListenEtcd))
 		}
 	}
 	if c.Shards < 1 || c.Shards > 1024 {

@@ -13,9 +13,13 @@
 // accept loop, framing, the handshake with the cluster-identity check,
 // the per-connection limits and the idle timeout, and turns each request
 // frame into a Call; the HTTP door (httpDoor, http.go) only calls the
-// core's methods (Ready, Stopping, status, its metrics registry). A next
-// door (the etcd-compatible one) is one more such type calling Core.Call
-// and the core's methods, and touches no handler and no other door.
+// core's methods (Ready, Stopping, status, its metrics registry). The etcd
+// door (etcdDoor: etcd.go, etcd_*.go) serves etcd's v3 gRPC API and JSON
+// gateway on Config.ListenEtcd; it builds a Caller per call (connection,
+// user from etcd's token metadata) and turns each etcd request into
+// Core.Calls of the core's methods (etcd_call.go), touching no handler
+// and no other door. Each etcd service is one file registered in
+// etcdServices.
 // Server (server.go) is wiring: Start builds the core, then the doors,
 // and starts them; Stop makes the core refuse new calls and end its
 // waits, stops the doors (draining their calls until its ctx ends), then
@@ -118,8 +122,8 @@
 // msgpack door: the accept loop; per connection a reader (owns the call
 // table) and a writer (owns the socket's write side); one goroutine per
 // call in flight (at most 4096 per connection), which runs Core.Call; up
-// to 64 answering refused connections. The HTTP door: the HTTP server's
-// own.
+// to 64 answering refused connections. The HTTP door and the etcd door:
+// their http.Server's own (the etcd door's calls run Core.Call on them).
 //
 // TLS (tls.go). The client port's TLS is the msgpack door's: tlsListener
 // wraps its accepted connections (Config.TLSCertFile, ClientCertAuth). The

@@ -32,6 +32,11 @@ type LocalClusterConfig struct {
 	// lets the kernel choose the HTTP port; StartLocalCluster then starts
 	// again on fresh ports if another process took one meanwhile.
 	BasePort int
+	// EtcdPorts gives member i an etcd door (Config.ListenEtcd) on
+	// loopback port EtcdPorts[i], or on a port the kernel picks where it
+	// is 0; members past its end, and every member when it is nil, have
+	// none (a test cluster's members would otherwise all want 2379).
+	EtcdPorts []int
 	// Logger receives every member's logs, each with a "member" attribute
 	// (nil: discarded).
 	Logger *slog.Logger
@@ -120,6 +125,10 @@ func NewLocalCluster(cc LocalClusterConfig) (*LocalCluster, error) {
 		}
 		if cc.Shards > 0 {
 			cfg.Shards = cc.Shards
+		}
+		cfg.ListenEtcd = ""
+		if i < len(cc.EtcdPorts) {
+			cfg.ListenEtcd = loopback(cc.EtcdPorts[i])
 		}
 		cfg.InitialCluster = ""
 		cfg.Logger = log.With("member", cfg.Name)
@@ -240,6 +249,18 @@ func (lc *LocalCluster) Endpoints() []string {
 		}
 	}
 	return eps
+}
+
+// EtcdEndpoints lists the running members' etcd door addresses ("" where
+// disabled).
+func (lc *LocalCluster) EtcdEndpoints() []string {
+	var addrs []string
+	for _, s := range lc.servers {
+		if s != nil {
+			addrs = append(addrs, s.EtcdAddr())
+		}
+	}
+	return addrs
 }
 
 // HTTPAddrs lists the running members' HTTP addresses ("" where disabled).

@@ -11,13 +11,14 @@ var Version = "0.1.0-dev"
 
 // Server is one running member: its core (Core: NodeHost, shards,
 // propose and read, watch hub, lessor, handlers) and the doors that
-// serve it, the msgpack client listener (rpcDoor) and the HTTP listener
-// (httpDoor). It is wiring only: Start builds the core, then the doors,
+// serve it, the msgpack client listener (rpcDoor), the HTTP listener
+// (httpDoor) and the etcd-compatible listener (etcdDoor). It is wiring only: Start builds the core, then the doors,
 // and starts them; Stop stops the doors, then the core.
 type Server struct {
 	*Core
 	*rpcDoor
 	http *httpDoor // nil when Config.ListenHTTP is empty
+	etcd *etcdDoor // nil when Config.ListenEtcd is empty
 
 	stopOnce sync.Once
 	stopErr  error
@@ -51,6 +52,9 @@ func Start(cfg Config) (*Server, error) {
 			if s.http != nil {
 				s.http.close()
 			}
+			if s.etcd != nil {
+				s.etcd.closeListener()
+			}
 			_ = core.close()
 		}
 	}()
@@ -64,11 +68,17 @@ func Start(cfg Config) (*Server, error) {
 		}
 		go s.http.serve()
 	}
+	if cfg.ListenEtcd != "" {
+		if s.etcd, err = newEtcdDoor(core); err != nil {
+			return nil, err
+		}
+		go s.etcd.serve()
+	}
 	go s.rpcDoor.acceptLoop()
 	ok = true
 	members, _ := cfg.members()
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,
-		"http", s.HTTPAddr(), "shards", cfg.Shards, "members", len(members), "data-dir", cfg.DataDir,
+		"http", s.HTTPAddr(), "etcd", s.EtcdAddr(), "shards", cfg.Shards, "members", len(members), "data-dir", cfg.DataDir,
 		"client-tls", s.rpcDoor.tls, "client-cert-auth", cfg.ClientCertAuth)
 	return s, nil
 }
@@ -89,6 +99,14 @@ func (s *Server) HTTPAddr() string {
 	return s.http.addr()
 }
 
+// EtcdAddr is the address of the etcd door, "" if disabled.
+func (s *Server) EtcdAddr() string {
+	if s.etcd == nil {
+		return ""
+	}
+	return s.etcd.addr()
+}
+
 // Name is the member's name.
 func (s *Server) Name() string { return s.Core.Name() }
 
@@ -104,6 +122,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.rpcDoor.closeListener()
 		if s.http != nil {
 			s.http.shutdown(ctx)
+		}
+		if s.etcd != nil {
+			s.etcd.stop(ctx)
 		}
 		s.rpcDoor.drain(ctx)
 		s.stopErr = s.Core.close()

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coord-io/coord/coord/server"
+)
+
+// etcdctlVersion is the etcdctl the tests build from the module proxy
+// (bench/etcd/build-etcdctl.sh).
+const etcdctlVersion = "v3.6.5"
+
+// etcdctlBinary builds etcdctl once per machine (the script keeps a built
+// binary of the right version) and returns its path.
+func etcdctlBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(os.TempDir(), "coord-test-etcdctl-"+etcdctlVersion)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join("..", "..", "bench", "etcd", "build-etcdctl.sh"), out, etcdctlVersion)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building etcdctl %s from the module proxy: %v\n%s", etcdctlVersion, err, b)
+	}
+	return out
+}
+
+// TestEtcdctl runs etcd's own command line against a three-member Coord
+// through its etcd door and checks etcdctl's own output: put, get (plain,
+// --prefix --keys-only, -w json with base64 keys and values), del,
+// member list and endpoint status.
+func TestEtcdctl(t *testing.T) {
+	ctl := etcdctlBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lc, err := server.StartLocalCluster(ctx, server.LocalClusterConfig{Members: 3, Dir: t.TempDir(), EtcdPorts: []int{0, 0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Close() })
+	eps := strings.Join(lc.EtcdEndpoints(), ",")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, ctl, append([]string{"--endpoints", eps, "--dial-timeout", "5s"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("etcdctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+		return string(out)
+	}
+	expect := func(got, want, what string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("etcdctl %s printed %q, want %q", what, got, want)
+		}
+	}
+	expect(run("", "put", "foo", "bar"), "OK\n", "put")
+	expect(run("", "put", "fop", "baz"), "OK\n", "put")
+	expect(run("", "get", "foo"), "foo\nbar\n", "get")
+	expect(run("", "get", "fo", "--prefix", "--keys-only"), "foo\n\nfop\n\n", "get --prefix --keys-only")
+
+	var js struct {
+		Header struct {
+			ClusterID uint64 `json:"cluster_id"`
+			MemberID  uint64 `json:"member_id"`
+			Revision  int64  `json:"revision"`
+		} `json:"header"`
+		Kvs []struct {
+			Key, Value string
+			Version    int64
+		} `json:"kvs"`
+		Count int64 `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(run("", "get", "foo", "-w", "json")), &js); err != nil {
+		t.Fatalf("get -w json: %v", err)
+	}
+	if js.Count != 1 || len(js.Kvs) != 1 || js.Kvs[0].Key != "Zm9v" || js.Kvs[0].Value != "YmFy" || js.Kvs[0].Version != 1 {
+		t.Errorf("get -w json: %+v, want one kv Zm9v=YmFy (base64, as etcdctl prints)", js)
+	}
+	if js.Header.ClusterID == 0 || js.Header.MemberID == 0 || js.Header.Revision < 2 {
+		t.Errorf("get -w json header: %+v, want cluster_id, member_id and the store's revision", js.Header)
+	}
+
+	expect(run("", "del", "foo"), "1\n", "del")
+	expect(run("", "get", "foo"), "", "get after del")
+
+	members := run("", "member", "list", "-w", "table")
+	for _, name := range []string{"n1", "n2", "n3"} {
+		if !strings.Contains(members, "| "+name+" |") && !strings.Contains(members, " "+name+" ") {
+			t.Errorf("member list -w table does not list %s:\n%s", name, members)
+		}
+	}
+	status := run("", "endpoint", "status", "-w", "table")
+	if !strings.Contains(status, "3.6.0") {
+		t.Errorf("endpoint status -w table does not show the API version 3.6.0:\n%s", status)
+	}
+}

@@ -306,7 +306,13 @@ func (ws *etcdWatchStream) run(ctx context.Context, w *etcdWatch, req *wire.Watc
 			}
 			return
 		}
-		reason := rpctypes.ErrorDesc(ws.d.etcdError(&cl, werr))
+		// etcd's message where clientv3 maps it to its error value
+		// (ErrPermissionDenied, …), else Coord's.
+		reason := werr.Message
+		switch werr.Code {
+		case wire.CodePermissionDenied, wire.CodeAuthFailed, wire.CodeCompacted, wire.CodeFutureRevision:
+			reason = rpctypes.ErrorDesc(ws.d.etcdError(&cl, werr))
+		}
 		if !w.createdOK {
 			_ = ws.refuse(w.shard, reason)
 			return

@@ -235,3 +235,36 @@ func TestEtcdWatchShards(t *testing.T) {
 	}
 	require.Equal(t, map[string]bool{"x": true, "y": true, "z": true}, got)
 }
+
+// TestEtcdWatchLimit: the per-connection watch limit counts each watch
+// of an etcd stream; a watch over it is refused, and one that ends frees
+// its place.
+func TestEtcdWatchLimit(t *testing.T) {
+	tc := newEtcdCluster(t, 1, 1, func(c *Config) { c.MaxWatchesPerConn = 2 })
+	c := tc.etcdClient(clientv3.Config{})
+	ctx := ctxT(t, 30*time.Second)
+	actx, acancel := context.WithCancel(ctx)
+	a := c.Watch(actx, "a", clientv3.WithCreatedNotify())
+	require.True(t, nextWatch(t, a).Created)
+	b := c.Watch(ctx, "b", clientv3.WithCreatedNotify())
+	require.True(t, nextWatch(t, b).Created)
+	r := nextWatch(t, c.Watch(ctx, "c", clientv3.WithCreatedNotify()))
+	require.Error(t, r.Err())
+	require.Contains(t, r.Err().Error(), "too many watches")
+
+	acancel()
+	require.Eventually(t, func() bool {
+		select {
+		case _, ok := <-a:
+			return !ok
+		default:
+			return false
+		}
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		r := nextWatch(t, c.Watch(wctx, "c", clientv3.WithCreatedNotify()))
+		return r.Created && r.Err() == nil
+	}, 20*time.Second, 10*time.Millisecond)
+}

@@ -64,6 +64,8 @@ var etcdServices = []etcdService{
 	etcdKVService,
 	etcdMaintenanceService,
 	etcdClusterService,
+	etcdWatchService,
+	etcdLeaseService,
 	etcdAuthService,
 }
 

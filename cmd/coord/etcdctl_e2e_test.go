@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,8 @@ func etcdctlBinary(t *testing.T) string {
 // TestEtcdctl runs etcd's own command line against a three-member Coord
 // through its etcd door and checks etcdctl's own output: put, get (plain,
 // --prefix --keys-only, -w json with base64 keys and values), del,
-// member list and endpoint status.
+// leases (grant, timetolive --keys, list, keep-alive, revoke), lock NAME --
+// CMD, txn from stdin, watch --rev, member list and endpoint status.
 func TestEtcdctl(t *testing.T) {
 	ctl := etcdctlBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -94,6 +96,42 @@ func TestEtcdctl(t *testing.T) {
 
 	expect(run("", "del", "foo"), "1\n", "del")
 	expect(run("", "get", "foo"), "", "get after del")
+
+	// Leases: grant, a key attached, time-to-live with keys, list,
+	// keep-alive once, revoke (the key goes with it).
+	grant := run("", "lease", "grant", "30")
+	var lease string
+	if _, err := fmt.Sscanf(grant, "lease %s granted with TTL(30s)", &lease); err != nil {
+		t.Fatalf("lease grant printed %q", grant)
+	}
+	expect(run("", "put", "leased", "v", "--lease="+lease), "OK\n", "put --lease")
+	if ttl := run("", "lease", "timetolive", lease, "--keys"); !strings.Contains(ttl, "attached keys([leased])") {
+		t.Errorf("lease timetolive --keys printed %q", ttl)
+	}
+	if list := run("", "lease", "list"); !strings.Contains(list, "found 1 leases") || !strings.Contains(list, lease) {
+		t.Errorf("lease list printed %q", list)
+	}
+	expect(run("", "lease", "keep-alive", "--once", lease), "lease "+lease+" keepalived with TTL(30)\n", "lease keep-alive --once")
+	expect(run("", "lease", "revoke", lease), "lease "+lease+" revoked\n", "lease revoke")
+	expect(run("", "get", "leased"), "", "get of a revoked lease's key")
+
+	// etcdctl's lock (clientv3's concurrency.Mutex over KV, Lease and
+	// Watch) runs its command while holding the lock.
+	expect(run("", "lock", "mylock", "--", "echo", "locked"), "locked\n", "lock NAME -- CMD")
+
+	// Transactions from stdin, in etcdctl's interactive format.
+	expect(run("", "put", "t", "a"), "OK\n", "put")
+	expect(run("value(\"t\") = \"a\"\n\nput t b\n\nput t c\n\n", "txn"), "SUCCESS\n\nOK\n", "txn")
+	expect(run("", "get", "t", "--print-value-only"), "b\n", "get after txn")
+
+	// A watch from an old revision replays the history.
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	wcmd := exec.CommandContext(wctx, ctl, "--endpoints", eps, "watch", "t", "--rev=1")
+	wout, _ := wcmd.Output() // ended by the timeout
+	wcancel()
+	if want := "PUT\nt\na\nPUT\nt\nb\n"; !strings.HasPrefix(string(wout), want) {
+		t.Errorf("watch --rev=1 printed %q, want it to start with %q", wout, want)
+	}
 
 	members := run("", "member", "list", "-w", "table")
 	for _, name := range []string{"n1", "n2", "n3"} {

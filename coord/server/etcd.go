@@ -65,6 +65,8 @@ var etcdServices = []etcdService{
 	etcdMaintenanceService,
 	etcdClusterService,
 	etcdAuthService,
+	etcdLockService,
+	etcdElectionService,
 }
 
 // etcdDoor is the etcd-compatible door of one member.

@@ -12,6 +12,7 @@ import (
 	"github.com/coord-io/coord/locks/semaphorerules"
 	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/auth"
+	"github.com/coord-io/coord/statemachine/members"
 	"github.com/coord-io/coord/statemachine/mvcc"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
@@ -37,7 +38,8 @@ var primitives = []primitive.Primitive{
 	queuerules.Primitive,
 	barrierrules.Primitive,
 	semaphorerules.Primitive,
-	auth.Primitive, // users, roles, permissions (shard wire.AuthShard only)
+	auth.Primitive,    // users, roles, permissions (shard wire.AuthShard only)
+	members.Primitive, // the member registry (shard 0 only)
 }
 
 // opEntry is one operation the state machine applies: a core op or a

@@ -75,6 +75,11 @@ func Start(cfg Config) (*Server, error) {
 		go s.etcd.serve()
 	}
 	go s.rpcDoor.acceptLoop()
+	etcdURL := ""
+	if s.etcd != nil {
+		etcdURL = s.etcd.url()
+	}
+	core.startPublishing(etcdURL)
 	ok = true
 	members, _ := cfg.members()
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,

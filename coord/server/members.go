@@ -9,17 +9,18 @@ import (
 	"github.com/coord-io/coord/statemachine/members"
 )
 
-// The member registry (statemachine/members): at start, each member
-// publishes where its clients reach it — its native client address and
-// its etcd door's URL — to shard 0, so that every member can list every
-// member's addresses (etcd's MemberList). The record is written again
-// only when it changed (a restart on the same addresses writes nothing).
+// The member registry (statemachine/members): at start, each member that
+// serves an etcd door publishes where its clients reach it — its native
+// client address and its etcd door's URL — to shard 0, so that every
+// member can list every member's addresses (etcd's MemberList). The
+// record is written again only when it changed (a restart on the same
+// addresses writes nothing). Each first write is a revision of shard 0:
+// a fresh cluster's first user write comes after its members' records.
 
 // publishRetry is the pause between two attempts to publish.
 const publishRetry = 200 * time.Millisecond
 
-// startPublishing publishes the member's record (etcdURL "" without an
-// etcd door) in the background, until it is applied or the member stops.
+// startPublishing publishes the member's record in the background, until it is applied or the member stops.
 func (s *Core) startPublishing(etcdURL string) {
 	rec := &members.Record{Name: s.cfg.Name, ClientAddr: s.clientAddr, EtcdURL: etcdURL}
 	s.goBackground(func(stop <-chan struct{}) {

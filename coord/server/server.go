@@ -75,11 +75,12 @@ func Start(cfg Config) (*Server, error) {
 		go s.etcd.serve()
 	}
 	go s.rpcDoor.acceptLoop()
-	etcdURL := ""
 	if s.etcd != nil {
-		etcdURL = s.etcd.url()
+		// Only a member with an etcd door publishes its addresses: the
+		// registry's keys are writes of shard 0 (revisions), which a
+		// cluster without etcd clients has no use for.
+		core.startPublishing(s.etcd.url())
 	}
-	core.startPublishing(etcdURL)
 	ok = true
 	members, _ := cfg.members()
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,

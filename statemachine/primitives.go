@@ -12,7 +12,6 @@ import (
 	"github.com/coord-io/coord/locks/semaphorerules"
 	"github.com/coord-io/coord/queue/queuerules"
 	"github.com/coord-io/coord/statemachine/auth"
-	"github.com/coord-io/coord/statemachine/members"
 	"github.com/coord-io/coord/statemachine/mvcc"
 	"github.com/coord-io/coord/statemachine/primitive"
 )
@@ -38,8 +37,7 @@ var primitives = []primitive.Primitive{
 	queuerules.Primitive,
 	barrierrules.Primitive,
 	semaphorerules.Primitive,
-	auth.Primitive,    // users, roles, permissions (shard wire.AuthShard only)
-	members.Primitive, // the member registry (shard 0 only)
+	auth.Primitive, // users, roles, permissions (shard wire.AuthShard only)
 }
 
 // opEntry is one operation the state machine applies: a core op or a

@@ -12,8 +12,7 @@ import (
 )
 
 // etcd's Cluster service: MemberList, from the membership the core knows
-// and the member registry (what `etcdctl member list` shows, and what
-// `etcdctl endpoint status --cluster` reaches every member through). Membership changes (MemberAdd,
+// (what `etcdctl member list` shows). Membership changes (MemberAdd,
 // MemberRemove, MemberUpdate, MemberPromote) answer Unimplemented.
 
 var etcdClusterService = etcdService{name: "Cluster", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
@@ -28,19 +27,15 @@ type etcdClusterServer struct {
 }
 
 // MemberList lists the members with etcd IDs (etcdMemberID of their
-// names), peer URLs and, as client URL, each member's etcd door URL as
-// the member published it in the registry (members.go); a member that
-// has not published yet, or serves no etcd door, has none.
+// names), peer URLs and, for the member answering, its etcd door's URL
+// as client URL (a member does not know the other members' etcd
+// addresses yet).
 func (c *etcdClusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb.MemberListResponse, error) {
 	cl, err := c.d.caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, c.d, cl, wire.MethodStatus, &wire.StatusRequest{})
-	if werr != nil {
-		return nil, c.d.etcdError(cl, werr)
-	}
-	recs, werr := c.d.core.memberRecords(ctx)
 	if werr != nil {
 		return nil, c.d.etcdError(cl, werr)
 	}
@@ -51,14 +46,15 @@ func (c *etcdClusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequ
 	out := &pb.MemberListResponse{}
 	for _, m := range st.Members {
 		mem := &pb.Member{ID: etcdMemberID(m.Name), Name: m.Name, PeerURLs: []string{scheme + m.PeerAddr}}
-		switch {
-		case m.Name == c.d.core.cfg.Name:
+		if m.Name == c.d.core.cfg.Name {
 			mem.ClientURLs = []string{c.d.url()}
-		case recs[m.Name].EtcdURL != "":
-			mem.ClientURLs = []string{recs[m.Name].EtcdURL}
 		}
 		out.Members = append(out.Members, mem)
 	}
-	out.Header = c.d.shardHeader(0, statusRevision(st))
+	var rev int64
+	for _, sh := range st.Shards {
+		rev = max(rev, sh.Revision)
+	}
+	out.Header = c.d.shardHeader(0, rev)
 	return out, nil
 }

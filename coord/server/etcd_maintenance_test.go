@@ -11,35 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// TestEtcdMemberListURLs: every member publishes its etcd door's URL, so
-// MemberList on any member gives each member's client URL, and a client
-// reaches every member through them (`etcdctl endpoint status --cluster`).
-func TestEtcdMemberListURLs(t *testing.T) {
-	tc := newEtcdCluster(t, 3, 1)
-	ctx := ctxT(t, 60*time.Second)
-	c := tc.etcdClient(clientv3.Config{}, tc.Member(2).EtcdAddr())
-	var ml *clientv3.MemberListResponse
-	require.Eventually(t, func() bool {
-		var err error
-		ml, err = c.MemberList(ctx)
-		require.NoError(t, err)
-		for _, m := range ml.Members {
-			if len(m.ClientURLs) == 0 {
-				return false
-			}
-		}
-		return true
-	}, 20*time.Second, 20*time.Millisecond)
-	require.Len(t, ml.Members, 3)
-	for i, m := range ml.Members {
-		require.Equal(t, "n"+string(rune('1'+i)), m.Name)
-		require.Equal(t, []string{"http://" + tc.Member(i).EtcdAddr()}, m.ClientURLs)
-		st, err := c.Status(ctx, tc.Member(i).EtcdAddr())
-		require.NoError(t, err)
-		require.Equal(t, m.ID, st.Header.MemberId)
-	}
-}
-
 // TestEtcdMaintenance: Alarm lists none, Defragment succeeds, HashKV
 // agrees across members at one revision and changes with the data, and
 // Hash, Snapshot and MoveLeader answer Unimplemented.

@@ -75,12 +75,6 @@ func Start(cfg Config) (*Server, error) {
 		go s.etcd.serve()
 	}
 	go s.rpcDoor.acceptLoop()
-	if s.etcd != nil {
-		// Only a member with an etcd door publishes its addresses: the
-		// registry's keys are writes of shard 0 (revisions), which a
-		// cluster without etcd clients has no use for.
-		core.startPublishing(s.etcd.url())
-	}
 	ok = true
 	members, _ := cfg.members()
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,

@@ -67,6 +67,8 @@ var etcdServices = []etcdService{
 	etcdWatchService,
 	etcdLeaseService,
 	etcdAuthService,
+	etcdLockService,
+	etcdElectionService,
 }
 
 // etcdDoor is the etcd-compatible door of one member.

@@ -2,18 +2,27 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/coord-io/coord/coord/wire"
 )
 
 // etcd's Maintenance service: Status, from the core's status (what
-// `etcdctl endpoint status` shows). The other calls (Alarm, Defragment,
-// Hash, HashKV, Snapshot, MoveLeader, Downgrade) answer Unimplemented.
+// `etcdctl endpoint status` shows); Alarm (Coord has no space quota yet,
+// so there is never an alarm: a list or a disarm answers none); HashKV (a
+// hash of the keyspace at a revision, read through the core from the
+// answering member's replica, so members' hashes compare as etcd's do);
+// Defragment (a no-op success: Coord's store compacts its files itself).
+// Hash (of etcd's whole backend), Snapshot, MoveLeader and Downgrade
+// answer Unimplemented with what to do instead.
 
 var etcdMaintenanceService = etcdService{name: "Maintenance", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdMaintenanceServer{d: d}
@@ -55,4 +64,129 @@ func (m *etcdMaintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest)
 	}
 	out.Header = m.d.shardHeader(0, rev)
 	return out, nil
+}
+
+// Alarm answers that no alarm is raised: listing or disarming answers
+// none; raising one is refused (Coord has no space quota to raise one
+// for yet).
+func (m *etcdMaintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if r.Action == pb.AlarmRequest_ACTIVATE {
+		return nil, status.Error(codes.Unimplemented, "alarm: Coord raises no alarms (it has no space quota yet)")
+	}
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
+	if werr != nil {
+		return nil, m.d.etcdError(cl, werr)
+	}
+	return &pb.AlarmResponse{Header: m.d.shardHeader(0, statusRevision(st))}, nil
+}
+
+// Defragment succeeds without doing anything: Coord's store (Pebble)
+// reclaims the space of deleted and compacted data by itself.
+func (m *etcdMaintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
+	if werr != nil {
+		return nil, m.d.etcdError(cl, werr)
+	}
+	return &pb.DefragmentResponse{Header: m.d.shardHeader(0, statusRevision(st))}, nil
+}
+
+// etcdHashPage is the number of keys HashKV reads per range call.
+const etcdHashPage = 1000
+
+// HashKV hashes the keyspace (the reserved keys of locks, elections and
+// the other primitives too) as this member's replica has it at
+// r.Revision (0: its current revision), with etcd's CRC-32C over each
+// key's key, value, revisions, version and lease in key order: two
+// members that agree on the state answer the same hash for the same
+// revision. It is not etcd's hash (which covers the history kept since
+// the last compaction), so compare Coord's members with each other, not
+// with an etcd's. With several shards (each with its own revisions) it
+// answers FailedPrecondition.
+func (m *etcdMaintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	if m.d.core.Shards() > 1 {
+		return nil, status.Errorf(codes.FailedPrecondition, "hashkv: a revision is one shard's; this cluster has %d shards", m.d.core.Shards())
+	}
+	if r.Revision < 0 {
+		return nil, status.Error(codes.InvalidArgument, "hashkv: negative revision")
+	}
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	rev, key := r.Revision, []byte{0}
+	var header *wire.ResponseHeader
+	for {
+		resp, werr := etcdCall[wire.RangeRequest, wire.RangeResponse](ctx, m.d, cl, wire.MethodRange,
+			&wire.RangeRequest{Key: key, RangeEnd: []byte{0}, Revision: rev, Limit: etcdHashPage, Serializable: true, MaxBytes: int64(m.d.core.cfg.MaxRequestSize)})
+		if werr != nil {
+			return nil, m.d.etcdError(cl, werr)
+		}
+		if header == nil {
+			header = &resp.Header
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+		}
+		var b []byte
+		for _, kv := range resp.Kvs {
+			b = binary.BigEndian.AppendUint32(b[:0], uint32(len(kv.Key)))
+			b = append(b, kv.Key...)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(kv.Value)))
+			b = append(b, kv.Value...)
+			for _, v := range []int64{kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease} {
+				b = binary.BigEndian.AppendUint64(b, uint64(v))
+			}
+			h.Write(b)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = append(append([]byte(nil), resp.Kvs[len(resp.Kvs)-1].Key...), 0)
+	}
+	out := &pb.HashKVResponse{Header: m.d.header(header), Hash: h.Sum32(), HashRevision: rev}
+	if st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{}); werr == nil && len(st.Shards) > 0 {
+		out.CompactRevision = st.Shards[0].CompactRevision
+	}
+	return out, nil
+}
+
+// Hash is etcd's hash of its whole backend, which Coord's store has no
+// equivalent of.
+func (m *etcdMaintenanceServer) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "hash: Coord has no etcd backend to hash; use HashKV (etcdctl endpoint hashkv)")
+}
+
+// Snapshot is not served yet: a backup of Coord's data is its own
+// operations issue.
+func (m *etcdMaintenanceServer) Snapshot(*pb.SnapshotRequest, pb.Maintenance_SnapshotServer) error {
+	return status.Error(codes.Unimplemented, "snapshot: not served by Coord's etcd door yet (backups are a separate Coord feature to come)")
+}
+
+// MoveLeader is not served until Coord's membership changes exist.
+func (m *etcdMaintenanceServer) MoveLeader(context.Context, *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "move-leader: not served by Coord yet (it comes with membership changes); Coord's shards elect their own leaders")
+}
+
+// Downgrade does not apply: Coord's etcd door has no storage version to
+// downgrade.
+func (m *etcdMaintenanceServer) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "downgrade: Coord's etcd door has no etcd storage version to downgrade")
+}
+
+// statusRevision is the highest revision of the shards in st.
+func statusRevision(st *wire.StatusResponse) int64 {
+	var rev int64
+	for _, sh := range st.Shards {
+		rev = max(rev, sh.Revision)
+	}
+	return rev
 }

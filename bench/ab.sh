@@ -24,7 +24,9 @@ work=$(mktemp -d /tmp/ab-XXXX); pids=()
 trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf $work' EXIT
 start() { # bin base -> sets EP, PIDS
   local bin=$1 base=$2 init=n0=127.0.0.1:$(($2+1)),n1=127.0.0.1:$(($2+11)),n2=127.0.0.1:$(($2+21)); EP=(); PL=()
-  for i in 0 1 2; do c=$((base+10*i)); $bin serve --name n$i --data-dir $work/$base-n$i --listen-client 127.0.0.1:$c --listen-peer 127.0.0.1:$((c+1)) --listen-http 127.0.0.1:$((c+2)) --initial-cluster $init --log-level warn >$work/$base-n$i.log 2>&1 & pids+=($!); PL+=($!); EP+=(127.0.0.1:$c); done
+  local door=0; $bin serve --help 2>/dev/null | grep -q -- --listen-etcd && door=1 # builds with the etcd door: one port each
+  for i in 0 1 2; do c=$((base+10*i)); d=(); [[ $door == 1 ]] && d=(--listen-etcd 127.0.0.1:$((c+5)))
+    $bin serve --name n$i --data-dir $work/$base-n$i --listen-client 127.0.0.1:$c --listen-peer 127.0.0.1:$((c+1)) --listen-http 127.0.0.1:$((c+2)) "${d[@]}" --initial-cluster $init --log-level warn >$work/$base-n$i.log 2>&1 & pids+=($!); PL+=($!); EP+=(127.0.0.1:$c); done
   EP=$(IFS=,; echo "${EP[*]}"); PL=$(IFS=,; echo "${PL[*]}")
   for _ in $(seq 120); do $bin bench put --endpoints $EP --total 1 --clients 1 --conns 1 --prefix ready/ --no-progress >/dev/null 2>&1 && break; sleep 0.5; done
 }

@@ -89,10 +89,16 @@ initial=$(IFS=,; echo "${initial[*]}")
 extra=()
 [[ -n "${SHARDS:-}" ]] && extra+=(--shards "$SHARDS")
 [[ "${PPROF:-}" == 1 ]] && extra+=(--enable-pprof)
+# A build with the etcd door gets it on port +5 of each member (three members
+# on the default 127.0.0.1:2379 would collide); an older build has no flag.
+has_etcd_door=0
+"$coord" serve --help 2>/dev/null | grep -q -- --listen-etcd && has_etcd_door=1
 for i in 0 1 2; do
 	c=$((base + 100 + 10 * i))
+	door=()
+	[[ $has_etcd_door == 1 ]] && door=(--listen-etcd "127.0.0.1:$((c + 5))")
 	"$coord" serve --name "n$i" --data-dir "$work/n$i" --listen-client "127.0.0.1:$c" \
-		--listen-peer "127.0.0.1:$((c + 1))" --listen-http "127.0.0.1:$((c + 2))" \
+		--listen-peer "127.0.0.1:$((c + 1))" --listen-http "127.0.0.1:$((c + 2))" ${door[@]+"${door[@]}"} \
 		--initial-cluster "$initial" --log-level warn ${extra[@]+"${extra[@]}"} >"$work/n$i.log" 2>&1 &
 	pids+=($!) coord_pids+=($!) coord_eps+=("127.0.0.1:$c")
 	[[ "${PPROF:-}" == 1 ]] && log "n$i pprof: http://127.0.0.1:$((c + 2))/debug/pprof/"

@@ -54,7 +54,7 @@ func (a asUser) fails(want string, args ...string) string {
 // add, get, list, grant, revoke, delete, with etcdctl's messages, JSON,
 // and ErrAlreadyExists / ErrNotFound as one-line errors.
 func TestCLIUsersAndRoles(t *testing.T) {
-	c := cliAt{t, startMemberWith(t, func(*server.Config) {})}
+	c := cliAt{t, startMemberWith(t, cheapBcrypt)}
 
 	c.ok("Authentication Status: false\nAuthRevision: 0\n", "auth", "status")
 	c.ok("User alice created\n", "user", "add", "alice", "--new-user-password", "pw1")
@@ -118,7 +118,7 @@ func TestCLIUsersAndRoles(t *testing.T) {
 // TestClientAuthAPI: the Go client's user and role calls against a
 // member, auth off; then with auth on, a user's calls are checked.
 func TestClientAuthAPI(t *testing.T) {
-	ep := startMemberWith(t, func(*server.Config) {})
+	ep := startMemberWith(t, cheapBcrypt)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cl, err := coord.New(coord.Config{Endpoints: []string{ep}})
@@ -220,7 +220,7 @@ func TestClientAuthAPI(t *testing.T) {
 // jobs/a is allowed, lock deploy denied; no or wrong credentials are
 // refused; auth disable opens it again.
 func TestCLIAuthScenario(t *testing.T) {
-	c := cliAt{t, startMemberWith(t, func(*server.Config) {})}
+	c := cliAt{t, startMemberWith(t, cheapBcrypt)}
 	root := c.as("--user", "root:rootpw")
 	alice := c.as("--user", "alice", "--password", "alicepw")
 
@@ -274,3 +274,8 @@ func TestCLIAuthScenario(t *testing.T) {
 		t.Fatalf("auth status after disable: %q", st)
 	}
 }
+
+// cheapBcrypt gives a test member bcrypt's lowest cost: at the default
+// (10) every CLI invocation's handshake pays a password check that, under
+// the race detector on a loaded machine, can outlast the dial timeout.
+func cheapBcrypt(c *server.Config) { c.BcryptCost = 4 }

@@ -301,7 +301,8 @@ func (c *Cluster) Start(m *Member) {
 		"--name", m.Name, "--data-dir", m.DataDir,
 		"--listen-client", m.Client, "--listen-peer", m.Peer, "--bind-peer", m.Bind,
 		"--listen-http", m.HTTP, "--initial-cluster", c.initial,
-		"--shards", fmt.Sprint(c.shards), "--log-level", "warn")
+		"--listen-etcd", "", // no etcd door: every member would want 127.0.0.1:2379
+		"--shards", fmt.Sprint(c.shards), "--log-level", "warn", "--bcrypt-cost", "4")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,28 @@ var passthroughCommands = map[string]bool{
 	"semaphore acquire": true,
 }
 
+// defaultSubcommands name, per command group, the subcommand a first
+// argument that names no subcommand selects, as etcdctl's "lock NAME" and
+// "elect NAME VALUE" do. A subcommand's name always wins: a lock named
+// "status" is "coord lock acquire status".
+var defaultSubcommands = map[string]string{
+	"lock":  "acquire",
+	"elect": "campaign",
+}
+
+// defaultSubcommand is the default subcommand of the command group path
+// (levels its commands), or nil.
+func defaultSubcommand(path []string, levels []*cli.Command) *cli.Command {
+	if len(levels) == 0 {
+		return nil
+	}
+	name, ok := defaultSubcommands[strings.Join(path, " ")]
+	if !ok {
+		return nil
+	}
+	return findCommand(levels[len(levels)-1].Subcommands, name, false)
+}
+
 // reorderArgs rewrites a command line so urfave/cli, which stops parsing
 // flags at the first positional argument, sees every flag: global flags go
 // right after the program name, each command's flags right after that
@@ -61,6 +83,17 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 		if isFlagArg(a) {
 			level, takesValue, known := lookupFlag(app, levels, a)
+			if !known && len(positional) == 0 {
+				// A flag of the default subcommand ("coord lock --ttl 5s
+				// NAME") selects it.
+				if def := defaultSubcommand(path, levels); def != nil && findFlag(def.Flags, flagName(a)) != nil {
+					path = append(path, def.Name)
+					levels = append(levels, def)
+					flags = append(flags, nil)
+					commands = def.Subcommands
+					level, takesValue, known = lookupFlag(app, levels, a)
+				}
+			}
 			if !known {
 				unknown = append(unknown, a)
 				continue
@@ -82,6 +115,20 @@ func reorderArgs(app *cli.App, args []string) []string {
 				flags = append(flags, nil)
 				commands = cmd.Subcommands
 				continue
+			}
+			if def := defaultSubcommand(path, levels); def != nil {
+				if a == "help" || a == "h" {
+					// "coord lock help": the group's help.
+					flags[len(levels)] = append(flags[len(levels)], "--help")
+					help = true
+					continue
+				}
+				// etcdctl's shape: "coord lock NAME" is "coord lock
+				// acquire NAME"; a subcommand's name wins over a NAME.
+				path = append(path, def.Name)
+				levels = append(levels, def)
+				flags = append(flags, nil)
+				commands = def.Subcommands
 			}
 		}
 		positional = append(positional, a)

@@ -15,6 +15,7 @@ var passthroughCommands = map[string]bool{
 	"elect campaign":    true,
 	"barrier enter":     true,
 	"semaphore acquire": true,
+	"watch":             true,
 }
 
 // defaultSubcommands name, per command group, the subcommand a first
@@ -263,9 +264,19 @@ func nameAndFormat(c *cli.Context) (name, format string, err error) {
 // rangeArgs reads KEY [RANGE_END], the -w format and the range flags
 // (--prefix, --from-key) of get, del and watch.
 func rangeArgs(c *cli.Context) (args []string, format string, err error) {
-	if args, err = argsBetween(c, 1, 2, "KEY [RANGE_END]"); err != nil {
-		return nil, "", err
+	return rangeArgsOf(c, c.Args().Slice())
+}
+
+// rangeArgsOf is rangeArgs over the given arguments (those before "--" of
+// a passthrough command).
+func rangeArgsOf(c *cli.Context, all []string) (args []string, format string, err error) {
+	switch {
+	case len(all) < 1:
+		return nil, "", usageErrorf(c, "missing argument: KEY [RANGE_END]")
+	case len(all) > 2:
+		return nil, "", usageErrorf(c, "too many arguments: unexpected %q (usage: KEY [RANGE_END])", all[2])
 	}
+	args = all
 	if format, err = outputFormat(c); err != nil {
 		return nil, "", err
 	}

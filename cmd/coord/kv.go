@@ -97,6 +97,7 @@ renewing it, so the key expires after DUR (seconds or a duration, 30s).
 					}
 					return leaseError(leaseID, err)
 				}
+				withClusterID(&resp.Header, cl)
 				return printPut(env.stdout, format, resp)
 			})
 		},
@@ -125,8 +126,10 @@ per shard) into coord's memory before it prints the first --limit keys.
 CREATE and MODIFY compare revisions, which with several shards are each
 shard's own: use a {hash tag} to keep a range that is sorted so in one shard.
 
-With -w json it prints one object: header, kvs (key and value as strings;
-key_base64/value_base64 instead when not valid UTF-8), count and more.
+With -w json it prints one object in etcdctl's shape: header (cluster_id,
+member_id, revision, raft_term, then Coord's shard and member), kvs (key
+and value base64), more and count; zero fields are left out, as etcdctl
+leaves them out.
 With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 
    coord get greeting
@@ -192,6 +195,7 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 						kv.Value = nil // read to sort by
 					}
 				}
+				withClusterID(&resp.Header, cl)
 				return printGet(env.stdout, format, resp, view)
 			})
 		},
@@ -244,6 +248,7 @@ and value). RANGE_END, --prefix and --from-key select a range as in get.
 				if err != nil {
 					return err
 				}
+				withClusterID(&resp.Header, cl)
 				return printDelete(env.stdout, format, resp)
 			})
 		},

@@ -33,9 +33,10 @@ prints them. RANGE_END, --prefix and --from-key select a range as in get.
 --rev R first replays the history from revision R (per shard), then goes
 on live with no gap; it fails if R has been compacted.
 
-With -w json it prints one object per batch of events on one line:
-{"header":...,"events":[{"type":"PUT","kv":{...},"prev_kv":{...}}],
-"compact_revision":0}, each kv as in get -w json.
+With -w json it prints one object per batch of events on one line, as
+etcdctl does: {"Header":{...},"Events":[{"type":1,"kv":{...},"prev_kv":
+{...}}],"CompactRevision":0,"Canceled":false,"Created":false} (type left
+out for PUT, 1 for DELETE), the header and each kv as in get -w json.
 
 With a COMMAND after "--" (etcdctl's watch exec) each event is printed,
 then COMMAND runs once for it, to completion, with etcdctl's variables in
@@ -135,6 +136,7 @@ func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key s
 		}
 		timeout = nil
 		if len(wr.Events) > 0 {
+			withClusterID(&wr.Header, cl)
 			if err := printWatchEvents(env.stdout, format, wr.Header, wr.Events, wr.CompactRevision); err != nil {
 				return err
 			}

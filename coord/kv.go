@@ -19,8 +19,16 @@ type (
 	StatusResponse   = wire.StatusResponse
 	ShardStatus      = wire.ShardStatus
 	Event            = wire.Event
+	EventType        = wire.EventType
 	ResponseOp       = wire.ResponseOp
 	CompactionResult = wire.CompactResponse
+)
+
+// Event types, as etcd's mvccpb.PUT and mvccpb.DELETE; an EventType
+// prints as "PUT" or "DELETE".
+const (
+	EventPut    = wire.EventPut
+	EventDelete = wire.EventDelete
 )
 
 type opType uint8

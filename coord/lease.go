@@ -71,6 +71,8 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	if len(resp.TTLs) != 1 || resp.TTLs[0] <= 0 {
 		return nil, fmt.Errorf("%w: lease %016x expired or was revoked", ErrLeaseNotFound, id)
 	}
+	// etcd's per-lease fields (a member before them sends only IDs and TTLs).
+	resp.ID, resp.TTL = id, resp.TTLs[0]
 	return resp, nil
 }
 

@@ -15,6 +15,29 @@ var passthroughCommands = map[string]bool{
 	"elect campaign":    true,
 	"barrier enter":     true,
 	"semaphore acquire": true,
+	"watch":             true,
+}
+
+// defaultSubcommands name, per command group, the subcommand a first
+// argument that names no subcommand selects, as etcdctl's "lock NAME" and
+// "elect NAME VALUE" do. A subcommand's name always wins: a lock named
+// "status" is "coord lock acquire status".
+var defaultSubcommands = map[string]string{
+	"lock":  "acquire",
+	"elect": "campaign",
+}
+
+// defaultSubcommand is the default subcommand of the command group path
+// (levels its commands), or nil.
+func defaultSubcommand(path []string, levels []*cli.Command) *cli.Command {
+	if len(levels) == 0 {
+		return nil
+	}
+	name, ok := defaultSubcommands[strings.Join(path, " ")]
+	if !ok {
+		return nil
+	}
+	return findCommand(levels[len(levels)-1].Subcommands, name, false)
 }
 
 // reorderArgs rewrites a command line so urfave/cli, which stops parsing
@@ -61,6 +84,17 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 		if isFlagArg(a) {
 			level, takesValue, known := lookupFlag(app, levels, a)
+			if !known && len(positional) == 0 {
+				// A flag of the default subcommand ("coord lock --ttl 5s
+				// NAME") selects it.
+				if def := defaultSubcommand(path, levels); def != nil && findFlag(def.Flags, flagName(a)) != nil {
+					path = append(path, def.Name)
+					levels = append(levels, def)
+					flags = append(flags, nil)
+					commands = def.Subcommands
+					level, takesValue, known = lookupFlag(app, levels, a)
+				}
+			}
 			if !known {
 				unknown = append(unknown, a)
 				continue
@@ -82,6 +116,20 @@ func reorderArgs(app *cli.App, args []string) []string {
 				flags = append(flags, nil)
 				commands = cmd.Subcommands
 				continue
+			}
+			if def := defaultSubcommand(path, levels); def != nil {
+				if a == "help" || a == "h" {
+					// "coord lock help": the group's help.
+					flags[len(levels)] = append(flags[len(levels)], "--help")
+					help = true
+					continue
+				}
+				// etcdctl's shape: "coord lock NAME" is "coord lock
+				// acquire NAME"; a subcommand's name wins over a NAME.
+				path = append(path, def.Name)
+				levels = append(levels, def)
+				flags = append(flags, nil)
+				commands = def.Subcommands
 			}
 		}
 		positional = append(positional, a)
@@ -216,9 +264,19 @@ func nameAndFormat(c *cli.Context) (name, format string, err error) {
 // rangeArgs reads KEY [RANGE_END], the -w format and the range flags
 // (--prefix, --from-key) of get, del and watch.
 func rangeArgs(c *cli.Context) (args []string, format string, err error) {
-	if args, err = argsBetween(c, 1, 2, "KEY [RANGE_END]"); err != nil {
-		return nil, "", err
+	return rangeArgsOf(c, c.Args().Slice())
+}
+
+// rangeArgsOf is rangeArgs over the given arguments (those before "--" of
+// a passthrough command).
+func rangeArgsOf(c *cli.Context, all []string) (args []string, format string, err error) {
+	switch {
+	case len(all) < 1:
+		return nil, "", usageErrorf(c, "missing argument: KEY [RANGE_END]")
+	case len(all) > 2:
+		return nil, "", usageErrorf(c, "too many arguments: unexpected %q (usage: KEY [RANGE_END])", all[2])
 	}
+	args = all
 	if format, err = outputFormat(c); err != nil {
 		return nil, "", err
 	}

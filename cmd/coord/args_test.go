@@ -47,6 +47,22 @@ func TestReorderArgs(t *testing.T) {
 		{"coord nosuch x", "coord -- nosuch x"},
 		// Serve flags.
 		{"coord serve --name n2 --shards 4", "coord serve --name n2 --shards 4"},
+		// etcdctl's shapes: lock NAME is lock acquire NAME, elect NAME VALUE
+		// is elect campaign NAME VALUE; a subcommand name wins.
+		{"coord lock L", "coord lock acquire -- L"},
+		{"coord lock L --ttl 5s", "coord lock acquire --ttl 5s -- L"},
+		{"coord lock --ttl 5s L", "coord lock acquire --ttl 5s -- L"},
+		{"coord lock L -- sh -c x", "coord lock acquire -- L -- sh -c x"},
+		{"coord lock -w json L", "coord -w json lock acquire -- L"},
+		{"coord lock status L", "coord lock status -- L"},
+		{"coord lock acquire status", "coord lock acquire -- status"},
+		{"coord lock", "coord lock"},
+		{"coord lock --help", "coord lock --help"},
+		{"coord lock help", "coord lock --help"},
+		{"coord elect E v", "coord elect campaign -- E v"},
+		{"coord elect E v --ttl 3 -- true", "coord elect campaign --ttl 3 -- E v -- true"},
+		{"coord elect leader E", "coord elect leader -- E"},
+		{"coord elect campaign leader v", "coord elect campaign -- leader v"},
 		// Completion is left alone.
 		{"coord get a --generate-bash-completion", "coord get a --generate-bash-completion"},
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coord-io/coord/coord/server"
+	"github.com/coord-io/coord/coord/wire"
 )
 
 // freeAddr returns a loopback address nothing listens on right now.
@@ -67,8 +68,8 @@ type jsonGet struct {
 		Member   string `json:"member"`
 	} `json:"header"`
 	Kvs []struct {
-		Key            string `json:"key"`
-		Value          string `json:"value"`
+		Key            []byte `json:"key"` // base64 in JSON, as etcdctl's
+		Value          []byte `json:"value"`
 		CreateRevision int64  `json:"create_revision"`
 		ModRevision    int64  `json:"mod_revision"`
 		Version        int64  `json:"version"`
@@ -115,14 +116,26 @@ func TestCLIKV(t *testing.T) {
 	if g1.Header.Member != "n1" || g1.Header.Revision < 1 || g1.Count != 1 || len(g1.Kvs) != 1 {
 		t.Fatalf("get a -w json: %+v", g1)
 	}
+	// etcdctl's header ids: the cluster's ID and the member ID the etcd
+	// door reports for n1.
+	var ids struct {
+		Header struct {
+			ClusterID uint64 `json:"cluster_id"`
+			MemberID  uint64 `json:"member_id"`
+		} `json:"header"`
+	}
+	if err := json.Unmarshal([]byte(ok("*", "", "get", "a", "-w", "json")), &ids); err != nil ||
+		ids.Header.ClusterID == 0 || ids.Header.MemberID != wire.EtcdMemberID("n1") {
+		t.Fatalf("get -w json header ids: %+v %v", ids, err)
+	}
 	kv1 := g1.Kvs[0]
-	if kv1.Key != "a" || kv1.Value != "1" || kv1.Version != 1 || kv1.CreateRevision != kv1.ModRevision || kv1.ModRevision < 1 {
+	if string(kv1.Key) != "a" || string(kv1.Value) != "1" || kv1.Version != 1 || kv1.CreateRevision != kv1.ModRevision || kv1.ModRevision < 1 {
 		t.Fatalf("kv after first put: %+v", kv1)
 	}
 
 	ok("OK\na\n1\n", "", "put", "a", "2", "--prev-kv")
 	kv2 := getJSON("get", "a").Kvs[0]
-	if kv2.Value != "2" || kv2.Version != 2 || kv2.ModRevision <= kv1.ModRevision || kv2.CreateRevision != kv1.CreateRevision {
+	if string(kv2.Value) != "2" || kv2.Version != 2 || kv2.ModRevision <= kv1.ModRevision || kv2.CreateRevision != kv1.CreateRevision {
 		t.Fatalf("kv after second put: %+v (first %+v)", kv2, kv1)
 	}
 
@@ -149,12 +162,14 @@ func TestCLIKV(t *testing.T) {
 	var txn struct {
 		Succeeded bool `json:"succeeded"`
 		Responses []struct {
-			Range       *jsonGet        `json:"response_range"`
-			DeleteRange json.RawMessage `json:"response_delete_range"`
+			Response struct { // etcd's ResponseOp oneof, as etcdctl prints it
+				Range       *jsonGet        `json:"response_range"`
+				DeleteRange json.RawMessage `json:"response_delete_range"`
+			}
 		} `json:"responses"`
 	}
 	if err := json.Unmarshal([]byte(out), &txn); err != nil || !txn.Succeeded || len(txn.Responses) != 2 ||
-		txn.Responses[0].Range == nil || txn.Responses[0].Range.Kvs[0].Key != "a" || txn.Responses[1].DeleteRange == nil {
+		txn.Responses[0].Response.Range == nil || string(txn.Responses[0].Response.Range.Kvs[0].Key) != "a" || txn.Responses[1].Response.DeleteRange == nil {
 		t.Fatalf("txn -w json: %v %s", err, out)
 	}
 

@@ -19,14 +19,20 @@ func electCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "elect",
 		Usage: "Campaign in leader elections and follow them",
-		UsageText: `coord elect campaign|leader|observe|resign ARGS... (see coord elect COMMAND --help)
+		UsageText: `coord elect NAME VALUE [flags] [-- COMMAND [ARGS...]]   (etcdctl's form of elect campaign)
+   coord elect campaign|leader|observe|resign ARGS... (see coord elect COMMAND --help)
+
+"coord elect NAME VALUE" is "coord elect campaign NAME VALUE", as etcdctl
+elect NAME VALUE. A subcommand's name wins: an election named "leader" is
+campaigned in with "coord elect campaign leader VALUE".
 
 An election has at most one leader at a time; candidates lead in arrival
 order. Leadership is held through a session lease, so a leader that stops
 renewing it (crashed, partitioned) loses it after the TTL. Each leadership
 has a term, strictly increasing per election: use it as a fencing token.
 
-   coord elect campaign db-primary "$(hostname)" -- ./run-primary.sh
+   coord elect db-primary "$(hostname)" -- ./run-primary.sh
+   coord elect campaign db-primary "$(hostname)" -- ./run-primary.sh   # the same
    coord elect leader db-primary
    coord elect observe db-primary`,
 		Action: groupAction,

@@ -97,6 +97,7 @@ renewing it, so the key expires after DUR (seconds or a duration, 30s).
 					}
 					return leaseError(leaseID, err)
 				}
+				withClusterID(&resp.Header, cl)
 				return printPut(env.stdout, format, resp)
 			})
 		},
@@ -109,6 +110,7 @@ func getCommand(env *cliEnv) *cli.Command {
 		Usage:     "Get a key or a range of keys",
 		ArgsUsage: "KEY [RANGE_END]",
 		UsageText: `coord get KEY [RANGE_END] [--prefix|--from-key] [--limit N] [--rev R]
+                 [--sort-by KEY|VERSION|CREATE|MODIFY|VALUE] [--order ASCEND|DESCEND]
                  [--keys-only] [--count-only] [--print-value-only] [--serializable]
 
 Prints each key on a line, then its value on the next line. With RANGE_END
@@ -116,19 +118,32 @@ it reads the keys in [KEY, RANGE_END); --prefix reads every key starting
 with KEY (--prefix '' reads all keys); --from-key every key >= KEY.
 Keys without a {hash tag} are read from every shard and merged by key.
 
-With -w json it prints one object: header, kvs (key and value as strings;
-key_base64/value_base64 instead when not valid UTF-8), count and more.
+--sort-by and --order sort as etcdctl's (values in any case; --order
+alone sorts by key, --sort-by alone ascends; ties stay in key order). As
+etcd, the whole range is sorted, then --limit applies: any order other
+than ascending keys reads the whole range (page by page, at one revision
+per shard) into coord's memory before it prints the first --limit keys.
+CREATE and MODIFY compare revisions, which with several shards are each
+shard's own: use a {hash tag} to keep a range that is sorted so in one shard.
+
+With -w json it prints one object in etcdctl's shape: header (cluster_id,
+member_id, revision, raft_term, then Coord's shard and member), kvs (key
+and value base64), more and count; zero fields are left out, as etcdctl
+leaves them out.
 With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 
    coord get greeting
    coord get app/ --prefix --keys-only
    coord get a c                        # keys in [a, c)
-   coord get greeting --rev 4 -w json`,
+   coord get greeting --rev 4 -w json
+   coord get app/ --prefix --sort-by MODIFY --order DESCEND --limit 5   # last 5 written`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "prefix", Usage: "get every key with prefix KEY"},
 			&cli.BoolFlag{Name: "from-key", Usage: "get every key >= KEY"},
 			&cli.Int64Flag{Name: "limit", Usage: "return at most `N` keys (0: no limit)"},
 			&cli.Int64Flag{Name: "rev", Usage: "read at revision `R` (0: the current revision)"},
+			&cli.StringFlag{Name: "sort-by", Usage: "sort by `TARGET`: KEY, VERSION, CREATE, MODIFY or VALUE"},
+			&cli.StringFlag{Name: "order", Usage: "sort `ORDER`: ASCEND or DESCEND"},
 			&cli.BoolFlag{Name: "keys-only", Usage: "print only the keys"},
 			&cli.BoolFlag{Name: "count-only", Usage: "print only the number of keys"},
 			&cli.BoolFlag{Name: "print-value-only", Usage: "print only the values (simple output)"},
@@ -146,14 +161,19 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 			if c.Int64("limit") < 0 || c.Int64("rev") < 0 {
 				return usageErrorf(c, "--limit and --rev must not be negative")
 			}
+			order, err := parseGetSort(c.String("sort-by"), c.String("order"))
+			if err != nil {
+				return usageErrorf(c, "%v", err)
+			}
 			opts := rangeOptions(c, args)
-			if n := c.Int64("limit"); n > 0 {
-				opts = append(opts, coord.WithLimit(n))
+			limit := c.Int64("limit")
+			if limit > 0 && (order.native() || view.countOnly) {
+				opts = append(opts, coord.WithLimit(limit))
 			}
 			if r := c.Int64("rev"); r > 0 {
 				opts = append(opts, coord.WithRev(r))
 			}
-			if view.keysOnly {
+			if view.keysOnly && order.target != "VALUE" {
 				opts = append(opts, coord.WithKeysOnly())
 			}
 			if view.countOnly {
@@ -167,6 +187,15 @@ With -w table it prints KEY VALUE CREATE MOD VERSION LEASE columns.
 				if err != nil {
 					return err
 				}
+				if !view.countOnly {
+					order.apply(resp, limit)
+				}
+				if view.keysOnly {
+					for _, kv := range resp.Kvs {
+						kv.Value = nil // read to sort by
+					}
+				}
+				withClusterID(&resp.Header, cl)
 				return printGet(env.stdout, format, resp, view)
 			})
 		},
@@ -219,6 +248,7 @@ and value). RANGE_END, --prefix and --from-key select a range as in get.
 				if err != nil {
 					return err
 				}
+				withClusterID(&resp.Header, cl)
 				return printDelete(env.stdout, format, resp)
 			})
 		},

@@ -345,13 +345,15 @@ func TestCLIWatchHistory(t *testing.T) {
 		t.Fatalf("watch exit %d, stderr %q", code, w.stderr.String())
 	}
 
-	// --filter-put leaves the delete; -w json is one object per batch.
+	// --filter-put leaves the delete; -w json is one object per batch, in
+	// etcdctl's shape (clientv3's WatchResponse field names, type 1 for a
+	// delete, base64 keys).
 	w = startBG(t, ep, "watch", "h/", "--prefix", "--rev", strconv.FormatInt(start, 10), "--filter-put", "-w", "json")
 	type event struct {
-		Type string `json:"type"`
+		Type int `json:"type"`
 		Kv   struct {
-			Key         string `json:"key"`
-			Value       string `json:"value"`
+			Key         []byte `json:"key"`
+			Value       []byte `json:"value"`
 			ModRevision int64  `json:"mod_revision"`
 		} `json:"kv"`
 	}
@@ -366,9 +368,9 @@ func TestCLIWatchHistory(t *testing.T) {
 			var batch struct {
 				Header struct {
 					Revision int64 `json:"revision"`
-				} `json:"header"`
-				Events          []event `json:"events"`
-				CompactRevision *int64  `json:"compact_revision"`
+				} `json:"Header"`
+				Events          []event `json:"Events"`
+				CompactRevision *int64  `json:"CompactRevision"`
 			}
 			if err := json.Unmarshal([]byte(line), &batch); err != nil || batch.CompactRevision == nil || len(batch.Events) == 0 {
 				t.Fatalf("watch -w json line %q: %v", line, err)
@@ -377,7 +379,7 @@ func TestCLIWatchHistory(t *testing.T) {
 		}
 		return len(events) >= 1
 	})
-	if len(events) != 1 || events[0].Type != "DELETE" || events[0].Kv.Key != "h/a" || events[0].Kv.ModRevision <= start {
+	if len(events) != 1 || events[0].Type != 1 || string(events[0].Kv.Key) != "h/a" || events[0].Kv.ModRevision <= start {
 		t.Fatalf("json events: %+v", events)
 	}
 	if code := w.stop(t); code != 0 {

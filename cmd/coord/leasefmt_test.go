@@ -220,7 +220,7 @@ func TestLeaseWatchHelp(t *testing.T) {
 		{[]string{"lease", "keepalive", "--help"}, []string{"--once", "keepalived with TTL", "Ctrl-C"}},
 		{[]string{"lease", "ttl", "--help"}, []string{"--keys", "remaining", "already expired"}},
 		{[]string{"lease", "list", "--help"}, []string{"found N leases", "-w table"}},
-		{[]string{"watch", "--help"}, []string{"--prefix", "--rev", "--prev-kv", "--filter-put", "--filter-delete", "compact_revision", "Ctrl-C"}},
+		{[]string{"watch", "--help"}, []string{"--prefix", "--rev", "--prev-kv", "--filter-put", "--filter-delete", "CompactRevision", "Ctrl-C"}},
 		{[]string{"put", "--help"}, []string{"--lease ID", "--ttl DUR"}},
 		{[]string{"--help"}, []string{"watch", "lease"}},
 	} {

@@ -22,7 +22,12 @@ func lockCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "lock",
 		Usage: "Acquire distributed locks and inspect them",
-		UsageText: `coord lock acquire|status ARGS... (see coord lock COMMAND --help)
+		UsageText: `coord lock NAME [flags] [-- COMMAND [ARGS...]]   (etcdctl's form of lock acquire)
+   coord lock acquire|status ARGS... (see coord lock COMMAND --help)
+
+"coord lock NAME" is "coord lock acquire NAME", as etcdctl lock NAME. A
+subcommand's name wins: a lock named "status" or "acquire" is taken with
+"coord lock acquire status".
 
 A lock is held through a session lease: if the holder stops renewing it
 (crashed, partitioned) the lock is released after the TTL and the next
@@ -35,7 +40,8 @@ it together, an exclusive holder (a writer, without --shared) alone, and a
 waiting writer blocks the readers that come after it, so writers are not
 starved.
 
-   coord lock acquire backup -- ./backup.sh      # run while holding "backup"
+   coord lock backup -- ./backup.sh              # run while holding "backup"
+   coord lock acquire backup -- ./backup.sh      # the same
    coord lock acquire cfg --shared -- ./read-config.sh
    coord lock status backup`,
 		Action: groupAction,

@@ -85,7 +85,7 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 	_, out, _ = runCLI(t, "", "get", "--help")
-	for _, want := range []string{"RANGE_END", "--prefix", "--print-value-only", "key_base64", "coord get greeting"} {
+	for _, want := range []string{"RANGE_END", "--prefix", "--print-value-only", "member_id", "--sort-by", "coord get greeting"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("get --help lacks %q:\n%s", want, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
 )
 
@@ -217,27 +218,6 @@ func jsonHeaderOf(h wire.ResponseHeader) jsonHeader {
 	return jsonHeader{Shard: h.Shard, Revision: h.Revision, Revisions: h.Revisions, RaftTerm: h.RaftTerm, Member: h.Member}
 }
 
-type jsonKV struct {
-	Key            *string `json:"key,omitempty"`
-	KeyBase64      string  `json:"key_base64,omitempty"`
-	Value          *string `json:"value,omitempty"`
-	ValueBase64    string  `json:"value_base64,omitempty"`
-	CreateRevision int64   `json:"create_revision"`
-	ModRevision    int64   `json:"mod_revision"`
-	Version        int64   `json:"version"`
-	Lease          int64   `json:"lease"`
-}
-
-func jsonKVOf(kv *wire.KeyValue) *jsonKV {
-	if kv == nil {
-		return nil
-	}
-	j := &jsonKV{CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
-	j.Key, j.KeyBase64 = jsonBytes(kv.Key)
-	j.Value, j.ValueBase64 = jsonBytes(kv.Value)
-	return j
-}
-
 // jsonBytes gives b as a string when it is valid UTF-8, else as base64.
 func jsonBytes(b []byte) (*string, string) {
 	if utf8.Valid(b) {
@@ -247,74 +227,132 @@ func jsonBytes(b []byte) (*string, string) {
 	return nil, base64.StdEncoding.EncodeToString(b)
 }
 
-func jsonKVs(kvs []*wire.KeyValue) []*jsonKV {
-	out := make([]*jsonKV, 0, len(kvs))
+// ---- etcdctl-shaped JSON (get, put, del, txn, watch) ----
+//
+// etcdctl prints etcd's protobuf structs through encoding/json: zero fields
+// left out, keys and values base64 ([]byte), the header's cluster_id and
+// member_id as numbers. Coord's own header fields (shard, revisions, member)
+// follow etcd's.
+
+type jsonEtcdHeader struct {
+	ClusterID uint64           `json:"cluster_id,omitempty"`
+	MemberID  uint64           `json:"member_id,omitempty"`
+	Revision  int64            `json:"revision,omitempty"`
+	RaftTerm  uint64           `json:"raft_term,omitempty"`
+	Shard     uint32           `json:"shard"`
+	Revisions map[uint32]int64 `json:"revisions,omitempty"`
+	Member    string           `json:"member,omitempty"`
+}
+
+// withClusterID sets h's cluster ID, when the response left it out (one
+// from several shards), to the one the member named in its handshake.
+func withClusterID(h *wire.ResponseHeader, cl *coord.Client) {
+	if h.ClusterID == 0 {
+		h.ClusterID = cl.ClusterID()
+	}
+}
+
+// etcdHeaderOf is h as etcdctl prints a header; the member ID is the one
+// the etcd door reports for the member (wire.EtcdMemberID).
+func etcdHeaderOf(h wire.ResponseHeader) jsonEtcdHeader {
+	j := jsonEtcdHeader{ClusterID: h.ClusterID, Revision: h.Revision, RaftTerm: h.RaftTerm,
+		Shard: h.Shard, Revisions: h.Revisions, Member: h.Member}
+	if h.Member != "" {
+		j.MemberID = wire.EtcdMemberID(h.Member)
+	}
+	return j
+}
+
+// jsonEtcdKV is mvccpb.KeyValue as etcdctl prints it.
+type jsonEtcdKV struct {
+	Key            []byte `json:"key,omitempty"`
+	CreateRevision int64  `json:"create_revision,omitempty"`
+	ModRevision    int64  `json:"mod_revision,omitempty"`
+	Version        int64  `json:"version,omitempty"`
+	Value          []byte `json:"value,omitempty"`
+	Lease          int64  `json:"lease,omitempty"`
+}
+
+func etcdKVOf(kv *wire.KeyValue) *jsonEtcdKV {
+	if kv == nil {
+		return nil
+	}
+	return &jsonEtcdKV{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
+		Version: kv.Version, Value: kv.Value, Lease: kv.Lease}
+}
+
+func etcdKVs(kvs []*wire.KeyValue) []*jsonEtcdKV {
+	if len(kvs) == 0 {
+		return nil
+	}
+	out := make([]*jsonEtcdKV, 0, len(kvs))
 	for _, kv := range kvs {
-		out = append(out, jsonKVOf(kv))
+		out = append(out, etcdKVOf(kv))
 	}
 	return out
 }
 
 type jsonPutResp struct {
-	Header jsonHeader `json:"header"`
-	PrevKV *jsonKV    `json:"prev_kv,omitempty"`
+	Header jsonEtcdHeader `json:"header"`
+	PrevKV *jsonEtcdKV    `json:"prev_kv,omitempty"`
 }
 
 func jsonPut(r *wire.PutResponse) jsonPutResp {
-	return jsonPutResp{Header: jsonHeaderOf(r.Header), PrevKV: jsonKVOf(r.PrevKV)}
+	return jsonPutResp{Header: etcdHeaderOf(r.Header), PrevKV: etcdKVOf(r.PrevKV)}
 }
 
 type jsonRangeResp struct {
-	Header jsonHeader `json:"header"`
-	Kvs    []*jsonKV  `json:"kvs"`
-	Count  int64      `json:"count"`
-	More   bool       `json:"more"`
+	Header jsonEtcdHeader `json:"header"`
+	Kvs    []*jsonEtcdKV  `json:"kvs,omitempty"`
+	More   bool           `json:"more,omitempty"`
+	Count  int64          `json:"count,omitempty"`
 }
 
 func jsonRange(r *wire.RangeResponse) jsonRangeResp {
-	return jsonRangeResp{Header: jsonHeaderOf(r.Header), Kvs: jsonKVs(r.Kvs), Count: r.Count, More: r.More}
+	return jsonRangeResp{Header: etcdHeaderOf(r.Header), Kvs: etcdKVs(r.Kvs), Count: r.Count, More: r.More}
 }
 
 type jsonDeleteResp struct {
-	Header  jsonHeader `json:"header"`
-	Deleted int64      `json:"deleted"`
-	PrevKvs []*jsonKV  `json:"prev_kvs,omitempty"`
+	Header  jsonEtcdHeader `json:"header"`
+	Deleted int64          `json:"deleted,omitempty"`
+	PrevKvs []*jsonEtcdKV  `json:"prev_kvs,omitempty"`
 }
 
 func jsonDelete(r *wire.DeleteRangeResponse) jsonDeleteResp {
-	j := jsonDeleteResp{Header: jsonHeaderOf(r.Header), Deleted: r.Deleted}
-	if len(r.PrevKvs) > 0 {
-		j.PrevKvs = jsonKVs(r.PrevKvs)
-	}
-	return j
+	return jsonDeleteResp{Header: etcdHeaderOf(r.Header), Deleted: r.Deleted, PrevKvs: etcdKVs(r.PrevKvs)}
 }
 
+// jsonResponseOp is etcd's ResponseOp: its oneof prints as "Response".
 type jsonResponseOp struct {
+	Response jsonResponseOneof `json:"Response"`
+}
+
+type jsonResponseOneof struct {
 	Range       *jsonRangeResp  `json:"response_range,omitempty"`
 	Put         *jsonPutResp    `json:"response_put,omitempty"`
 	DeleteRange *jsonDeleteResp `json:"response_delete_range,omitempty"`
 }
 
 type jsonTxnResp struct {
-	Header    jsonHeader       `json:"header"`
-	Succeeded bool             `json:"succeeded"`
-	Responses []jsonResponseOp `json:"responses"`
+	Header    jsonEtcdHeader   `json:"header"`
+	Succeeded bool             `json:"succeeded,omitempty"`
+	Responses []jsonResponseOp `json:"responses,omitempty"`
 }
 
 func jsonTxn(r *wire.TxnResponse) jsonTxnResp {
-	j := jsonTxnResp{Header: jsonHeaderOf(r.Header), Succeeded: r.Succeeded, Responses: []jsonResponseOp{}}
+	j := jsonTxnResp{Header: etcdHeaderOf(r.Header), Succeeded: r.Succeeded}
 	for _, op := range r.Responses {
 		var jo jsonResponseOp
 		switch {
 		case op.Range != nil:
 			v := jsonRange(op.Range)
-			jo.Range = &v
+			jo.Response.Range = &v
 		case op.Put != nil:
 			v := jsonPut(op.Put)
-			jo.Put = &v
+			jo.Response.Put = &v
 		case op.DeleteRange != nil:
 			v := jsonDelete(op.DeleteRange)
-			jo.DeleteRange = &v
+			jo.Response.DeleteRange = &v
 		}
 		j.Responses = append(j.Responses, jo)
 	}

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/coord-io/coord/coord/wire"
 )
 
-var testHeader = wire.ResponseHeader{Shard: 2, Revision: 9, RaftTerm: 3, Member: "n1"}
+var testHeader = wire.ResponseHeader{Shard: 2, Revision: 9, RaftTerm: 3, Member: "n1", ClusterID: 14841639068965178418}
+
+// testEtcdHeader is testHeader in etcdctl's JSON shape, Coord's fields after
+// etcd's.
+var testEtcdHeader = fmt.Sprintf(`{"cluster_id":14841639068965178418,"member_id":%d,"revision":9,"raft_term":3,"shard":2,"member":"n1"}`, wire.EtcdMemberID("n1"))
 
 func testKVs() []*wire.KeyValue {
 	return []*wire.KeyValue{
@@ -38,9 +43,9 @@ func TestPrintGet(t *testing.T) {
 		{"value only", formatSimple, getView{printValueOnly: true}, "1\nhello world\n"},
 		{"count only", formatSimple, getView{countOnly: true}, "2\n"},
 		{"json", formatJSON, getView{},
-			`{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"},"kvs":[` +
-				`{"key":"a","value":"1","create_revision":2,"mod_revision":5,"version":3,"lease":0},` +
-				`{"key":"bb","value":"hello world","create_revision":7,"mod_revision":7,"version":1,"lease":7587846144093168167}],"count":2,"more":false}` + "\n"},
+			`{"header":` + testEtcdHeader + `,"kvs":[` +
+				`{"key":"YQ==","create_revision":2,"mod_revision":5,"version":3,"value":"MQ=="},` +
+				`{"key":"YmI=","create_revision":7,"mod_revision":7,"version":1,"value":"aGVsbG8gd29ybGQ=","lease":7587846144093168167}],"count":2}` + "\n"},
 		{"table", formatTable, getView{}, `+-----+-------------+--------+-----+---------+------------------+
 | KEY | VALUE       | CREATE | MOD | VERSION | LEASE            |
 +-----+-------------+--------+-----+---------+------------------+
@@ -66,15 +71,15 @@ func TestPrintGetJSONEdgeCases(t *testing.T) {
 		Count:  3, More: true,
 	}
 	got := render(t, func(w *bytes.Buffer) error { return printGet(w, formatJSON, resp, getView{}) })
-	want := `{"header":{"shard":4294967295,"revision":0,"revisions":{"0":4,"1":6},"raft_term":0,"member":"n2"},"kvs":[` +
-		`{"key_base64":"/2s=","value":"<&>","create_revision":1,"mod_revision":1,"version":1,"lease":0}],"count":3,"more":true}` + "\n"
+	want := fmt.Sprintf(`{"header":{"member_id":%d,"shard":4294967295,"revisions":{"0":4,"1":6},"member":"n2"},"kvs":[`, wire.EtcdMemberID("n2")) +
+		`{"key":"/2s=","create_revision":1,"mod_revision":1,"version":1,"value":"PCY+"}],"more":true,"count":3}` + "\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	empty := render(t, func(w *bytes.Buffer) error {
 		return printGet(w, formatJSON, &wire.RangeResponse{Header: testHeader}, getView{})
 	})
-	if want := `{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"},"kvs":[],"count":0,"more":false}` + "\n"; empty != want {
+	if want := `{"header":` + testEtcdHeader + `}` + "\n"; empty != want {
 		t.Errorf("empty: got %s want %s", empty, want)
 	}
 }
@@ -95,7 +100,7 @@ func TestPrintPutDelete(t *testing.T) {
 		}, "OK\n"},
 		{"put json", func(w *bytes.Buffer) error {
 			return printPut(w, formatJSON, &wire.PutResponse{Header: testHeader, PrevKV: prev})
-		}, `{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"},"prev_kv":{"key":"a","value":"old","create_revision":2,"mod_revision":4,"version":2,"lease":0}}` + "\n"},
+		}, `{"header":` + testEtcdHeader + `,"prev_kv":{"key":"YQ==","create_revision":2,"mod_revision":4,"version":2,"value":"b2xk"}}` + "\n"},
 		{"del", func(w *bytes.Buffer) error {
 			return printDelete(w, formatSimple, &wire.DeleteRangeResponse{Header: testHeader, Deleted: 2})
 		}, "2\n"},
@@ -104,7 +109,7 @@ func TestPrintPutDelete(t *testing.T) {
 		}, "2\na\n1\nbb\nhello world\n"},
 		{"del json", func(w *bytes.Buffer) error {
 			return printDelete(w, formatJSON, &wire.DeleteRangeResponse{Header: testHeader, Deleted: 0})
-		}, `{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"},"deleted":0}` + "\n"},
+		}, `{"header":` + testEtcdHeader + `}` + "\n"},
 		{"compact", func(w *bytes.Buffer) error {
 			return printCompact(w, formatSimple, 42, &wire.CompactResponse{Header: testHeader})
 		}, "compacted revision 42\n"},
@@ -141,7 +146,7 @@ func TestPrintTxn(t *testing.T) {
 	}
 	resp.Responses = []wire.ResponseOp{{Put: &wire.PutResponse{Header: testHeader}}}
 	got = render(t, func(w *bytes.Buffer) error { return printTxn(w, formatJSON, resp, nil) })
-	want = `{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"},"succeeded":false,"responses":[{"response_put":{"header":{"shard":2,"revision":9,"raft_term":3,"member":"n1"}}}]}` + "\n"
+	want = `{"header":` + testEtcdHeader + `,"responses":[{"Response":{"response_put":{"header":` + testEtcdHeader + `}}}]}` + "\n"
 	if got != want {
 		t.Errorf("got %s want %s", got, want)
 	}

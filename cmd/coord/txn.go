@@ -65,6 +65,7 @@ Words with spaces or special characters are Go-quoted: put "a b" "x\ny".
 				for i, o := range ops {
 					views[i] = o.view()
 				}
+				withClusterID(&resp.Header, cl)
 				return printTxn(env.stdout, format, resp, views)
 			})
 		},

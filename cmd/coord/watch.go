@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/coord-io/coord/coord"
+	"github.com/coord-io/coord/coord/wire"
 )
 
 func watchCommand(env *cliEnv) *cli.Command {
@@ -22,7 +24,7 @@ func watchCommand(env *cliEnv) *cli.Command {
 		Usage:     "Stream the changes to a key or a range of keys",
 		ArgsUsage: "KEY [RANGE_END]",
 		UsageText: `coord watch KEY [RANGE_END] [--prefix|--from-key] [--rev R] [--prev-kv]
-                [--filter-put|--filter-delete]
+                [--filter-put|--filter-delete] [-- COMMAND [ARGS...]]
 
 Prints each change until Ctrl-C: a PUT or DELETE line, then the key line,
 then the value line (empty for DELETE); with --prev-kv the previous key
@@ -31,11 +33,20 @@ prints them. RANGE_END, --prefix and --from-key select a range as in get.
 --rev R first replays the history from revision R (per shard), then goes
 on live with no gap; it fails if R has been compacted.
 
-With -w json it prints one object per batch of events on one line:
-{"header":...,"events":[{"type":"PUT","kv":{...},"prev_kv":{...}}],
-"compact_revision":0}, each kv as in get -w json.
+With -w json it prints one object per batch of events on one line, as
+etcdctl does: {"Header":{...},"Events":[{"type":1,"kv":{...},"prev_kv":
+{...}}],"CompactRevision":0,"Canceled":false,"Created":false} (type left
+out for PUT, 1 for DELETE), the header and each kv as in get -w json.
+
+With a COMMAND after "--" (etcdctl's watch exec) each event is printed,
+then COMMAND runs once for it, to completion, with etcdctl's variables in
+its environment: ETCD_WATCH_EVENT_TYPE, ETCD_WATCH_KEY, ETCD_WATCH_VALUE
+(each quoted as etcdctl quotes them: "PUT", "app/a") and
+ETCD_WATCH_REVISION (the response's revision). A command that fails ends
+the watch (exit 1); Ctrl-C stops the watch and kills a running command.
 
    coord watch greeting
+   coord watch app/ --prefix -- sh -c 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY"'
    coord watch app/ --prefix --prev-kv
    coord watch app/ --prefix --rev 1 -w json     # history, then live
    coord watch jobs/ --prefix --filter-put       # deletes only`,
@@ -48,7 +59,11 @@ With -w json it prints one object per batch of events on one line:
 			&cli.BoolFlag{Name: "filter-delete", Usage: "leave out DELETE events"},
 		},
 		Action: func(c *cli.Context) error {
-			args, format, err := rangeArgs(c)
+			own, argv := splitPassthrough(c.Args().Slice())
+			if argv != nil && len(argv) == 0 {
+				return usageErrorf(c, "missing command after \"--\"")
+			}
+			args, format, err := rangeArgsOf(c, own)
 			if err != nil {
 				return err
 			}
@@ -74,7 +89,7 @@ With -w json it prints one object per batch of events on one line:
 			return withClient(c, func(cl *coord.Client) error {
 				ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				return watchLoop(ctx, cl, env, format, args[0], opts, c.Duration("timeout"))
+				return watchLoop(ctx, cl, env, format, args[0], opts, c.Duration("timeout"), argv)
 			})
 		},
 	}
@@ -83,7 +98,17 @@ With -w json it prints one object per batch of events on one line:
 // watchLoop prints the events of one watch until ctx ends (nil) or the
 // server ends the watch (an error naming why). The watch must be
 // established (its first response) within establish, if positive.
-func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key string, opts []coord.OpOption, establish time.Duration) error {
+//
+// With argv (etcdctl's watch exec) argv runs once per event, after the
+// event is printed, with the event in its environment; its failure ends
+// the watch.
+func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key string, opts []coord.OpOption, establish time.Duration, argv []string) error {
+	if len(argv) > 0 {
+		// Found before watching, as lock acquire finds its command.
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			return fmt.Errorf("cannot run %s: %w", argv[0], errors.Unwrap(err))
+		}
+	}
 	// The watch runs under its own context, cancelled on return, so an
 	// early return (a write error, no answer) stops it.
 	wctx, cancel := context.WithCancel(ctx)
@@ -111,8 +136,20 @@ func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key s
 		}
 		timeout = nil
 		if len(wr.Events) > 0 {
+			withClusterID(&wr.Header, cl)
 			if err := printWatchEvents(env.stdout, format, wr.Header, wr.Events, wr.CompactRevision); err != nil {
 				return err
+			}
+			for _, ev := range wr.Events {
+				if len(argv) == 0 || ctx.Err() != nil {
+					break
+				}
+				if err := runWatchCommand(ctx, env, argv, wr.Header.Revision, ev); err != nil {
+					if ctx.Err() != nil {
+						return nil // interrupted
+					}
+					return err
+				}
 			}
 		}
 		if wr.Canceled {
@@ -126,6 +163,28 @@ func watchLoop(ctx context.Context, cl *coord.Client, env *cliEnv, format, key s
 		return nil // interrupted
 	}
 	return errors.New("watch ended: the stream closed without a reason")
+}
+
+// runWatchCommand runs argv for one event with etcdctl's environment:
+// ETCD_WATCH_REVISION (the response's revision), and ETCD_WATCH_EVENT_TYPE,
+// ETCD_WATCH_KEY and ETCD_WATCH_VALUE quoted as etcdctl's %q quotes them.
+func runWatchCommand(ctx context.Context, env *cliEnv, argv []string, rev int64, ev *wire.Event) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var key, value []byte
+	if ev.Kv != nil {
+		key, value = ev.Kv.Key, ev.Kv.Value
+	}
+	cmd.Env = append(os.Environ(),
+		fmt.Sprintf("ETCD_WATCH_REVISION=%d", rev),
+		fmt.Sprintf("ETCD_WATCH_EVENT_TYPE=%q", eventTypeName(ev.Type)),
+		fmt.Sprintf("ETCD_WATCH_KEY=%q", key),
+		fmt.Sprintf("ETCD_WATCH_VALUE=%q", value),
+	)
+	cmd.Stdout, cmd.Stderr = env.stdout, env.stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("command %q failed: %v", strings.Join(argv, " "), err)
+	}
+	return nil
 }
 
 // watchCanceledError is the one-line error of a watch the server ended:

@@ -18,16 +18,22 @@ func eventTypeName(t wire.EventType) string {
 	return fmt.Sprintf("EVENT(%d)", t)
 }
 
+// jsonEvent is mvccpb.Event as etcdctl prints it: type 0 (PUT) left out,
+// 1 for DELETE.
 type jsonEvent struct {
-	Type   string  `json:"type"`
-	Kv     *jsonKV `json:"kv"`
-	PrevKv *jsonKV `json:"prev_kv,omitempty"`
+	Type   int32       `json:"type,omitempty"`
+	Kv     *jsonEtcdKV `json:"kv,omitempty"`
+	PrevKv *jsonEtcdKV `json:"prev_kv,omitempty"`
 }
 
+// jsonWatchResp is clientv3's WatchResponse as etcdctl prints it (its Go
+// field names).
 type jsonWatchResp struct {
-	Header          jsonHeader  `json:"header"`
-	Events          []jsonEvent `json:"events"`
-	CompactRevision int64       `json:"compact_revision"`
+	Header          jsonEtcdHeader `json:"Header"`
+	Events          []jsonEvent    `json:"Events"`
+	CompactRevision int64          `json:"CompactRevision"`
+	Canceled        bool           `json:"Canceled"`
+	Created         bool           `json:"Created"`
 }
 
 // printWatchEvents prints one batch of watch events.
@@ -38,9 +44,9 @@ type jsonWatchResp struct {
 // object per batch on one line.
 func printWatchEvents(w io.Writer, format string, h wire.ResponseHeader, events []*wire.Event, compactRev int64) error {
 	if format == formatJSON {
-		j := jsonWatchResp{Header: jsonHeaderOf(h), Events: make([]jsonEvent, 0, len(events)), CompactRevision: compactRev}
+		j := jsonWatchResp{Header: etcdHeaderOf(h), Events: make([]jsonEvent, 0, len(events)), CompactRevision: compactRev}
 		for _, e := range events {
-			j.Events = append(j.Events, jsonEvent{Type: eventTypeName(e.Type), Kv: jsonKVOf(e.Kv), PrevKv: jsonKVOf(e.PrevKv)})
+			j.Events = append(j.Events, jsonEvent{Type: int32(e.Type), Kv: etcdKVOf(e.Kv), PrevKv: etcdKVOf(e.PrevKv)})
 		}
 		return writeJSON(w, j)
 	}

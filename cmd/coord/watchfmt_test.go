@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/coord-io/coord/coord"
@@ -10,7 +11,8 @@ import (
 )
 
 func TestPrintWatchEvents(t *testing.T) {
-	h := wire.ResponseHeader{Shard: 0, Revision: 12, RaftTerm: 2, Member: "n1"}
+	h := wire.ResponseHeader{Shard: 0, Revision: 12, RaftTerm: 2, Member: "n1", ClusterID: 7}
+	hj := fmt.Sprintf(`{"cluster_id":7,"member_id":%d,"revision":12,"raft_term":2,"shard":0,"member":"n1"}`, wire.EtcdMemberID("n1"))
 	put := &wire.Event{Type: wire.EventPut, Kv: &wire.KeyValue{Key: []byte("k"), Value: []byte("v2"), CreateRevision: 3, ModRevision: 11, Version: 2, Lease: 0x694d77aa9e38260f},
 		PrevKv: &wire.KeyValue{Key: []byte("k"), Value: []byte("v1"), CreateRevision: 3, ModRevision: 3, Version: 1}}
 	del := &wire.Event{Type: wire.EventDelete, Kv: &wire.KeyValue{Key: []byte("k"), ModRevision: 12}}
@@ -26,11 +28,13 @@ func TestPrintWatchEvents(t *testing.T) {
 		{"prev kv", formatSimple, []*wire.Event{put}, "PUT\nk\nv1\nk\nv2\n"},
 		{"table is simple", formatTable, []*wire.Event{del}, "DELETE\nk\n\n"},
 		{"json", formatJSON, []*wire.Event{put, del},
-			`{"header":{"shard":0,"revision":12,"raft_term":2,"member":"n1"},"events":[` +
-				`{"type":"PUT","kv":{"key":"k","value":"v2","create_revision":3,"mod_revision":11,"version":2,"lease":7587852521871779343},` +
-				`"prev_kv":{"key":"k","value":"v1","create_revision":3,"mod_revision":3,"version":1,"lease":0}},` +
-				`{"type":"DELETE","kv":{"key":"k","value":"","create_revision":0,"mod_revision":12,"version":0,"lease":0}}],"compact_revision":0}` + "\n"},
-		{"json empty", formatJSON, nil, `{"header":{"shard":0,"revision":12,"raft_term":2,"member":"n1"},"events":[],"compact_revision":0}` + "\n"},
+			// etcdctl prints clientv3's WatchResponse: Go field names at the
+			// top, PUT (0) as no type.
+			`{"Header":` + hj + `,"Events":[` +
+				`{"kv":{"key":"aw==","create_revision":3,"mod_revision":11,"version":2,"value":"djI=","lease":7587852521871779343},` +
+				`"prev_kv":{"key":"aw==","create_revision":3,"mod_revision":3,"version":1,"value":"djE="}},` +
+				`{"type":1,"kv":{"key":"aw==","mod_revision":12}}],"CompactRevision":0,"Canceled":false,"Created":false}` + "\n"},
+		{"json empty", formatJSON, nil, `{"Header":` + hj + `,"Events":[],"CompactRevision":0,"Canceled":false,"Created":false}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -145,6 +145,9 @@ func (s *Core) leaseKeepAlive(ctx context.Context, _ *Caller, req *wire.LeaseKee
 		resp.IDs = append(resp.IDs, id)
 		resp.TTLs = append(resp.TTLs, ttl[id])
 	}
+	if len(req.IDs) == 1 {
+		resp.ID, resp.TTL = req.IDs[0], resp.TTLs[0]
+	}
 	return resp, nil
 }
 

@@ -130,6 +130,12 @@ func TestStaleRevokeIgnored(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.KeepAliveOnce(ctx, g.ID) // RenewSeq 0 → 1
 	require.NoError(t, err)
+	// The member names the lease and its TTL in a one-lease keep-alive, as
+	// etcd's response does.
+	var ka wire.LeaseKeepAliveResponse
+	require.NoError(t, c.Call(ctx, wire.MethodLeaseKeepAlive, &wire.LeaseKeepAliveRequest{IDs: []int64{g.ID}}, &ka))
+	require.Equal(t, g.ID, ka.ID)
+	require.EqualValues(t, 60, ka.TTL)
 
 	s := tc.Member(0)
 	stale := statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: g.ID, Expire: true, RenewSeq: 0})

@@ -56,11 +56,15 @@ type LeaseKeepAliveRequest struct {
 }
 
 // LeaseKeepAliveResponse answers one renewal: TTL is the granted TTL of
-// each lease in IDs order, or 0 for a lease that no longer exists.
+// each lease in IDs order, or 0 for a lease that no longer exists. For a
+// renewal of one lease, ID and TTL also name it and its TTL, as etcd's
+// keep-alive response does.
 type LeaseKeepAliveResponse struct {
 	Header ResponseHeader `msgpack:"h"`
 	IDs    []int64        `msgpack:"ids"`
 	TTLs   []int64        `msgpack:"ttls"`
+	ID     int64          `msgpack:"id,omitempty"`
+	TTL    int64          `msgpack:"ttl,omitempty"`
 }
 
 // LeaseTimeToLiveRequest asks how long a lease has left.

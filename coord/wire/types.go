@@ -1,6 +1,9 @@
 package wire
 
-import "bytes"
+import (
+	"bytes"
+	"strconv"
+)
 
 // KeyValue is one version of a key as the store holds it.
 //
@@ -260,6 +263,17 @@ const (
 	EventPut EventType = iota
 	EventDelete
 )
+
+// String is the type's name as etcd prints it: "PUT" or "DELETE".
+func (t EventType) String() string {
+	switch t {
+	case EventPut:
+		return "PUT"
+	case EventDelete:
+		return "DELETE"
+	}
+	return "EventType(" + strconv.Itoa(int(t)) + ")"
+}
 
 // Event is one change to one key, produced by an applied command. Kv is the
 // key after the change (for a delete: Key and ModRevision only).

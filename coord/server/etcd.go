@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/coord-io/coord/coord/wire"
 )
 
 // The etcd door: etcd's v3 API (gRPC, etcd's generated types from
@@ -86,15 +87,7 @@ type etcdDoor struct {
 // etcdMemberID is the etcd member ID of the member named name: a hash of
 // the name, the same on every member (etcd's IDs are random; Coord's
 // member names are unique in a cluster and fixed).
-func etcdMemberID(name string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte("coord-member/"))
-	h.Write([]byte(name))
-	if id := h.Sum64(); id != 0 {
-		return id
-	}
-	return 1
-}
+func etcdMemberID(name string) uint64 { return wire.EtcdMemberID(name) }
 
 // newEtcdDoor opens the etcd listener of core's member and registers the
 // services.

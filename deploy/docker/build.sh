@@ -20,7 +20,13 @@ set -euo pipefail
 
 tag=${1:-coord:latest}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-version=${COORD_VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)}
+# COORD_VERSION, when set, is the version `coord version` and the members
+# report; the image is labelled with the tree's commit either way.
+revision=$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo unknown)
+ldflags="-linkmode external -extldflags -static"
+if [[ -n "${COORD_VERSION:-}" ]]; then
+	ldflags="-X main.version=$COORD_VERSION -X github.com/coord-io/coord/coord/server.Version=$COORD_VERSION $ldflags"
+fi
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/coord-image-XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
@@ -28,7 +34,7 @@ trap 'rm -rf "$ctx"' EXIT
 (
 	cd "$root"
 	CGO_ENABLED=1 go build -trimpath -tags osusergo,netgo \
-		-ldflags "-X main.version=$version -linkmode external -extldflags -static" \
+		-ldflags "$ldflags" \
 		-o "$ctx/coord" ./cmd/coord
 )
 # A dynamic binary would not start in an empty image.
@@ -54,5 +60,5 @@ DOCKERFILE
 # The classic builder needs nothing beyond the engine (BuildKit may be
 # missing: `docker buildx` is a separate plugin).
 DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --quiet \
-	--label "org.opencontainers.image.version=$version" -t "$tag" "$ctx" >/dev/null
-echo "built $tag ($version)"
+	--label "org.opencontainers.image.revision=$revision" -t "$tag" "$ctx" >/dev/null
+echo "built $tag ($("$ctx/coord" version), tree $revision)"

@@ -101,6 +101,7 @@ the command. Everything after "--" is passed through untouched.
 			semaphoreCommand(env),
 			compactCommand(env),
 			statusCommand(env),
+			endpointCommand(env),
 			memberCommand(env),
 			userCommand(env),
 			roleCommand(env),

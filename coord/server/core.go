@@ -64,6 +64,8 @@ type Core struct {
 	metrics  *metrics
 	stopping atomic.Bool
 	restores atomic.Int64 // shard states replaced by a snapshot since start
+
+	publishes memberPublishes // member.publish proposals made (members.go)
 }
 
 // leaderInfo is the last leader and term Dragonboat reported for a shard.

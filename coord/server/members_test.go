@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -137,4 +138,42 @@ func TestMemberRegistryCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, get.Kvs, 1)
 	require.Equal(t, rev0+1, get.Header.Revision)
+}
+
+// TestMemberRegistryCatchUpBySnapshot: a member that fell behind past the
+// compacted log while another member's record changed learns the new
+// record from the snapshot it restores.
+func TestMemberRegistryCatchUpBySnapshot(t *testing.T) {
+	tc := newTestCluster(t, 3, 1)
+	tc.stopAll()
+	for i := range tc.Configs() {
+		tc.start(i, func(cfg *Config) { cfg.SnapshotEntries = 20 })
+	}
+	tc.waitReady()
+	ctx := ctxT(t, 60*time.Second)
+	lag := 2
+	if tc.leaderOfMost() == lag {
+		lag = 1
+	}
+	const moved = 0 // lag is 1 or 2
+	tc.stop(lag)
+	// Another member comes back on a new HTTP address while lag is down.
+	old := tc.Member(moved).HTTPAddr()
+	require.NoError(t, tc.Restart(moved))
+	tc.waitPublished(moved)
+	require.NotEqual(t, old, tc.Member(moved).HTTPAddr())
+	var live []string
+	for i, cfg := range tc.Configs() {
+		if i != lag {
+			live = append(live, cfg.ListenClient)
+		}
+	}
+	c := tc.client(live...)
+	for i := 0; i < 100; i++ {
+		_, err := c.Put(ctx, fmt.Sprintf("s%03d", i), "v")
+		require.NoError(t, err)
+	}
+	tc.start(lag)
+	tc.waitMemberRecords(tc.wantMemberRecords())
+	require.Positive(t, tc.Member(lag).restores.Load(), "the member caught up by snapshot")
 }

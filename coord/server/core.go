@@ -253,7 +253,8 @@ func (s *Core) Ready() bool {
 }
 
 // WaitReady blocks until every shard has a leader and a linearizable read
-// succeeds on each, or ctx ends.
+// succeeds on each, and the member registry holds the member's record
+// (members.go), or ctx ends.
 func (s *Core) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -269,7 +270,7 @@ func (s *Core) WaitReady(ctx context.Context) error {
 					break
 				}
 			}
-			if all {
+			if all && s.published() {
 				return nil
 			}
 		}

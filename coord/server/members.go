@@ -38,6 +38,20 @@ func (s *Core) MemberRecords() []statemachine.MemberRecord {
 	return s.shards[memberShard].Members()
 }
 
+// published reports whether the member registry holds the member's
+// record (true for a core that publishes none).
+func (s *Core) published() bool {
+	if s.publishes.done == nil {
+		return true
+	}
+	select {
+	case <-s.publishes.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // memberRecord returns the registry's record of name.
 func (s *Core) memberRecord(name string) (statemachine.MemberRecord, bool) {
 	for _, r := range s.MemberRecords() {

@@ -109,6 +109,7 @@ type applier struct {
 	w         *mvcc.Writer
 	m         meta                     // the working meta
 	clusterID uint64                   // the working cluster identity
+	members   *[]MemberRecord          // the working member registry, nil: unchanged since the last flush
 	dirty     map[uint64]*clientRecord // exactly-once records changed since the last flush
 	replayed  bool                     // the entry being applied was answered from its exactly-once record
 	events    []wire.Event
@@ -147,6 +148,10 @@ func (a *applier) flush(rebase bool) error {
 	a.w.Committed()
 	a.sh.publish(a.m)
 	a.sh.clusterID.Store(a.clusterID)
+	if a.members != nil {
+		a.sh.members.Store(a.members)
+		a.members = nil
+	}
 	clear(a.dirty)
 	if rebase {
 		a.w.Rebase(a.m.current)
@@ -315,7 +320,7 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 }
 
 // coreOps are the operations of the core: the key-value store, leases and
-// the cluster identity.
+// the cluster identity and the member registry.
 var coreOps = map[string]opEntry{
 	OpPut:             coreOp(func(a *applier, r *wire.PutRequest) (Result, error) { return a.put(r) }),
 	OpDelete:          coreOp(func(a *applier, r *wire.DeleteRangeRequest) (Result, error) { return a.deleteRange(r) }),
@@ -325,6 +330,7 @@ var coreOps = map[string]opEntry{
 	OpLeaseRevoke:     coreOp(func(a *applier, r *LeaseRevoke) (Result, error) { return a.leaseRevoke(r) }),
 	OpLeaseRenew:      coreOp(func(a *applier, r *LeaseRenew) (Result, error) { return a.leaseRenew(r) }),
 	OpClusterIdentity: coreOp(func(a *applier, r *ClusterIdentity) (Result, error) { return a.clusterIdentity(r) }),
+	OpMemberPublish:   coreOp(func(a *applier, r *MemberPublish) (Result, error) { return a.memberPublish(r) }),
 }
 
 // coreOp is the opEntry of a core operation on a *Q.

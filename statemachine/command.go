@@ -30,7 +30,7 @@ import (
 //
 // Op is a stable name persisted in the log: the core's (OpPut, OpDelete,
 // OpTxn, OpCompact, OpLeaseGrant, OpLeaseRevoke, OpLeaseRenew,
-// OpClusterIdentity) or a registered primitive's (lockrules.OpLock, …).
+// OpClusterIdentity, OpMemberPublish) or a registered primitive's (lockrules.OpLock, …).
 // Body is the op's request, msgpack-encoded; a proposer that already has
 // it encoded (a request's body as it came off the wire) sets it as is.
 // NewCommand and Set instead take the decoded request, which
@@ -64,6 +64,7 @@ const (
 	OpLeaseRevoke     = "lease.revoke"     // *LeaseRevoke → *wire.LeaseRevokeResponse
 	OpLeaseRenew      = "lease.renew"      // *LeaseRenew → *wire.LeaseKeepAliveResponse
 	OpClusterIdentity = "cluster.identity" // *ClusterIdentity → uint64
+	OpMemberPublish   = "member.publish"   // *MemberPublish → *MemberPublishResponse
 )
 
 // NewCommand returns a command (without exactly-once tag) that carries

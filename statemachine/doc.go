@@ -50,7 +50,11 @@
 //
 // Shard 0 keeps the cluster's identity: the ID of the first
 // ClusterIdentity command applied (cluster.go), drawn by a member of the
-// new cluster; later ones change nothing.
+// new cluster; later ones change nothing. It also keeps the member
+// registry (members.go): each member's name, Raft node ID and addresses,
+// set by MemberPublish. Both are records outside the keyspace (no
+// revision, no event, invisible to ranges and watches), in snapshots and
+// in the hash like every record of the shard.
 //
 // # Leases
 //
@@ -131,7 +135,7 @@
 // # Corruption
 //
 // A stored record that does not decode (a key version, exactly-once
-// record, lease, attachment key, meta record, cluster identity) or a
+// record, lease, attachment key, meta record, cluster identity, member record) or a
 // snapshot stream that fails its checks is an error that matches
 // ErrCorruption (package statemachine/corruption, re-exported here), as
 // do the mvcc layer's and the primitives' corruption errors; the

@@ -52,6 +52,8 @@ func fuzzSeeds() []*Command {
 		{Op: queuerules.OpAck, req: &wire.AckRequest{Name: "q", Seq: 1, Deliveries: 1, Nack: true}},
 		{Op: barrierrules.OpBarrier, req: &wire.BarrierRequest{Name: "b", Op: wire.BarrierEnter, Count: 2, Lease: 1}},
 		{Op: OpClusterIdentity, req: &ClusterIdentity{ID: 5}},
+		{Op: OpMemberPublish, req: &MemberPublish{Record: MemberRecord{Name: "n1", NodeID: 1, Client: "c:1"}}},
+		{Op: OpMemberPublish, req: &MemberPublish{Record: MemberRecord{}}},
 		{Op: "no.such.op", Body: []byte{0x80}},
 		{Op: OpPut, Body: []byte{0xc1}},
 		{},

@@ -40,7 +40,8 @@ type Shard struct {
 	compacted atomic.Int64
 	lastLease atomic.Uint64
 	clock     atomic.Uint64
-	clusterID atomic.Uint64 // the cluster identity (ClusterIdentity), 0 if none
+	clusterID atomic.Uint64                  // the cluster identity (ClusterIdentity), 0 if none
+	members   atomic.Pointer[[]MemberRecord] // the member registry (members.go), sorted by name
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -76,6 +77,9 @@ func (sh *Shard) Open() (uint64, error) {
 		return 0, err
 	}
 	if err := sh.loadClusterID(db); err != nil {
+		return 0, err
+	}
+	if err := sh.loadMembers(db); err != nil {
 		return 0, err
 	}
 	if err := sh.resetLatest(db); err != nil {

@@ -168,6 +168,7 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 			return err
 		}
 		sh.publish(meta{})
+		sh.members.Store(nil)
 		if werr := sh.markEmpty(db); werr != nil {
 			return errors.Join(err, werr)
 		}
@@ -178,6 +179,9 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 		return err
 	}
 	if err := sh.loadClusterID(db); err != nil {
+		return err
+	}
+	if err := sh.loadMembers(db); err != nil {
 		return err
 	}
 	if err := sh.resetLatest(db); err != nil {

@@ -60,8 +60,11 @@ func memberListCommand(env *cliEnv) *cli.Command {
 
 Asks the first reachable endpoint for the cluster's members and prints one
 row per member: name, Raft peer address, client address and whether it
-leads the cluster (with several shards: the shards it leads). A member's
-client address is known when it is one of --endpoints and answers.
+leads the cluster (with several shards: the shards it leads); -w json
+adds each member's Raft node ID, etcd door URL and HTTP address. Client
+addresses come from the cluster's member registry, where every member
+publishes the addresses it serves when it starts; for a member that has
+not (yet), the address is known when it is one of --endpoints and answers.
 
    coord member list
    coord member list --endpoints 10.0.0.1:7379,10.0.0.2:7379 -w json`,
@@ -111,10 +114,24 @@ func listMembers(c *cli.Context, cl *coord.Client, eps []string) (*memberList, e
 			continue
 		}
 		l := &memberList{endpoint: ep, resp: resp, clients: map[string]string{resp.Member: ep}}
-		l.learnClients(c, cl, eps[i+1:])
+		if !l.registryComplete() {
+			l.learnClients(c, cl, eps[i+1:])
+		}
 		return l, nil
 	}
 	return nil, errors.Join(errs...)
+}
+
+// registryComplete reports whether the member registry gave every
+// member's client address (members publish theirs when they start;
+// servers before the registry give none).
+func (l *memberList) registryComplete() bool {
+	for _, m := range l.resp.Members {
+		if m.ClientAddr == "" {
+			return false
+		}
+	}
+	return len(l.resp.Members) > 0
 }
 
 func (l *memberList) learnClients(c *cli.Context, cl *coord.Client, eps []string) {
@@ -155,6 +172,9 @@ type memberRow struct {
 	ClientAddr string   `json:"client_addr"`
 	IsLeader   bool     `json:"is_leader"`
 	LeaderOf   []uint32 `json:"leader_of_shards"`
+	ID         uint64   `json:"id,omitempty"`
+	EtcdURL    string   `json:"etcd_url,omitempty"`
+	HTTPAddr   string   `json:"http_addr,omitempty"`
 }
 
 func (l *memberList) rows() []memberRow {
@@ -165,7 +185,11 @@ func (l *memberList) rows() []memberRow {
 	}
 	rows := make([]memberRow, 0, len(members))
 	for _, m := range members {
-		r := memberRow{Name: m.Name, PeerAddr: m.PeerAddr, ClientAddr: l.clients[m.Name], LeaderOf: []uint32{}}
+		r := memberRow{Name: m.Name, PeerAddr: m.PeerAddr, ClientAddr: m.ClientAddr, LeaderOf: []uint32{},
+			ID: m.ID, EtcdURL: m.EtcdURL, HTTPAddr: m.HTTPAddr}
+		if r.ClientAddr == "" {
+			r.ClientAddr = l.clients[m.Name]
+		}
 		for _, s := range l.resp.Shards {
 			if s.Leader == m.Name {
 				r.LeaderOf = append(r.LeaderOf, s.Shard)

@@ -38,6 +38,9 @@ type jsonMembers struct {
 		ClientAddr string   `json:"client_addr"`
 		IsLeader   bool     `json:"is_leader"`
 		LeaderOf   []uint32 `json:"leader_of_shards"`
+		ID         uint64   `json:"id"`
+		EtcdURL    string   `json:"etcd_url"`
+		HTTPAddr   string   `json:"http_addr"`
 	} `json:"members"`
 }
 
@@ -59,7 +62,7 @@ func TestCLIMemberList(t *testing.T) {
 	}
 	led := map[uint32]int{}
 	for i, m := range ml.Members {
-		if m.Name != cfgs[i].Name || m.PeerAddr != cfgs[i].ListenPeer || m.ClientAddr != cfgs[i].ListenClient {
+		if m.Name != cfgs[i].Name || m.PeerAddr != cfgs[i].ListenPeer || m.ClientAddr != cfgs[i].ListenClient || m.ID != uint64(i+1) {
 			t.Fatalf("member %d: %+v, want %s %s %s", i, m, cfgs[i].Name, cfgs[i].ListenPeer, cfgs[i].ListenClient)
 		}
 		for _, s := range m.LeaderOf {
@@ -91,15 +94,15 @@ func TestCLIMemberList(t *testing.T) {
 		t.Fatalf("member list -w table:\n%s", out)
 	}
 
-	// The first reachable endpoint answers; a member's client address is
-	// known only when it is among the endpoints.
+	// The first reachable endpoint answers; every member's client address
+	// comes from the member registry, also those not among the endpoints.
 	dead := freeAddr(t)
 	code, out, errOut = runCLI(t, "", "member", "list", "--endpoints", dead+","+eps[1], "-w", "json", "--dial-timeout", "300ms")
 	ml = jsonMembers{}
 	if code != 0 || json.Unmarshal([]byte(out), &ml) != nil || ml.Endpoint != eps[1] || ml.Member != "n2" || len(ml.Members) != 3 {
 		t.Fatalf("member list with a dead endpoint first: %d %q %q", code, out, errOut)
 	}
-	if ml.Members[0].ClientAddr != "" || ml.Members[1].ClientAddr != eps[1] || ml.Members[2].ClientAddr != "" {
+	if ml.Members[0].ClientAddr != eps[0] || ml.Members[1].ClientAddr != eps[1] || ml.Members[2].ClientAddr != eps[2] {
 		t.Fatalf("client addresses: %s", out)
 	}
 

@@ -64,6 +64,8 @@ type Core struct {
 	metrics  *metrics
 	stopping atomic.Bool
 	restores atomic.Int64 // shard states replaced by a snapshot since start
+
+	publishes memberPublishes // member.publish proposals made (members.go)
 }
 
 // leaderInfo is the last leader and term Dragonboat reported for a shard.
@@ -251,7 +253,8 @@ func (s *Core) Ready() bool {
 }
 
 // WaitReady blocks until every shard has a leader and a linearizable read
-// succeeds on each, or ctx ends.
+// succeeds on each, and the member registry holds the member's record
+// (members.go), or ctx ends.
 func (s *Core) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -267,7 +270,7 @@ func (s *Core) WaitReady(ctx context.Context) error {
 					break
 				}
 			}
-			if all {
+			if all && s.published() {
 				return nil
 			}
 		}

@@ -12,8 +12,10 @@ import (
 )
 
 // etcd's Cluster service: MemberList, from the membership the core knows
-// (what `etcdctl member list` shows). Membership changes (MemberAdd,
-// MemberRemove, MemberUpdate, MemberPromote) answer Unimplemented.
+// and the member registry (what `etcdctl member list` shows, and what
+// `etcdctl endpoint status --cluster` reaches every member through).
+// Membership changes (MemberAdd, MemberRemove, MemberUpdate,
+// MemberPromote) answer Unimplemented.
 
 var etcdClusterService = etcdService{name: "Cluster", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdClusterServer{d: d}
@@ -26,10 +28,12 @@ type etcdClusterServer struct {
 	d *etcdDoor
 }
 
-// MemberList lists the members with etcd IDs (etcdMemberID of their
-// names), peer URLs and, for the member answering, its etcd door's URL
-// as client URL (a member does not know the other members' etcd
-// addresses yet).
+// MemberList lists the members with etcd IDs (wire.EtcdMemberID of
+// their names), peer URLs and, as client URL, each member's etcd door
+// URL as the member published it to the member registry (members.go;
+// the status call carries it): a member that has not published yet, or
+// serves no etcd door, has none (the member answering always gives its
+// own).
 func (c *etcdClusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb.MemberListResponse, error) {
 	cl, err := c.d.caller(ctx)
 	if err != nil {
@@ -45,9 +49,12 @@ func (c *etcdClusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequ
 	}
 	out := &pb.MemberListResponse{}
 	for _, m := range st.Members {
-		mem := &pb.Member{ID: etcdMemberID(m.Name), Name: m.Name, PeerURLs: []string{scheme + m.PeerAddr}}
-		if m.Name == c.d.core.cfg.Name {
+		mem := &pb.Member{ID: wire.EtcdMemberID(m.Name), Name: m.Name, PeerURLs: []string{scheme + m.PeerAddr}}
+		switch {
+		case m.Name == c.d.core.cfg.Name:
 			mem.ClientURLs = []string{c.d.url()}
+		case m.EtcdURL != "":
+			mem.ClientURLs = []string{m.EtcdURL}
 		}
 		out.Members = append(out.Members, mem)
 	}

@@ -440,7 +440,11 @@ func (s *Core) status() *wire.StatusResponse {
 	}
 	if ms, err := s.cfg.members(); err == nil {
 		for _, m := range ms {
-			out.Members = append(out.Members, wire.MemberInfo{Name: m.Name, PeerAddr: m.PeerAddr})
+			mi := wire.MemberInfo{Name: m.Name, PeerAddr: m.PeerAddr, ID: m.NodeID}
+			if r, ok := s.memberRecord(m.Name); ok {
+				mi.ClientAddr, mi.EtcdURL, mi.HTTPAddr = r.Client, r.Etcd, r.HTTP
+			}
+			out.Members = append(out.Members, mi)
 		}
 	}
 	for i, sh := range s.shards {

@@ -75,6 +75,11 @@ func Start(cfg Config) (*Server, error) {
 		go s.etcd.serve()
 	}
 	go s.rpcDoor.acceptLoop()
+	var etcdURL string
+	if s.etcd != nil {
+		etcdURL = s.etcd.url()
+	}
+	core.goBackground(core.runMemberPublish(core.ownMemberRecord(etcdURL, s.HTTPAddr())))
 	ok = true
 	members, _ := cfg.members()
 	log.Info("coord member started", "name", cfg.Name, "client", s.ClientAddr(), "peer", cfg.ListenPeer,

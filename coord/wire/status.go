@@ -27,8 +27,17 @@ type StatusResponse struct {
 	Members []MemberInfo `msgpack:"ms,omitempty"`
 }
 
-// MemberInfo is one member of the cluster.
+// MemberInfo is one member of the cluster. The addresses of its doors
+// are those it published to the cluster's member registry ("" until it
+// has, for a door it does not serve, and from servers before the
+// registry): ClientAddr the native client door (host:port), EtcdURL the
+// etcd door's URL (scheme://host:port), HTTPAddr the HTTP door
+// (host:port); ID is its Raft node ID.
 type MemberInfo struct {
-	Name     string `msgpack:"n"`
-	PeerAddr string `msgpack:"pa"`
+	Name       string `msgpack:"n"`
+	PeerAddr   string `msgpack:"pa"`
+	ID         uint64 `msgpack:"id,omitempty"`
+	ClientAddr string `msgpack:"ca,omitempty"`
+	EtcdURL    string `msgpack:"eu,omitempty"`
+	HTTPAddr   string `msgpack:"ha,omitempty"`
 }

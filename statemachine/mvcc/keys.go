@@ -30,6 +30,10 @@ const (
 	// TagCluster marks the cluster's identity (owned by package
 	// statemachine, kept in shard 0 only): [shard][TagCluster].
 	TagCluster byte = 'c'
+	// TagMember marks a record of the member registry (owned by package
+	// statemachine, kept in shard 0 only): [shard][TagMember][member
+	// name], holding the member's addresses.
+	TagMember byte = 'n'
 	// TagCompacting marks a compaction committed in parts and not yet
 	// finished (owned by package statemachine): [shard][TagCompacting],
 	// holding the compaction's revision.
@@ -85,6 +89,14 @@ func (s Space) MetaKey() []byte { return s.tagged(TagMeta) }
 
 // ClusterKey returns the key of the cluster identity record.
 func (s Space) ClusterKey() []byte { return s.tagged(TagCluster) }
+
+// MemberKey returns the key of the member registry's record of name.
+func (s Space) MemberKey(name string) []byte { return append(s.tagged(TagMember), name...) }
+
+// MemberBounds returns the bounds [lower, upper) of all member records.
+func (s Space) MemberBounds() (lower, upper []byte) {
+	return s.tagged(TagMember), s.tagged(TagMember + 1)
+}
 
 // CompactingKey returns the key of the unfinished-compaction marker.
 func (s Space) CompactingKey() []byte { return s.tagged(TagCompacting) }

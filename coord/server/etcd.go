@@ -64,6 +64,10 @@ const etcdAPIVersion = "3.6.0"
 // request the member takes (etcd's own allowance).
 const etcdGRPCOverhead = 512 << 10
 
+// etcdStreamWorkers is the number of goroutines the door's gRPC server
+// keeps for its calls.
+const etcdStreamWorkers = 256
+
 // etcdService is one etcd service: how it registers on the gRPC server
 // and on the gateway mux.
 type etcdService struct {
@@ -130,6 +134,11 @@ func newEtcdDoor(core *Core) (*etcdDoor, error) {
 		// clientv3's keep-alive pings (every 10 s at most, also
 		// without calls) are welcome, as etcd's 5 s minimum allows.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(newEtcdCodec()),
+		// Calls run on goroutines whose stacks have grown already
+		// (a new goroutine per call grows its stack on every call);
+		// beyond these, a call gets a new goroutine.
+		grpc.NumStreamWorkers(etcdStreamWorkers),
 	}
 	if t := core.cfg.RequestReadTimeout; t > 0 {
 		opts = append(opts, grpc.ConnectionTimeout(t))

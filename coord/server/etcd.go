@@ -68,6 +68,10 @@ const etcdGRPCOverhead = 512 << 10
 // keeps for its calls.
 const etcdStreamWorkers = 256
 
+// etcdWindow is the HTTP/2 flow-control window of the door's gRPC
+// connections and of each stream on them.
+const etcdWindow = 4 << 20
+
 // etcdService is one etcd service: how it registers on the gRPC server
 // and on the gateway mux.
 type etcdService struct {
@@ -139,6 +143,13 @@ func newEtcdDoor(core *Core) (*etcdDoor, error) {
 		// (a new goroutine per call grows its stack on every call);
 		// beyond these, a call gets a new goroutine.
 		grpc.NumStreamWorkers(etcdStreamWorkers),
+		// Fixed flow-control windows: with the default dynamic ones the
+		// server sends a BDP ping and a window update about once per
+		// round trip on a busy connection, which both sides then
+		// process. What a stream may have in flight stays bounded (by
+		// less than the dynamic windows' 16 MiB limit).
+		grpc.InitialWindowSize(etcdWindow),
+		grpc.InitialConnWindowSize(etcdWindow),
 	}
 	if t := core.cfg.RequestReadTimeout; t > 0 {
 		opts = append(opts, grpc.ConnectionTimeout(t))

@@ -59,15 +59,13 @@ func (d *etcdDoor) connCaller(ctx context.Context) *Caller {
 }
 
 // etcdToken is the auth token a call carries, "" for none.
+// (ValueFromIncomingContext: FromIncomingContext would copy all of the
+// call's metadata.)
 func etcdToken(ctx context.Context) string {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return ""
-	}
-	if v := md.Get(rpctypes.TokenFieldNameGRPC); len(v) > 0 && v[0] != "" {
+	if v := metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameGRPC); len(v) > 0 && v[0] != "" {
 		return v[0]
 	}
-	if v := md.Get(rpctypes.TokenFieldNameSwagger); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameSwagger); len(v) > 0 {
 		return strings.TrimPrefix(v[0], "Bearer ")
 	}
 	return ""

@@ -42,10 +42,13 @@ func TestEtcdMaintenance(t *testing.T) {
 	}
 	require.Equal(t, hashes[0], hashes[1])
 	require.Equal(t, hashes[0], hashes[2])
-	_, err = c.Put(ctx, "h/1", "b")
+	p2, err := c.Put(ctx, "h/1", "b")
 	require.NoError(t, err)
-	h, err := c.HashKV(ctx, tc.Member(0).EtcdAddr(), 0)
-	require.NoError(t, err)
+	var h *clientv3.HashKVResponse
+	require.Eventually(t, func() bool { // member 0 may not have applied the put yet
+		h, err = c.HashKV(ctx, tc.Member(0).EtcdAddr(), 0)
+		return err == nil && h.HashRevision >= p2.Header.Revision
+	}, 20*time.Second, 20*time.Millisecond, "%v", err)
 	require.NotEqual(t, hashes[0], h.Hash)
 	h2, err := c.HashKV(ctx, tc.Member(0).EtcdAddr(), rev)
 	require.NoError(t, err)

@@ -20,12 +20,11 @@ import (
 const healthKey = "health"
 
 // clusterHelp explains what --cluster does with the members' addresses.
-const clusterHelp = `With --cluster the members come from the cluster (the first endpoint that
-answers lists them) and every member must answer: the cluster does not record
-its members' client addresses yet, so the endpoints checked are still the
-ones in --endpoints, and a member that none of them answers as is reported
-by name ("member n2 (peer 10.0.0.2:7380): no endpoint answered as it").
-Give every member's client address in --endpoints with --cluster.`
+const clusterHelp = `With --cluster the members come from the cluster: the first endpoint that
+answers lists them with the client addresses they published, and every one
+of those is checked besides --endpoints. A member that has not published its
+address yet and that no endpoint answers as is reported by name ("member n2
+(peer 10.0.0.2:7380): no endpoint answered as it").`
 
 func endpointCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
@@ -76,6 +75,9 @@ make the exit code 1. For one row per member and shard use coord status.
 			eps, err := endpoints(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("cluster") {
+				eps = clusterEndpoints(c, eps)
 			}
 			var results []endpointResult
 			err = withClient(c, func(cl *coord.Client) error {
@@ -149,6 +151,9 @@ last line names the unhealthy members or endpoints.
 			if err != nil {
 				return err
 			}
+			if c.Bool("cluster") {
+				eps = clusterEndpoints(c, eps)
+			}
 			results := checkEndpoints(c, eps, func(ctx context.Context, ep string) endpointResult {
 				return checkHealth(ctx, cfg, ep)
 			})
@@ -216,6 +221,44 @@ func checkEndpoints(c *cli.Context, eps []string, check func(ctx context.Context
 	}
 	wg.Wait()
 	return results
+}
+
+// clusterEndpoints returns eps and, after them, the client address every
+// member published in the cluster's member registry, as the first of eps
+// that answers lists them (each address once). Without an answer it
+// returns eps: the checks then report the failures.
+func clusterEndpoints(c *cli.Context, eps []string) []string {
+	cfg, err := clientConfig(c)
+	if err != nil {
+		return eps
+	}
+	out := append([]string(nil), eps...)
+	seen := map[string]bool{}
+	for _, ep := range eps {
+		seen[ep] = true
+	}
+	for _, ep := range eps {
+		cfg.Endpoints = []string{ep}
+		cl, err := coord.New(cfg)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := callContext(c)
+		st, err := cl.Status(ctx, ep)
+		cancel()
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		for _, m := range st.Members {
+			if m.ClientAddr != "" && !seen[m.ClientAddr] {
+				seen[m.ClientAddr] = true
+				out = append(out, m.ClientAddr)
+			}
+		}
+		break
+	}
+	return out
 }
 
 // errNoEndpointForMember is the error of a member that no endpoint

@@ -474,7 +474,7 @@ func TestEtcdAuthTokenAnyMember(t *testing.T) {
 		_, err = c.Put(with(forged), "/app/t", "1")
 		require.Equal(t, rpctypes.ErrInvalidAuthToken, err)
 	}
-	// (etcd's user management calls come in a later slice.)
+	// A password change (here through the native client) invalidates it.
 	nc := tc.userClient("root", "rootpw")
 	must(t, callAuth(ctx, nc, wire.MethodUserPasswd, &wire.UserRequest{Name: "alice", Password: "pw2"}))
 	c := tc.etcdClient(clientv3.Config{}, tc.Member(1).EtcdAddr())

@@ -22,6 +22,9 @@
 #   NO_ETCD=1   run Coord only (the etcd columns show "—")
 #   KEEP=1      keep the temporary directory (logs, JSON results)
 #   PPROF=1     start Coord members with --enable-pprof (HTTP ports printed)
+#   ETCD_DOOR=1 also run each workload through Coord's etcd door (etcd's own
+#               client, `--target etcd`, against Coord's etcd ports) and print a
+#               second table: the door against Coord's native door and etcd
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -83,7 +86,7 @@ for i in 0 1 2; do
 done
 
 # Three Coord members: client BASE+100+10i, peer +1, HTTP +2.
-coord_eps=() coord_pids=() initial=()
+coord_eps=() coord_pids=() door_eps=() door_rows=() initial=()
 for i in 0 1 2; do initial+=("n$i=127.0.0.1:$((base + 100 + 10 * i + 1))"); done
 initial=$(IFS=,; echo "${initial[*]}")
 extra=()
@@ -96,7 +99,7 @@ has_etcd_door=0
 for i in 0 1 2; do
 	c=$((base + 100 + 10 * i))
 	door=()
-	[[ $has_etcd_door == 1 ]] && door=(--listen-etcd "127.0.0.1:$((c + 5))")
+	[[ $has_etcd_door == 1 ]] && door=(--listen-etcd "127.0.0.1:$((c + 5))") door_eps+=("127.0.0.1:$((c + 5))")
 	"$coord" serve --name "n$i" --data-dir "$work/n$i" --listen-client "127.0.0.1:$c" \
 		--listen-peer "127.0.0.1:$((c + 1))" --listen-http "127.0.0.1:$((c + 2))" ${door[@]+"${door[@]}"} \
 		--initial-cluster "$initial" --log-level warn ${extra[@]+"${extra[@]}"} >"$work/n$i.log" 2>&1 &
@@ -104,6 +107,8 @@ for i in 0 1 2; do
 	[[ "${PPROF:-}" == 1 ]] && log "n$i pprof: http://127.0.0.1:$((c + 2))/debug/pprof/"
 done
 etcd_eps=$(IFS=,; echo "${etcd_eps[*]}") coord_eps=$(IFS=,; echo "${coord_eps[*]}")
+door_eps=$(IFS=,; echo "${door_eps[*]+${door_eps[*]}}")
+if [[ "${ETCD_DOOR:-}" == 1 && -z $door_eps ]]; then log "ETCD_DOOR=1: this coord build has no etcd door"; exit 2; fi
 etcd_pids=$(IFS=,; echo "${etcd_pids[*]}") coord_pids=$(IFS=,; echo "${coord_pids[*]}")
 
 # Wait until each cluster takes a write.
@@ -139,11 +144,12 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print ""; else if (NR % 2
 bench() {
 	local t=$1 name=$2
 	shift 2
-	local eps=$coord_eps pidlist=$coord_pids ops=() p99=() cpus=() errs=0
+	local eps=$coord_eps pidlist=$coord_pids ops=() p99=() cpus=() errs=0 target=$t
 	[[ $t == etcd ]] && eps=$etcd_eps pidlist=$etcd_pids
+	[[ $t == door ]] && eps=$door_eps target=etcd # etcd's client against Coord's etcd door
 	for r in $(seq "$runs"); do
 		local out="$work/$name-$t-$r.json"
-		if ! "$coord" bench "$@" --target "$t" --endpoints "$eps" --server-pids "$pidlist" \
+		if ! "$coord" bench "$@" --target "$target" --endpoints "$eps" --server-pids "$pidlist" \
 			--duration "$duration" --prefix "compare/$name/$r/" --no-progress -w json >"$out" 2>"$out.err"; then
 			echo "n/a $(head -1 "$out.err" | sed 's/^Error: //')"
 			return
@@ -175,6 +181,11 @@ for row in "${rows[@]}"; do
 	[[ "${NO_ETCD:-}" == 1 ]] || e=$(bench etcd "$name" $args)
 	read -r cops cp99 ccpu cerr <<<"$c"
 	read -r eops ep99 ecpu eerr <<<"$e"
+	if [[ "${ETCD_DOOR:-}" == 1 ]]; then
+		# shellcheck disable=SC2086
+		d=$(bench door "$name" $args)
+		door_rows+=("$name|$d|$cops|$eops")
+	fi
 	if [[ $cops == n/a && $eops == n/a ]]; then
 		echo "| $name | n/a: ${c#n/a } | n/a: ${e#n/a } | — | — | — | — | — | —/— |"
 		continue
@@ -190,3 +201,21 @@ for row in "${rows[@]}"; do
 	ratio=$(awk -v a="$cops" -v b="$eops" 'BEGIN {if (b > 0) printf "%.2f×", a/b; else print "—"}')
 	echo "| $name | $(fmt_ops "$cops") | $(fmt_ops "$eops") | $ratio | ${cp99} ms | ${ep99} ms | $ccpu | $ecpu | $cerr/$eerr |"
 done
+if [[ "${ETCD_DOOR:-}" == 1 ]]; then
+	echo
+	echo "Through Coord's etcd door (etcd's own client against Coord's etcd ports, same Coord cluster):"
+	echo
+	echo "| workload | door ops/s | door / Coord native | door / etcd | door p99 | Coord CPU (door) | errors |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+	for r in "${door_rows[@]+"${door_rows[@]}"}"; do
+		IFS='|' read -r name d cops eops <<<"$r"
+		read -r dops dp99 dcpu derr <<<"$d"
+		if [[ $dops == n/a ]]; then
+			echo "| $name | n/a: ${d#n/a } | — | — | — | — | — |"
+			continue
+		fi
+		rn=$(awk -v a="$dops" -v b="$cops" 'BEGIN {if (b+0 > 0) printf "%.2f×", a/b; else print "—"}')
+		re=$(awk -v a="$dops" -v b="$eops" 'BEGIN {if (b+0 > 0) printf "%.2f×", a/b; else print "—"}')
+		echo "| $name | $(fmt_ops "$dops") | $rn | $re | ${dp99} ms | $dcpu | $derr |"
+	done
+fi

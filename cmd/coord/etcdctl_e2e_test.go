@@ -36,7 +36,8 @@ func etcdctlBinary(t *testing.T) string {
 // through its etcd door and checks etcdctl's own output: put, get (plain,
 // --prefix --keys-only, -w json with base64 keys and values), del,
 // leases (grant, timetolive --keys, list, keep-alive, revoke), lock NAME --
-// CMD, txn from stdin, watch --rev, member list and endpoint status.
+// CMD, elect NAME VALUE and elect -l, txn from stdin, watch --rev, member list
+// and endpoint status.
 func TestEtcdctl(t *testing.T) {
 	ctl := etcdctlBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -118,6 +119,28 @@ func TestEtcdctl(t *testing.T) {
 	// etcdctl's lock (clientv3's concurrency.Mutex over KV, Lease and
 	// Watch) runs its command while holding the lock.
 	expect(run("", "lock", "mylock", "--", "echo", "locked"), "locked\n", "lock NAME -- CMD")
+
+	// etcdctl's elect (clientv3's concurrency.Election): a campaigner
+	// holds the leadership while it runs; `elect -l` observes, printing
+	// the leader's key and value first.
+	campaign := exec.CommandContext(ctx, ctl, "--endpoints", eps, "elect", "myelection", "alice")
+	if err := campaign.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = campaign.Process.Kill(); _ = campaign.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// -l observes until stopped: its first lines are the leader.
+		lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
+		out, _ := exec.CommandContext(lctx, ctl, "--endpoints", eps, "elect", "-l", "myelection").Output()
+		lcancel()
+		if strings.HasPrefix(string(out), "myelection/") && strings.Contains(string(out), "\nalice\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("elect -l never showed alice leading: %q", out)
+		}
+	}
 
 	// Transactions from stdin, in etcdctl's interactive format.
 	expect(run("", "put", "t", "a"), "OK\n", "put")

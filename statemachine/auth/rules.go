@@ -162,6 +162,41 @@ func putRole(st primitive.Store, name string, ro *RoleRecord) error {
 	return st.Put(RoleKey(name), b, 0)
 }
 
+// existingUser reads user name: a user error if there is none.
+func existingUser(r primitive.Reader, name string) (*UserRecord, *wire.Error, error) {
+	u, err := readUser(r, name)
+	if err != nil || u != nil {
+		return u, nil, err
+	}
+	return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", name), nil
+}
+
+// existingRole reads role name: a user error if there is none.
+func existingRole(r primitive.Reader, name string) (*RoleRecord, *wire.Error, error) {
+	ro, err := readRole(r, name)
+	if err != nil || ro != nil {
+		return ro, nil, err
+	}
+	return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", name), nil
+}
+
+// saveUser and saveRole write a changed record and bump the auth revision.
+func saveUser(st primitive.Store, name string, u *UserRecord) error {
+	if err := putUser(st, name, u); err != nil {
+		return err
+	}
+	_, err := bump(st)
+	return err
+}
+
+func saveRole(st primitive.Store, name string, ro *RoleRecord) error {
+	if err := putRole(st, name, ro); err != nil {
+		return err
+	}
+	_, err := bump(st)
+	return err
+}
+
 // ApplyAuthEnable enables auth; user root must exist and hold role root.
 func ApplyAuthEnable(st primitive.Store, _ *wire.AuthRequest) (*wire.AuthStatusResponse, *wire.Error, error) {
 	if werr := checkShard(st); werr != nil {
@@ -253,10 +288,7 @@ func ApplyUserAdd(st primitive.Store, req *wire.UserRequest) (*wire.UserResponse
 	if u != nil {
 		return nil, wire.Errorf(wire.CodeAlreadyExists, "user %q already exists", req.Name), nil
 	}
-	if err := putUser(st, req.Name, &UserRecord{Hash: req.PasswordHash, NoPassword: req.NoPassword}); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveUser(st, req.Name, &UserRecord{Hash: req.PasswordHash, NoPassword: req.NoPassword}); err != nil {
 		return nil, nil, err
 	}
 	return &wire.UserResponse{}, nil, nil
@@ -267,12 +299,8 @@ func ApplyUserDelete(st primitive.Store, req *wire.UserRequest) (*wire.UserRespo
 	if werr := checkShard(st); werr != nil {
 		return nil, werr, nil
 	}
-	u, err := readUser(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if u == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", req.Name), nil
+	if _, werr, err := existingUser(st, req.Name); werr != nil || err != nil {
+		return nil, werr, err
 	}
 	if req.Name == wire.RootUser {
 		on, err := readEnabled(st)
@@ -310,18 +338,12 @@ func ApplyUserPasswd(st primitive.Store, req *wire.UserRequest) (*wire.UserRespo
 	if werr := checkHash(req.PasswordHash); werr != nil {
 		return nil, werr, nil
 	}
-	u, err := readUser(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if u == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", req.Name), nil
+	u, werr, err := existingUser(st, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	u.Hash, u.NoPassword = req.PasswordHash, false
-	if err := putUser(st, req.Name, u); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveUser(st, req.Name, u); err != nil {
 		return nil, nil, err
 	}
 	return &wire.UserResponse{}, nil, nil
@@ -333,29 +355,19 @@ func ApplyUserGrantRole(st primitive.Store, req *wire.UserRequest) (*wire.UserRe
 	if werr := checkShard(st); werr != nil {
 		return nil, werr, nil
 	}
-	u, err := readUser(st, req.Name)
-	if err != nil {
-		return nil, nil, err
+	u, werr, err := existingUser(st, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
-	if u == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", req.Name), nil
-	}
-	ro, err := readRole(st, req.Role)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ro == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", req.Role), nil
+	if _, werr, err := existingRole(st, req.Role); werr != nil || err != nil {
+		return nil, werr, err
 	}
 	i, found := slices.BinarySearch(u.Roles, req.Role)
 	if found {
 		return &wire.UserResponse{}, nil, nil
 	}
 	u.Roles = slices.Insert(u.Roles, i, req.Role)
-	if err := putUser(st, req.Name, u); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveUser(st, req.Name, u); err != nil {
 		return nil, nil, err
 	}
 	return &wire.UserResponse{}, nil, nil
@@ -367,12 +379,9 @@ func ApplyUserRevokeRole(st primitive.Store, req *wire.UserRequest) (*wire.UserR
 	if werr := checkShard(st); werr != nil {
 		return nil, werr, nil
 	}
-	u, err := readUser(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if u == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", req.Name), nil
+	u, werr, err := existingUser(st, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	i, found := slices.BinarySearch(u.Roles, req.Role)
 	if !found {
@@ -388,10 +397,7 @@ func ApplyUserRevokeRole(st primitive.Store, req *wire.UserRequest) (*wire.UserR
 		}
 	}
 	u.Roles = slices.Delete(u.Roles, i, i+1)
-	if err := putUser(st, req.Name, u); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveUser(st, req.Name, u); err != nil {
 		return nil, nil, err
 	}
 	return &wire.UserResponse{}, nil, nil
@@ -412,10 +418,7 @@ func ApplyRoleAdd(st primitive.Store, req *wire.RoleRequest) (*wire.RoleResponse
 	if ro != nil {
 		return nil, wire.Errorf(wire.CodeAlreadyExists, "role %q already exists", req.Name), nil
 	}
-	if err := putRole(st, req.Name, &RoleRecord{}); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveRole(st, req.Name, &RoleRecord{}); err != nil {
 		return nil, nil, err
 	}
 	return &wire.RoleResponse{}, nil, nil
@@ -427,12 +430,8 @@ func ApplyRoleDelete(st primitive.Store, req *wire.RoleRequest) (*wire.RoleRespo
 	if werr := checkShard(st); werr != nil {
 		return nil, werr, nil
 	}
-	ro, err := readRole(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ro == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", req.Name), nil
+	if _, werr, err := existingRole(st, req.Name); werr != nil || err != nil {
+		return nil, werr, err
 	}
 	if req.Name == wire.RootRole {
 		on, err := readEnabled(st)
@@ -531,12 +530,9 @@ func ApplyRoleGrantPermission(st primitive.Store, req *wire.RoleRequest) (*wire.
 	if werr != nil {
 		return nil, werr, nil
 	}
-	ro, err := readRole(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ro == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", req.Name), nil
+	ro, werr, err := existingRole(st, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	i, found := slices.BinarySearchFunc(ro.Perms, p, comparePerm)
 	switch {
@@ -547,10 +543,7 @@ func ApplyRoleGrantPermission(st primitive.Store, req *wire.RoleRequest) (*wire.
 	default:
 		ro.Perms = slices.Insert(ro.Perms, i, p)
 	}
-	if err := putRole(st, req.Name, ro); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveRole(st, req.Name, ro); err != nil {
 		return nil, nil, err
 	}
 	return &wire.RoleResponse{}, nil, nil
@@ -566,22 +559,16 @@ func ApplyRoleRevokePermission(st primitive.Store, req *wire.RoleRequest) (*wire
 	if werr != nil {
 		return nil, werr, nil
 	}
-	ro, err := readRole(st, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ro == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", req.Name), nil
+	ro, werr, err := existingRole(st, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	i, found := slices.BinarySearchFunc(ro.Perms, p, comparePerm)
 	if !found {
 		return nil, wire.Errorf(wire.CodeNotFound, "role %q has no permission on %s", req.Name, describe(p)), nil
 	}
 	ro.Perms = slices.Delete(ro.Perms, i, i+1)
-	if err := putRole(st, req.Name, ro); err != nil {
-		return nil, nil, err
-	}
-	if _, err := bump(st); err != nil {
+	if err := saveRole(st, req.Name, ro); err != nil {
 		return nil, nil, err
 	}
 	return &wire.RoleResponse{}, nil, nil
@@ -617,12 +604,9 @@ func ReadAuthStatus(r primitive.Reader, _ *wire.AuthRequest) (*wire.AuthStatusRe
 
 // ReadUserGet returns the roles of user req.Name.
 func ReadUserGet(r primitive.Reader, req *wire.UserRequest) (*wire.UserResponse, *wire.Error, error) {
-	u, err := readUser(r, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if u == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "user %q not found", req.Name), nil
+	u, werr, err := existingUser(r, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	return &wire.UserResponse{Roles: u.Roles}, nil, nil
 }
@@ -638,12 +622,9 @@ func ReadUserList(r primitive.Reader, _ *wire.UserRequest) (*wire.UserResponse, 
 
 // ReadRoleGet returns the permissions of role req.Name.
 func ReadRoleGet(r primitive.Reader, req *wire.RoleRequest) (*wire.RoleResponse, *wire.Error, error) {
-	ro, err := readRole(r, req.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ro == nil {
-		return nil, wire.Errorf(wire.CodeNotFound, "role %q not found", req.Name), nil
+	ro, werr, err := existingRole(r, req.Name)
+	if werr != nil || err != nil {
+		return nil, werr, err
 	}
 	return &wire.RoleResponse{Perms: ro.Perms}, nil, nil
 }

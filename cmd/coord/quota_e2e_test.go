@@ -121,6 +121,14 @@ func TestCLIQuotaNoSpace(t *testing.T) {
 		}
 	}
 	raised := out
+	code, out, errOut = c("endpoint", "status")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != n || !strings.Contains(lines[0], " alarm:NOSPACE") || !strings.Contains(lines[n-1], " alarm:NOSPACE") {
+		t.Fatalf("endpoint status under NOSPACE: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = c("status")
+	if code != 0 || !strings.Contains(out, "alarm: memberID:") {
+		t.Fatalf("status under NOSPACE: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 
 	// Reads and deletes work; then compact, defrag every member.
 	if code, out, errOut := c("get", "fill/0", "--keys-only"); code != 0 || out != "fill/0\n" {

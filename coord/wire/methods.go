@@ -172,6 +172,11 @@ var methodTable = []Method{
 	{Name: MethodRoleList, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleGrantPermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleRevokePermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+
+	// Raising and disarming an alarm are idempotent (set or remove a
+	// record): no exactly-once tag. Defrag is the answering member's own.
+	{Name: MethodAlarm, NewRequest: newOf[AlarmRequest], NewResponse: newOf[AlarmResponse]},
+	{Name: MethodDefrag, NewRequest: newOf[DefragRequest], NewResponse: newOf[DefragResponse]},
 }
 
 // methods indexes methodTable by name.

@@ -117,6 +117,7 @@ var handlers = newHandlerTable(append([]*handler{
 	streaming(wire.MethodSemAcquire, (*Core).semAcquire),
 	unary(wire.MethodSemRelease, (*Core).semRelease),
 	unary(wire.MethodSemStatus, (*Core).semStatus),
+	streaming(wire.MethodSnapshot, (*Core).snapshot),
 }, authHandlers()...)...)
 
 // unary registers a handler that answers once.

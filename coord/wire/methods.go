@@ -172,6 +172,10 @@ var methodTable = []Method{
 	{Name: MethodRoleList, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleGrantPermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleRevokePermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+
+	// A backup streams for as long as the file takes to send: it is not
+	// cut at the server's cap on call duration (Waits, not Resumable).
+	{Name: MethodSnapshot, Waits: true, Streams: true, NewRequest: newOf[SnapshotRequest], NewResponse: newOf[SnapshotResponse]},
 }
 
 // methods indexes methodTable by name.

@@ -32,6 +32,7 @@ func TestMethodTable(t *testing.T) {
 		MethodUserGrantRole: w, MethodUserRevokeRole: w,
 		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
 		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
+		MethodSnapshot: wt | st,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {

@@ -106,6 +106,7 @@ the command. Everything after "--" is passed through untouched.
 			userCommand(env),
 			roleCommand(env),
 			authCommand(env),
+			snapshotCommand(env),
 			benchCommand(env),
 			versionCommand(env),
 			helpCommand(),

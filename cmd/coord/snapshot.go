@@ -276,9 +276,9 @@ identity; each lease's TTL starts again in full when it starts.
    coord snapshot restore backup.coord --name n1 --data-dir n1.coord \
        --initial-cluster n1=127.0.0.1:7380,n2=127.0.0.1:7390,n3=127.0.0.1:7400`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data-dir", Usage: "the new member's data `DIR` (new or empty)", Required: true},
-			&cli.StringFlag{Name: "name", Usage: "the new member's `NAME`, one of --initial-cluster", Required: true},
-			&cli.StringFlag{Name: "initial-cluster", Usage: "the new cluster's members, `n1=PEER,n2=PEER,...` (as coord serve takes it)", Required: true},
+			&cli.StringFlag{Name: "data-dir", Usage: "the new member's data `DIR` (new or empty)"},
+			&cli.StringFlag{Name: "name", Usage: "the new member's `NAME`, one of --initial-cluster"},
+			&cli.StringFlag{Name: "initial-cluster", Usage: "the new cluster's members, `n1=PEER,n2=PEER,...` (as coord serve takes it)"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := argsBetween(c, 1, 1, "FILE")
@@ -288,6 +288,11 @@ identity; each lease's TTL starts again in full when it starts.
 			format, err := outputFormat(c)
 			if err != nil {
 				return err
+			}
+			for _, f := range []string{"data-dir", "name", "initial-cluster"} {
+				if c.String(f) == "" {
+					return usageErrorf(c, "missing flag: --%s", f)
+				}
 			}
 			sum, err := server.Restore(server.RestoreConfig{Backup: args[0], DataDir: c.String("data-dir"),
 				Name: c.String("name"), InitialCluster: c.String("initial-cluster")})

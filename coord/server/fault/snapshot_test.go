@@ -76,8 +76,11 @@ func countKeys(ctx context.Context, t *testing.T, cl *coord.Client) int64 {
 // member compacts its Raft logs behind a snapshot. A second save of the
 // quiet source cluster agrees with it exactly.
 func TestSnapshotSaveRestore(t *testing.T) {
+	t0 := time.Now()
+	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(t0).Seconds(), what) }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	phase("before src started")
 	src := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2})
 	cl := src.Client()
 
@@ -107,6 +110,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.NoError(t, cl.Call(ctx, wire.MethodSemAcquire, &wire.SemaphoreAcquireRequest{Name: "p", Lease: g.ID, Limit: 3, Weight: 2, Try: true}, &sem))
 	require.True(t, sem.Granted())
 
+	phase("state written")
 	// A write load while the backup is taken.
 	var acked atomic.Int64 // load/0 .. load/acked-1 were acknowledged
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -137,6 +141,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.Error(t, err, "%s", b)
 	require.Contains(t, string(b), "--force")
 
+	phase("saved")
 	st := statusOf(t, file)
 	require.Equal(t, fmt.Sprintf("%016x", cl.ClusterID()), st.ClusterID)
 	require.Equal(t, src.Members[1].Name, st.Member)
@@ -154,6 +159,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		require.Equal(t, sh.Revision, qs.Shards[i].Revision, "shard %d", i)
 	}
 
+	phase("quiet save compared")
 	// Restore into a fresh three-member cluster.
 	restoreStart := time.Now()
 	dst := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2, Prepare: func(m *Member, initial string) error {
@@ -163,6 +169,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		}
 		return nil
 	}})
+	phase("dst started")
 	rc := dst.Client()
 	require.Equal(t, st.Keys, countKeys(ctx, t, rc), "the restored cluster has the keys status counted")
 	require.NotEqual(t, cl.ClusterID(), rc.ClusterID(), "a restored cluster has a new identity")
@@ -182,6 +189,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, gr.Count, before, "every write acknowledged before the save is restored")
 
+	phase("keys checked")
 	// The lease, with its TTL started again, and its key.
 	tl, err := rc.TimeToLive(ctx, g.ID, true)
 	require.NoError(t, err)
@@ -223,6 +231,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, st.Shards[shard].Revision+1, pr.Header.Revision)
 
+	phase("primitives checked")
 	// Each restored member compacted its Raft logs behind a snapshot, so
 	// that a member added later is sent the restored state.
 	for _, m := range dst.Members {
@@ -231,6 +240,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 			return strings.Contains(string(b), `"compacted": true`)
 		})
 	}
+	phase("compacted")
 }
 
 func waitForT(t *testing.T, d time.Duration, cond func() bool) {

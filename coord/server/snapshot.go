@@ -169,10 +169,17 @@ func (s *Core) runRestoredCompaction(m *restoreMarker) func(stop <-chan struct{}
 		for shard := 0; shard < len(s.shards); shard++ {
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := s.nh.SyncRequestSnapshot(ctx, clusterID(uint32(shard)),
+				// Index 0: Dragonboat took none (nothing new applied). The
+				// log of a new cluster starts with one configuration entry
+				// per initial member, which every initial member writes
+				// itself: the snapshot must come after them (after the
+				// first leader's entry), or an initial member that starts
+				// empty could still be sent the log from there.
+				idx, err := s.nh.SyncRequestSnapshot(ctx, clusterID(uint32(shard)),
 					dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0})
 				cancel()
-				if err == nil {
+				if err == nil && idx > uint64(len(s.names)) {
+					s.log.Debug("restored member: raft snapshot taken, log compacted", "shard", shard, "index", idx)
 					break
 				}
 				s.log.Debug("restored member: raft snapshot not taken yet", "shard", shard, "err", err)

@@ -111,28 +111,44 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.True(t, sem.Granted())
 
 	phase("state written")
-	// A write load while the backup is taken.
-	var acked atomic.Int64 // load/0 .. load/acked-1 were acknowledged
+	// A write load while the backup is taken: writers, each putting
+	// load/W/00000, load/W/00001, … in turn.
+	const writers = 8
+	var acked [writers]atomic.Int64 // load/w/0 .. acked[w]-1 were acknowledged
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; loadCtx.Err() == nil; i++ {
-			if _, err := cl.Put(loadCtx, fmt.Sprintf("load/%05d", i), "x"); err != nil {
-				return
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; loadCtx.Err() == nil; i++ {
+				if _, err := cl.Put(loadCtx, fmt.Sprintf("load/%d/%05d", w, i), "x"); err != nil {
+					return
+				}
+				acked[w].Store(int64(i + 1))
 			}
-			acked.Store(int64(i + 1))
+		}()
+	}
+	total := func() (n int64) {
+		for w := range acked {
+			n += acked[w].Load()
 		}
-	}()
-	waitForT(t, 10*time.Second, func() bool { return acked.Load() > 20 })
-	before := acked.Load()
+		return n
+	}
+	// Saved at least 5 s after the grant, so that a lease whose deadline
+	// survived the restore would show clearly less time left than one
+	// whose TTL restarted.
+	waitForT(t, 20*time.Second, func() bool { return total() > 100 && time.Since(granted) > 5*time.Second })
+	var before [writers]int64
+	for w := range acked {
+		before[w] = acked[w].Load()
+	}
 	file := filepath.Join(t.TempDir(), "backup.coord")
 	out := coordCLI(t, "snapshot", "save", file, "--endpoints", src.Members[1].Client)
 	require.Contains(t, out, "Snapshot saved at "+file)
 	stopLoad()
 	wg.Wait()
-	t.Logf("saved under load: %s (%d writes acknowledged before the save, %d in all)", strings.TrimSpace(out), before, acked.Load())
+	t.Logf("saved under load of %d writers: %s (%d writes in all)", writers, strings.TrimSpace(out), total())
 	_, err = os.Stat(file + ".part")
 	require.True(t, os.IsNotExist(err), "no .part file left")
 	// A second save refuses to overwrite.
@@ -146,7 +162,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("%016x", cl.ClusterID()), st.ClusterID)
 	require.Equal(t, src.Members[1].Name, st.Member)
 	require.Len(t, st.Shards, 2)
-	require.GreaterOrEqual(t, st.Keys, 50+before)
+	require.Greater(t, st.Keys, int64(150))
 
 	// Status of a save of the quiet cluster agrees with the cluster.
 	quiet := filepath.Join(t.TempDir(), "quiet.coord")
@@ -162,6 +178,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	phase("quiet save compared")
 	// Restore into a fresh three-member cluster.
 	restoreStart := time.Now()
+	restoreStartedAfter := restoreStart.Sub(granted)
 	dst := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2, Prepare: func(m *Member, initial string) error {
 		out, err := exec.Command(bin, "snapshot", "restore", file, "--data-dir", m.DataDir, "--name", m.Name, "--initial-cluster", initial).CombinedOutput()
 		if err != nil {
@@ -185,9 +202,17 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		require.Len(t, gr.Kvs, 1)
 		require.Equal(t, fmt.Sprintf("v%d", i), string(gr.Kvs[0].Value))
 	}
-	gr, err := rc.Get(ctx, "load/", coord.WithPrefix(), coord.WithCountOnly())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, gr.Count, before, "every write acknowledged before the save is restored")
+	for w := range before {
+		if before[w] == 0 {
+			continue
+		}
+		gr, err := rc.Get(ctx, fmt.Sprintf("load/%d/%05d", w, before[w]-1))
+		require.NoError(t, err)
+		require.Len(t, gr.Kvs, 1, "writer %d's last write acknowledged before the save is restored", w)
+		gr, err = rc.Get(ctx, fmt.Sprintf("load/%d/", w), coord.WithPrefix(), coord.WithCountOnly())
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, gr.Count, before[w], "writer %d's writes acknowledged before the save are restored", w)
+	}
 
 	phase("keys checked")
 	// The lease, with its TTL started again, and its key.
@@ -197,6 +222,8 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	require.Len(t, tl.Keys, 5, "leased key, lock, election, semaphore and in-flight queue item keys: %q", tl.Keys)
 	require.GreaterOrEqual(t, tl.TTL, int64(ttl)-int64(time.Since(restoreStart).Seconds())-2,
 		"the TTL restarted in full when the new cluster started (the lease was granted %v ago)", time.Since(granted).Round(time.Second))
+	kept := int64(ttl) - int64(time.Since(granted).Seconds()) // had the deadline survived
+	require.Greater(t, tl.TTL, kept+3, "the restored lease has more time left than its old deadline leaves (granted %v before the restore)", restoreStartedAfter.Round(time.Millisecond))
 	_, err = rc.KeepAliveOnce(ctx, g.ID)
 	require.NoError(t, err)
 

@@ -218,13 +218,16 @@ func (s *Core) snapshot(ctx context.Context, _ *Caller, _ *wire.SnapshotRequest,
 		hdr.Shards = append(hdr.Shards, info)
 		parts = append(parts, statemachine.BackupPart{Shard: s.shards[shard], Snap: snap})
 	}
-	w := &snapshotWriter{st: st}
+	w := &snapshotWriter{st: st, ctx: ctx, stopping: s.Stopping}
 	n, err := statemachine.WriteBackup(w, hdr, parts)
 	if err == nil {
 		err = w.flush()
 	}
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, errConnClosed) {
+		switch {
+		case s.Stopping():
+			return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
+		case ctx.Err() != nil || errors.Is(err, errConnClosed):
 			return nil, wire.Errorf(wire.CodeCanceled, "snapshot: the caller went away")
 		}
 		return nil, wire.Errorf(wire.CodeUnavailable, "snapshot: %v", err)
@@ -255,10 +258,15 @@ func (s *Core) prepareBackup(ctx context.Context, shard uint32) (*statemachine.S
 	}
 }
 
-// snapshotWriter cuts the backup into messages of wire.SnapshotChunk bytes.
+// snapshotWriter cuts the backup into messages of wire.SnapshotChunk
+// bytes. It fails once the call's context ends or the member begins to
+// stop, so that a stream nobody reads any more (a cancelled call whose
+// connection lives on) or a stopping member does not go on sending.
 type snapshotWriter struct {
-	st  Stream[wire.SnapshotResponse]
-	buf []byte
+	st       Stream[wire.SnapshotResponse]
+	ctx      context.Context
+	stopping func() bool
+	buf      []byte
 }
 
 func (w *snapshotWriter) Write(p []byte) (int, error) {
@@ -282,6 +290,12 @@ func (w *snapshotWriter) Write(p []byte) (int, error) {
 func (w *snapshotWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
+	}
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.stopping() {
+		return errors.New("the member is stopping")
 	}
 	b := w.buf
 	w.buf = nil

@@ -37,55 +37,10 @@ type conn struct {
 }
 
 func dialConn(ctx context.Context, addr string, cfg *Config, clientID uint64) (*conn, error) {
-	tlsCfg, dialTimeout := cfg.TLS, cfg.DialTimeout
-	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	var nc net.Conn
-	var err error
-	if tlsCfg != nil {
-		td := tls.Dialer{NetDialer: &d, Config: tlsCfg}
-		nc, err = td.DialContext(ctx, "tcp", addr)
-	} else {
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	}
+	nc, fr, hr, err := handshake(ctx, addr, cfg, clientID)
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	// Handshake, synchronously, before the goroutines start.
-	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: clientID,
-		User: cfg.Username, Password: cfg.Password, Token: cfg.Token})
-	b, err := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: hello})
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	deadline := time.Now().Add(dialTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	_ = nc.SetDeadline(deadline)
-	if _, err := nc.Write(b); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	fr := wire.NewFrameReader(nc, wire.MaxResponseFrameSize)
-	var f wire.Frame
-	if err := fr.Read(&f); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
-	}
-	if f.Err != nil {
-		nc.Close()
-		return nil, fromWire(f.Err)
-	}
-	var hr wire.HelloResponse
-	if f.Type != wire.FrameHello || wire.Unmarshal(f.Body, &hr) != nil {
-		nc.Close()
-		return nil, fmt.Errorf("handshake with %s: not a coord server", addr)
-	}
-	_ = nc.SetDeadline(time.Time{})
 	// A response too large to read fails its call alone (readLoop).
 	fr.SkipOversized()
 	c := &conn{
@@ -102,6 +57,61 @@ func dialConn(ctx context.Context, addr string, cfg *Config, clientID uint64) (*
 	go c.readLoop(fr)
 	go c.writeLoop()
 	return c, nil
+}
+
+// handshake dials addr and makes the protocol's handshake, synchronously:
+// the connection, its frame reader and the member's answer.
+func handshake(ctx context.Context, addr string, cfg *Config, clientID uint64) (net.Conn, *wire.FrameReader, *wire.HelloResponse, error) {
+	tlsCfg, dialTimeout := cfg.TLS, cfg.DialTimeout
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	var nc net.Conn
+	var err error
+	if tlsCfg != nil {
+		td := tls.Dialer{NetDialer: &d, Config: tlsCfg}
+		nc, err = td.DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	// Handshake, synchronously, before the goroutines start.
+	hello, _ := wire.Marshal(&wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, ClientID: clientID,
+		User: cfg.Username, Password: cfg.Password, Token: cfg.Token})
+	b, err := wire.AppendFrame(nil, &wire.Frame{Type: wire.FrameHello, Body: hello})
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	deadline := time.Now().Add(dialTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = nc.SetDeadline(deadline)
+	if _, err := nc.Write(b); err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	fr := wire.NewFrameReader(nc, wire.MaxResponseFrameSize)
+	var f wire.Frame
+	if err := fr.Read(&f); err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("handshake with %s: %w", addr, err)
+	}
+	if f.Err != nil {
+		nc.Close()
+		return nil, nil, nil, fromWire(f.Err)
+	}
+	var hr wire.HelloResponse
+	if f.Type != wire.FrameHello || wire.Unmarshal(f.Body, &hr) != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("handshake with %s: not a coord server", addr)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, fr, &hr, nil
 }
 
 func (c *conn) close(err error) {

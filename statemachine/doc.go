@@ -34,6 +34,12 @@
 // one record), the meta record last, under a restoring marker that makes
 // Open empty a half-restored shard (so Dragonboat restores it again).
 //
+// A backup (backup.go) is every shard's snapshot stream in one file, after
+// a header and before a SHA-256: WriteBackup writes it from the snapshots
+// PrepareBackup took, ReadBackup verifies and summarizes it, and
+// RestoreBackup writes it into a new store at applied index 0, without
+// the cluster identity and member registry, for a member of a new cluster.
+//
 // # Compaction
 //
 // Compact deletes, for each key, the versions older than its newest one

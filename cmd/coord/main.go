@@ -108,6 +108,7 @@ the command. Everything after "--" is passed through untouched.
 			authCommand(env),
 			alarmCommand(env),
 			defragCommand(env),
+			snapshotCommand(env),
 			benchCommand(env),
 			versionCommand(env),
 			helpCommand(),

@@ -25,7 +25,7 @@ import (
 // row sent with the client's generic Call (or Stream, for a request that
 // opens a stream) to the members in turn. The methods only root may call
 // (compaction, auth enable and disable, user and role management) have
-// denied rows for user t and allowed rows for root.
+// denied rows for user t and allowed rows for root (backups too).
 
 // tableAs is who sends a row.
 type tableAs int
@@ -368,6 +368,9 @@ func tableRows(f *tableFixture) []tableRow {
 		tableRow{name: "t", method: wire.MethodCompact, want: rowDenied, req: func() any { return &wire.CompactRequest{Revision: f.rev, AllShards: true} }},
 		tableRow{name: "root", method: wire.MethodCompact, as: asRoot, req: func() any { return &wire.CompactRequest{Revision: f.rev, AllShards: true} },
 			okErr: []error{coord.ErrCompacted}},
+
+		tableRow{name: "t", method: wire.MethodSnapshot, want: rowDenied, req: func() any { return &wire.SnapshotRequest{} }},
+		tableRow{name: "root", method: wire.MethodSnapshot, as: asRoot, req: func() any { return &wire.SnapshotRequest{} }},
 
 		tableRow{name: "t", method: wire.MethodAuthenticate, req: func() any { return &wire.AuthenticateRequest{Name: "t", Password: "tpw"} }},
 		tableRow{name: "without a user", method: wire.MethodAuthenticate, as: asAnon, req: func() any { return &wire.AuthenticateRequest{Name: "t", Password: "tpw"} }},

@@ -259,6 +259,9 @@ var authChecks = map[string]authCheck{
 	wire.MethodRoleList:             rootOnly,
 	wire.MethodRoleGrantPermission:  rootOnly,
 	wire.MethodRoleRevokePermission: rootOnly,
+
+	// A backup holds every key, the auth store's included.
+	wire.MethodSnapshot: rootOnly,
 }
 
 func rootOnly(a *authz, _ any) *wire.Error { return a.rootOnly() }

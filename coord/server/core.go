@@ -91,6 +91,10 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	restored, err := checkRestored(cfg)
+	if err != nil {
+		return nil, err
+	}
 	routeRaftLogs(log, cfg.RaftLogLevel)
 
 	store, err := statemachine.OpenStore(filepath.Join(cfg.DataDir, "state"), smConfig(cfg))
@@ -196,6 +200,9 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	s.goBackground(s.runLessor)
 	s.goBackground(s.runClusterIdentity)
 	s.goBackground(s.runQuota)
+	if restored != nil && !restored.Compacted {
+		s.goBackground(s.runRestoredCompaction(restored))
+	}
 	if cfg.AutoCompactionRetention > 0 {
 		s.goBackground(s.runCompactor)
 	}

@@ -119,6 +119,7 @@ var handlers = newHandlerTable(append([]*handler{
 	unary(wire.MethodSemStatus, (*Core).semStatus),
 	unary(wire.MethodAlarm, (*Core).alarmCall),
 	unary(wire.MethodDefrag, (*Core).defragCall),
+	streaming(wire.MethodSnapshot, (*Core).snapshot),
 }, authHandlers()...)...)
 
 // unary registers a handler that answers once.

@@ -161,6 +161,16 @@
 // before anything is proposed or read; the HTTP door serves /status and
 // /debug/pprof to root only while auth is on.
 //
+// Backup and restore (snapshot.go). The snapshot call (wire.MethodSnapshot,
+// and etcd's Maintenance.Snapshot through the etcd door) takes, shard by
+// shard, a linearizable read barrier then a Pebble snapshot, and streams
+// statemachine.WriteBackup's file in messages paced by the door's flow
+// control. Restore builds a new member's data directory from such a file
+// (state at applied index 0, no cluster identity or member registry, a
+// restore marker); a restored member checks the marker's shard count and,
+// on its first start, compacts each shard's Raft log behind a snapshot
+// (one background goroutine, until done or the member stops).
+//
 // LocalCluster (local.go) runs N members inside one process on loopback
 // ports (free ones, or fixed from a base port), their data in a given or
 // temporary directory: the one in-process cluster behind `coord dev`, the

@@ -23,9 +23,9 @@ import (
 // hash of the keyspace at a revision, read through the core from the
 // answering member's replica, so members' hashes compare as etcd's do);
 // Defragment (the core's defrag: a compaction of the member's Pebble
-// files).
-// Hash (of etcd's whole backend), Snapshot, MoveLeader and Downgrade
-// answer Unimplemented with what to do instead.
+// files). Snapshot streams a Coord backup (see Snapshot). Hash (of etcd's
+// whole backend), MoveLeader and Downgrade answer Unimplemented with what
+// to do instead.
 
 var etcdMaintenanceService = etcdService{name: "Maintenance", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdMaintenanceServer{d: d}
@@ -216,10 +216,34 @@ func (m *etcdMaintenanceServer) Hash(context.Context, *pb.HashRequest) (*pb.Hash
 	return nil, status.Error(codes.Unimplemented, "hash: Coord has no etcd backend to hash; use HashKV (etcdctl endpoint hashkv)")
 }
 
-// Snapshot is not served yet: a backup of Coord's data is its own
-// operations issue.
-func (m *etcdMaintenanceServer) Snapshot(*pb.SnapshotRequest, pb.Maintenance_SnapshotServer) error {
-	return status.Error(codes.Unimplemented, "snapshot: not served by Coord's etcd door yet (backups are a separate Coord feature to come)")
+// Snapshot streams a backup of every shard from this member: the same
+// bytes as `coord snapshot save` (wire.MethodSnapshot; root's only while
+// auth is on), which end, as etcd's do, with a SHA-256 of the rest at a
+// file size of 32 modulo 512: `etcdctl snapshot save FILE` checks that
+// and keeps the file, which `coord snapshot status` and `coord snapshot
+// restore` then read (etcdutl cannot: it is no bolt database).
+// RemainingBytes is 0: the size is known only at the end.
+func (m *etcdMaintenanceServer) Snapshot(_ *pb.SnapshotRequest, srv pb.Maintenance_SnapshotServer) error {
+	ctx := srv.Context()
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return err
+	}
+	first := true
+	_, werr := etcdWaitCall[wire.SnapshotRequest, wire.SnapshotResponse](ctx, m.d, cl, wire.MethodSnapshot, &wire.SnapshotRequest{},
+		etcdSendFunc(func(msg any) error {
+			r, ok := msg.(*wire.SnapshotResponse)
+			if !ok {
+				return fmt.Errorf("etcd door: snapshot sent a %T", msg)
+			}
+			out := &pb.SnapshotResponse{Blob: r.Blob}
+			if first {
+				out.Header, out.Version = m.d.shardHeader(0, 0), etcdAPIVersion
+				first = false
+			}
+			return srv.Send(out)
+		}))
+	return m.d.etcdError(cl, werr)
 }
 
 // MoveLeader is not served until Coord's membership changes exist.

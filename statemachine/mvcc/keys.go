@@ -276,3 +276,15 @@ var Comparer = func() *pebble.Comparer {
 	}
 	return &c
 }()
+
+// SnapshotDataVersion reads one record of a shard snapshot (a key of the
+// shard less its 4-byte shard prefix, and its value): for a version of a
+// user key it returns the escaped user key (the same for every version of
+// one key; a key's newest version comes first in key order) and whether
+// the version is a tombstone; ok is false for any other record.
+func SnapshotDataVersion(key, value []byte) (ek []byte, tombstone, ok bool) {
+	if len(key) < 1+2+revisionLen || key[0] != TagData {
+		return nil, false, false
+	}
+	return key[1 : len(key)-revisionLen], isTombstone(value), true
+}

@@ -103,6 +103,10 @@ type Cluster struct {
 type ClusterOptions struct {
 	Members int // default 3
 	Shards  int // default 1
+	// Prepare, when set, is called for each member before its first
+	// start, with the cluster's --initial-cluster (say, to restore a
+	// backup into its data directory).
+	Prepare func(m *Member, initialCluster string) error
 }
 
 // freeAddrs returns n distinct loopback addresses whose ports were free a
@@ -188,6 +192,12 @@ func startCluster(t testing.TB, bin string, o ClusterOptions) (*Cluster, error) 
 	}
 	c.initial = strings.Join(parts, ",")
 	for _, m := range c.Members {
+		if o.Prepare != nil {
+			if err := o.Prepare(m, c.initial); err != nil {
+				c.Net.Close()
+				return nil, fmt.Errorf("fault: preparing %s: %w", m.Name, err)
+			}
+		}
 		c.Start(m)
 	}
 	const timeout = 60 * time.Second

@@ -146,7 +146,7 @@ func TestBarrierRules(t *testing.T) {
 		require.Equal(t, s.state, state(t, h, "B"), "step %d (%s)", i, s.desc)
 	}
 	// Participant keys carry their lease.
-	kv := h.Get(p(11), 0)
+	kv := h.Get(p(12), 0)
 	require.NotNil(t, kv)
 	require.Equal(t, a, kv.Lease)
 }

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,9 +78,20 @@ func TestOldMetaKeepsRevisions(t *testing.T) {
 			require.EqualValues(t, tc.cur, cur)
 			require.EqualValues(t, tc.old.compacted, comp)
 			require.EqualValues(t, tc.cur, h.rng(&wire.RangeRequest{Key: []byte("k")}).Header.Revision)
+			// A snapshot of it (what a lagging member restores) carries the
+			// counter too.
+			other := newHarness(t)
+			other.put("x", "y")
+			require.NoError(t, other.sh.RecoverFromSnapshot(bytes.NewReader(snapshotOf(t, h.sh))))
+			cur, _ = other.sh.Revision()
+			require.EqualValues(t, tc.cur, cur, "restored from a snapshot")
+
 			h.index = tc.old.applied
 			require.EqualValues(t, tc.next, h.put("k", "v").Header.Revision)
 			require.EqualValues(t, tc.next, h.get("k", 0).CreateRevision)
+			other.index = tc.old.applied
+			require.EqualValues(t, tc.next, other.put("k", "v").Header.Revision)
+			require.Equal(t, mustHash(t, h.sh), mustHash(t, other.sh))
 		})
 	}
 }

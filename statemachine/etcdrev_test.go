@@ -56,7 +56,8 @@ func TestEtcdRevisionNumbering(t *testing.T) {
 // TestOldMetaKeepsRevisions: a shard written by a binary that numbered
 // from 0 (first write = 1) keeps its revisions: its meta says where it
 // is and the next write follows it. One that never wrote (meta at 0) is
-// at 1, as it would be had the new binary applied the same log.
+// at 1, as it would be had the new binary applied the same log. A
+// snapshot of such a shard restores with the same counter.
 func TestOldMetaKeepsRevisions(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

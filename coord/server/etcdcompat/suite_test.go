@@ -8,16 +8,20 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // scenario is one entry of the suite: it gets a client of the target
@@ -51,6 +55,8 @@ var scenarios = []scenario{
 	{"Recipes/Barrier", recipeBarrier},
 	{"Recipes/DoubleBarrier", recipeDoubleBarrier},
 	{"Recipes/RWMutex", recipeRWMutex},
+	{"Differences/LeaseGrantWithID", leaseGrantWithID},
+	{"Differences/MaintenanceHashAndStatus", maintenance},
 	{"KV/Compaction", kvCompaction},
 }
 
@@ -999,7 +1005,75 @@ func recipeRWMutex(t *testing.T, tg *target, c *clientv3.Client, p string) {
 	noErr(t, r1.RUnlock())
 }
 
-func kvCompaction(t *testing.T, _ *target, c *clientv3.Client, p string) {
+// leaseGrantWithID: a grant that names its lease ID. etcd grants that
+// ID; Coord assigns lease IDs itself (the top bits name the lease's
+// shard) and refuses with InvalidArgument (README: Lease row).
+func leaseGrantWithID(t *testing.T, tg *target, c *clientv3.Client, p string) {
+	ctx := ctxT(t)
+	id := time.Now().UnixNano() & 0x7fffffffffff
+	r, err := pb.NewLeaseClient(c.ActiveConnection()).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 30, ID: id})
+	if tg.coord {
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "Coord assigns lease IDs") {
+			t.Errorf("Coord: grant with a chosen ID: %v, want InvalidArgument saying Coord assigns lease IDs", err)
+		}
+		return
+	}
+	if err != nil || r.ID != id {
+		t.Fatalf("etcd: grant with ID %d: %v, %v", id, r, err)
+	}
+	must(c.Revoke(ctx, clientv3.LeaseID(id)))
+}
+
+// maintenance: Status answers on every member of both (version 3.6.x, a
+// leader, a db size); Maintenance.Hash is etcd's, and Unimplemented on
+// Coord (README: use HashKV, whose hash is Coord's own — members of one
+// target agree on it).
+func maintenance(t *testing.T, tg *target, c *clientv3.Client, p string) {
+	ctx := ctxT(t)
+	must(c.Put(ctx, p+"k", "v"))
+	at := rev(t, c)
+	var hashes []uint32
+	for _, ep := range tg.endpoints {
+		st := must(c.Status(ctx, ep))
+		if !strings.HasPrefix(st.Version, "3.6.") || st.Leader == 0 || st.DbSize <= 0 || st.Header.MemberId == 0 {
+			t.Errorf("status of %s: version %q, leader %x, db size %d, member %x", ep, st.Version, st.Leader, st.DbSize, st.Header.MemberId)
+		}
+		// HashKV at one revision: every member the same (retry while
+		// a member has not applied it yet).
+		var h *clientv3.HashKVResponse
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var err error
+			h, err = c.HashKV(ctx, ep, at)
+			if err == nil || time.Now().After(deadline) {
+				noErr(t, err)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		hashes = append(hashes, h.Hash)
+	}
+	for _, h := range hashes[1:] {
+		if h != hashes[0] {
+			t.Errorf("HashKV at revision %d differs between members: %x", at, hashes)
+		}
+	}
+	mc := pb.NewMaintenanceClient(c.ActiveConnection())
+	_, err := mc.Hash(ctx, &pb.HashRequest{})
+	if tg.coord {
+		eq(t, "Coord: Hash", status.Code(err), codes.Unimplemented)
+	} else {
+		noErr(t, err)
+	}
+	ml := must(c.MemberList(ctx))
+	eq(t, "members", len(ml.Members), 3)
+	for _, m := range ml.Members {
+		if len(m.ClientURLs) != 1 {
+			t.Errorf("member %s client URLs %v", m.Name, m.ClientURLs)
+		}
+	}
+}
+
+func kvCompaction(t *testing.T, tg *target, c *clientv3.Client, p string) {
 	ctx := ctxT(t)
 	r1 := must(c.Put(ctx, p+"k", "1")).Header.Revision
 	r2 := must(c.Put(ctx, p+"k", "2")).Header.Revision
@@ -1027,5 +1101,24 @@ func kvCompaction(t *testing.T, _ *target, c *clientv3.Client, p string) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("no answer to a watch from a compacted revision")
+	}
+	// A watch from exactly the compact revision: etcd serves it (the
+	// event at r2, then live); Coord's watch needs a revision above the
+	// compact revision and ends it with ErrCompacted (README, "What
+	// differs").
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wc = c.Watch(wctx, p+"k", clientv3.WithRev(r2))
+	select {
+	case wr := <-wc:
+		if tg.coord {
+			if !errors.Is(wr.Err(), rpctypes.ErrCompacted) || wr.CompactRevision != r2 {
+				t.Errorf("Coord: watch from the compact revision: err %v, compact revision %d, want ErrCompacted and %d", wr.Err(), wr.CompactRevision, r2)
+			}
+		} else if wr.Err() != nil || len(wr.Events) == 0 || wr.Events[0].Kv.ModRevision != r2 {
+			t.Errorf("etcd: watch from the compact revision: err %v, events %v, want the event at %d", wr.Err(), wr.Events, r2)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer to a watch from the compact revision")
 	}
 }

@@ -35,7 +35,8 @@ import (
 // Goroutines: each gateway call runs the service's handler on a goroutine
 // of its own (the gateway's handler goroutine reads responses; one more,
 // the gateway's, reads the request body); the handler returns when the
-// request's context ends at the latest, and the call waits for it.
+// request's context ends at the latest (the gateway cancels it when it
+// stops reading), and the door's stop waits for every one (gwStreams).
 
 // registerGatewayWatch serves /v3/watch with s.
 func registerGatewayWatch(mux *runtime.ServeMux, s *etcdWatchServer) error {
@@ -59,7 +60,7 @@ func serverContext(ctx context.Context) context.Context {
 type gatewayWatch struct{ s *etcdWatchServer }
 
 func (g gatewayWatch) Watch(ctx context.Context, _ ...grpc.CallOption) (pb.Watch_WatchClient, error) {
-	st := startGatewayStream[pb.WatchRequest, pb.WatchResponse](ctx, func(ss *gatewayServerStream[pb.WatchRequest, pb.WatchResponse]) error {
+	st := startGatewayStream[pb.WatchRequest, pb.WatchResponse](ctx, &g.s.d.gwStreams, func(ss *gatewayServerStream[pb.WatchRequest, pb.WatchResponse]) error {
 		return g.s.Watch(ss)
 	})
 	return st, nil
@@ -84,7 +85,7 @@ func (g gatewayLease) LeaseLeases(ctx context.Context, in *pb.LeaseLeasesRequest
 }
 
 func (g gatewayLease) LeaseKeepAlive(ctx context.Context, _ ...grpc.CallOption) (pb.Lease_LeaseKeepAliveClient, error) {
-	st := startGatewayStream[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse](ctx, func(ss *gatewayServerStream[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
+	st := startGatewayStream[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse](ctx, &g.s.d.gwStreams, func(ss *gatewayServerStream[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
 		return g.s.LeaseKeepAlive(ss)
 	})
 	return st, nil
@@ -104,7 +105,7 @@ type gatewayStream[Req, Resp any] struct {
 	err        error         // the handler's error, set before done closes
 }
 
-func startGatewayStream[Req, Resp any](ctx context.Context, handler func(*gatewayServerStream[Req, Resp]) error) *gatewayStream[Req, Resp] {
+func startGatewayStream[Req, Resp any](ctx context.Context, wg *sync.WaitGroup, handler func(*gatewayServerStream[Req, Resp]) error) *gatewayStream[Req, Resp] {
 	st := &gatewayStream[Req, Resp]{
 		ctx:        serverContext(ctx),
 		reqs:       make(chan *Req),
@@ -112,7 +113,9 @@ func startGatewayStream[Req, Resp any](ctx context.Context, handler func(*gatewa
 		sendClosed: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		defer close(st.done)
 		st.err = handler(&gatewayServerStream[Req, Resp]{st})
 	}()

@@ -83,6 +83,14 @@ func TestEtcdGatewayWatch(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{" Zm9v YmFy", "DELETE Zm9v "}, got)
+
+	// A member with a gateway watch open stops promptly: the stream's
+	// handler ends with its request.
+	start := time.Now()
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stopCancel()
+	require.NoError(t, tc.Member(0).Stop(stopCtx))
+	require.Less(t, time.Since(start), 8*time.Second)
 }
 
 // TestEtcdGatewayKeepAlive: POST /v3/lease/keepalive -d '{"ID":…}' renews

@@ -104,7 +104,7 @@ func taggedSeeds() []*Command {
 		{ClientID: 0x9e3779b97f4a7c15, Seq: 1234, AckBelow: 1200, Time: 1_764_000_000_123, Sent: 1_764_000_000_100},
 		{ClientID: 1, Seq: 1, AckBelow: 1, Time: 1, Sent: 1},
 		{ClientID: math.MaxUint64, Seq: math.MaxUint64, AckBelow: 1, Time: math.MaxInt64, Sent: math.MinInt64},
-		{ClientID: 5, AckBelow: 9, Time: -7, Sent: 3},        // ack without seq, a negative time
+		{ClientID: 5, AckBelow: 9, Time: -7, Sent: 3},               // ack without seq, a negative time
 		{ClientID: 5, Seq: 3, AckBelow: 9, Sent: 1_764_000_000_000}, // ack above seq, sent without time
 		{Time: math.MinInt64, Sent: math.MaxInt64},
 	}

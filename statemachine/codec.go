@@ -13,6 +13,24 @@ import (
 
 // The log format of commands.
 //
+// Version 2 (current): the byte 2, a flags byte, then the fields the
+// flags mark, in this order:
+//
+//	0x01 ClientID  8 bytes, little-endian (client IDs are random)
+//	0x02 Seq       uvarint
+//	0x04 AckBelow  uvarint of Seq − AckBelow (mod 2⁶⁴; small: the
+//	               client's writes in flight)
+//	0x08 Time      varint (zigzag)
+//	0x10 Sent      varint of Time − Sent (mod 2⁶⁴; small: the age of
+//	               the write when it was proposed)
+//	0x20 Op        uvarint: its number (opnumbers.go)
+//	0x40 Op        uvarint length, then the name (an op without number)
+//	0x80 Body      the rest of the command (the msgpack of the request)
+//
+// A field that is zero is left out (and its flag clear); 0x20 and 0x40
+// exclude each other. Every value decodes back exactly: the deltas are
+// taken modulo 2⁶⁴.
+//
 // Version 1: the byte 1, then a msgpack map of the non-zero fields of the
 // Command:
 //
@@ -21,13 +39,32 @@ import (
 //	"b"   Body (bin: the msgpack of the op's request)
 //
 // Commands of the legacy format (a msgpack map of one field per
-// operation, whose first byte is never 1) are still decoded, see
+// operation, whose first byte is never 1 or 2) are still decoded, see
 // legacy.go. A new format gets a new version byte; the decoders of the
-// older ones stay.
+// older ones stay (logs and snapshots' exactly-once records of earlier
+// builds hold them), so members of this build apply any log. Members of
+// an earlier build cannot apply commands of a later format (they answer
+// them CodeInvalid while the others apply them): upgrade every member
+// of a cluster together, not one at a time.
 
 // commandVersion is the first byte of an encoded command of the current
-// log format.
-const commandVersion = 1
+// log format; commandV1 that of format version 1.
+const (
+	commandVersion = 2
+	commandV1      = 1
+)
+
+// The flags of a command of format version 2: which fields follow.
+const (
+	flagClient = 1 << iota
+	flagSeq
+	flagAck
+	flagTime
+	flagSent
+	flagOpNumber
+	flagOpName
+	flagBody
+)
 
 // errBadCommand is wrapped by the errors of DecodeCommand for a command
 // of the current format that does not decode.
@@ -36,7 +73,7 @@ var errBadCommand = errors.New("statemachine: malformed command")
 // encodeBufs are EncodeCommand's scratch buffers.
 var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// EncodeCommand encodes a command for proposal (log format version 1):
+// EncodeCommand encodes a command for proposal (log format version 2):
 // its body is c.Body, or else the encoding of the request given to
 // NewCommand or Set, written in place.
 func EncodeCommand(c *Command) ([]byte, error) {
@@ -47,71 +84,77 @@ func EncodeCommand(c *Command) ([]byte, error) {
 			encodeBufs.Put(buf)
 		}
 	}()
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(buf)
+	var scratch [binary.MaxVarintLen64]byte
+	uvarint := func(v uint64) { buf.Write(binary.AppendUvarint(scratch[:0], v)) }
+	varint := func(v int64) { buf.Write(binary.AppendVarint(scratch[:0], v)) }
 
-	hasBody := c.Body != nil || c.req != nil
-	n := 0
-	for _, set := range [...]bool{c.ClientID != 0, c.Seq != 0, c.AckBelow != 0, c.Time != 0, c.Sent != 0, c.Op != "", hasBody} {
-		if set {
-			n++
-		}
-	}
+	var flags byte
 	buf.WriteByte(commandVersion)
-	_ = enc.EncodeMapLen(n) // writes to a bytes.Buffer do not fail
-	uintField := func(key string, v uint64) {
-		if v != 0 {
-			_ = enc.EncodeString(key)
-			_ = enc.EncodeUint(v)
-		}
+	buf.WriteByte(0) // the flags, set below
+	if c.ClientID != 0 {
+		flags |= flagClient
+		buf.Write(binary.LittleEndian.AppendUint64(scratch[:0], c.ClientID))
 	}
-	intField := func(key string, v int64) {
-		if v != 0 {
-			_ = enc.EncodeString(key)
-			_ = enc.EncodeInt(v)
-		}
+	if c.Seq != 0 {
+		flags |= flagSeq
+		uvarint(c.Seq)
 	}
-	uintField("cid", c.ClientID)
-	uintField("seq", c.Seq)
-	uintField("ack", c.AckBelow)
-	intField("t", c.Time)
-	intField("snt", c.Sent)
+	if c.AckBelow != 0 {
+		flags |= flagAck
+		uvarint(c.Seq - c.AckBelow)
+	}
+	if c.Time != 0 {
+		flags |= flagTime
+		varint(c.Time)
+	}
+	if c.Sent != 0 {
+		flags |= flagSent
+		varint(c.Time - c.Sent)
+	}
 	if c.Op != "" {
-		_ = enc.EncodeString("op")
-		_ = enc.EncodeString(c.Op)
-	}
-	if hasBody {
-		_ = enc.EncodeString("b")
-		if c.Body != nil {
-			_ = enc.EncodeBytes(c.Body)
+		if n, ok := opNumber[c.Op]; ok {
+			flags |= flagOpNumber
+			uvarint(n)
 		} else {
-			// The request goes straight into the command: a bin32 header
-			// whose length is set once the request is written.
-			at := buf.Len()
-			buf.Write([]byte{0xc6, 0, 0, 0, 0})
-			if err := enc.Encode(c.req); err != nil {
-				return nil, fmt.Errorf("statemachine: encode the request of op %s: %w", c.Op, err)
-			}
-			size := buf.Len() - at - 5
-			if size > math.MaxUint32 {
-				return nil, fmt.Errorf("statemachine: the request of op %s is too large (%d bytes)", c.Op, size)
-			}
-			binary.BigEndian.PutUint32(buf.Bytes()[at+1:], uint32(size))
+			flags |= flagOpName
+			uvarint(uint64(len(c.Op)))
+			buf.WriteString(c.Op)
 		}
 	}
+	switch {
+	case c.Body != nil:
+		flags |= flagBody
+		buf.Write(c.Body)
+	case c.req != nil:
+		// The request goes straight into the command, its last field.
+		flags |= flagBody
+		enc := msgpack.GetEncoder()
+		enc.Reset(buf)
+		err := enc.Encode(c.req)
+		msgpack.PutEncoder(enc)
+		if err != nil {
+			return nil, fmt.Errorf("statemachine: encode the request of op %s: %w", c.Op, err)
+		}
+	}
+	buf.Bytes()[1] = flags
 	return bytes.Clone(buf.Bytes()), nil
 }
 
-// DecodeCommand decodes a proposed command, of the current format or the
-// legacy one, and its request if its op is known (Request). Its Body
+// DecodeCommand decodes a proposed command, of the current format or an
+// earlier one, and its request if its op is known (Request). Its Body
 // aliases b; the request does not. An unknown op is not an error here
 // (applying it is a user error).
 func DecodeCommand(b []byte) (*Command, error) {
-	if len(b) == 0 || b[0] != commandVersion {
+	var c *Command
+	var err error
+	switch {
+	case len(b) > 0 && b[0] == commandVersion:
+		c, err = decodeV2(b[1:])
+	case len(b) > 0 && b[0] == commandV1:
+		c, err = decodeV1(b[1:])
+	default:
 		return decodeLegacy(b)
 	}
-	c, err := decodeV1(b[1:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadCommand, err)
 	}
@@ -122,6 +165,87 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("%w: the body of op %s: %v", errBadCommand, c.Op, err)
 		}
 		c.req = req
+	}
+	return c, nil
+}
+
+// decodeV2 decodes the envelope of a command of format version 2 (after
+// the version byte).
+func decodeV2(b []byte) (*Command, error) {
+	if len(b) == 0 {
+		return nil, errShort
+	}
+	flags := b[0]
+	b = b[1:]
+	if flags&flagOpNumber != 0 && flags&flagOpName != 0 {
+		return nil, errors.New("both an op number and an op name")
+	}
+	var err error
+	uvarint := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			err = errShort
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	varint := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			err = errShort
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	c := &Command{}
+	if flags&flagClient != 0 {
+		if len(b) < 8 {
+			return nil, errShort
+		}
+		c.ClientID = binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	if flags&flagSeq != 0 {
+		c.Seq = uvarint()
+	}
+	if flags&flagAck != 0 && err == nil {
+		c.AckBelow = c.Seq - uvarint()
+	}
+	if flags&flagTime != 0 && err == nil {
+		c.Time = varint()
+	}
+	if flags&flagSent != 0 && err == nil {
+		c.Sent = c.Time - varint()
+	}
+	if flags&flagOpNumber != 0 && err == nil {
+		if n := uvarint(); err == nil {
+			c.Op = opNameOf(n)
+		}
+	}
+	if flags&flagOpName != 0 && err == nil {
+		n := uvarint()
+		if err == nil && n > uint64(len(b)) {
+			err = errShort
+		}
+		if err == nil {
+			if e, ok := ops[string(b[:n])]; ok {
+				c.Op = e.name
+			} else {
+				c.Op = string(b[:n])
+			}
+			b = b[n:]
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if flags&flagBody != 0 {
+		c.Body, b = b[:len(b):len(b)], nil
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%d bytes after the command", len(b))
 	}
 	return c, nil
 }

@@ -28,7 +28,8 @@ import (
 // that no record that may have applied it can have been dropped (see
 // package doc, Exactly-once).
 //
-// Op is a stable name persisted in the log: the core's (OpPut, OpDelete,
+// Op is a stable name persisted in the log (as its number when it has
+// one, opnumbers.go, else as the name): the core's (OpPut, OpDelete,
 // OpTxn, OpCompact, OpLeaseGrant, OpLeaseRevoke, OpLeaseRenew,
 // OpClusterIdentity, OpMemberPublish) or a registered primitive's (lockrules.OpLock, …).
 // Body is the op's request, msgpack-encoded; a proposer that already has
@@ -53,8 +54,8 @@ type Command struct {
 }
 
 // Operations of the core, as named in the log: persisted in every
-// command, never change them. The client-facing ones are the wire method
-// names.
+// command (and their numbers in opNumbers), never change them. The
+// client-facing ones are the wire method names.
 const (
 	OpPut             = "kv.put"           // *wire.PutRequest → *wire.PutResponse
 	OpDelete          = "kv.delete"        // *wire.DeleteRangeRequest → *wire.DeleteRangeResponse

@@ -88,7 +88,11 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	// The same commands in the legacy format, and one with two ops.
+	// The same commands in format 1 and in the legacy format, and one
+	// with two ops.
+	for _, c := range taggedSeeds() {
+		f.Add(encodeV1(f, c))
+	}
 	for _, c := range fuzzSeeds() {
 		if l := toLegacy(c); l != nil {
 			f.Add(encodeLegacy(f, l))
@@ -98,6 +102,8 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0xc1})
 	f.Add([]byte{commandVersion})
+	f.Add([]byte{commandV1})
+	f.Add([]byte{commandVersion, 0xff})
 	// Two stores: each input goes to a fresh shard with the same ID in
 	// both, and the results must be identical.
 	var stores [2]*Store
@@ -182,10 +188,11 @@ func checkResult(t *testing.T, r Result) {
 	}
 }
 
-// TestWriteFuzzCorpus rewrites the v1-seed files of
-// testdata/fuzz/FuzzDecodeCommand from fuzzSeeds when
+// TestWriteFuzzCorpus rewrites the v2-seed files of
+// testdata/fuzz/FuzzDecodeCommand from fuzzSeeds and taggedSeeds when
 // COORD_WRITE_FUZZ_CORPUS is set. (The seed files are commands of the
-// legacy format, written by earlier builds: keep them.)
+// legacy format and the v1-seed files of format 1, written by earlier
+// builds: keep them.)
 func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("COORD_WRITE_FUZZ_CORPUS") == "" {
 		t.Skip("set COORD_WRITE_FUZZ_CORPUS=1 to regenerate the seed corpus")
@@ -194,13 +201,13 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range fuzzSeeds() {
+	for i, c := range append(fuzzSeeds(), taggedSeeds()...) {
 		b, err := EncodeCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("v1-seed-%02d", i)), []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("v2-seed-%02d", i)), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -704,10 +704,28 @@ func stmCounter(t *testing.T, tg *target, c *clientv3.Client, p, name string, is
 	}
 	key := p + name
 	must(c.Put(ctxT(t), key, "0"))
+	// Each worker talks to one member, and an STM's first read may be
+	// answered by that member's replica: wait until every replica has the
+	// key (a lagging member otherwise answers an empty value).
+	cls := make([]*clientv3.Client, workers)
+	for i := range workers {
+		cls[i] = tg.memberClient(t, i)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r, err := cls[i].Get(ctxT(t), key, clientv3.WithSerializable())
+			if err == nil && len(r.Kvs) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member %d has not applied the put of %s after 10s (%v)", i, key, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for i := range workers {
-		cl := tg.memberClient(t, i)
+		cl := cls[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

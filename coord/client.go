@@ -421,27 +421,39 @@ func (c *Client) call(ctx context.Context, method string, req, resp any) error {
 // Status asks the member at endpoint (which need not be one of the
 // client's endpoints) for its status.
 func (c *Client) Status(ctx context.Context, endpoint string) (*StatusResponse, error) {
-	cn, err := dialConn(ctx, endpoint, &c.cfg, c.id)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, endpoint, err)
-	}
-	defer cn.close(ErrClosed)
-	body, _ := wire.Marshal(&wire.StatusRequest{})
-	r, err := cn.unary(ctx, &wire.Frame{Method: wire.MethodStatus, Body: body})
-	if err != nil {
-		if errors.Is(err, errConnBroken) {
-			return nil, fmt.Errorf("%w: %s: connection lost", ErrUnavailable, endpoint)
-		}
-		return nil, ctxError(err)
-	}
-	if r.Err != nil {
-		return nil, fromWire(r.Err)
-	}
 	var resp StatusResponse
-	if err := wire.Unmarshal(r.Body, &resp); err != nil {
-		return nil, fmt.Errorf("%w: bad status response: %v", ErrUnknown, err)
+	if err := c.callEndpoint(ctx, endpoint, wire.MethodStatus, &wire.StatusRequest{}, &resp); err != nil {
+		return nil, err
 	}
 	return &resp, nil
+}
+
+// callEndpoint makes one call to the member at endpoint alone, on a
+// connection of its own, without retries.
+func (c *Client) callEndpoint(ctx context.Context, endpoint, method string, req, resp any) error {
+	cn, err := dialConn(ctx, endpoint, &c.cfg, c.id)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, endpoint, err)
+	}
+	defer cn.close(ErrClosed)
+	body, err := wire.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%w: encode %s: %v", ErrInvalid, method, err)
+	}
+	r, err := cn.unary(ctx, &wire.Frame{Method: method, Body: body})
+	if err != nil {
+		if errors.Is(err, errConnBroken) {
+			return fmt.Errorf("%w: %s: connection lost", ErrUnavailable, endpoint)
+		}
+		return ctxError(err)
+	}
+	if r.Err != nil {
+		return fromWire(r.Err)
+	}
+	if err := wire.Unmarshal(r.Body, resp); err != nil {
+		return fmt.Errorf("%w: bad %s response: %v", ErrUnknown, method, err)
+	}
+	return nil
 }
 
 // currentConn returns the connection calls use now, or nil.

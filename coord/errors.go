@@ -43,6 +43,12 @@ var (
 	// ErrAuthFailed: wrong or missing credentials, or an unknown or
 	// expired token (Config.Username, Password, Token).
 	ErrAuthFailed = errors.New("coord: authentication failed")
+	// ErrNoSpace: a NOSPACE alarm is raised in the cluster (a member's
+	// store grew past its --quota-backend-bytes), so writes that grow
+	// the store are refused until an operator frees space and disarms
+	// the alarm (coord alarm disarm). Reads, deletes, lease revokes and
+	// compaction still work.
+	ErrNoSpace = errors.New("coord: database space exceeded")
 	// ErrClosed is returned by calls on a closed Client.
 	ErrClosed = errors.New("coord: client closed")
 	// ErrNoEndpoints is returned when no endpoint could be reached.
@@ -74,6 +80,7 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeClusterMismatch:  ErrClusterMismatch,
 	wire.CodeAlreadyExists:    ErrAlreadyExists,
 	wire.CodeAuthFailed:       ErrAuthFailed,
+	wire.CodeNoSpace:          ErrNoSpace,
 }
 
 // Error is a server-side error as the client sees it: it prints the

@@ -110,6 +110,7 @@ type applier struct {
 	m         meta                     // the working meta
 	clusterID uint64                   // the working cluster identity
 	members   *[]MemberRecord          // the working member registry, nil: unchanged since the last flush
+	alarms    *[]wire.Alarm            // the working alarms, nil: unchanged since the last flush
 	dirty     map[uint64]*clientRecord // exactly-once records changed since the last flush
 	replayed  bool                     // the entry being applied was answered from its exactly-once record
 	events    []wire.Event
@@ -151,6 +152,10 @@ func (a *applier) flush(rebase bool) error {
 	if a.members != nil {
 		a.sh.members.Store(a.members)
 		a.members = nil
+	}
+	if a.alarms != nil {
+		a.sh.alarms.Store(a.alarms)
+		a.alarms = nil
 	}
 	clear(a.dirty)
 	if rebase {
@@ -316,21 +321,55 @@ func (a *applier) execute(cmd *Command) (Result, error) {
 			return errResult(wire.Errorf(wire.CodeInvalid, "undecodable command"))
 		}
 	}
+	if op.grows != nil && op.grows(req) {
+		if werr := a.noSpace(); werr != nil {
+			return errResult(werr)
+		}
+	}
 	return op.apply(a, req)
 }
 
 // coreOps are the operations of the core: the key-value store, leases and
 // the cluster identity and the member registry.
 var coreOps = map[string]opEntry{
-	OpPut:             coreOp(func(a *applier, r *wire.PutRequest) (Result, error) { return a.put(r) }),
+	OpPut:             coreOp(func(a *applier, r *wire.PutRequest) (Result, error) { return a.put(r) }).growing(growsAlways),
 	OpDelete:          coreOp(func(a *applier, r *wire.DeleteRangeRequest) (Result, error) { return a.deleteRange(r) }),
-	OpTxn:             coreOp(func(a *applier, r *wire.TxnRequest) (Result, error) { return a.txn(r) }),
+	OpTxn:             coreOp(func(a *applier, r *wire.TxnRequest) (Result, error) { return a.txn(r) }).growing(txnGrows),
 	OpCompact:         coreOp(func(a *applier, r *wire.CompactRequest) (Result, error) { return a.compact(r) }),
-	OpLeaseGrant:      coreOp(func(a *applier, r *LeaseGrant) (Result, error) { return a.leaseGrant(r) }),
+	OpLeaseGrant:      coreOp(func(a *applier, r *LeaseGrant) (Result, error) { return a.leaseGrant(r) }).growing(growsAlways),
 	OpLeaseRevoke:     coreOp(func(a *applier, r *LeaseRevoke) (Result, error) { return a.leaseRevoke(r) }),
 	OpLeaseRenew:      coreOp(func(a *applier, r *LeaseRenew) (Result, error) { return a.leaseRenew(r) }),
 	OpClusterIdentity: coreOp(func(a *applier, r *ClusterIdentity) (Result, error) { return a.clusterIdentity(r) }),
 	OpMemberPublish:   coreOp(func(a *applier, r *MemberPublish) (Result, error) { return a.memberPublish(r) }),
+	OpAlarmActivate:   coreOp(func(a *applier, r *AlarmActivate) (Result, error) { return a.alarmActivate(r) }),
+	OpAlarmDeactivate: coreOp(func(a *applier, r *AlarmDeactivate) (Result, error) { return a.alarmDeactivate(r) }),
+}
+
+// Which core operations grow the store (refused while a NOSPACE alarm is
+// raised, alarms.go): a put, a txn with a put in either branch (as etcd
+// decides, whichever branch runs), a lease grant.
+func growsAlways(any) bool { return true }
+
+func txnGrows(req any) bool {
+	r, ok := req.(*wire.TxnRequest)
+	if !ok {
+		return true
+	}
+	for _, ops := range [][]wire.RequestOp{r.Success, r.Failure} {
+		for i := range ops {
+			if ops[i].Put != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// growing returns e marked as growing the store for the requests grows
+// reports.
+func (e opEntry) growing(grows func(any) bool) opEntry {
+	e.grows = grows
+	return e
 }
 
 // coreOp is the opEntry of a core operation on a *Q.

@@ -62,6 +62,18 @@
 // revision, no event, invisible to ranges and watches), in snapshots and
 // in the hash like every record of the shard.
 //
+// # Alarms
+//
+// Every shard keeps the cluster's raised alarms (alarms.go): a member
+// whose store is over its space quota proposes AlarmActivate (NOSPACE, in
+// its name) to every shard, an operator AlarmDeactivate. They are records
+// outside the keyspace like the member registry. While a shard holds a
+// NOSPACE alarm, Apply answers wire.CodeNoSpace, before anything is
+// written, to each command whose op grows the store (opEntry.grows: put,
+// txn with a put, lease grant, and the primitives' ops marked with
+// primitive.Op.Grows); the check comes after the exactly-once lookup, so
+// a retry still gets its first result.
+//
 // # Leases
 //
 // A lease is a record (TTL, renewal count) under the shard's prefix, with

@@ -54,6 +54,8 @@ func fuzzSeeds() []*Command {
 		{Op: OpClusterIdentity, req: &ClusterIdentity{ID: 5}},
 		{Op: OpMemberPublish, req: &MemberPublish{Record: MemberRecord{Name: "n1", NodeID: 1, Client: "c:1"}}},
 		{Op: OpMemberPublish, req: &MemberPublish{Record: MemberRecord{}}},
+		{Op: OpAlarmActivate, req: &AlarmActivate{Alarm: wire.Alarm{Member: "n1", Type: wire.AlarmNoSpace}}},
+		{Op: OpAlarmDeactivate, req: &AlarmDeactivate{}},
 		{Op: "no.such.op", Body: []byte{0x80}},
 		{Op: OpPut, Body: []byte{0xc1}},
 		{},

@@ -46,6 +46,9 @@ type opEntry struct {
 	name   string
 	newReq func() any // a new request to decode the body into
 	apply  func(a *applier, req any) (Result, error)
+	// grows reports whether a request may grow the store (refused while
+	// a NOSPACE alarm is raised); nil: never.
+	grows func(req any) bool
 }
 
 // decode decodes the body of a command of op e into a new request.
@@ -89,7 +92,7 @@ func register(p primitive.Primitive, list []primitive.Primitive) {
 		if _, dup := ops[op.Name]; dup {
 			panic(fmt.Sprintf("statemachine: operation %q of primitive %s is registered twice", op.Name, p.Name))
 		}
-		ops[op.Name] = opEntry{name: op.Name, newReq: op.NewRequest, apply: primitiveOp(op)}
+		ops[op.Name] = opEntry{name: op.Name, newReq: op.NewRequest, apply: primitiveOp(op), grows: op.Grows}
 	}
 	for _, q := range p.Reads {
 		if _, dup := queries[q.Name]; dup {

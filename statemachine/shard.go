@@ -42,6 +42,7 @@ type Shard struct {
 	clock     atomic.Uint64
 	clusterID atomic.Uint64                  // the cluster identity (ClusterIdentity), 0 if none
 	members   atomic.Pointer[[]MemberRecord] // the member registry (members.go), sorted by name
+	alarms    atomic.Pointer[[]wire.Alarm]   // the raised alarms (alarms.go), sorted by type and member
 
 	// clients caches exactly-once records read from or written to the DB.
 	// Owned by the apply loop; always equal to what the DB holds (or
@@ -80,6 +81,9 @@ func (sh *Shard) Open() (uint64, error) {
 		return 0, err
 	}
 	if err := sh.loadMembers(db); err != nil {
+		return 0, err
+	}
+	if err := sh.loadAlarms(db); err != nil {
 		return 0, err
 	}
 	if err := sh.resetLatest(db); err != nil {

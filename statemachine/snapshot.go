@@ -169,6 +169,7 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 		}
 		sh.publish(meta{})
 		sh.members.Store(nil)
+		sh.alarms.Store(nil)
 		if werr := sh.markEmpty(db); werr != nil {
 			return errors.Join(err, werr)
 		}
@@ -182,6 +183,9 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 		return err
 	}
 	if err := sh.loadMembers(db); err != nil {
+		return err
+	}
+	if err := sh.loadAlarms(db); err != nil {
 		return err
 	}
 	if err := sh.resetLatest(db); err != nil {

@@ -21,7 +21,10 @@ var Primitive = primitive.Primitive{
 	Name: "barrier",
 	Root: Root,
 	Ops: []primitive.Op{
-		primitive.NewOp(OpBarrier, ApplyBarrier, barrierHeader),
+		// Hold and Enter write a record; Release, Leave and Wait free or read.
+		primitive.GrowingIf(primitive.NewOp(OpBarrier, ApplyBarrier, barrierHeader), func(r *wire.BarrierRequest) bool {
+			return r.Op == wire.BarrierHold || r.Op == wire.BarrierEnter
+		}),
 	},
 	Reads: []primitive.Read{
 		primitive.NewRead(OpState, func(r primitive.Reader, req *wire.BarrierRequest) (*wire.BarrierResponse, *wire.Error, error) {

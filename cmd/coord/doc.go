@@ -1,6 +1,7 @@
 // Command coord is Coord's single binary: a cluster member (serve, dev)
 // and the command-line client (put, get, del, txn, watch, compact, lease,
-// lock, elect, queue, barrier, semaphore, member, status, bench, version).
+// lock, elect, queue, barrier, semaphore, member, status, alarm, defrag,
+// bench, version).
 // Commands run under lock acquire, elect campaign, barrier enter and
 // semaphore acquire share one guard (runner.go); lock acquire and
 // semaphore acquire are one guarded acquire (guarded.go: session, hold

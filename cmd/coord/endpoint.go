@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -415,7 +416,18 @@ type jsonEndpointStatus struct {
 	IsLearner  bool              `json:"is_learner"`
 	LeaderOf   []uint32          `json:"leader_of_shards"`
 	Shards     []jsonShardStatus `json:"shards"`
+	Alarms     []string          `json:"alarms,omitempty"`
 	Error      string            `json:"error,omitempty"`
+}
+
+// alarmStrings are the alarms a member reports, as etcd lists them in its
+// status's errors: "memberID:ID alarm:NOSPACE".
+func alarmStrings(st *wire.StatusResponse) []string {
+	var out []string
+	for _, al := range st.Alarms {
+		out = append(out, fmt.Sprintf("memberID:%d alarm:%s", wire.EtcdMemberID(al.Member), al.Type))
+	}
+	return out
 }
 
 func printEndpointStatus(w io.Writer, format string, results []endpointResult) error {
@@ -428,6 +440,7 @@ func printEndpointStatus(w io.Writer, format string, results []endpointResult) e
 			}
 			if st := r.status; st != nil {
 				j.PeerAddr, j.ClientAddr, j.Version, j.DBSize = st.PeerAddr, st.ClientAddr, st.Version, st.DBSize
+				j.Alarms = alarmStrings(st)
 				for _, s := range st.Shards {
 					j.Shards = append(j.Shards, jsonShardStatus(s))
 					if s.IsLeader {
@@ -440,23 +453,37 @@ func printEndpointStatus(w io.Writer, format string, results []endpointResult) e
 		return writeJSON(w, out)
 	}
 	var rows [][]string
+	alarms := false
+	for _, r := range results {
+		if r.status != nil && len(r.status.Alarms) > 0 {
+			alarms = true
+		}
+	}
 	for _, r := range results {
 		st := r.status
 		if st == nil {
 			continue
 		}
-		rows = append(rows, []string{
+		var errs []string
+		if alarms { // an ERRORS column, as etcdctl's, only when an alarm is raised
+			errs = []string{strings.Join(alarmStrings(st), "; ")}
+		}
+		rows = append(rows, append([]string{
 			r.endpoint, st.Member, st.Version, humanBytes(st.DBSize), ledShards(st),
 			// Every member votes: learners come with live membership.
 			"false",
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatUint(s.Term, 10) }),
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatUint(s.AppliedIndex, 10) }),
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatInt(s.Revision, 10) }),
-		})
+		}, errs...))
 	}
 	switch format {
 	case formatTable:
-		writeBorderedTable(w, endpointStatusHeader, rows, []bool{false, false, false, true, false, false, true, true, true})
+		header, right := endpointStatusHeader, []bool{false, false, false, true, false, false, true, true, true}
+		if alarms {
+			header, right = append(slices.Clone(header), "ERRORS"), append(right, false)
+		}
+		writeBorderedTable(w, header, rows, right)
 	default:
 		// etcdctl's simple form: one comma-separated line per endpoint.
 		for _, row := range rows {

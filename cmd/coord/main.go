@@ -106,6 +106,8 @@ the command. Everything after "--" is passed through untouched.
 			userCommand(env),
 			roleCommand(env),
 			authCommand(env),
+			alarmCommand(env),
+			defragCommand(env),
 			snapshotCommand(env),
 			benchCommand(env),
 			versionCommand(env),

@@ -58,6 +58,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-keepalive-leases", Usage: "most lease IDs in one keep-alive request", Value: d.MaxKeepAliveLeases, EnvVars: envVars("max-keepalive-leases")},
 		&cli.IntFlag{Name: "max-response-bytes", Usage: "page size in bytes of a range and of a watch message (a larger get is answered in pages the client follows; one key-value over it still goes alone); also bounds what a transaction's reads return", Value: d.MaxResponseBytes, EnvVars: envVars("max-response-bytes")},
 		&cli.IntFlag{Name: "max-txn-range-keys", Usage: "most keys a transaction's reads return together", Value: d.MaxTxnRangeKeys, EnvVars: envVars("max-txn-range-keys")},
+		&cli.Int64Flag{Name: "quota-backend-bytes", Usage: "space quota of the member's store in bytes: past it the member raises a NOSPACE alarm and the cluster refuses writes that grow the store until coord alarm disarm (see coord alarm --help); 0: etcd's default, 2 GiB; negative: no quota", Value: 0, DefaultText: "2147483648 (2 GiB)", EnvVars: envVars("quota-backend-bytes")},
 		&cli.DurationFlag{Name: "auto-compaction-retention", Usage: "keep at least `DURATION` of history, compacting older revisions periodically (0 disables)", EnvVars: envVars("auto-compaction-retention")},
 		&cli.BoolFlag{Name: "enable-pprof", Usage: "serve Go's profiler under /debug/pprof/ on the HTTP port", EnvVars: envVars("enable-pprof")},
 		&cli.StringFlag{Name: "cert-file", Usage: "serve clients over TLS with this certificate `FILE` (PEM); needs --key-file", EnvVars: envVars("cert-file")},
@@ -155,6 +156,7 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.MaxTxnRangeKeys = c.Int("max-txn-range-keys")
 	cfg.EnablePprof = c.Bool("enable-pprof")
 	cfg.AutoCompactionRetention = c.Duration("auto-compaction-retention")
+	cfg.QuotaBackendBytes = c.Int64("quota-backend-bytes")
 	cfg.DedupRetention = c.Duration("dedup-retention")
 	cfg.TLSCertFile = c.String("cert-file")
 	cfg.TLSKeyFile = c.String("key-file")

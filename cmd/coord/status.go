@@ -103,6 +103,15 @@ func printStatus(w io.Writer, format string, results []statusResult) error {
 	} else {
 		writePlainTable(w, statusHeader, rows)
 	}
+	// The alarms, once: every member reports the cluster's.
+	for _, r := range results {
+		if r.resp != nil && len(r.resp.Alarms) > 0 {
+			for _, al := range r.resp.Alarms {
+				fmt.Fprintf(w, "alarm: memberID:%d alarm:%s (member %s): writes that grow the store are refused (see coord alarm --help)\n", wire.EtcdMemberID(al.Member), al.Type, al.Member)
+			}
+			break
+		}
+	}
 	return nil
 }
 
@@ -125,6 +134,7 @@ type jsonStatus struct {
 	Version    string            `json:"version,omitempty"`
 	DBSize     int64             `json:"db_size"`
 	Shards     []jsonShardStatus `json:"shards"`
+	Alarms     []string          `json:"alarms,omitempty"`
 }
 
 func jsonStatusOf(r statusResult) jsonStatus {
@@ -139,5 +149,6 @@ func jsonStatusOf(r statusResult) jsonStatus {
 	for _, s := range r.resp.Shards {
 		j.Shards = append(j.Shards, jsonShardStatus(s))
 	}
+	j.Alarms = alarmStrings(r.resp)
 	return j
 }

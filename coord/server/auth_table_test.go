@@ -228,6 +228,14 @@ func tableRows(f *tableFixture) []tableRow {
 	add(
 		tableRow{name: "status", method: wire.MethodStatus, req: func() any { return &wire.StatusRequest{} }},
 		tableRow{name: "without a user", method: wire.MethodStatus, as: asAnon, want: rowDenied, req: func() any { return &wire.StatusRequest{} }},
+		tableRow{name: "list", method: wire.MethodAlarm, req: func() any { return &wire.AlarmRequest{} }},
+		tableRow{name: "t disarms", method: wire.MethodAlarm, want: rowDenied, req: func() any { return &wire.AlarmRequest{Action: wire.AlarmDeactivate} }},
+		tableRow{name: "t raises", method: wire.MethodAlarm, want: rowDenied, req: func() any {
+			return &wire.AlarmRequest{Action: wire.AlarmActivate, Type: wire.AlarmNoSpace}
+		}},
+		tableRow{name: "root disarms", method: wire.MethodAlarm, as: asRoot, req: func() any { return &wire.AlarmRequest{Action: wire.AlarmDeactivate} }},
+		tableRow{name: "t", method: wire.MethodDefrag, want: rowDenied, req: func() any { return &wire.DefragRequest{} }},
+		tableRow{name: "root", method: wire.MethodDefrag, as: asRoot, req: func() any { return &wire.DefragRequest{} }},
 	)
 
 	// Lease checks: a lease without keys is its granter's; a lease with

@@ -159,6 +159,15 @@ var authChecks = map[string]authCheck{
 	wire.MethodTxn:     typed((*authz).txn),
 	wire.MethodCompact: typed(func(a *authz, _ *wire.CompactRequest) *wire.Error { return a.rootOnly() }),
 	wire.MethodStatus:  typed(func(*authz, *wire.StatusRequest) *wire.Error { return nil }),
+	// Any user may list the alarms; raising, disarming and defrag are
+	// root's (etcd's maintenance calls are admin-only too).
+	wire.MethodAlarm: typed(func(a *authz, r *wire.AlarmRequest) *wire.Error {
+		if r.Action == wire.AlarmGet {
+			return nil
+		}
+		return a.rootOnly()
+	}),
+	wire.MethodDefrag: typed(func(a *authz, _ *wire.DefragRequest) *wire.Error { return a.rootOnly() }),
 	wire.MethodWatch: typed(func(a *authz, r *wire.WatchRequest) *wire.Error {
 		return a.need(wire.KindKV, wire.PermRead, r.Key, r.RangeEnd)
 	}),

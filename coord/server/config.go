@@ -156,6 +156,16 @@ type Config struct {
 	// issued it.
 	AuthTokenTTL time.Duration
 
+	// QuotaBackendBytes is the space quota of the member's store (its
+	// state, not its Raft log): when the store grows past it, the member
+	// raises a NOSPACE alarm in every shard, and the cluster refuses
+	// writes that grow the store until an operator disarms it (quota.go).
+	// 0 is DefaultQuotaBackendBytes (etcd's 2 GiB); negative: no quota.
+	QuotaBackendBytes int64
+	// QuotaCheckInterval is how often the member compares its store's
+	// size with QuotaBackendBytes (0: DefaultQuotaCheckInterval).
+	QuotaCheckInterval time.Duration
+
 	// Logger receives the member's logs, Dragonboat's included (nil: slog.Default()).
 	Logger *slog.Logger
 	// RaftLogLevel is the level Dragonboat's own loggers log at (default warn).
@@ -193,6 +203,10 @@ const (
 	// machines this project is measured on, one Raft group batches best
 	// (see README, "Choosing the shard count"); raise it on more cores.
 	DefaultShards = 1
+	// DefaultQuotaBackendBytes is etcd's default backend quota, 2 GiB;
+	// DefaultQuotaCheckInterval how often a member measures its store.
+	DefaultQuotaBackendBytes  = 2 << 30
+	DefaultQuotaCheckInterval = time.Second
 	// DefaultListenEtcd is etcd's own client address: a plain etcdctl
 	// finds a no-flag member there.
 	DefaultListenEtcd = "127.0.0.1:2379"
@@ -334,6 +348,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestSize < c.MaxKeySize+c.MaxValueSize {
 		errs = append(errs, fmt.Errorf("max request size (%d) must be at least max key size + max value size (%d)", c.MaxRequestSize, c.MaxKeySize+c.MaxValueSize))
+	}
+	if c.QuotaCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("quota check interval must not be negative (0: the default, %s), got %s", DefaultQuotaCheckInterval, c.QuotaCheckInterval))
 	}
 	errs = append(errs, c.validateConnLimits()...)
 	errs = append(errs, c.validateResponseLimits()...)

@@ -28,7 +28,7 @@ import (
 // Call; the core knows nothing of framing, sockets or TLS.
 //
 // Goroutines: per shard a renewer, the lessor loop, the auto-compactor
-// (when enabled), the cluster-identity proposer, all stopped by
+// (when enabled), the quota check (quota.go), the cluster-identity proposer, all stopped by
 // beginStop and waited for by close; the calls' own goroutines are their
 // doors'. Leader information arrives on Dragonboat's event goroutine
 // (LeaderUpdated) and is stored atomically per shard.
@@ -199,6 +199,7 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	}
 	s.goBackground(s.runLessor)
 	s.goBackground(s.runClusterIdentity)
+	s.goBackground(s.runQuota)
 	if restored != nil && !restored.Compacted {
 		s.goBackground(s.runRestoredCompaction(restored))
 	}

@@ -117,6 +117,8 @@ var handlers = newHandlerTable(append([]*handler{
 	streaming(wire.MethodSemAcquire, (*Core).semAcquire),
 	unary(wire.MethodSemRelease, (*Core).semRelease),
 	unary(wire.MethodSemStatus, (*Core).semStatus),
+	unary(wire.MethodAlarm, (*Core).alarmCall),
+	unary(wire.MethodDefrag, (*Core).defragCall),
 	streaming(wire.MethodSnapshot, (*Core).snapshot),
 }, authHandlers()...)...)
 

@@ -6,8 +6,8 @@
 // core.go) and the doors that serve it. The core holds the NodeHost and
 // the shards, propose and read with their retries (raft.go), the watch
 // hub (watch.go), the lessor and renewers (lessor.go, lease.go), the
-// auto-compactor, the cluster identity, the one server-side wait (await)
-// and the handler table; it knows nothing of framing, sockets or TLS.
+// auto-compactor, the space quota and its alarms (quota.go), the cluster
+// identity, the one server-side wait (await) and the handler table; it knows nothing of framing, sockets or TLS.
 // Its entry point is Core.Call(ctx, caller, method, decode, sender). The
 // msgpack door (rpcDoor: rpc.go, tls.go) owns the client listener, the
 // accept loop, framing, the handshake with the cluster-identity check,
@@ -113,7 +113,9 @@
 // Goroutines and what they own. Core: per shard a renewer (owns its
 // batch of keep-alives); the lessor loop (owns the revokes it proposes,
 // at most 256 at once, one goroutine each); the auto-compactor (when
-// enabled); the cluster-identity proposer (identity.go, until shard 0
+// enabled); the quota check (quota.go: measures the store every
+// QuotaCheckInterval and proposes the member's NOSPACE alarm; owns
+// nothing); the cluster-identity proposer (identity.go, until shard 0
 // holds one); per queue with blocked consumers one watcher
 // (dequeuers.go); per withdrawal of a waiter that gave up, one retry
 // loop (owns nothing; ends when it succeeds or the member stops); per

@@ -149,6 +149,8 @@ func (d *etcdDoor) etcdError(cl *Caller, werr *wire.Error) error {
 		return rpctypes.ErrGRPCTimeout
 	case wire.CodeCanceled:
 		return rpctypes.ErrGRPCCanceled
+	case wire.CodeNoSpace:
+		return rpctypes.ErrGRPCNoSpace
 	}
 	return status.Error(etcdCode(werr.Code), werr.Error())
 }

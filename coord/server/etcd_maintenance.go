@@ -17,14 +17,15 @@ import (
 )
 
 // etcd's Maintenance service: Status, from the core's status (what
-// `etcdctl endpoint status` shows); Alarm (Coord has no space quota yet,
-// so there is never an alarm: a list or a disarm answers none); HashKV (a
+// `etcdctl endpoint status` shows, with the raised alarms in Errors as
+// etcd lists them); Alarm (list, raise, disarm: the core's replicated
+// alarms, quota.go); HashKV (a
 // hash of the keyspace at a revision, read through the core from the
 // answering member's replica, so members' hashes compare as etcd's do);
-// Defragment (a no-op success: Coord's store compacts its files itself).
-// Snapshot streams a Coord backup (see Snapshot). Hash (of etcd's whole
-// backend), MoveLeader and Downgrade answer Unimplemented with what to do
-// instead.
+// Defragment (the core's defrag: a compaction of the member's Pebble
+// files). Snapshot streams a Coord backup (see Snapshot). Hash (of etcd's
+// whole backend), MoveLeader and Downgrade answer Unimplemented with what
+// to do instead.
 
 var etcdMaintenanceService = etcdService{name: "Maintenance", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdMaintenanceServer{d: d}
@@ -64,34 +65,82 @@ func (m *etcdMaintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest)
 			out.Errors = append(out.Errors, "etcdserver: no leader")
 		}
 	}
+	for _, al := range st.Alarms {
+		out.Errors = append(out.Errors, fmt.Sprintf("memberID:%d alarm:%s", etcdMemberID(al.Member), al.Type))
+	}
 	out.Header = m.d.shardHeader(0, rev)
 	return out, nil
 }
 
-// Alarm answers that no alarm is raised: listing or disarming answers
-// none; raising one is refused (Coord has no space quota to raise one
-// for yet).
+// Alarm lists, raises or disarms alarms through the core's
+// maintenance.alarm (replicated to every shard): an etcd member ID is
+// the ID the etcd door gives a member's name (MemberList); ACTIVATE with
+// member ID 0 raises the alarm for the answering member, DEACTIVATE with
+// 0 disarms the alarms of every member (and with alarm NONE, of every
+// type), which clientv3's AlarmDisarm also does by listing first.
 func (m *etcdMaintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	if r.Action == pb.AlarmRequest_ACTIVATE {
-		return nil, status.Error(codes.Unimplemented, "alarm: Coord raises no alarms (it has no space quota yet)")
-	}
 	cl, err := m.d.caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
+	req := &wire.AlarmRequest{Type: wire.AlarmType(r.Alarm)}
+	switch r.Action {
+	case pb.AlarmRequest_GET:
+		req.Action = wire.AlarmGet
+	case pb.AlarmRequest_ACTIVATE:
+		req.Action = wire.AlarmActivate
+	case pb.AlarmRequest_DEACTIVATE:
+		req.Action = wire.AlarmDeactivate
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "alarm: unknown action %v", r.Action)
+	}
+	if r.Action != pb.AlarmRequest_GET && r.MemberID != 0 {
+		name, ok := m.memberName(r.MemberID)
+		if !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "alarm: no member has ID %x (etcdctl member list shows them)", r.MemberID)
+		}
+		req.Member = name
+	}
+	resp, werr := etcdCall[wire.AlarmRequest, wire.AlarmResponse](ctx, m.d, cl, wire.MethodAlarm, req)
 	if werr != nil {
 		return nil, m.d.etcdError(cl, werr)
 	}
-	return &pb.AlarmResponse{Header: m.d.shardHeader(0, statusRevision(st))}, nil
+	out := &pb.AlarmResponse{Header: m.d.shardHeader(0, resp.Header.Revision)}
+	for _, al := range resp.Alarms {
+		out.Alarms = append(out.Alarms, &pb.AlarmMember{MemberID: etcdMemberID(al.Member), Alarm: pb.AlarmType(al.Type)})
+	}
+	return out, nil
 }
 
-// Defragment succeeds without doing anything: Coord's store (Pebble)
-// reclaims the space of deleted and compacted data by itself.
+// memberName returns the name of the member whose etcd member ID is id.
+func (m *etcdMaintenanceServer) memberName(id uint64) (string, bool) {
+	if id == etcdMemberID(m.d.core.cfg.Name) {
+		return m.d.core.cfg.Name, true
+	}
+	if ms, err := m.d.core.cfg.members(); err == nil {
+		for _, mb := range ms {
+			if etcdMemberID(mb.Name) == id {
+				return mb.Name, true
+			}
+		}
+	}
+	for _, r := range m.d.core.MemberRecords() {
+		if etcdMemberID(r.Name) == id {
+			return r.Name, true
+		}
+	}
+	return "", false
+}
+
+// Defragment compacts the answering member's store files (the core's
+// maintenance.defrag), as etcd defragments its backend.
 func (m *etcdMaintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	cl, err := m.d.caller(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if _, werr := etcdCall[wire.DefragRequest, wire.DefragResponse](ctx, m.d, cl, wire.MethodDefrag, &wire.DefragRequest{}); werr != nil {
+		return nil, m.d.etcdError(cl, werr)
 	}
 	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
 	if werr != nil {

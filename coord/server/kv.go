@@ -438,6 +438,10 @@ func (s *Core) status() *wire.StatusResponse {
 	if st := s.store; st != nil {
 		out.DBSize = st.DiskSize()
 	}
+	out.Alarms, out.QuotaBytes = s.Alarms(), s.quota()
+	if out.QuotaBytes == 0 {
+		out.QuotaBytes = -1
+	}
 	if ms, err := s.cfg.members(); err == nil {
 		for _, m := range ms {
 			mi := wire.MemberInfo{Name: m.Name, PeerAddr: m.PeerAddr, ID: m.NodeID}

@@ -39,6 +39,7 @@ const (
 	CodeClusterMismatch  Code = 22 // the member belongs to another cluster than the one the client talked to
 	CodeAlreadyExists    Code = 23 // a user or role of that name exists
 	CodeAuthFailed       Code = 24 // wrong or missing credentials, an unknown or expired token
+	CodeNoSpace          Code = 25 // a NOSPACE alarm is raised: writes that grow the store are refused
 )
 
 var codeNames = map[Code]string{
@@ -67,6 +68,7 @@ var codeNames = map[Code]string{
 	CodeClusterMismatch:  "cluster mismatch",
 	CodeAlreadyExists:    "already exists",
 	CodeAuthFailed:       "authentication failed",
+	CodeNoSpace:          "database space exceeded",
 }
 
 func (c Code) String() string {

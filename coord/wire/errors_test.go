@@ -43,6 +43,7 @@ var pinnedCodes = []struct {
 	{"CodeClusterMismatch", CodeClusterMismatch, 22, "cluster mismatch"},
 	{"CodeAlreadyExists", CodeAlreadyExists, 23, "already exists"},
 	{"CodeAuthFailed", CodeAuthFailed, 24, "authentication failed"},
+	{"CodeNoSpace", CodeNoSpace, 25, "database space exceeded"},
 }
 
 // TestCodesPinned fails when a code is renumbered, renamed, inserted

@@ -173,6 +173,10 @@ var methodTable = []Method{
 	{Name: MethodRoleGrantPermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleRevokePermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 
+	// Raising and disarming an alarm are idempotent (set or remove a
+	// record): no exactly-once tag. Defrag is the answering member's own.
+	{Name: MethodAlarm, NewRequest: newOf[AlarmRequest], NewResponse: newOf[AlarmResponse]},
+	{Name: MethodDefrag, NewRequest: newOf[DefragRequest], NewResponse: newOf[DefragResponse]},
 	// A backup streams for as long as the file takes to send: it is not
 	// cut at the server's cap on call duration (Waits, not Resumable).
 	{Name: MethodSnapshot, Waits: true, Streams: true, NewRequest: newOf[SnapshotRequest], NewResponse: newOf[SnapshotResponse]},

@@ -32,6 +32,7 @@ func TestMethodTable(t *testing.T) {
 		MethodUserGrantRole: w, MethodUserRevokeRole: w,
 		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
 		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
+		MethodAlarm: 0, MethodDefrag: 0,
 		MethodSnapshot: wt | st,
 	}
 	seen := map[string]bool{}

@@ -25,6 +25,11 @@ type StatusResponse struct {
 	// Members is the cluster's membership as this member knows it, in
 	// Raft node ID order (absent from servers before it was added).
 	Members []MemberInfo `msgpack:"ms,omitempty"`
+	// Alarms are the alarms raised in the cluster, as this member's
+	// replicas know them; QuotaBytes is the member's backend quota
+	// (--quota-backend-bytes; 0 from servers before it, -1: none).
+	Alarms     []Alarm `msgpack:"al,omitempty"`
+	QuotaBytes int64   `msgpack:"q,omitempty"`
 }
 
 // MemberInfo is one member of the cluster. The addresses of its doors

@@ -23,8 +23,8 @@ var Primitive = primitive.Primitive{
 	Name: kind,
 	Root: Root,
 	Ops: []primitive.Op{
-		primitive.NewOp(OpCampaign, ApplyCampaign, leaderHeader),
-		primitive.NewOp(OpProclaim, ApplyProclaim, leaderHeader),
+		primitive.NewOp(OpCampaign, ApplyCampaign, leaderHeader).Growing(),
+		primitive.NewOp(OpProclaim, ApplyProclaim, leaderHeader).Growing(),
 		primitive.NewOp(OpResign, ApplyResign, leaderHeader),
 	},
 	Reads: []primitive.Read{

@@ -20,7 +20,7 @@ var Primitive = primitive.Primitive{
 	Name: kind,
 	Root: Root,
 	Ops: []primitive.Op{
-		primitive.NewOp(OpLock, ApplyLock, func(r *wire.LockResponse) *wire.ResponseHeader { return &r.Header }),
+		primitive.NewOp(OpLock, ApplyLock, func(r *wire.LockResponse) *wire.ResponseHeader { return &r.Header }).Growing(),
 		primitive.NewOp(OpUnlock, ApplyUnlock, func(r *wire.UnlockResponse) *wire.ResponseHeader { return &r.Header }),
 	},
 	Reads: []primitive.Read{

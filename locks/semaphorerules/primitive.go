@@ -21,7 +21,7 @@ var Primitive = primitive.Primitive{
 	Name: kind,
 	Root: Root,
 	Ops: []primitive.Op{
-		primitive.NewOp(OpAcquire, ApplyAcquire, func(r *wire.SemaphoreAcquireResponse) *wire.ResponseHeader { return &r.Header }),
+		primitive.NewOp(OpAcquire, ApplyAcquire, func(r *wire.SemaphoreAcquireResponse) *wire.ResponseHeader { return &r.Header }).Growing(),
 		primitive.NewOp(OpRelease, ApplyRelease, func(r *wire.SemaphoreReleaseResponse) *wire.ResponseHeader { return &r.Header }),
 	},
 	Reads: []primitive.Read{

@@ -21,8 +21,8 @@ var Primitive = primitive.Primitive{
 	Name: "queue",
 	Root: Root,
 	Ops: []primitive.Op{
-		primitive.NewOp(OpEnqueue, ApplyEnqueue, func(r *wire.EnqueueResponse) *wire.ResponseHeader { return &r.Header }),
-		primitive.NewOp(OpDequeue, ApplyDequeue, func(r *wire.DequeueResponse) *wire.ResponseHeader { return &r.Header }),
+		primitive.NewOp(OpEnqueue, ApplyEnqueue, func(r *wire.EnqueueResponse) *wire.ResponseHeader { return &r.Header }).Growing(),
+		primitive.NewOp(OpDequeue, ApplyDequeue, func(r *wire.DequeueResponse) *wire.ResponseHeader { return &r.Header }).Growing(),
 		primitive.NewOp(OpAck, ApplyAck, func(r *wire.AckResponse) *wire.ResponseHeader { return &r.Header }),
 	},
 	Reads: []primitive.Read{

@@ -41,6 +41,9 @@ const (
 	// TagRestoring marks a snapshot restore committed in parts and not yet
 	// finished (owned by package statemachine): [shard][TagRestoring].
 	TagRestoring byte = 'r'
+	// TagAlarm marks a raised alarm (owned by package statemachine, kept
+	// in every shard): [shard][TagAlarm][alarm type][member name].
+	TagAlarm byte = 'x'
 )
 
 // The escaping of user keys inside data keys. A 0x00 byte of the user key
@@ -96,6 +99,16 @@ func (s Space) MemberKey(name string) []byte { return append(s.tagged(TagMember)
 // MemberBounds returns the bounds [lower, upper) of all member records.
 func (s Space) MemberBounds() (lower, upper []byte) {
 	return s.tagged(TagMember), s.tagged(TagMember + 1)
+}
+
+// AlarmKey returns the key of the alarm of type typ raised by member.
+func (s Space) AlarmKey(typ byte, member string) []byte {
+	return append(append(s.tagged(TagAlarm), typ), member...)
+}
+
+// AlarmBounds returns the bounds [lower, upper) of all alarm records.
+func (s Space) AlarmBounds() (lower, upper []byte) {
+	return s.tagged(TagAlarm), s.tagged(TagAlarm + 1)
 }
 
 // CompactingKey returns the key of the unfinished-compaction marker.

@@ -95,6 +95,30 @@ type Op struct {
 	Apply func(st LeaseStore, req any) (resp any, werr *wire.Error, err error)
 	// Header returns the header field of a response Apply returned.
 	Header func(resp any) *wire.ResponseHeader
+	// Grows reports whether a request (a value NewRequest returned) may
+	// grow the store: while a NOSPACE alarm is raised (the space quota
+	// of a member is exceeded) the state machine refuses such a command
+	// with wire.CodeNoSpace before Apply runs. nil: never (the op
+	// releases, acknowledges or only reads). Set it with Growing or
+	// GrowingIf.
+	Grows func(req any) bool
+}
+
+// Growing returns op marked as growing the store with every request
+// (refused while a NOSPACE alarm is raised).
+func (op Op) Growing() Op {
+	op.Grows = func(any) bool { return true }
+	return op
+}
+
+// GrowingIf returns op marked as growing the store with the requests
+// grows reports (refused while a NOSPACE alarm is raised); op takes *Q.
+func GrowingIf[Q any](op Op, grows func(*Q) bool) Op {
+	op.Grows = func(req any) bool {
+		q, ok := req.(*Q)
+		return !ok || grows(q)
+	}
+	return op
 }
 
 // Read is one read-only query of a primitive.

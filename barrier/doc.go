@@ -73,17 +73,18 @@
 //
 // # Worked example
 //
-// Leases A, B, C of the shard of "batch":
+// On a fresh shard (at revision 1), with leases A, B, C of the shard of
+// "batch":
 //
-//	rev 1  Hold batch                    put g: Wait blocks
-//	rev 2  Release batch                 delete g: every Wait returns
-//	rev 3  Enter batch, Count 3, A       put p/3 (lease A) → {Key p/3, Participants 1}
-//	rev 4  Enter batch, Count 3, B       put p/4 (lease B) → {p/4, 2}
-//	rev 5  Enter batch, Count 3, C       put p/5 (lease C), put r="3"
-//	                                     → {p/5, 3, Ready}: all three pass Enter
-//	rev 6  Leave batch p/3               delete p/3 → {Participants 2, Ready}
-//	rev 7  Leave batch p/4               delete p/4 → {1, Ready}: A and B wait in Leave
-//	rev 8  revoke C (C crashed)          delete p/5, delete r: A and B pass Leave
+//	rev 2  Hold batch                    put g: Wait blocks
+//	rev 3  Release batch                 delete g: every Wait returns
+//	rev 4  Enter batch, Count 3, A       put p/4 (lease A) → {Key p/4, Participants 1}
+//	rev 5  Enter batch, Count 3, B       put p/5 (lease B) → {p/5, 2}
+//	rev 6  Enter batch, Count 3, C       put p/6 (lease C), put r="3"
+//	                                     → {p/6, 3, Ready}: all three pass Enter
+//	rev 7  Leave batch p/4               delete p/4 → {Participants 2, Ready}
+//	rev 8  Leave batch p/5               delete p/5 → {1, Ready}: A and B wait in Leave
+//	rev 9  revoke C (C crashed)          delete p/6, delete r: A and B pass Leave
 //
 // # Determinism
 //

@@ -189,7 +189,10 @@
 //
 // Leases A, B, C and D of the shard of "cfg"; oN and sN are the owner
 // key and the shared marker of revision N, g(oN, T, X) a grant (a Holder
-// record with Key oN, Token T, Lease X), h the holder record:
+// record with Key oN, Token T, Lease X), h the holder record. Revisions
+// are counted from 1 at the lock's first command, as the test's memory
+// store does (on a fresh shard, whose first write is revision 2, each is
+// one higher):
 //
 //	rev 1 Lock cfg, Shared, lease A, "reader-a"  put o1, s1=g(o1,1,A), h={o1, 1, A, 1, "reader-a"}
 //	                                             → {Key: o1, Token: 1}: A reads

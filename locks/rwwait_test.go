@@ -68,35 +68,35 @@ func TestRWLockWaitGrant(t *testing.T) {
 	h := smtest.New(t)
 	d := applyDriver{h}
 	a, b, c, e := h.Grant(10), h.Grant(10), h.Grant(10), h.Grant(10)
-	d.lock(rlock("L", a, "a"))          // 1: a reads
-	rb, _ := d.lock(wlock("L", b, "b")) // 2: b waits
-	rc, _ := d.lock(rlock("L", c, "c")) // 3: c waits behind b
-	re, _ := d.lock(rlock("L", e, "e")) // 4: e waits behind b
+	d.lock(rlock("L", a, "a"))          // 2: a reads
+	rb, _ := d.lock(wlock("L", b, "b")) // 3: b waits
+	rc, _ := d.lock(rlock("L", c, "c")) // 4: c waits behind b
+	re, _ := d.lock(rlock("L", e, "e")) // 5: e waits behind b
 	var evs replayEvents
 	record := func(cmd *statemachine.Command) {
 		_, ev := h.Do(cmd, nil)
 		evs = append(evs, ev...)
 	}
-	record(unlockCmd("L", lockrules.OwnerKey("L", 1), a)) // 5: b writes
-	record(unlockCmd("L", re.Key, e))                     // 6: e gives up
-	record(unlockCmd("L", rb.Key, b))                     // 7: c reads
+	record(unlockCmd("L", lockrules.OwnerKey("L", 2), a)) // 6: b writes
+	record(unlockCmd("L", re.Key, e))                     // 7: e gives up
+	record(unlockCmd("L", rb.Key, b))                     // 8: c reads
 
 	wait := func(key []byte, from int64, shared bool) (lockrules.Holder, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return locks.WaitHolder(ctx, evs, lockrules.Prefix("L"), lockrules.GrantKey("L", key, shared), key, from, lockrules.DecodeGrant)
 	}
-	g, err := wait(rb.Key, 3, false)
+	g, err := wait(rb.Key, 4, false)
 	require.NoError(t, err)
 	require.Equal(t, rb.Key, g.Key)
-	require.Equal(t, int64(5), g.Token, "the writer, by the holder record")
+	require.Equal(t, int64(6), g.Token, "the writer, by the holder record")
 
-	g, err = wait(rc.Key, 4, true)
+	g, err = wait(rc.Key, 5, true)
 	require.NoError(t, err)
-	require.Equal(t, lockrules.Holder{Key: rc.Key, Token: 7, Lease: c}, g, "the reader, by its marker")
-	_, err = wait(rc.Key, 8, true)
+	require.Equal(t, lockrules.Holder{Key: rc.Key, Token: 8, Lease: c}, g, "the reader, by its marker")
+	_, err = wait(rc.Key, 9, true)
 	require.EqualError(t, err, "locks: event stream ended", "granted before the wait began: the server's first read sees it")
 
-	_, err = wait(re.Key, 5, true)
+	_, err = wait(re.Key, 6, true)
 	require.ErrorIs(t, err, locks.ErrOwnerRemoved)
 }

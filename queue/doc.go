@@ -132,23 +132,24 @@
 //
 // # Worked example
 //
-// Consumer leases A and B of the shard of "jobs"; vN are the visibility
-// leases the Dequeues grant, RN the receipts their members drew:
+// On a fresh shard (at revision 1), with consumer leases A and B of the
+// shard of "jobs"; vN are the visibility leases the Dequeues grant, RN the
+// receipts their members drew:
 //
-//	rev 1  Enqueue jobs [x y z] max 2   put r/1 r/2 r/3, m={Next 4, Fresh 1, Ready 3}
+//	rev 2  Enqueue jobs [x y z] max 2   put r/1 r/2 r/3, m={Next 4, Fresh 1, Ready 3}
 //	                                    → Seqs [1 2 3]
-//	rev 2  Dequeue jobs, A, 30s, R1     grant v1 (TTL 30), delete r/1, put f/1 (lease v1,
+//	rev 3  Dequeue jobs, A, 30s, R1     grant v1 (TTL 30), delete r/1, put f/1 (lease v1,
 //	                                    hash(R1)), put c/1 (lease A), m={4, 2, 2, InFlight 1}
 //	                                    → {Seq 1, "x", Deliveries 1, Receipt R1}
-//	rev 3  Dequeue jobs, B, 30s, R2     v2; r/2 → f/2 (v2), c/2 (B) → {2, "y", 1, R2}
+//	rev 4  Dequeue jobs, B, 30s, R2     v2; r/2 → f/2 (v2), c/2 (B) → {2, "y", 1, R2}
 //	       Ack jobs 2 (delivery 1, R1)  wire.CodeNotOwner: R1 is not item 2's receipt;
 //	                                    nothing written
-//	rev 4  Ack jobs 2 (delivery 1, R2)  delete f/2 c/2, revoke v2: done with y
-//	rev 5  revoke v1 (30 s passed)      delete f/1 (v1's key); KeyDeleted: delete c/1,
+//	rev 5  Ack jobs 2 (delivery 1, R2)  delete f/2 c/2, revoke v2: done with y
+//	rev 6  revoke v1 (30 s passed)      delete f/1 (v1's key); KeyDeleted: delete c/1,
 //	                                    put r/1={deliveries 1}, m={4, 3, Ready 2, 0,
 //	                                    RetLow 1}: x is back, ahead of z
-//	rev 6  Dequeue jobs, B, 30s, R3     v3; r/1 → f/1, c/1 → {1, "x", 2, R3}
-//	rev 7  revoke B (B crashed)         delete c/1 (B's key); KeyDeleted: delete f/1,
+//	rev 7  Dequeue jobs, B, 30s, R3     v3; r/1 → f/1, c/1 → {1, "x", 2, R3}
+//	rev 8  revoke B (B crashed)         delete c/1 (B's key); KeyDeleted: delete f/1,
 //	                                    revoke v3; x has had its 2 deliveries: put
 //	                                    dead/r/1={x}, dead/m={Next 2, Fresh 1, Ready 1}
 //	       Dequeue jobs.dead ...        → {1, "x", 1}, an ordinary queue

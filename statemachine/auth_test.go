@@ -63,23 +63,23 @@ func TestAuthStoreThroughTheStateMachine(t *testing.T) {
 	}
 	var st wire.AuthStatusResponse
 	decodeOK(t, h.apply1(NewCommand(wire.MethodAuthEnable, &wire.AuthRequest{})), &st)
-	require.Equal(t, wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 9}, Enabled: true, Revision: 9}, st)
+	require.Equal(t, wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 10}, Enabled: true, Revision: 9}, st)
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 9, cur, "one shard revision per change")
+	require.EqualValues(t, 10, cur, "one shard revision per change (the auth store's own revision counts from 0)")
 
 	werr := decodeErr(t, h.apply1(NewCommand(wire.MethodUserDelete, &wire.UserRequest{Name: "root"})))
 	require.Equal(t, wire.CodeInvalid, werr.Code)
 	werr = decodeErr(t, h.apply1(NewCommand(wire.MethodUserAdd, &wire.UserRequest{Name: "bob", Password: "secret"})))
 	require.Equal(t, wire.CodeInvalid, werr.Code)
 	cur, _ = h.sh.Revision()
-	require.EqualValues(t, 9, cur, "a refused op makes no revision")
+	require.EqualValues(t, 10, cur, "a refused op makes no revision")
 
 	resp, err := h.sh.Query(wire.MethodUserGet, &wire.UserRequest{Name: "alice"})
 	require.NoError(t, err)
-	require.Equal(t, &wire.UserResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 9}, Roles: []string{"app"}}, resp)
+	require.Equal(t, &wire.UserResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 10}, Roles: []string{"app"}}, resp)
 	resp, err = h.sh.Query(wire.MethodAuthStatus, &wire.AuthRequest{})
 	require.NoError(t, err)
-	require.Equal(t, &wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 9}, Enabled: true, Revision: 9}, resp)
+	require.Equal(t, &wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 10}, Enabled: true, Revision: 9}, resp)
 	_, err = h.sh.Query(wire.MethodRoleGet, &wire.RoleRequest{Name: "nope"})
 	var notFound *wire.Error
 	require.ErrorAs(t, err, &notFound)
@@ -109,7 +109,7 @@ func TestAuthStoreThroughTheStateMachine(t *testing.T) {
 
 	// The restored shard goes on from the same auth revision.
 	decodeOK(t, other.apply1(NewCommand(wire.MethodAuthDisable, &wire.AuthRequest{})), &st)
-	require.Equal(t, wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 10}, Revision: 10}, st)
+	require.Equal(t, wire.AuthStatusResponse{Header: wire.ResponseHeader{Shard: wire.AuthShard, Revision: 11}, Revision: 10}, st)
 }
 
 // TestAuthStoreOnlyInAuthShard: the auth store's ops are refused in any

@@ -108,7 +108,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	require.Equal(t, cur0, cur)
 	require.Equal(t, "2", string(r0.get("a", 0).Value))
 	require.Nil(t, r0.get("b", 0))
-	require.Equal(t, "1", string(r0.get("a", 1).Value), "history is kept")
+	require.Equal(t, "1", string(r0.get("a", r0.get("a", 0).CreateRevision).Value), "history is kept (the first put, at a's create revision)")
 	leases, err := r0.sh.Leases()
 	require.NoError(t, err)
 	require.Len(t, leases, 1)

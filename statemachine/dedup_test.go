@@ -25,13 +25,13 @@ func TestExactlyOnce(t *testing.T) {
 	require.Equal(t, rs[0], r[0])
 	require.Empty(t, events)
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 1, cur)
+	require.EqualValues(t, 2, cur)
 	require.EqualValues(t, 1, h.get("a", 0).Version)
 
 	// Another client's seq 1 is a different command.
 	var p wire.PutResponse
 	decodeOK(t, h.apply1(putCmd(2, 1, 0, "a", "y")), &p)
-	require.EqualValues(t, 2, p.Header.Revision)
+	require.EqualValues(t, 3, p.Header.Revision)
 
 	// Errors are remembered too.
 	bad := &Command{ClientID: 1, Seq: 2, Op: OpPut, req: &wire.PutRequest{Key: []byte(ReservedPrefix + "x")}}
@@ -51,7 +51,7 @@ func TestExactlyOnce(t *testing.T) {
 	// Seq 5 was not acknowledged: its first result comes back.
 	r5 := h.apply1(putCmd(1, 5, 5, "b", "5"))
 	decodeOK(t, r5, &p)
-	require.EqualValues(t, 3, p.Header.Revision)
+	require.EqualValues(t, 4, p.Header.Revision)
 	require.Equal(t, "4", string(h.get("b", 0).Value), "not applied again")
 
 	// The table survives a restart of the store and answers the same.
@@ -106,7 +106,7 @@ func TestExactlyOnceEviction(t *testing.T) {
 	// Client 1 was forgotten: its retry is applied again.
 	var p wire.PutResponse
 	decodeOK(t, apply(4101, putCmd(1, 1, 0, "a", "1")), &p)
-	require.EqualValues(t, 5, p.Header.Revision)
+	require.EqualValues(t, 6, p.Header.Revision)
 	require.EqualValues(t, 2, h.get("a", 0).Version)
 
 	// Eviction inside a batch, with records touched earlier in the batch.

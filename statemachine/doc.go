@@ -123,8 +123,37 @@
 // Apply uses no clock, no randomness and no goroutines, and never depends
 // on map order: the same entries give the same bytes in the store, the
 // same results and the same events on every member, whatever the batch
-// boundaries (Shard.Hash checks it). Revisions: an empty shard is at 0,
-// the first write makes revision 1 (see mvcc.Revision).
+// boundaries (Shard.Hash checks it).
+//
+// # Revisions
+//
+// Revisions are numbered as etcd numbers them: an empty shard is at
+// revision 1 (mvcc.InitialRevision), readable and watchable from 1, the
+// first write makes revision 2, and nothing is compacted (compacted
+// revision 0), so compacting a fresh shard at 1 succeeds (see
+// mvcc.Revision). Each shard of a cluster counts from 1 on its own. The
+// numbering lives in the state, not in the code that reads it: a shard
+// without a meta record starts at 1, and the meta record stores the
+// current revision as is.
+//
+// Shards written by binaries before this numbering (their empty shard was
+// at 0, their first write made 1) keep their revisions: their meta record
+// has the same format and says where each shard is, so data directories
+// and snapshots made by those binaries go on from their own counter, and
+// lock tokens and election terms (revisions) keep increasing. A shard of
+// theirs that never wrote (meta at 0) reads as at 1: its keyspace is empty
+// either way, and 1 is where this binary puts the same log. What does not
+// carry over is a replay from its first entry of a log those binaries
+// wrote, when it had writes: applied by this binary, the same entries get
+// revisions one higher than on the members that applied them then (the
+// hash of the shards differs). A member replays from the first entry only
+// when it has no state machine data while the Raft log still holds entry 1
+// (the server compacts the log after each Raft snapshot, every
+// server.Config.SnapshotEntries entries, 10,000 by default; after that a
+// member catches up from a snapshot, which carries the meta). So upgrade
+// the members from their data directories, all together, and do not start
+// a member with an empty data directory in a cluster whose log still
+// holds entries from before this numbering.
 //
 // # Exactly-once
 //

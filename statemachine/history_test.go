@@ -81,20 +81,20 @@ func TestHistory(t *testing.T) {
 		}
 		all = append(all, evs...)
 	}
-	do(leasePut("a", "1", 0))                                                   // 1
-	do(leasePut("b", "1", 0))                                                   // 2
-	do(leasePut("a", "2", l))                                                   // 3
-	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a")}}) // 4
-	do(leasePut("ab", "1", l))                                                  // 5
-	do(leasePut("c", "1", 0))                                                   // 6
-	do(leasePut("a", "3", 0))                                                   // 7
-	do(&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{     // 8
+	do(leasePut("a", "1", 0))                                                   // 2
+	do(leasePut("b", "1", 0))                                                   // 3
+	do(leasePut("a", "2", l))                                                   // 4
+	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a")}}) // 5
+	do(leasePut("ab", "1", l))                                                  // 6
+	do(leasePut("c", "1", 0))                                                   // 7
+	do(leasePut("a", "3", 0))                                                   // 8
+	do(&Command{Op: OpTxn, req: &wire.TxnRequest{Success: []wire.RequestOp{     // 9
 		{Put: &wire.PutRequest{Key: []byte("c"), Value: []byte("2")}},
 		{Put: &wire.PutRequest{Key: []byte("b"), Value: []byte("2")}},
 	}}})
-	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("b"), RangeEnd: []byte("d")}}) // 9
-	do(revokeCmd(l))                                                                                   // 10: ab
-	do(leasePut("a", "4", 0))                                                                          // 11
+	do(&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("b"), RangeEnd: []byte("d")}}) // 10
+	do(revokeCmd(l))                                                                                   // 11: ab
+	do(leasePut("a", "4", 0))                                                                          // 12
 	all = normalize(all)
 	require.Len(t, all, 13)
 
@@ -107,27 +107,27 @@ func TestHistory(t *testing.T) {
 		wantRevs []int64 // revisions of the events expected, in order
 		wantMore bool
 	}{
-		{name: "single key", key: "a", from: 1, to: 11, withPrev: true, wantRevs: []int64{1, 3, 4, 7, 11}},
-		{name: "single key, window", key: "a", from: 2, to: 7, withPrev: true, wantRevs: []int64{3, 4, 7}},
-		{name: "single key, no prev", key: "a", from: 1, to: 11, wantRevs: []int64{1, 3, 4, 7, 11}},
-		{name: "missing key", key: "zz", from: 1, to: 11, wantRevs: nil},
-		{name: "prefix", key: "a", end: "b", from: 1, to: 11, withPrev: true, wantRevs: []int64{1, 3, 4, 5, 7, 10, 11}},
-		{name: "from key", key: "b", end: "\x00", from: 1, to: 11, withPrev: true, wantRevs: []int64{2, 6, 8, 8, 9, 9}},
-		{name: "everything", key: "\x00", end: "\x00", from: 1, to: 11, withPrev: true,
-			wantRevs: []int64{1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 11}},
-		{name: "prev older than from", key: "\x00", end: "\x00", from: 8, to: 10, withPrev: true, wantRevs: []int64{8, 8, 9, 9, 10}},
-		{name: "clamped to current", key: "a", from: 5, to: 1000, withPrev: true, wantRevs: []int64{7, 11}},
-		{name: "from below 1", key: "a", from: -3, to: 3, withPrev: true, wantRevs: []int64{1, 3}},
-		{name: "to before from", key: "a", from: 5, to: 4, wantRevs: nil},
-		{name: "empty range", key: "b", end: "a", from: 1, to: 11, wantRevs: nil},
-		{name: "limit cuts between revisions", key: "\x00", end: "\x00", from: 1, to: 11, limit: 8,
-			wantRevs: []int64{1, 2, 3, 4, 5, 6, 7}, wantMore: true},
-		{name: "limit inside the first revision returns it whole", key: "\x00", end: "\x00", from: 8, to: 11, limit: 1,
-			wantRevs: []int64{8, 8}, wantMore: true},
-		{name: "limit at a revision boundary", key: "\x00", end: "\x00", from: 8, to: 11, limit: 4,
-			wantRevs: []int64{8, 8, 9, 9}, wantMore: true},
-		{name: "limit not reached", key: "a", from: 1, to: 11, limit: 5, wantRevs: []int64{1, 3, 4, 7, 11}},
-		{name: "whole last revision exceeds limit", key: "\x00", end: "\x00", from: 9, to: 9, limit: 1, wantRevs: []int64{9, 9}},
+		{name: "single key", key: "a", from: 2, to: 12, withPrev: true, wantRevs: []int64{2, 4, 5, 8, 12}},
+		{name: "single key, window", key: "a", from: 3, to: 8, withPrev: true, wantRevs: []int64{4, 5, 8}},
+		{name: "single key, no prev", key: "a", from: 2, to: 12, wantRevs: []int64{2, 4, 5, 8, 12}},
+		{name: "missing key", key: "zz", from: 2, to: 12, wantRevs: nil},
+		{name: "prefix", key: "a", end: "b", from: 2, to: 12, withPrev: true, wantRevs: []int64{2, 4, 5, 6, 8, 11, 12}},
+		{name: "from key", key: "b", end: "\x00", from: 2, to: 12, withPrev: true, wantRevs: []int64{3, 7, 9, 9, 10, 10}},
+		{name: "everything", key: "\x00", end: "\x00", from: 2, to: 12, withPrev: true,
+			wantRevs: []int64{2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 10, 11, 12}},
+		{name: "prev older than from", key: "\x00", end: "\x00", from: 9, to: 11, withPrev: true, wantRevs: []int64{9, 9, 10, 10, 11}},
+		{name: "clamped to current", key: "a", from: 6, to: 1001, withPrev: true, wantRevs: []int64{8, 12}},
+		{name: "from below 1", key: "a", from: -3, to: 4, withPrev: true, wantRevs: []int64{2, 4}},
+		{name: "to before from", key: "a", from: 6, to: 5, wantRevs: nil},
+		{name: "empty range", key: "b", end: "a", from: 2, to: 12, wantRevs: nil},
+		{name: "limit cuts between revisions", key: "\x00", end: "\x00", from: 2, to: 12, limit: 8,
+			wantRevs: []int64{2, 3, 4, 5, 6, 7, 8}, wantMore: true},
+		{name: "limit inside the first revision returns it whole", key: "\x00", end: "\x00", from: 9, to: 12, limit: 1,
+			wantRevs: []int64{9, 9}, wantMore: true},
+		{name: "limit at a revision boundary", key: "\x00", end: "\x00", from: 9, to: 12, limit: 4,
+			wantRevs: []int64{9, 9, 10, 10}, wantMore: true},
+		{name: "limit not reached", key: "a", from: 2, to: 12, limit: 5, wantRevs: []int64{2, 4, 5, 8, 12}},
+		{name: "whole last revision exceeds limit", key: "\x00", end: "\x00", from: 10, to: 10, limit: 1, wantRevs: []int64{10, 10}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,36 +139,36 @@ func TestHistory(t *testing.T) {
 				revs = append(revs, e.Kv.ModRevision)
 			}
 			require.Equal(t, tc.wantRevs, revs)
-			want := expectHistory(all, []byte(tc.key), bytesOrNil(tc.end), tc.from, min(tc.to, 11), tc.withPrev)
+			want := expectHistory(all, []byte(tc.key), bytesOrNil(tc.end), tc.from, min(tc.to, 12), tc.withPrev)
 			require.Equal(t, want[:len(evs)], evs)
 		})
 	}
 
 	// Spot checks of the events' contents.
-	evs, _, err := h.sh.History([]byte("a"), nil, 3, 4, true, 0)
+	evs, _, err := h.sh.History([]byte("a"), nil, 4, 5, true, 0)
 	require.NoError(t, err)
 	require.Equal(t, []wire.Event{
 		{Type: wire.EventPut, Shard: 7,
-			Kv:     &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 1, ModRevision: 3, Version: 2, Lease: l},
-			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1}},
+			Kv:     &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 2, ModRevision: 4, Version: 2, Lease: l},
+			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1}},
 		{Type: wire.EventDelete, Shard: 7,
-			Kv:     &wire.KeyValue{Key: []byte("a"), ModRevision: 4},
-			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 1, ModRevision: 3, Version: 2, Lease: l}},
+			Kv:     &wire.KeyValue{Key: []byte("a"), ModRevision: 5},
+			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 2, ModRevision: 4, Version: 2, Lease: l}},
 	}, evs)
-	evs, _, err = h.sh.History([]byte("a"), nil, 7, 7, true, 0)
+	evs, _, err = h.sh.History([]byte("a"), nil, 8, 8, true, 0)
 	require.NoError(t, err)
 	require.Nil(t, evs[0].PrevKv, "the version before a=3 is a tombstone")
 
 	// Compaction: history from the compacted revision or below is gone.
-	require.Equal(t, wire.OK, h.compact(4).Code)
-	for _, from := range []int64{0, 1, 4} {
-		_, _, err := h.sh.History([]byte("a"), nil, from, 11, true, 0)
+	require.Equal(t, wire.OK, h.compact(5).Code)
+	for _, from := range []int64{0, 1, 5} {
+		_, _, err := h.sh.History([]byte("a"), nil, from, 12, true, 0)
 		require.Equal(t, wire.CodeCompacted, wireCode(err), "from %d", from)
-		require.EqualValues(t, 4, err.(*wire.Error).CompactRevision)
+		require.EqualValues(t, 5, err.(*wire.Error).CompactRevision)
 	}
-	evs, _, err = h.sh.History([]byte("\x00"), []byte("\x00"), 5, 11, true, 0)
+	evs, _, err = h.sh.History([]byte("\x00"), []byte("\x00"), 6, 12, true, 0)
 	require.NoError(t, err)
-	require.Equal(t, expectHistory(all, []byte("\x00"), []byte("\x00"), 5, 11, true), evs,
+	require.Equal(t, expectHistory(all, []byte("\x00"), []byte("\x00"), 6, 12, true), evs,
 		"after compaction, history above it is intact, prev versions included")
 
 	// Bad requests, closed shard.

@@ -10,33 +10,34 @@ import (
 
 func TestPutGetDeleteHistory(t *testing.T) {
 	h := newHarness(t)
-	require.EqualValues(t, 1, h.put("a", "1").Header.Revision)
+	require.EqualValues(t, 2, h.put("a", "1").Header.Revision, "the first write makes revision 2, as in etcd")
 	p := h.put("a", "2")
-	require.EqualValues(t, 2, p.Header.Revision)
-	require.Equal(t, &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1}, p.PrevKV)
+	require.EqualValues(t, 3, p.Header.Revision)
+	require.Equal(t, &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1}, p.PrevKV)
 	d := h.del("a", "")
-	require.EqualValues(t, 3, d.Header.Revision)
+	require.EqualValues(t, 4, d.Header.Revision)
 	require.EqualValues(t, 1, d.Deleted)
 	require.Equal(t, "2", string(d.PrevKvs[0].Value))
 	p = h.put("a", "3")
-	require.EqualValues(t, 4, p.Header.Revision)
+	require.EqualValues(t, 5, p.Header.Revision)
 	require.Nil(t, p.PrevKV, "a put after a delete has no previous version")
 
 	tests := []struct {
 		rev  int64
 		want *wire.KeyValue
 	}{
-		{0, &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 4, ModRevision: 4, Version: 1}},
-		{1, &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1}},
-		{2, &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 1, ModRevision: 2, Version: 2}},
-		{3, nil}, // the tombstone
-		{4, &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 4, ModRevision: 4, Version: 1}},
+		{0, &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 5, ModRevision: 5, Version: 1}},
+		{1, nil}, // the empty shard
+		{2, &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1}},
+		{3, &wire.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 2, ModRevision: 3, Version: 2}},
+		{4, nil}, // the tombstone
+		{5, &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 5, ModRevision: 5, Version: 1}},
 	}
 	for _, tt := range tests {
 		resp := h.rng(&wire.RangeRequest{Key: []byte("a"), Revision: tt.rev})
 		want := tt.rev
 		if want == 0 {
-			want = 4
+			want = 5
 		}
 		require.EqualValues(t, want, resp.Header.Revision, "rev %d", tt.rev)
 		require.EqualValues(t, 7, resp.Header.Shard)
@@ -48,11 +49,11 @@ func TestPutGetDeleteHistory(t *testing.T) {
 			require.EqualValues(t, 1, resp.Count)
 		}
 	}
-	_, err := h.sh.Range(&wire.RangeRequest{Key: []byte("a"), Revision: 5})
+	_, err := h.sh.Range(&wire.RangeRequest{Key: []byte("a"), Revision: 6})
 	require.Equal(t, wire.CodeFutureRevision, wireCode(err))
 
 	cur, comp := h.sh.Revision()
-	require.EqualValues(t, 4, cur)
+	require.EqualValues(t, 5, cur)
 	require.Zero(t, comp)
 	require.EqualValues(t, 4, h.sh.AppliedIndex())
 }
@@ -60,12 +61,12 @@ func TestPutGetDeleteHistory(t *testing.T) {
 func TestEmptyShard(t *testing.T) {
 	h := newHarness(t)
 	resp := h.rng(&wire.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")})
-	require.Zero(t, resp.Header.Revision)
+	require.EqualValues(t, 1, resp.Header.Revision, "an empty shard is at revision 1, as in etcd")
 	require.Zero(t, resp.Count)
 	// A delete that deletes nothing makes no revision.
 	d := h.del("a", "z")
 	require.Zero(t, d.Deleted)
-	require.Zero(t, d.Header.Revision)
+	require.EqualValues(t, 1, d.Header.Revision)
 }
 
 func TestRange(t *testing.T) {
@@ -73,8 +74,8 @@ func TestRange(t *testing.T) {
 	for _, k := range []string{"a", "a\x00", "a\x00b", "ab", "b", "b/1", "b/2", "b/3", "c", "\xff"} {
 		h.put(k, "v"+k)
 	}
-	h.put("b/2", "again") // rev 11
-	h.del("b/3", "")      // rev 12
+	h.put("b/2", "again") // rev 12
+	h.del("b/3", "")      // rev 13
 	all := []string{"a=va", "a\x00=va\x00", "a\x00b=va\x00b", "ab=vab", "b=vb", "b/1=vb/1", "b/2=again", "c=vc", "\xff=v\xff"}
 
 	tests := []struct {
@@ -96,8 +97,8 @@ func TestRange(t *testing.T) {
 		{name: "limit exact", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), Limit: 2}, want: []string{"b/1=vb/1", "b/2=again"}, count: 2},
 		{name: "keys only", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), KeysOnly: true}, want: []string{"b/1=", "b/2="}, count: 2},
 		{name: "count only", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), CountOnly: true}, count: 2},
-		{name: "old revision", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), Revision: 10}, want: []string{"b/1=vb/1", "b/2=vb/2", "b/3=vb/3"}, count: 3},
-		{name: "older revision", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), Revision: 6}, want: []string{"b/1=vb/1"}, count: 1},
+		{name: "old revision", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), Revision: 11}, want: []string{"b/1=vb/1", "b/2=vb/2", "b/3=vb/3"}, count: 3},
+		{name: "older revision", req: wire.RangeRequest{Key: []byte("b/"), RangeEnd: []byte("b0"), Revision: 7}, want: []string{"b/1=vb/1"}, count: 1},
 		{name: "end before key", req: wire.RangeRequest{Key: []byte("c"), RangeEnd: []byte("a")}, count: 0},
 	}
 	for _, tt := range tests {
@@ -112,22 +113,22 @@ func TestRange(t *testing.T) {
 
 func TestRecreateGenerations(t *testing.T) {
 	h := newHarness(t)
-	h.put("k", "1") // 1
-	h.put("k", "2") // 2
-	h.del("k", "")  // 3
-	h.put("k", "3") // 4
-	h.put("k", "4") // 5
-	h.del("k", "")  // 6
+	h.put("k", "1") // 2
+	h.put("k", "2") // 3
+	h.del("k", "")  // 4
+	h.put("k", "3") // 5
+	h.put("k", "4") // 6
+	h.del("k", "")  // 7
 	h.del("k", "")  // nothing: no revision
-	h.put("k", "5") // 7
+	h.put("k", "5") // 8
 	kv := h.get("k", 0)
-	require.EqualValues(t, 7, kv.CreateRevision)
+	require.EqualValues(t, 8, kv.CreateRevision)
 	require.EqualValues(t, 1, kv.Version)
-	kv = h.get("k", 5)
-	require.EqualValues(t, 4, kv.CreateRevision)
+	kv = h.get("k", 6)
+	require.EqualValues(t, 5, kv.CreateRevision)
 	require.EqualValues(t, 2, kv.Version)
-	require.Nil(t, h.get("k", 6))
-	require.Nil(t, h.get("k", 3))
+	require.Nil(t, h.get("k", 7))
+	require.Nil(t, h.get("k", 4))
 }
 
 func TestEvents(t *testing.T) {
@@ -138,15 +139,15 @@ func TestEvents(t *testing.T) {
 		&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("a"), Value: []byte("3")}},
 		&Command{Op: OpDelete, req: &wire.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}},
 	)
-	a1 := &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1}
-	b2 := &wire.KeyValue{Key: []byte("b"), Value: []byte("2"), CreateRevision: 2, ModRevision: 2, Version: 1}
-	a3 := &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 1, ModRevision: 3, Version: 2}
+	a1 := &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1}
+	b2 := &wire.KeyValue{Key: []byte("b"), Value: []byte("2"), CreateRevision: 3, ModRevision: 3, Version: 1}
+	a3 := &wire.KeyValue{Key: []byte("a"), Value: []byte("3"), CreateRevision: 2, ModRevision: 4, Version: 2}
 	require.Equal(t, []wire.Event{
 		{Type: wire.EventPut, Shard: 7, Kv: a1},
 		{Type: wire.EventPut, Shard: 7, Kv: b2},
 		{Type: wire.EventPut, Shard: 7, Kv: a3, PrevKv: a1},
-		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("a"), ModRevision: 4}, PrevKv: a3},
-		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("b"), ModRevision: 4}, PrevKv: b2},
+		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("a"), ModRevision: 5}, PrevKv: a3},
+		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("b"), ModRevision: 5}, PrevKv: b2},
 	}, events)
 }
 
@@ -189,7 +190,7 @@ func TestValidation(t *testing.T) {
 		})
 	}
 	cur, _ := h.sh.Revision()
-	require.Zero(t, cur, "refused commands make no revision")
+	require.EqualValues(t, 1, cur, "refused commands make no revision")
 
 	// Reads of the reserved keyspace are allowed; deletes over it skip it.
 	require.Equal(t, wire.OK, h.apply1(&Command{Op: OpPut, req: &wire.PutRequest{Key: []byte("\x00a")}}).Code)

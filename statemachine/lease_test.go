@@ -80,13 +80,13 @@ func TestLeaseGrant(t *testing.T) {
 	g := h.grant(10)
 	require.Equal(t, lid(1), g.ID)
 	require.EqualValues(t, 10, g.TTL)
-	require.EqualValues(t, 1, g.Header.Revision, "a grant makes no revision")
+	require.EqualValues(t, 2, g.Header.Revision, "a grant makes no revision")
 	shard, ok := wire.LeaseShard(g.ID)
 	require.True(t, ok)
 	require.EqualValues(t, 7, shard)
 	require.Equal(t, lid(2), h.grant(3).ID)
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 1, cur)
+	require.EqualValues(t, 2, cur)
 
 	for _, ttl := range []int64{0, -5} {
 		r := h.apply1(grantCmd(ttl))
@@ -202,14 +202,14 @@ func TestLeaseRevoke(t *testing.T) {
 	rs, events := h.apply(revokeCmd(l))
 	var resp wire.LeaseRevokeResponse
 	decodeOK(t, rs[0], &resp)
-	require.EqualValues(t, 6, resp.Header.Revision, "one revision for all the keys")
+	require.EqualValues(t, 7, resp.Header.Revision, "one revision for all the keys")
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 6, cur)
+	require.EqualValues(t, 7, cur)
 	require.Equal(t, []wire.Event{
-		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("a"), ModRevision: 6},
-			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 1, ModRevision: 1, Version: 1, Lease: l}},
-		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("b"), ModRevision: 6},
-			PrevKv: &wire.KeyValue{Key: []byte("b"), Value: []byte("22"), CreateRevision: 2, ModRevision: 5, Version: 2, Lease: l}},
+		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("a"), ModRevision: 7},
+			PrevKv: &wire.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1, Lease: l}},
+		{Type: wire.EventDelete, Shard: 7, Kv: &wire.KeyValue{Key: []byte("b"), ModRevision: 7},
+			PrevKv: &wire.KeyValue{Key: []byte("b"), Value: []byte("22"), CreateRevision: 3, ModRevision: 6, Version: 2, Lease: l}},
 	}, events)
 	require.Equal(t, []string{"c=3", "d=4"}, kvs(h.rng(&wire.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")})))
 	_, ok := h.lease(l)
@@ -225,9 +225,9 @@ func TestLeaseRevoke(t *testing.T) {
 
 	// A lease without keys: no revision.
 	empty := h.grant(5).ID
-	require.EqualValues(t, 6, h.revoke(revokeCmd(empty)).Header.Revision)
+	require.EqualValues(t, 7, h.revoke(revokeCmd(empty)).Header.Revision)
 	cur, _ = h.sh.Revision()
-	require.EqualValues(t, 6, cur)
+	require.EqualValues(t, 7, cur)
 	require.Equal(t, wire.CodeLeaseNotFound, h.apply1(revokeCmd(lid(99))).Code)
 	require.Equal(t, wire.CodeLeaseNotFound, h.apply1(revokeCmd(wire.LeaseID(8, 1))).Code)
 	require.Equal(t, wire.CodeLeaseNotFound, h.apply1(revokeCmd(0)).Code)
@@ -243,7 +243,7 @@ func TestLeaseRevokeInBatch(t *testing.T) {
 	rs, events := h.apply(
 		grantCmd(5), grantCmd(5),
 		leasePut("a", "1", l1), leasePut("b", "1", l1),
-		&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: 1}},
+		&Command{Op: OpCompact, req: &wire.CompactRequest{Revision: 2}},
 		leasePut("c", "1", l1), leasePut("b", "2", l2), leasePut("d", "1", l2),
 		revokeCmd(l1),
 		leasePut("e", "1", l2),
@@ -259,8 +259,8 @@ func TestLeaseRevokeInBatch(t *testing.T) {
 			deleted = append(deleted, fmt.Sprintf("%s@%d", e.Kv.Key, e.Kv.ModRevision))
 		}
 	}
-	// Revisions: a 2, b 3, c 4, b 5, d 6, revoke l1 7 (a, c), e 8, delete d 9, revoke l2 10 (b, e).
-	require.Equal(t, []string{"a@7", "c@7", "d@9", "b@10", "e@10"}, deleted)
+	// Revisions: z 2, a 3, b 4, c 5, b 6, d 7, revoke l1 8 (a, c), e 9, delete d 10, revoke l2 11 (b, e).
+	require.Equal(t, []string{"a@8", "c@8", "d@10", "b@11", "e@11"}, deleted)
 	require.Equal(t, []string{"z=0"}, kvs(h.rng(&wire.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")})))
 	leases, err := h.sh.Leases()
 	require.NoError(t, err)
@@ -278,7 +278,7 @@ func TestLeaseRenewAndExpire(t *testing.T) {
 	resp := h.renew(l, lid(42), wire.LeaseID(9, 1), l)
 	require.Equal(t, []int64{l, lid(42), wire.LeaseID(9, 1), l}, resp.IDs)
 	require.Equal(t, []int64{7, 0, 0, 7}, resp.TTLs)
-	require.EqualValues(t, 1, resp.Header.Revision, "a renewal makes no revision")
+	require.EqualValues(t, 2, resp.Header.Revision, "a renewal makes no revision")
 	info, _ := h.lease(l)
 	require.EqualValues(t, 2, info.RenewSeq)
 	require.Equal(t, []LeaseChange{{ID: l, TTL: 7, RenewSeq: 1}, {ID: l, TTL: 7, RenewSeq: 2}}, h.takeChanges())
@@ -291,7 +291,7 @@ func TestLeaseRenewAndExpire(t *testing.T) {
 	require.NotNil(t, h.get("a", 0))
 	require.Equal(t, []LeaseChange{{ID: l, TTL: 7, RenewSeq: 2}}, h.takeChanges())
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 1, cur)
+	require.EqualValues(t, 2, cur)
 
 	// With the current RenewSeq the expiry applies.
 	_, events = h.apply(expireCmd(l, 2))

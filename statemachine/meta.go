@@ -20,6 +20,15 @@ import (
 // the lease counter too while both are 0 (24 bytes, the format of shards
 // that never granted a lease nor saw a stamped command; 32 with the lease
 // counter; 40 with the clock).
+//
+// A shard without a meta record is empty and at mvcc.InitialRevision (1,
+// as an empty etcd store; see newMeta). The record stores the current
+// revision as is, so that a shard written by a binary that numbered from
+// 0 (before Coord numbered as etcd) keeps its revisions: the format did
+// not change. One detail: a record of that binary whose current revision
+// is 0 (the shard applied commands, none of which wrote) decodes as 1. Its
+// keyspace is empty either way, and 1 is what this binary reaches by
+// applying the same log.
 type meta struct {
 	applied   uint64
 	current   mvcc.Revision
@@ -33,6 +42,10 @@ const (
 	metaLeaseLen = 32
 	metaClockLen = 40
 )
+
+// newMeta is the meta of a shard that applied nothing: at
+// mvcc.InitialRevision, nothing compacted.
+func newMeta() meta { return meta{current: mvcc.InitialRevision} }
 
 func (m meta) encode() []byte {
 	b := make([]byte, 0, metaClockLen)
@@ -57,6 +70,9 @@ func decodeMeta(b []byte) (meta, error) {
 		current:   mvcc.Revision(binary.BigEndian.Uint64(b[8:])),
 		compacted: mvcc.Revision(binary.BigEndian.Uint64(b[16:])),
 	}
+	// A record of a binary that numbered from 0, for a shard that never
+	// wrote (see meta).
+	m.current = max(m.current, mvcc.InitialRevision)
 	if len(b) >= metaLeaseLen {
 		m.lastLease = binary.BigEndian.Uint64(b[24:])
 	}
@@ -67,11 +83,11 @@ func decodeMeta(b []byte) (meta, error) {
 }
 
 // readMeta reads the meta record through it (an iterator over the shard);
-// a shard without one is new. For a reader, a compaction whose first
+// a shard without one is new (newMeta). For a reader, a compaction whose first
 // parts are committed (the compacting marker) counts as done: the
 // returned compacted revision is the marker's when it is higher.
 func readMeta(it *pebble.Iterator, space mvcc.Space) (meta, error) {
-	var m meta
+	m := newMeta()
 	key := space.MetaKey()
 	if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
 		var err error
@@ -89,11 +105,11 @@ func readMeta(it *pebble.Iterator, space mvcc.Space) (meta, error) {
 	return m, it.Error()
 }
 
-// getMeta reads the meta record from db.
+// getMeta reads the meta record from db (newMeta for a new shard).
 func getMeta(db *pebble.DB, space mvcc.Space) (meta, error) {
 	v, closer, err := db.Get(space.MetaKey())
 	if errors.Is(err, pebble.ErrNotFound) {
-		return meta{}, nil
+		return newMeta(), nil
 	}
 	if err != nil {
 		return meta{}, err

@@ -21,7 +21,7 @@ func TestRangeAgainstModel(t *testing.T) {
 	h := newHarness(t)
 	keys := []string{"a", "a\x00", "b", "bb", "c\x00\x00", "d"}
 	history := map[string]map[int64]version{} // key → rev → version
-	rev := int64(0)
+	rev := int64(1)                           // an empty shard is at revision 1
 	for i := 0; i < 400; i++ {
 		k := keys[rng.Intn(len(keys))]
 		if rng.Intn(4) == 0 {

@@ -108,7 +108,7 @@ func TestRegisteredPrimitive(t *testing.T) {
 	var r tallyResponse
 	decodeOK(t, rs[0], &r)
 	require.EqualValues(t, 1, r.Joined)
-	require.Equal(t, wire.ResponseHeader{Shard: 7, Revision: 1}, r.Header)
+	require.Equal(t, wire.ResponseHeader{Shard: 7, Revision: 2}, r.Header)
 	decodeOK(t, h.apply1(NewCommand("tally.join", &tallyJoin{Name: "t"})), &r)
 	require.EqualValues(t, 2, r.Joined)
 
@@ -118,7 +118,7 @@ func TestRegisteredPrimitive(t *testing.T) {
 	h.apply1(NewCommand(OpLeaseRevoke, &LeaseRevoke{ID: g.ID}))
 	v, err := h.sh.Query("tally.read", &tallyJoin{Name: "t"})
 	require.NoError(t, err)
-	require.Equal(t, &tallyResponse{Header: wire.ResponseHeader{Shard: 7, Revision: 3}, Joined: 1, Gone: 1}, v)
+	require.Equal(t, &tallyResponse{Header: wire.ResponseHeader{Shard: 7, Revision: 4}, Joined: 1, Gone: 1}, v)
 
 	_, err = h.sh.Query("tally.nope", &tallyJoin{Name: "t"})
 	require.Equal(t, wire.CodeInvalid, wireCode(err))

@@ -167,7 +167,7 @@ func (sh *Shard) RecoverFromSnapshot(r io.Reader) error {
 			}
 			return err
 		}
-		sh.publish(meta{})
+		sh.publish(newMeta())
 		sh.members.Store(nil)
 		sh.alarms.Store(nil)
 		if werr := sh.markEmpty(db); werr != nil {

@@ -22,7 +22,7 @@ func TestReopen(t *testing.T) {
 	require.Same(t, h.sh, h.st.Shard(7))
 	h.put("a", "1")
 	h.put("b", "2")
-	h.compact(1)
+	h.compact(2)
 	other := h.st.Shard(8)
 	_, err := other.Open()
 	require.NoError(t, err)
@@ -44,8 +44,8 @@ func TestReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 3, idx)
 	cur, comp := sh.Revision()
-	require.EqualValues(t, 2, cur)
-	require.EqualValues(t, 1, comp)
+	require.EqualValues(t, 3, cur)
+	require.EqualValues(t, 2, comp)
 	require.Equal(t, hash, mustHash(t, sh))
 	resp, err := sh.Range(&wire.RangeRequest{Key: []byte("a")})
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func TestClosed(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	require.Zero(t, h.st.DiskSize())
 	cur, _ := h.sh.Revision()
-	require.EqualValues(t, 1, cur)
+	require.EqualValues(t, 2, cur)
 }
 
 // Reads run concurrently with Apply and with Close.

@@ -61,72 +61,72 @@ func TestBarrierRules(t *testing.T) {
 		state  br
 	}{
 		{"wait on a free gate: nothing to wait for, read only",
-			barrierCmd("B", wire.BarrierWait, 0, 0, nil), wire.OK, "", br{}, 0, nil, br{}},
+			barrierCmd("B", wire.BarrierWait, 0, 0, nil), wire.OK, "", br{}, 1, nil, br{}},
 		{"hold puts the gate",
-			barrierCmd("B", wire.BarrierHold, 0, 0, nil), wire.OK, "", br{Held: true}, 1,
+			barrierCmd("B", wire.BarrierHold, 0, 0, nil), wire.OK, "", br{Held: true}, 2,
 			[]event{{wire.EventPut, "g"}}, br{Held: true}},
 		{"hold again: nothing written",
-			barrierCmd("B", wire.BarrierHold, 0, 0, nil), wire.OK, "", br{Held: true}, 1, nil, br{Held: true}},
+			barrierCmd("B", wire.BarrierHold, 0, 0, nil), wire.OK, "", br{Held: true}, 2, nil, br{Held: true}},
 		{"wait while held: the state, read only",
-			barrierCmd("B", wire.BarrierWait, 0, 0, nil), wire.OK, "", br{Held: true}, 1, nil, br{Held: true}},
+			barrierCmd("B", wire.BarrierWait, 0, 0, nil), wire.OK, "", br{Held: true}, 2, nil, br{Held: true}},
 		{"release deletes the gate: waiters go",
-			barrierCmd("B", wire.BarrierRelease, 0, 0, nil), wire.OK, "", br{}, 2,
+			barrierCmd("B", wire.BarrierRelease, 0, 0, nil), wire.OK, "", br{}, 3,
 			[]event{{wire.EventDelete, "g"}}, br{}},
 		{"release again: nothing written",
-			barrierCmd("B", wire.BarrierRelease, 0, 0, nil), wire.OK, "", br{}, 2, nil, br{}},
+			barrierCmd("B", wire.BarrierRelease, 0, 0, nil), wire.OK, "", br{}, 3, nil, br{}},
 		{"enter, 1 of 3",
-			barrierCmd("B", wire.BarrierEnter, 3, a, nil), wire.OK, "", br{Key: p(3), Participants: 1}, 3, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, a, nil), wire.OK, "", br{Key: p(4), Participants: 1}, 4, nil,
 			br{Participants: 1}},
 		{"enter, 2 of 3",
-			barrierCmd("B", wire.BarrierEnter, 3, b, nil), wire.OK, "", br{Key: p(4), Participants: 2}, 4, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, b, nil), wire.OK, "", br{Key: p(5), Participants: 2}, 5, nil,
 			br{Participants: 2}},
 		{"count 0: invalid",
-			barrierCmd("B", wire.BarrierEnter, 0, c, nil), wire.CodeInvalid, "at least 1", br{}, 4, nil,
+			barrierCmd("B", wire.BarrierEnter, 0, c, nil), wire.CodeInvalid, "at least 1", br{}, 5, nil,
 			br{Participants: 2}},
 		{"no lease: invalid",
-			barrierCmd("B", wire.BarrierEnter, 3, 0, nil), wire.CodeInvalid, "a lease is required", br{}, 4, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, 0, nil), wire.CodeInvalid, "a lease is required", br{}, 5, nil,
 			br{Participants: 2}},
 		{"a lease of another shard",
-			barrierCmd("B", wire.BarrierEnter, 3, foreign, nil), wire.CodeWrongShard, "routing key {B}", br{}, 4, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, foreign, nil), wire.CodeWrongShard, "routing key {B}", br{}, 5, nil,
 			br{Participants: 2}},
 		{"a lease that does not exist",
-			barrierCmd("B", wire.BarrierEnter, 3, wire.LeaseID(smtest.ShardID, 99), nil), wire.CodeLeaseNotFound, "not found", br{}, 4, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, wire.LeaseID(smtest.ShardID, 99), nil), wire.CodeLeaseNotFound, "not found", br{}, 5, nil,
 			br{Participants: 2}},
 		{"enter, 3 of 3: the ready record, in the same command",
-			barrierCmd("B", wire.BarrierEnter, 3, c, nil), wire.OK, "", br{Key: p(5), Participants: 3, Ready: true}, 5,
+			barrierCmd("B", wire.BarrierEnter, 3, c, nil), wire.OK, "", br{Key: p(6), Participants: 3, Ready: true}, 6,
 			[]event{{wire.EventPut, "r"}}, br{Participants: 3, Ready: true}},
 		{"a late fourth: ready already, not put again",
-			barrierCmd("B", wire.BarrierEnter, 3, c, nil), wire.OK, "", br{Key: p(6), Participants: 4, Ready: true}, 6, nil,
+			barrierCmd("B", wire.BarrierEnter, 3, c, nil), wire.OK, "", br{Key: p(7), Participants: 4, Ready: true}, 7, nil,
 			br{Participants: 4, Ready: true}},
 		{"leave: others are in, still ready",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, p(3)), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, p(4)), wire.OK, "", br{Participants: 3, Ready: true}, 8, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave of a key that left: nothing to do",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, p(3)), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, p(4)), wire.OK, "", br{Participants: 3, Ready: true}, 8, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave of a key that is not a participant's: nothing to do",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, barrierrules.GateKey("B")), wire.OK, "", br{Participants: 3, Ready: true}, 7, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, barrierrules.GateKey("B")), wire.OK, "", br{Participants: 3, Ready: true}, 8, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave of another barrier's participant: nothing to do",
-			barrierCmd("C", wire.BarrierLeave, 0, 0, p(4)), wire.OK, "", br{}, 7, nil,
+			barrierCmd("C", wire.BarrierLeave, 0, 0, p(5)), wire.OK, "", br{}, 8, nil,
 			br{Participants: 3, Ready: true}},
 		{"leave",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, p(4)), wire.OK, "", br{Participants: 2, Ready: true}, 8, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, p(5)), wire.OK, "", br{Participants: 2, Ready: true}, 9, nil,
 			br{Participants: 2, Ready: true}},
 		{"leave",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, p(6)), wire.OK, "", br{Participants: 1, Ready: true}, 9, nil,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, p(7)), wire.OK, "", br{Participants: 1, Ready: true}, 10, nil,
 			br{Participants: 1, Ready: true}},
 		{"the last leaves: the ready record goes, in the same command",
-			barrierCmd("B", wire.BarrierLeave, 0, 0, p(5)), wire.OK, "", br{}, 10,
+			barrierCmd("B", wire.BarrierLeave, 0, 0, p(6)), wire.OK, "", br{}, 11,
 			[]event{{wire.EventDelete, "r"}}, br{}},
 		{"count 1: ready at once",
-			barrierCmd("B", wire.BarrierEnter, 1, a, nil), wire.OK, "", br{Key: p(11), Participants: 1, Ready: true}, 11,
+			barrierCmd("B", wire.BarrierEnter, 1, a, nil), wire.OK, "", br{Key: p(12), Participants: 1, Ready: true}, 12,
 			[]event{{wire.EventPut, "r"}}, br{Participants: 1, Ready: true}},
 		{"unknown operation",
-			barrierCmd("B", 9, 0, 0, nil), wire.CodeInvalid, "unknown operation 9", br{}, 11, nil,
+			barrierCmd("B", 9, 0, 0, nil), wire.CodeInvalid, "unknown operation 9", br{}, 12, nil,
 			br{Participants: 1, Ready: true}},
 		{"a bad name",
-			barrierCmd("a{b", wire.BarrierHold, 0, 0, nil), wire.CodeInvalid, "names cannot contain '{' or '}'", br{}, 11, nil,
+			barrierCmd("a{b", wire.BarrierHold, 0, 0, nil), wire.CodeInvalid, "names cannot contain '{' or '}'", br{}, 12, nil,
 			br{Participants: 1, Ready: true}},
 	}
 	for i, s := range steps {
@@ -146,7 +146,7 @@ func TestBarrierRules(t *testing.T) {
 		require.Equal(t, s.state, state(t, h, "B"), "step %d (%s)", i, s.desc)
 	}
 	// Participant keys carry their lease.
-	kv := h.Get(p(11), 0)
+	kv := h.Get(p(12), 0)
 	require.NotNil(t, kv)
 	require.Equal(t, a, kv.Lease)
 }
@@ -224,19 +224,19 @@ func TestDocExample(t *testing.T) {
 	h.Must(barrierCmd("batch", wire.BarrierRelease, 0, 0, nil), nil)
 	var r wire.BarrierResponse
 	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, a, nil), &r)
-	require.Equal(t, p(3), r.Key)
-	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, b, nil), &r)
 	require.Equal(t, p(4), r.Key)
+	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, b, nil), &r)
+	require.Equal(t, p(5), r.Key)
 	h.Must(barrierCmd("batch", wire.BarrierEnter, 3, c, nil), &r)
 	r.Header = wire.ResponseHeader{}
-	require.Equal(t, wire.BarrierResponse{Key: p(5), Participants: 3, Ready: true}, r)
+	require.Equal(t, wire.BarrierResponse{Key: p(6), Participants: 3, Ready: true}, r)
 	require.Equal(t, "3", string(h.Get(barrierrules.ReadyKey("batch"), 0).Value))
-	require.Equal(t, "3", string(h.Get(p(5), 0).Value))
-	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(3)), nil)
+	require.Equal(t, "3", string(h.Get(p(6), 0).Value))
 	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(4)), nil)
+	h.Must(barrierCmd("batch", wire.BarrierLeave, 0, 0, p(5)), nil)
 	require.Equal(t, wire.BarrierResponse{Participants: 1, Ready: true}, state(t, h, "batch"))
 	events := h.Revoke(c)
-	require.EqualValues(t, 8, h.Rev())
+	require.EqualValues(t, 9, h.Rev())
 	require.Equal(t, []event{{wire.EventDelete, "r"}}, keyEvents(events, "batch"))
 	require.Equal(t, wire.BarrierResponse{}, state(t, h, "batch"))
 }

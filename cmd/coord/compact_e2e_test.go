@@ -26,10 +26,10 @@ func TestCLICompactRefuses(t *testing.T) {
 	}
 	code, out, errOut := c("compact", "1000")
 	if code != 1 || out != "" || !strings.Contains(errOut, "required revision is a future revision") {
-		t.Fatalf("compact 1000 at revision 9: exit %d, stdout %q, stderr %q", code, out, errOut)
+		t.Fatalf("compact 1000 at revision 10: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if code, out, errOut := c("get", "k", "--rev", "2"); code != 0 || out != "k\n1\n" {
-		t.Fatalf("get --rev 2 after a refused compaction: exit %d, stdout %q, stderr %q", code, out, errOut)
+	if code, out, errOut := c("get", "k", "--rev", "3"); code != 0 || out != "k\n1\n" {
+		t.Fatalf("get --rev 3 after a refused compaction: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if code, out, errOut := c("compact", "5"); code != 0 || out != "compacted revision 5\n" {
 		t.Fatalf("compact 5: exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -68,7 +68,7 @@ func TestCLICompactPerShard(t *testing.T) {
 	}
 	code, out, errOut := c("compact", "5")
 	want := "shard 0: compacted revision 5\n" +
-		"shard 1: not compacted: required revision is a future revision (shard at revision 3)\n"
+		"shard 1: not compacted: required revision is a future revision (shard at revision 4)\n"
 	if code != 0 || out != want {
 		t.Fatalf("compact 5: exit %d, stdout %q, want %q, stderr %q", code, out, want, errOut)
 	}
@@ -91,7 +91,7 @@ func TestCLICompactPerShard(t *testing.T) {
 	}
 	if j.Revision != 2 || len(j.Shards) != 2 ||
 		j.Shards[0].Compacted || j.Shards[0].CompactRevision != 5 || !strings.Contains(j.Shards[0].Error, "required revision has been compacted") ||
-		!j.Shards[1].Compacted || j.Shards[1].CompactRevision != 2 || j.Shards[1].Revision != 3 || j.Shards[1].Error != "" {
+		!j.Shards[1].Compacted || j.Shards[1].CompactRevision != 2 || j.Shards[1].Revision != 4 || j.Shards[1].Error != "" {
 		t.Fatalf("compact 2 -w json: %s", out)
 	}
 	code, out, errOut = c("compact", "2")

@@ -36,8 +36,9 @@ func etcdctlBinary(t *testing.T) string {
 // through its etcd door and checks etcdctl's own output: put, get (plain,
 // --prefix --keys-only, -w json with base64 keys and values), del,
 // leases (grant, timetolive --keys, list, keep-alive, revoke), lock NAME --
-// CMD, elect NAME VALUE and elect -l, txn from stdin, watch --rev, member list
-// and endpoint status.
+// CMD, elect NAME VALUE and elect -l, txn from stdin, watch --rev, member list,
+// endpoint status, endpoint health --cluster and compaction; without -short
+// also check perf --load s (60 s).
 func TestEtcdctl(t *testing.T) {
 	ctl := etcdctlBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -166,4 +167,60 @@ func TestEtcdctl(t *testing.T) {
 	if !strings.Contains(status, "3.6.0") {
 		t.Errorf("endpoint status -w table does not show the API version 3.6.0:\n%s", status)
 	}
+
+	// endpoint health --cluster: every member, found through member list
+	// (each member's etcd door URL), is healthy.
+	health := run("", "endpoint", "health", "--cluster")
+	for _, ep := range lc.EtcdEndpoints() {
+		if !strings.Contains(health, "http://"+ep+" is healthy: successfully committed proposal") {
+			t.Errorf("endpoint health --cluster does not find %s healthy:\n%s", ep, health)
+		}
+	}
+
+	// compaction REV: later reads below REV fail as etcd's do. Revisions
+	// are taken from the puts' own headers (-w json), never assumed.
+	putRev := func(v string) int64 {
+		t.Helper()
+		var pr struct {
+			Header struct {
+				Revision int64 `json:"revision"`
+			} `json:"header"`
+		}
+		if err := json.Unmarshal([]byte(run("", "put", "compact-me", v, "-w", "json")), &pr); err != nil || pr.Header.Revision == 0 {
+			t.Fatalf("put -w json: %v %+v", err, pr)
+		}
+		return pr.Header.Revision
+	}
+	r1, r2 := putRev("1"), putRev("2")
+	putRev("3")
+	expect(run("", "compaction", fmt.Sprint(r2)), fmt.Sprintf("compacted revision %d\n", r2), "compaction")
+	expect(run("", "get", "compact-me", "--rev", fmt.Sprint(r2), "--print-value-only"), "2\n", "get at the compacted revision")
+	old := exec.CommandContext(ctx, ctl, "--endpoints", eps, "get", "compact-me", "--rev", fmt.Sprint(r1))
+	if out, err := old.CombinedOutput(); err == nil || !strings.Contains(string(out), "required revision has been compacted") {
+		t.Errorf("get below the compacted revision: %v, printed %q; want a failure saying it was compacted", err, out)
+	}
+
+	// check perf (load s: 60 s of 150 puts/s from 50 clients) passes
+	// against three members: long mode only.
+	if testing.Short() {
+		return
+	}
+	pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer pcancel()
+	perf, err := exec.CommandContext(pctx, ctl, "--endpoints", eps, "check", "perf", "--load", "s").CombinedOutput()
+	if err != nil || !strings.Contains(string(perf), "PASS") || strings.Contains(string(perf), "FAIL") {
+		t.Errorf("check perf --load s: %v\n%s", err, perf)
+	}
+	// Its verdict follows the progress bar.
+	verdict := string(perf)
+	first := len(verdict)
+	for _, w := range []string{"PASS:", "FAIL:"} {
+		if i := strings.Index(verdict, w); i >= 0 && i < first {
+			first = i
+		}
+	}
+	if first < len(verdict) {
+		verdict = verdict[first:]
+	}
+	t.Logf("check perf --load s:\n%s", verdict)
 }

@@ -28,15 +28,15 @@ func TestCompactRefusesFutureAndCompacted(t *testing.T) {
 	_, err := c.Compact(ctx, 1000)
 	require.ErrorIs(t, err, coord.ErrFutureRevision)
 	require.Contains(t, err.Error(), "required revision is a future revision")
-	// Nothing was discarded: revision 2 still reads.
-	g, err := c.Get(ctx, "k", coord.WithRev(2))
+	// Nothing was discarded: revision 3 (the second put) still reads.
+	g, err := c.Get(ctx, "k", coord.WithRev(3))
 	require.NoError(t, err)
 	require.Equal(t, "1", string(g.Kvs[0].Value))
 
 	r, err := c.Compact(ctx, 5)
 	require.NoError(t, err)
 	require.Len(t, r.Shards, 1)
-	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 9}, r.Shards[0])
+	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 10}, r.Shards[0])
 	_, err = c.Compact(ctx, 3)
 	require.ErrorIs(t, err, coord.ErrCompacted)
 	require.Contains(t, err.Error(), "required revision has been compacted")
@@ -61,7 +61,8 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 	tc := newTestCluster(t, 1, 2)
 	ctx := ctxT(t, 30*time.Second)
 	c := tc.client()
-	// Find one key per shard; write 6 revisions into shard 0, 3 into shard 1.
+	// Find one key per shard; write 6 revisions into shard 0 (to revision
+	// 7), 3 into shard 1 (to 4).
 	keys := map[uint32]string{}
 	for i := 0; len(keys) < 2; i++ {
 		k := fmt.Sprintf("key%d", i)
@@ -88,14 +89,14 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 		require.Zero(t, compacted, "shard %d", i)
 	}
 
-	// Revision 5: shard 0 is compacted, shard 1 (at 3) is left alone.
+	// Revision 5: shard 0 is compacted, shard 1 (at 4) is left alone.
 	r, err := c.Compact(ctx, 5)
 	require.NoError(t, err)
 	require.Len(t, r.Shards, 2)
-	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 6}, r.Shards[0])
+	require.Equal(t, wire.ShardCompaction{Shard: 0, Compacted: true, CompactRevision: 5, Revision: 7}, r.Shards[0])
 	s1 := r.Shards[1]
 	require.False(t, s1.Compacted)
-	require.Equal(t, int64(3), s1.Revision)
+	require.Equal(t, int64(4), s1.Revision)
 	require.Zero(t, s1.CompactRevision)
 	require.NotNil(t, s1.Error)
 	require.Equal(t, wire.CodeFutureRevision, s1.Error.Code)
@@ -109,7 +110,7 @@ func TestCompactAllShardsReportsEachShard(t *testing.T) {
 	require.False(t, r.Shards[0].Compacted)
 	require.Equal(t, wire.CodeCompacted, r.Shards[0].Error.Code)
 	require.Equal(t, int64(5), r.Shards[0].CompactRevision)
-	require.Equal(t, wire.ShardCompaction{Shard: 1, Compacted: true, CompactRevision: 2, Revision: 3}, r.Shards[1])
+	require.Equal(t, wire.ShardCompaction{Shard: 1, Compacted: true, CompactRevision: 2, Revision: 4}, r.Shards[1])
 
 	// Revision 2 again: compacted everywhere already.
 	_, err = c.Compact(ctx, 2)

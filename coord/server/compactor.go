@@ -6,6 +6,7 @@ import (
 
 	"github.com/coord-io/coord/coord/wire"
 	"github.com/coord-io/coord/statemachine"
+	"github.com/coord-io/coord/statemachine/mvcc"
 )
 
 // revSample is a shard's revision at a moment.
@@ -47,7 +48,10 @@ func (s *Core) runCompactor(stop <-chan struct{}) {
 			}
 			target := samples[i][k].rev
 			samples[i] = samples[i][k:]
-			if leader, _ := s.leader(shard); leader != s.cfg.Name || target <= compacted {
+			// Nothing is stored at or below a fresh shard's revision
+			// (mvcc.InitialRevision): compacting there would drop nothing
+			// and refuse watches from it.
+			if leader, _ := s.leader(shard); leader != s.cfg.Name || target <= max(compacted, int64(mvcc.InitialRevision)) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

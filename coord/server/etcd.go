@@ -104,6 +104,9 @@ type etcdDoor struct {
 	split    *connSplitter // nil with TLS
 	memberID uint64
 	served   chan struct{} // closed when serve returns
+	// gwStreams counts the handlers of the gateway's streams
+	// (etcd_gateway.go), which stop waits for.
+	gwStreams sync.WaitGroup
 }
 
 // etcdMemberID is the etcd member ID of the member named name: a hash of
@@ -259,6 +262,7 @@ func (d *etcdDoor) stop(ctx context.Context) {
 	d.grpc.Stop()
 	<-drained
 	_ = d.srv.Close()
+	d.gwStreams.Wait() // their requests' contexts ended with the server
 	<-d.served
 }
 

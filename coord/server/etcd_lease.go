@@ -9,7 +9,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,9 +34,9 @@ import (
 var etcdLeaseService = etcdService{name: "Lease", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdLeaseServer{d: d}
 	pb.RegisterLeaseServer(gs, s)
-	// The in-process gateway cannot serve streams: /v3/lease/keepalive
-	// answers Unimplemented (see the README).
-	return gw.RegisterLeaseHandlerServer(context.Background(), mux, s)
+	// Every lease path, /v3/lease/keepalive (a stream) included, through
+	// a client of s (etcd_gateway.go).
+	return registerGatewayLease(mux, s)
 }}
 
 // etcdKeepAliveInFlight bounds the renewals one KeepAlive stream has in

@@ -10,7 +10,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
@@ -46,9 +45,8 @@ import (
 var etcdWatchService = etcdService{name: "Watch", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdWatchServer{d: d}
 	pb.RegisterWatchServer(gs, s)
-	// The in-process gateway cannot serve streams: /v3/watch answers
-	// Unimplemented (see the README).
-	return gw.RegisterWatchHandlerServer(context.Background(), mux, s)
+	// /v3/watch: a stream, served through a client of s (etcd_gateway.go).
+	return registerGatewayWatch(mux, s)
 }}
 
 // etcdProgressInterval is how often a watch created with progress_notify
@@ -158,7 +156,11 @@ func (s *etcdWatchServer) Watch(srv pb.Watch_WatchServer) error {
 			}
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) {
-				return nil
+				// The client half-closed: its watches go on
+				// until it goes (as etcd's; the gateway
+				// half-closes when the request body ends).
+				recvErr = nil
+				continue
 			}
 			return err
 		case err := <-ws.fatal:

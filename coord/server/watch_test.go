@@ -229,6 +229,12 @@ func TestAutoCompaction(t *testing.T) {
 	tc.stopAll()
 	tc.start(0, func(cfg *Config) { cfg.AutoCompactionRetention = 300 * time.Millisecond })
 	tc.waitReady()
+	// A fresh shard (at revision 1, nothing below it) is not compacted at
+	// 1: that would drop nothing, and refuse watches from revision 1.
+	require.Never(t, func() bool {
+		_, compacted := tc.Member(0).shards[0].Revision()
+		return compacted != 0
+	}, time.Second, 20*time.Millisecond)
 	ctx := ctxT(t, 30*time.Second)
 	c := tc.client()
 	first, err := c.Put(ctx, "ac", "0")

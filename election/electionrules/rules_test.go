@@ -72,61 +72,61 @@ func TestElectionRules(t *testing.T) {
 	}{
 		{"first candidate leads at once; term = revision",
 			campaign("E", a, "a1"), wire.OK, "",
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}, 1,
-			[]string{"put " + q(ck(1)) + `="a1" @1`, "put " + leaderKey + "={" + q(ck(1)) + ` "a1" t1} @1`},
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}, 2,
+			[]string{"put " + q(ck(2)) + `="a1" @2`, "put " + leaderKey + "={" + q(ck(2)) + ` "a1" t2} @2`},
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"second candidate waits (term 0)",
 			campaign("E", b, "b1"), wire.OK, "",
-			&leader{Key: ck(2), Value: []byte("b1"), Lease: b}, 2,
+			&leader{Key: ck(3), Value: []byte("b1"), Lease: b}, 3,
 			// The leader record notes the newest candidate (Tail).
-			[]string{"put " + q(ck(2)) + `="b1" @2`, "put " + leaderKey + "={" + q(ck(1)) + ` "a1" t1} @2`},
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			[]string{"put " + q(ck(3)) + `="b1" @3`, "put " + leaderKey + "={" + q(ck(2)) + ` "a1" t2} @3`},
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"a waiting candidate cannot proclaim",
-			proclaim("E", ck(2), "bx", b), wire.CodeNotLeader, "does not lead election \"E\"", nil, 2, nil,
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			proclaim("E", ck(3), "bx", b), wire.CodeNotLeader, "does not lead election \"E\"", nil, 3, nil,
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"neither can a stranger",
-			proclaim("E", []byte("nobody"), "bx", b), wire.CodeNotLeader, "", nil, 2, nil,
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			proclaim("E", []byte("nobody"), "bx", b), wire.CodeNotLeader, "", nil, 3, nil,
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"another lease proclaims for the leader: not owner, nothing written",
-			proclaim("E", ck(1), "bx", b), wire.CodeNotOwner, "only its owner may release it", nil, 2, nil,
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			proclaim("E", ck(2), "bx", b), wire.CodeNotOwner, "only its owner may release it", nil, 3, nil,
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"another lease resigns the leader: not owner, nothing written",
-			resign("E", ck(1), b), wire.CodeNotOwner, "only its owner may release it", nil, 2, nil,
-			&leader{Key: ck(1), Value: []byte("a1"), Term: 1, Lease: a}},
+			resign("E", ck(2), b), wire.CodeNotOwner, "only its owner may release it", nil, 3, nil,
+			&leader{Key: ck(2), Value: []byte("a1"), Term: 2, Lease: a}},
 		{"the leader proclaims: same term, new value, a put on the leader key",
-			proclaim("E", ck(1), "a2", a), wire.OK, "",
-			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}, 3,
-			[]string{"put " + q(ck(1)) + `="a2" @3`, "put " + leaderKey + "={" + q(ck(1)) + ` "a2" t1} @3`},
-			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
+			proclaim("E", ck(2), "a2", a), wire.OK, "",
+			&leader{Key: ck(2), Value: []byte("a2"), Term: 2, Lease: a}, 4,
+			[]string{"put " + q(ck(2)) + `="a2" @4`, "put " + leaderKey + "={" + q(ck(2)) + ` "a2" t2} @4`},
+			&leader{Key: ck(2), Value: []byte("a2"), Term: 2, Lease: a}},
 		{"resigning a key that is no candidate: a no-op",
-			resign("E", ck(9), a), wire.OK, "", &leader{}, 3, nil,
-			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
+			resign("E", ck(9), a), wire.OK, "", &leader{}, 4, nil,
+			&leader{Key: ck(2), Value: []byte("a2"), Term: 2, Lease: a}},
 		{"a third candidate",
 			campaign("E", a, "a3"), wire.OK, "",
-			&leader{Key: ck(4), Value: []byte("a3"), Lease: a}, 4,
-			[]string{"put " + q(ck(4)) + `="a3" @4`, "put " + leaderKey + "={" + q(ck(1)) + ` "a2" t1} @4`},
-			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
+			&leader{Key: ck(5), Value: []byte("a3"), Lease: a}, 5,
+			[]string{"put " + q(ck(5)) + `="a3" @5`, "put " + leaderKey + "={" + q(ck(2)) + ` "a2" t2} @5`},
+			&leader{Key: ck(2), Value: []byte("a2"), Term: 2, Lease: a}},
 		{"a waiting candidate resigns",
-			resign("E", ck(2), b), wire.OK, "", &leader{}, 5,
-			[]string{"del " + q(ck(2)) + " @5"},
-			&leader{Key: ck(1), Value: []byte("a2"), Term: 1, Lease: a}},
+			resign("E", ck(3), b), wire.OK, "", &leader{}, 6,
+			[]string{"del " + q(ck(3)) + " @6"},
+			&leader{Key: ck(2), Value: []byte("a2"), Term: 2, Lease: a}},
 		{"the leader resigns: the next candidate (not the resigned one) leads from the same command",
-			resign("E", ck(1), a), wire.OK, "", &leader{}, 6,
-			[]string{"del " + q(ck(1)) + " @6", "put " + leaderKey + "={" + q(ck(4)) + ` "a3" t6} @6`},
-			&leader{Key: ck(4), Value: []byte("a3"), Term: 6, Lease: a}},
+			resign("E", ck(2), a), wire.OK, "", &leader{}, 7,
+			[]string{"del " + q(ck(2)) + " @7", "put " + leaderKey + "={" + q(ck(5)) + ` "a3" t7} @7`},
+			&leader{Key: ck(5), Value: []byte("a3"), Term: 7, Lease: a}},
 		{"resigning twice is fine",
-			resign("E", ck(1), a), wire.OK, "", &leader{}, 6, nil,
-			&leader{Key: ck(4), Value: []byte("a3"), Term: 6, Lease: a}},
+			resign("E", ck(2), a), wire.OK, "", &leader{}, 7, nil,
+			&leader{Key: ck(5), Value: []byte("a3"), Term: 7, Lease: a}},
 		{"the last leader resigns: a delete on the leader key",
-			resign("E", ck(4), a), wire.OK, "", &leader{}, 7,
-			[]string{"del " + q(ck(4)) + " @7", "del " + leaderKey + " @7"},
+			resign("E", ck(5), a), wire.OK, "", &leader{}, 8,
+			[]string{"del " + q(ck(5)) + " @8", "del " + leaderKey + " @8"},
 			nil},
-		{"no lease", campaign("E", 0, "x"), wire.CodeInvalid, "a lease is required", nil, 7, nil, nil},
-		{"missing lease", campaign("E", wire.LeaseID(smtest.ShardID, 50), "x"), wire.CodeLeaseNotFound, "", nil, 7, nil, nil},
-		{"lease of another shard", campaign("E", wire.LeaseID(1, 1), "x"), wire.CodeWrongShard, "routing key {E}", nil, 7, nil, nil},
-		{"bad name", campaign("E}1", a, "x"), wire.CodeInvalid, "election name", nil, 7, nil, nil},
-		{"bad name (proclaim)", proclaim("", ck(1), "x", a), wire.CodeInvalid, "empty election name", nil, 7, nil, nil},
-		{"bad name (resign)", resign("{E}", ck(1), a), wire.CodeInvalid, "", nil, 7, nil, nil},
+		{"no lease", campaign("E", 0, "x"), wire.CodeInvalid, "a lease is required", nil, 8, nil, nil},
+		{"missing lease", campaign("E", wire.LeaseID(smtest.ShardID, 50), "x"), wire.CodeLeaseNotFound, "", nil, 8, nil, nil},
+		{"lease of another shard", campaign("E", wire.LeaseID(1, 1), "x"), wire.CodeWrongShard, "routing key {E}", nil, 8, nil, nil},
+		{"bad name", campaign("E}1", a, "x"), wire.CodeInvalid, "election name", nil, 8, nil, nil},
+		{"bad name (proclaim)", proclaim("", ck(2), "x", a), wire.CodeInvalid, "empty election name", nil, 8, nil, nil},
+		{"bad name (resign)", resign("{E}", ck(2), a), wire.CodeInvalid, "", nil, 8, nil, nil},
 	}
 	for _, s := range steps {
 		var got leader
@@ -164,21 +164,21 @@ func TestElectionRules(t *testing.T) {
 func TestElectionRevokeHandsOn(t *testing.T) {
 	h := smtest.New(t)
 	a, b := h.Grant(10), h.Grant(10)
-	h.Must(campaign("E", a, "a"), nil) // 1
-	h.Must(campaign("E", b, "b"), nil) // 2
+	h.Must(campaign("E", a, "a"), nil) // 2
+	h.Must(campaign("E", b, "b"), nil) // 3
 	evs := h.Revoke(a)
-	require.Equal(t, int64(3), h.Rev())
+	require.Equal(t, int64(4), h.Rev())
 	require.Equal(t, []string{
-		fmt.Sprintf("del %q @3", ck(1)),
-		"put " + leaderKey + fmt.Sprintf(`={%q "b" t3} @3`, ck(2)),
+		fmt.Sprintf("del %q @4", ck(2)),
+		"put " + leaderKey + fmt.Sprintf(`={%q "b" t4} @4`, ck(3)),
 	}, ev(evs))
 	l, err := h.Shard.Leader("E")
 	require.NoError(t, err)
-	require.Equal(t, int64(3), l.Term)
+	require.Equal(t, int64(4), l.Term)
 	require.Equal(t, "b", string(l.Value))
 
 	evs = h.Revoke(b)
-	require.Equal(t, []string{fmt.Sprintf("del %q @4", ck(2)), "del " + leaderKey + " @4"}, ev(evs))
+	require.Equal(t, []string{fmt.Sprintf("del %q @5", ck(3)), "del " + leaderKey + " @5"}, ev(evs))
 	_, err = h.Shard.Leader("E")
 	require.Equal(t, wire.CodeNotFound, err.(*wire.Error).Code)
 }

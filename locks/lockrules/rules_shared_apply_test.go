@@ -131,37 +131,37 @@ func TestRWLockRevokeApply(t *testing.T) {
 	h := smtest.New(t)
 	d := applyDriver{h}
 	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
-	d.lock(rlock("L", a, "a")) // 1: a reads L
-	d.lock(wlock("L", b, "b")) // 2: b waits to write
-	d.lock(rlock("L", c, "c")) // 3: c waits behind b
-	d.lock(rlock("L", a, "a")) // 4: a waits behind b as well
-	d.lock(wlock("M", a, "a")) // 5: a writes M
-	d.lock(rlock("M", c, "c")) // 6: c waits to read M
-	require.Equal(t, int64(6), h.Rev())
+	d.lock(rlock("L", a, "a")) // 2: a reads L
+	d.lock(wlock("L", b, "b")) // 3: b waits to write
+	d.lock(rlock("L", c, "c")) // 4: c waits behind b
+	d.lock(rlock("L", a, "a")) // 5: a waits behind b as well
+	d.lock(wlock("M", a, "a")) // 6: a writes M
+	d.lock(rlock("M", c, "c")) // 7: c waits to read M
+	require.Equal(t, int64(7), h.Rev())
 
 	evs := h.Revoke(a)
-	require.Equal(t, int64(7), h.Rev(), "one revision")
+	require.Equal(t, int64(8), h.Rev(), "one revision")
 	q := func(k []byte) string { return fmt.Sprintf("%q", k) }
 	require.Equal(t, []string{
-		"del " + q(lockrules.OwnerKey("L", 1)) + " @7",
-		"del " + q(lockrules.OwnerKey("L", 4)) + " @7",
-		"del " + q(lockrules.SharedKey("L", 1)) + " @7",
-		"del " + q(lockrules.SharedKey("L", 4)) + " @7",
-		"del " + q(lockrules.OwnerKey("M", 5)) + " @7",
-		"put " + q(lockrules.HolderKey("L")) + " @7",
-		"put " + q(lockrules.SharedKey("M", 6)) + " @7",
-		"put " + q(lockrules.HolderKey("M")) + " @7",
+		"del " + q(lockrules.OwnerKey("L", 2)) + " @8",
+		"del " + q(lockrules.OwnerKey("L", 5)) + " @8",
+		"del " + q(lockrules.SharedKey("L", 2)) + " @8",
+		"del " + q(lockrules.SharedKey("L", 5)) + " @8",
+		"del " + q(lockrules.OwnerKey("M", 6)) + " @8",
+		"put " + q(lockrules.HolderKey("L")) + " @8",
+		"put " + q(lockrules.SharedKey("M", 7)) + " @8",
+		"put " + q(lockrules.HolderKey("M")) + " @8",
 	}, eventKeys(evs))
-	require.Equal(t, &wire.LockStatusResponse{Held: true, Key: lockrules.OwnerKey("L", 2), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1,
-		Holders: []wire.LockOwner{{Key: lockrules.OwnerKey("L", 2), Owner: []byte("b"), Token: 7, Lease: b}},
-		Queue:   []wire.LockOwner{{Key: lockrules.OwnerKey("L", 3), Owner: []byte("c"), Lease: c, Shared: true}},
+	require.Equal(t, &wire.LockStatusResponse{Held: true, Key: lockrules.OwnerKey("L", 3), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1,
+		Holders: []wire.LockOwner{{Key: lockrules.OwnerKey("L", 3), Owner: []byte("b"), Token: 8, Lease: b}},
+		Queue:   []wire.LockOwner{{Key: lockrules.OwnerKey("L", 4), Owner: []byte("c"), Lease: c, Shared: true}},
 	}, d.status("L"))
 	require.Equal(t, &wire.LockStatusResponse{Held: true, Readers: 1,
-		Holders: []wire.LockOwner{{Key: lockrules.OwnerKey("M", 6), Owner: []byte("c"), Token: 7, Lease: c, Shared: true}},
+		Holders: []wire.LockOwner{{Key: lockrules.OwnerKey("M", 7), Owner: []byte("c"), Token: 8, Lease: c, Shared: true}},
 	}, d.status("M"))
 	keys, err := h.Shard.LeaseKeys(c)
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{lockrules.OwnerKey("L", 3), lockrules.SharedKey("L", 3), lockrules.OwnerKey("M", 6), lockrules.SharedKey("M", 6)}, keys,
+	require.Equal(t, [][]byte{lockrules.OwnerKey("L", 4), lockrules.SharedKey("L", 4), lockrules.OwnerKey("M", 7), lockrules.SharedKey("M", 7)}, keys,
 		"a shared owner's marker is attached to its lease")
 }
 
@@ -172,9 +172,9 @@ func TestRWLockTokenCompareApply(t *testing.T) {
 	h := smtest.New(t)
 	d := applyDriver{h}
 	a, b, c := h.Grant(10), h.Grant(10), h.Grant(10)
-	ra, _ := d.lock(rlock("L", a, "a")) // 1
-	rb, _ := d.lock(wlock("L", b, "b")) // 2
-	d.lock(rlock("L", c, "c"))          // 3
+	ra, _ := d.lock(rlock("L", a, "a")) // 2
+	rb, _ := d.lock(wlock("L", b, "b")) // 3
+	d.lock(rlock("L", c, "c"))          // 4
 	fenced := func(token int64, v string) bool {
 		var resp wire.TxnResponse
 		h.Must(statemachine.NewCommand(wire.MethodTxn, &wire.TxnRequest{
@@ -184,15 +184,15 @@ func TestRWLockTokenCompareApply(t *testing.T) {
 		return resp.Succeeded
 	}
 	require.False(t, fenced(ra.Token, "reader a"), "a reader's token fences nothing")
-	require.True(t, fenced(0, "no writer"), "0 while readers hold") // 4
-	require.Nil(t, d.unlock("L", ra.Key, a))                        // 5: b writes
-	require.Equal(t, int64(5), d.status("L").Token)
+	require.True(t, fenced(0, "no writer"), "0 while readers hold") // 5
+	require.Nil(t, d.unlock("L", ra.Key, a))                        // 6: b writes
+	require.Equal(t, int64(6), d.status("L").Token)
 	require.False(t, fenced(0, "x"))
 	require.False(t, fenced(ra.Token, "x"))
-	require.True(t, fenced(5, "writer b"))   // 6
-	require.Nil(t, d.unlock("L", rb.Key, b)) // 7: c reads
-	require.False(t, fenced(5, "late writer"))
-	require.False(t, fenced(7, "reader c"))
+	require.True(t, fenced(6, "writer b"))   // 7
+	require.Nil(t, d.unlock("L", rb.Key, b)) // 8: c reads
+	require.False(t, fenced(6, "late writer"))
+	require.False(t, fenced(8, "reader c"))
 	require.Equal(t, "writer b", string(h.Get([]byte("{L}/data"), 0).Value))
-	require.Equal(t, int64(7), d.status("L").Holders[0].Token)
+	require.Equal(t, int64(8), d.status("L").Holders[0].Token)
 }

@@ -51,68 +51,68 @@ func TestLockRules(t *testing.T) {
 	}{
 		{"free lock: granted at once, token = revision",
 			lockCmd("L", a, "host-a pid 42", false), wire.OK, "",
-			&wire.LockResponse{Key: o(1), Token: 1}, 1,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a}},
+			&wire.LockResponse{Key: o(2), Token: 2}, 2,
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a}},
 		{"held: queued with token 0",
 			lockCmd("L", b, "b", false), wire.OK, "",
-			&wire.LockResponse{Key: o(2)}, 2,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
+			&wire.LockResponse{Key: o(3)}, 3,
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 1}},
 		{"try while held: CodeLocked naming the holder, nothing written",
-			lockCmd("L", c, "c", true), wire.CodeLocked, `lock "L" is held by "host-a pid 42" (token 1)`,
-			nil, 2,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
+			lockCmd("L", c, "c", true), wire.CodeLocked, `lock "L" is held by "host-a pid 42" (token 2)`,
+			nil, 3,
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 1}},
 		{"second waiter",
 			lockCmd("L", c, "c", false), wire.OK, "",
-			&wire.LockResponse{Key: o(3)}, 3,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
+			&wire.LockResponse{Key: o(4)}, 4,
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 2}},
 		{"another lease releases the holder's key: not owner, nothing written",
-			unlockCmd("L", o(1), b), wire.CodeNotOwner, "only its owner may release it",
-			nil, 3,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
-		{"no lease at all: not owner either",
-			unlockCmd("L", o(2), 0), wire.CodeNotOwner, "only its owner may release it",
-			nil, 3,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 2}},
-		{"a waiter cancels: the holder keeps the lock",
-			unlockCmd("L", o(2), b), wire.OK, "",
-			&wire.UnlockResponse{}, 4,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
-		{"cancelling again: not an owner",
-			unlockCmd("L", o(2), b), wire.CodeNotHolder, "is not an owner of lock \"L\"",
+			unlockCmd("L", o(2), b), wire.CodeNotOwner, "only its owner may release it",
 			nil, 4,
-			st{Held: true, Key: o(1), Owner: []byte("host-a pid 42"), Token: 1, Lease: a, Waiters: 1}},
-		{"the holder unlocks: the next waiter (not the cancelled one) is granted in the same command",
-			unlockCmd("L", o(1), a), wire.OK, "",
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 2}},
+		{"no lease at all: not owner either",
+			unlockCmd("L", o(3), 0), wire.CodeNotOwner, "only its owner may release it",
+			nil, 4,
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 2}},
+		{"a waiter cancels: the holder keeps the lock",
+			unlockCmd("L", o(3), b), wire.OK, "",
 			&wire.UnlockResponse{}, 5,
-			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
-		{"a key of another lock: not an owner",
-			unlockCmd("L", lockrules.OwnerKey("M", 3), c), wire.CodeNotHolder, "",
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 1}},
+		{"cancelling again: not an owner",
+			unlockCmd("L", o(3), b), wire.CodeNotHolder, "is not an owner of lock \"L\"",
 			nil, 5,
-			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
+			st{Held: true, Key: o(2), Owner: []byte("host-a pid 42"), Token: 2, Lease: a, Waiters: 1}},
+		{"the holder unlocks: the next waiter (not the cancelled one) is granted in the same command",
+			unlockCmd("L", o(2), a), wire.OK, "",
+			&wire.UnlockResponse{}, 6,
+			st{Held: true, Key: o(4), Owner: []byte("c"), Token: 6, Lease: c}},
+		{"a key of another lock: not an owner",
+			unlockCmd("L", lockrules.OwnerKey("M", 4), c), wire.CodeNotHolder, "",
+			nil, 6,
+			st{Held: true, Key: o(4), Owner: []byte("c"), Token: 6, Lease: c}},
 		{"garbage key: not an owner",
 			unlockCmd("L", []byte("x"), c), wire.CodeNotHolder, "",
-			nil, 5,
-			st{Held: true, Key: o(3), Owner: []byte("c"), Token: 5, Lease: c}},
+			nil, 6,
+			st{Held: true, Key: o(4), Owner: []byte("c"), Token: 6, Lease: c}},
 		{"the last holder unlocks: free",
-			unlockCmd("L", o(3), c), wire.OK, "",
-			&wire.UnlockResponse{}, 6,
+			unlockCmd("L", o(4), c), wire.OK, "",
+			&wire.UnlockResponse{}, 7,
 			st{}},
 		{"try on a free lock: granted",
 			lockCmd("L", b, "b", true), wire.OK, "",
-			&wire.LockResponse{Key: o(7), Token: 7}, 7,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b}},
+			&wire.LockResponse{Key: o(8), Token: 8}, 8,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b}},
 		{"the same lease queues again behind itself",
 			lockCmd("L", b, "b2", false), wire.OK, "",
-			&wire.LockResponse{Key: o(8)}, 8,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1}},
-		{"no lease", lockCmd("L", 0, "", false), wire.CodeInvalid, "a lease is required", nil, 8,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1}},
-		{"missing lease", lockCmd("L", wire.LeaseID(smtest.ShardID, 99), "", false), wire.CodeLeaseNotFound, "not found", nil, 8,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1}},
-		{"lease of another shard", lockCmd("L", foreign, "", false), wire.CodeWrongShard, "routing key {L}", nil, 8,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1}},
-		{"malformed lease", lockCmd("L", -5, "", false), wire.CodeLeaseNotFound, "not a lease ID", nil, 8,
-			st{Held: true, Key: o(7), Owner: []byte("b"), Token: 7, Lease: b, Waiters: 1}},
+			&wire.LockResponse{Key: o(9)}, 9,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1}},
+		{"no lease", lockCmd("L", 0, "", false), wire.CodeInvalid, "a lease is required", nil, 9,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1}},
+		{"missing lease", lockCmd("L", wire.LeaseID(smtest.ShardID, 99), "", false), wire.CodeLeaseNotFound, "not found", nil, 9,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1}},
+		{"lease of another shard", lockCmd("L", foreign, "", false), wire.CodeWrongShard, "routing key {L}", nil, 9,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1}},
+		{"malformed lease", lockCmd("L", -5, "", false), wire.CodeLeaseNotFound, "not a lease ID", nil, 9,
+			st{Held: true, Key: o(8), Owner: []byte("b"), Token: 8, Lease: b, Waiters: 1}},
 	}
 	for _, s := range steps {
 		var got any
@@ -177,7 +177,7 @@ func TestLockNames(t *testing.T) {
 	require.NoError(t, lockrules.ValidateName(strings.Repeat("n", lockrules.MaxNameLen)))
 	require.NoError(t, lockrules.ValidateName("a.b-c d\x00é"))
 	require.NoError(t, lockrules.ValidateName("jobs/a/b"))
-	require.Zero(t, h.Rev(), "nothing was written")
+	require.EqualValues(t, 1, h.Rev(), "nothing was written (an empty shard is at revision 1)")
 }
 
 // TestLockKeyLayout pins the layout documented in package locks.
@@ -193,21 +193,21 @@ func TestLockKeyLayout(t *testing.T) {
 
 	h := smtest.New(t)
 	a := h.Grant(10)
-	h.Put("x", "1") // rev 1
+	h.Put("x", "1") // rev 2
 	var resp wire.LockResponse
-	h.Must(lockCmd("jobs", a, "me", false), &resp) // rev 2
+	h.Must(lockCmd("jobs", a, "me", false), &resp) // rev 3
 	kv := h.Get(lockrules.HolderKey("jobs"), 0)
 	require.NotNil(t, kv)
 	hd, err := lockrules.DecodeHolder(kv.Value)
 	require.NoError(t, err)
-	require.Equal(t, lockrules.Holder{Key: lockrules.OwnerKey("jobs", 2), Token: 2, Lease: a, Tail: 2, Owner: []byte("me")}, hd)
+	require.Equal(t, lockrules.Holder{Key: lockrules.OwnerKey("jobs", 3), Token: 3, Lease: a, Tail: 3, Owner: []byte("me")}, hd)
 	require.Zero(t, kv.Lease, "the holder record belongs to no lease")
-	owner := h.Get(lockrules.OwnerKey("jobs", 2), 0)
+	owner := h.Get(lockrules.OwnerKey("jobs", 3), 0)
 	require.Equal(t, a, owner.Lease)
 	require.Equal(t, "me", string(owner.Value))
 	keys, err := h.Shard.LeaseKeys(a)
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{lockrules.OwnerKey("jobs", 2)}, keys)
+	require.Equal(t, [][]byte{lockrules.OwnerKey("jobs", 3)}, keys)
 }
 
 func eventKeys(evs []wire.Event) []string {
@@ -228,29 +228,29 @@ func TestLockRevokeHandsOn(t *testing.T) {
 	h := smtest.New(t)
 	a, b := h.Grant(10), h.Grant(10)
 	var r wire.LockResponse
-	h.Must(lockCmd("L", a, "a", false), &r) // 1: a holds L
-	h.Must(lockCmd("L", b, "b", false), &r) // 2: b waits
-	h.Must(lockCmd("L", a, "a", false), &r) // 3: a waits behind b as well
-	h.Must(lockCmd("M", a, "a", false), &r) // 4: a holds M, alone
-	h.Must(lockCmd("N", b, "b", false), &r) // 5: b holds N
-	h.Must(lockCmd("N", a, "a", false), &r) // 6: a waits for N
+	h.Must(lockCmd("L", a, "a", false), &r) // 2: a holds L
+	h.Must(lockCmd("L", b, "b", false), &r) // 3: b waits
+	h.Must(lockCmd("L", a, "a", false), &r) // 4: a waits behind b as well
+	h.Must(lockCmd("M", a, "a", false), &r) // 5: a holds M, alone
+	h.Must(lockCmd("N", b, "b", false), &r) // 6: b holds N
+	h.Must(lockCmd("N", a, "a", false), &r) // 7: a waits for N
 
 	evs := h.Revoke(a)
-	require.Equal(t, int64(7), h.Rev(), "one revision")
+	require.Equal(t, int64(8), h.Rev(), "one revision")
 	q := func(name string, rev int64) string { return fmt.Sprintf("%q", lockrules.OwnerKey(name, rev)) }
 	require.Equal(t, []string{
-		"del " + q("L", 1) + " @7",
-		"del " + q("L", 3) + " @7",
-		"del " + q("M", 4) + " @7",
-		"del " + q("N", 6) + " @7",
-		fmt.Sprintf("put %q @7", lockrules.HolderKey("L")),
-		fmt.Sprintf("del %q @7", lockrules.HolderKey("M")),
+		"del " + q("L", 2) + " @8",
+		"del " + q("L", 4) + " @8",
+		"del " + q("M", 5) + " @8",
+		"del " + q("N", 7) + " @8",
+		fmt.Sprintf("put %q @8", lockrules.HolderKey("L")),
+		fmt.Sprintf("del %q @8", lockrules.HolderKey("M")),
 	}, eventKeys(evs))
 
-	require.Equal(t, &wire.LockStatusResponse{Header: wire.ResponseHeader{Shard: smtest.ShardID, Revision: 7},
-		Held: true, Key: lockrules.OwnerKey("L", 2), Owner: []byte("b"), Token: 7, Lease: b}, status(t, h, "L"))
+	require.Equal(t, &wire.LockStatusResponse{Header: wire.ResponseHeader{Shard: smtest.ShardID, Revision: 8},
+		Held: true, Key: lockrules.OwnerKey("L", 3), Owner: []byte("b"), Token: 8, Lease: b}, status(t, h, "L"))
 	require.False(t, status(t, h, "M").Held)
-	require.Equal(t, int64(5), status(t, h, "N").Token, "N's holder is unaffected")
+	require.Equal(t, int64(6), status(t, h, "N").Token, "N's holder is unaffected")
 	require.Zero(t, status(t, h, "N").Waiters)
 
 	// The new holder's record survives a snapshot and a restore.
@@ -271,9 +271,9 @@ func TestLockTokenCompare(t *testing.T) {
 	var ra, rb wire.LockResponse
 	h.Must(lockCmd("L", a, "a", false), &ra)
 	h.Must(lockCmd("L", b, "b", false), &rb)
-	h.Must(unlockCmd("L", ra.Key, a), nil) // b holds L with token 3
+	h.Must(unlockCmd("L", ra.Key, a), nil) // b holds L with token 4
 	tokB := status(t, h, "L").Token
-	require.Equal(t, int64(3), tokB)
+	require.Equal(t, int64(4), tokB)
 
 	fenced := func(name string, rel wire.CompareResult, token int64, v string) *statemachine.Command {
 		return statemachine.NewCommand(statemachine.OpTxn, &wire.TxnRequest{

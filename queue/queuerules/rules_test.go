@@ -77,73 +77,73 @@ func TestQueueRules(t *testing.T) {
 		info qi     // QueueInfo("Q", peek) after the step
 	}{
 		{"an empty queue: CodeEmpty, nothing written",
-			dequeueCmd("Q", a, 30), wire.CodeEmpty, `queue "Q" is empty`, nil, 0, qi{}},
+			dequeueCmd("Q", a, 30), wire.CodeEmpty, `queue "Q" is empty`, nil, 1, qi{}},
 		{"enqueue three values: seqs from 1, one revision",
-			enqueueCmd("Q", 0, "a", "b", "c"), wire.OK, "", &wire.EnqueueResponse{Seqs: []int64{1, 2, 3}}, 1,
+			enqueueCmd("Q", 0, "a", "b", "c"), wire.OK, "", &wire.EnqueueResponse{Seqs: []int64{1, 2, 3}}, 2,
 			qi{Ready: 3, Head: item(1, "a", 0)}},
 		{"enqueue one more: the sequence goes on",
-			enqueueCmd("Q", 0, "d"), wire.OK, "", &wire.EnqueueResponse{Seqs: []int64{4}}, 2,
+			enqueueCmd("Q", 0, "d"), wire.OK, "", &wire.EnqueueResponse{Seqs: []int64{4}}, 3,
 			qi{Ready: 4, Head: item(1, "a", 0)}},
 		{"dequeue: the head, first delivery",
-			dequeueCmd("Q", a, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(1, "a", 1)}, 3,
+			dequeueCmd("Q", a, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(1, "a", 1)}, 4,
 			qi{Ready: 3, InFlight: 1, Head: item(2, "b", 0)}},
 		{"another consumer gets the next item",
-			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(2, "b", 1)}, 4,
+			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(2, "b", 1)}, 5,
 			qi{Ready: 2, InFlight: 2, Head: item(3, "c", 0)}},
 		{"ack of the first",
-			ackCmd("Q", 1, 1, false), wire.OK, "", &wire.AckResponse{}, 5,
+			ackCmd("Q", 1, 1, false), wire.OK, "", &wire.AckResponse{}, 6,
 			qi{Ready: 2, InFlight: 1, Head: item(3, "c", 0)}},
 		{"ack again: not in flight",
 			ackCmd("Q", 1, 0, false), wire.CodeNotFound,
-			`item 1 of queue "Q" is not in flight (acked, or redelivered after its visibility timeout)`, nil, 5,
+			`item 1 of queue "Q" is not in flight (acked, or redelivered after its visibility timeout)`, nil, 6,
 			qi{Ready: 2, InFlight: 1, Head: item(3, "c", 0)}},
 		{"ack of an item never delivered: not in flight",
-			ackCmd("Q", 3, 0, false), wire.CodeNotFound, `item 3 of queue "Q" is not in flight`, nil, 5,
+			ackCmd("Q", 3, 0, false), wire.CodeNotFound, `item 3 of queue "Q" is not in flight`, nil, 6,
 			qi{Ready: 2, InFlight: 1, Head: item(3, "c", 0)}},
 		{"ack of another delivery than the one in flight",
-			ackCmd("Q", 2, 7, false), wire.CodeNotFound, `delivery 7 of item 2 of queue "Q" is not in flight`, nil, 5,
+			ackCmd("Q", 2, 7, false), wire.CodeNotFound, `delivery 7 of item 2 of queue "Q" is not in flight`, nil, 6,
 			qi{Ready: 2, InFlight: 1, Head: item(3, "c", 0)}},
 		{"nack: back at the head at once, with its deliveries",
-			ackCmd("Q", 2, 1, true), wire.OK, "", &wire.AckResponse{}, 6,
+			ackCmd("Q", 2, 1, true), wire.OK, "", &wire.AckResponse{}, 7,
 			qi{Ready: 3, Head: item(2, "b", 1)}},
 		{"redelivered ahead of later items, second delivery",
-			dequeueCmd("Q", a, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(2, "b", 2)}, 7,
+			dequeueCmd("Q", a, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(2, "b", 2)}, 8,
 			qi{Ready: 2, InFlight: 1, Head: item(3, "c", 0)}},
 		{"ack of the second delivery, whichever (0)",
-			ackCmd("Q", 2, 0, false), wire.OK, "", &wire.AckResponse{}, 8,
+			ackCmd("Q", 2, 0, false), wire.OK, "", &wire.AckResponse{}, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"visibility 0: invalid",
-			dequeueCmd("Q", a, 0), wire.CodeInvalid, "visibility timeout of 0 seconds", nil, 8,
+			dequeueCmd("Q", a, 0), wire.CodeInvalid, "visibility timeout of 0 seconds", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"no lease: invalid",
-			dequeueCmd("Q", 0, 30), wire.CodeInvalid, "a consumer lease is required", nil, 8,
+			dequeueCmd("Q", 0, 30), wire.CodeInvalid, "a consumer lease is required", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"a lease that does not exist",
-			dequeueCmd("Q", missing, 30), wire.CodeLeaseNotFound, "not found", nil, 8,
+			dequeueCmd("Q", missing, 30), wire.CodeLeaseNotFound, "not found", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"a lease of another shard",
-			dequeueCmd("Q", foreign, 30), wire.CodeWrongShard, "grant the lease with routing key {Q}", nil, 8,
+			dequeueCmd("Q", foreign, 30), wire.CodeWrongShard, "grant the lease with routing key {Q}", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"a bad name",
-			dequeueCmd("{Q}", a, 30), wire.CodeInvalid, "names cannot contain", nil, 8,
+			dequeueCmd("{Q}", a, 30), wire.CodeInvalid, "names cannot contain", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"nothing to enqueue",
-			enqueueCmd("Q", 0), wire.CodeInvalid, "nothing to enqueue", nil, 8,
+			enqueueCmd("Q", 0), wire.CodeInvalid, "nothing to enqueue", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"negative max deliveries",
-			enqueueCmd("Q", -1, "x"), wire.CodeInvalid, "negative", nil, 8,
+			enqueueCmd("Q", -1, "x"), wire.CodeInvalid, "negative", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"max deliveries on a dead-letter queue",
-			enqueueCmd("Q.dead", 2, "x"), wire.CodeInvalid, "dead-letter queue", nil, 8,
+			enqueueCmd("Q.dead", 2, "x"), wire.CodeInvalid, "dead-letter queue", nil, 9,
 			qi{Ready: 2, Head: item(3, "c", 0)}},
 		{"take the rest",
-			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(3, "c", 1)}, 9,
+			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(3, "c", 1)}, 10,
 			qi{Ready: 1, InFlight: 1, Head: item(4, "d", 0)}},
 		{"take the rest",
-			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(4, "d", 1)}, 10,
+			dequeueCmd("Q", b, 30), wire.OK, "", &wire.DequeueResponse{Item: *item(4, "d", 1)}, 11,
 			qi{InFlight: 2}},
 		{"empty again (with items in flight)",
-			dequeueCmd("Q", b, 30), wire.CodeEmpty, `queue "Q" is empty`, nil, 10,
+			dequeueCmd("Q", b, 30), wire.CodeEmpty, `queue "Q" is empty`, nil, 11,
 			qi{InFlight: 2}},
 	}
 	for i, s := range steps {
@@ -498,21 +498,21 @@ func TestDocExample(t *testing.T) {
 	var enq wire.EnqueueResponse
 	h.Must(enqueueCmd("jobs", 2, "x", "y", "z"), &enq)
 	require.Equal(t, []int64{1, 2, 3}, enq.Seqs)
-	require.EqualValues(t, 1, h.Rev())
+	require.EqualValues(t, 2, h.Rev())
 	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 1, Ready: 3}, meta("jobs"))
 	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs", a))
-	require.EqualValues(t, 2, h.Rev())
+	require.EqualValues(t, 3, h.Rev())
 	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 2, Ready: 2, InFlight: 1}, meta("jobs"))
 	v1 := visibility(t, h, "jobs", 1)
 	require.Equal(t, *item(2, "y", 1), dequeue(t, h, "jobs", b))
 	h.Must(ackCmd("jobs", 2, 1, false), nil)
-	require.EqualValues(t, 4, h.Rev())
-	h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: v1, Expire: true}), nil)
 	require.EqualValues(t, 5, h.Rev())
+	h.Must(statemachine.NewCommand(statemachine.OpLeaseRevoke, &statemachine.LeaseRevoke{ID: v1, Expire: true}), nil)
+	require.EqualValues(t, 6, h.Rev())
 	require.Equal(t, queuerules.Meta{Next: 4, Fresh: 3, Ready: 2, RetLow: 1}, meta("jobs"))
 	require.Equal(t, *item(1, "x", 2), dequeue(t, h, "jobs", b))
 	h.Revoke(b)
-	require.EqualValues(t, 7, h.Rev())
+	require.EqualValues(t, 8, h.Rev())
 	require.Equal(t, queuerules.Meta{Next: 2, Fresh: 1, Ready: 1}, meta("jobs.dead"))
 	require.Equal(t, *item(1, "x", 1), dequeue(t, h, "jobs.dead", a))
 	werr, _ := h.Do(ackCmd("jobs", 1, 0, false), nil)

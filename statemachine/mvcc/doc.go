@@ -36,18 +36,18 @@
 // the value bytes.
 //
 // Worked example (shard 7, the commands of the Revision example; <r> is
-// ^r as 8 bytes, so <4> sorts before <3>):
+// ^r as 8 bytes, so <5> sorts before <4>):
 //
-//	put a=1    00000007 'k' 61 00 01 <1>   → 00 01 01 00 "1"  {create 1, version 1}
-//	put a=2    00000007 'k' 61 00 01 <2>   → 00 01 02 00 "2"  {create 1, version 2}
-//	delete a   00000007 'k' 61 00 01 <3>   → 01               tombstone
-//	put a=3    00000007 'k' 61 00 01 <4>   → 00 04 01 00 "3"  {create 4, version 1}
-//	compact 3  deletes the keys at <3> (the newest <= 3, a tombstone), <2> and <1>
+//	put a=1    00000007 'k' 61 00 01 <2>   → 00 02 01 00 "1"  {create 2, version 1}
+//	put a=2    00000007 'k' 61 00 01 <3>   → 00 02 02 00 "2"  {create 2, version 2}
+//	delete a   00000007 'k' 61 00 01 <4>   → 01               tombstone
+//	put a=3    00000007 'k' 61 00 01 <5>   → 00 05 01 00 "3"  {create 5, version 1}
+//	compact 4  deletes the keys at <4> (the newest <= 4, a tombstone), <3> and <2>
 //
 // After the four commands the shard's keys, in Pebble order, are
 // 'd'… (exactly-once records, if the commands had a client ID), then
-// a@4, a@3, a@2, a@1, then 'm' (meta: applied index, current revision 4,
-// compacted 0). After compact 3: a@4 and the meta (compacted 3).
+// a@5, a@4, a@3, a@2, then 'm' (meta: applied index, current revision 5,
+// compacted 0). After compact 4: a@5 and the meta (compacted 4).
 //
 // # Reads
 //

@@ -141,7 +141,8 @@ func (h *Harness) Keys(prefix []byte, rev int64) []*wire.KeyValue {
 	return resp.Kvs
 }
 
-// Compact compacts the shard at its current revision (a no-op at 0).
+// Compact compacts the shard at its current revision (a no-op when it is
+// compacted there already).
 func (h *Harness) Compact() {
 	h.T.Helper()
 	if rev := h.Rev(); rev > 0 {

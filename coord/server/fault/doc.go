@@ -24,6 +24,13 @@
 //   - KVWorkload: get/put/CAS on a few keys; CheckKV runs porcupine with a
 //     per-key register model. A write that fails or times out has an
 //     unknown outcome and returns at Infinity; failed reads are dropped.
+//   - EtcdKVWorkload: the same get/put/CAS loop (runKV) with etcd's
+//     clientv3 through the members' etcd doors (each member serves one on
+//     its own --listen-etcd port, Member.Etcd; Cluster.EtcdEndpoints): a
+//     get is a linearizable Get, a put a Put, a CAS a Txn comparing the
+//     value. CheckKV judges it with the same model. TestFaultEtcdKV runs
+//     it under kill-leader and kill-restart in short mode and random
+//     nemeses in long mode.
 //   - LockWorkload: acquire (locks.Mutex on a coord.Session), two writes to
 //     a fenced register guarded by locks.LockToken, release, then one write
 //     with the released token; one client stalls past its lease while

@@ -67,6 +67,7 @@ type Member struct {
 	Peer    string // --listen-peer: the proxy peers dial
 	Bind    string // --bind-peer: the member's real Raft listener
 	HTTP    string // --listen-http
+	Etcd    string // --listen-etcd: the member's etcd door
 	DataDir string
 	LogFile string
 
@@ -170,14 +171,14 @@ func startCluster(t testing.TB, bin string, o ClusterOptions) (*Cluster, error) 
 	dir := t.TempDir()
 	c := &Cluster{t: t, bin: bin, shards: o.Shards, Net: NewNet()}
 	t.Cleanup(c.cleanup) // also when this attempt is abandoned: kill and Close are idempotent
-	addrs, err := pickAddrs(4 * o.Members)
+	addrs, err := pickAddrs(5 * o.Members)
 	if err != nil {
 		return nil, err
 	}
 	var parts []string
 	for i := 0; i < o.Members; i++ {
 		m := &Member{Name: fmt.Sprintf("n%d", i+1), NodeID: uint64(i + 1)}
-		m.Client, m.Peer, m.Bind, m.HTTP = addrs[4*i], addrs[4*i+1], addrs[4*i+2], addrs[4*i+3]
+		m.Client, m.Peer, m.Bind, m.HTTP, m.Etcd = addrs[5*i], addrs[5*i+1], addrs[5*i+2], addrs[5*i+3], addrs[5*i+4]
 		m.DataDir = filepath.Join(dir, m.Name)
 		m.LogFile = filepath.Join(dir, m.Name+".log")
 		if err := c.Net.addProxy(m.Name, m.NodeID, m.Peer, m.Bind); err != nil {
@@ -283,6 +284,15 @@ func (c *Cluster) Endpoints() []string {
 	return eps
 }
 
+// EtcdEndpoints returns every member's etcd door address.
+func (c *Cluster) EtcdEndpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.Etcd)
+	}
+	return eps
+}
+
 // Client returns a client of every member, closed when the test ends.
 func (c *Cluster) Client() *coord.Client {
 	c.t.Helper()
@@ -311,7 +321,7 @@ func (c *Cluster) Start(m *Member) {
 		"--name", m.Name, "--data-dir", m.DataDir,
 		"--listen-client", m.Client, "--listen-peer", m.Peer, "--bind-peer", m.Bind,
 		"--listen-http", m.HTTP, "--initial-cluster", c.initial,
-		"--listen-etcd", "", // no etcd door: every member would want 127.0.0.1:2379
+		"--listen-etcd", m.Etcd,
 		"--shards", fmt.Sprint(c.shards), "--log-level", "warn", "--bcrypt-cost", "4")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()

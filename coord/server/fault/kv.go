@@ -152,34 +152,80 @@ func (w *KVWorkload) Setup(ctx context.Context) error {
 // relative to start. Failed reads are left out (they have no effect);
 // failed writes are kept as unknown.
 func (w *KVWorkload) Run(ctx context.Context, start time.Time, seed int64) []KVOp {
+	do := make([]kvDo, len(w.Clients))
+	for i, c := range w.Clients {
+		do[i] = func(ctx context.Context, in KVInput) (KVOutput, error) { return coordKVDo(ctx, c, in) }
+	}
+	return runKV(ctx, kvRun{do: do, keys: w.Keys, think: w.Think, opTimeout: w.OpTimeout, onError: w.OnError}, start, seed)
+}
+
+// coordKVDo runs one operation with a Coord client.
+func coordKVDo(ctx context.Context, c *coord.Client, in KVInput) (KVOutput, error) {
+	var out KVOutput
+	switch in.Op {
+	case "get":
+		r, err := c.Get(ctx, in.Key)
+		if err == nil && len(r.Kvs) > 0 {
+			out.Value = string(r.Kvs[0].Value)
+		}
+		return out, err
+	case "put":
+		_, err := c.Put(ctx, in.Key, in.Value)
+		return out, err
+	default: // cas
+		r, err := c.Txn(ctx).If(coord.Compare(coord.Value(in.Key), "=", in.Expect)).Then(coord.OpPut(in.Key, in.Value)).Commit()
+		if err == nil {
+			out.OK = r.Succeeded
+		}
+		return out, err
+	}
+}
+
+// kvDo runs one operation with one client: what it answered, or why not.
+type kvDo func(ctx context.Context, in KVInput) (KVOutput, error)
+
+// kvRun is what runKV runs: one client per do.
+type kvRun struct {
+	do        []kvDo
+	keys      []string
+	think     time.Duration
+	opTimeout time.Duration
+	onError   func(in KVInput, err error)
+}
+
+// runKV runs a goroutine per client until ctx ends, each choosing
+// get (40%), put or CAS (30% each; a put until it knows a value of the
+// key), and returns the history, times relative to start. Failed reads
+// are left out (they have no effect); failed writes are kept as unknown.
+func runKV(ctx context.Context, r kvRun, start time.Time, seed int64) []KVOp {
 	var mu sync.Mutex
 	var hist []KVOp
 	var wg sync.WaitGroup
-	for i, c := range w.Clients {
+	for i, do := range r.do {
 		wg.Add(1)
-		go func(id int, c *coord.Client) {
+		go func(id int, do kvDo) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(seed + int64(id)*7919))
 			last := map[string]string{} // the value this client last saw per key
 			for n := 0; ctx.Err() == nil; n++ {
-				if w.Think > 0 {
-					pause(ctx, time.Duration(rng.Int63n(int64(2*w.Think))))
+				if r.think > 0 {
+					pause(ctx, time.Duration(rng.Int63n(int64(2*r.think))))
 				}
 				if ctx.Err() != nil {
 					return
 				}
-				key := w.Keys[rng.Intn(len(w.Keys))]
+				key := r.keys[rng.Intn(len(r.keys))]
 				val := fmt.Sprintf("c%d-%d", id, n)
 				var in KVInput
-				switch r := rng.Intn(10); {
-				case r < 4:
+				switch x := rng.Intn(10); {
+				case x < 4:
 					in = KVInput{Op: "get", Key: key}
-				case r < 7 || last[key] == "":
+				case x < 7 || last[key] == "":
 					in = KVInput{Op: "put", Key: key, Value: val}
 				default:
 					in = KVInput{Op: "cas", Key: key, Value: val, Expect: last[key]}
 				}
-				op, ok := w.do(ctx, c, id, in, start)
+				op, ok := r.one(do, id, in, start)
 				if !ok {
 					continue
 				}
@@ -192,38 +238,23 @@ func (w *KVWorkload) Run(ctx context.Context, start time.Time, seed int64) []KVO
 				hist = append(hist, op)
 				mu.Unlock()
 			}
-		}(i, c)
+		}(i, do)
 	}
 	wg.Wait()
 	return hist
 }
 
-// do runs one operation; ok is false when it must be left out of the
+// one runs one operation; ok is false when it must be left out of the
 // history (a read that failed).
-func (w *KVWorkload) do(ctx context.Context, c *coord.Client, id int, in KVInput, start time.Time) (KVOp, bool) {
-	octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+func (r kvRun) one(do kvDo, id int, in KVInput, start time.Time) (KVOp, bool) {
+	octx, cancel := context.WithTimeout(context.Background(), r.opTimeout)
 	defer cancel()
 	op := KVOp{Client: id, Input: in, Call: int64(time.Since(start))}
 	var err error
-	switch in.Op {
-	case "get":
-		var r *coord.GetResponse
-		r, err = c.Get(octx, in.Key)
-		if err == nil && len(r.Kvs) > 0 {
-			op.Output.Value = string(r.Kvs[0].Value)
-		}
-	case "put":
-		_, err = c.Put(octx, in.Key, in.Value)
-	case "cas":
-		var r *coord.TxnResponse
-		r, err = c.Txn(octx).If(coord.Compare(coord.Value(in.Key), "=", in.Expect)).Then(coord.OpPut(in.Key, in.Value)).Commit()
-		if err == nil {
-			op.Output.OK = r.Succeeded
-		}
-	}
+	op.Output, err = do(octx, in)
 	op.Return = int64(time.Since(start))
-	if err != nil && w.OnError != nil {
-		w.OnError(in, err)
+	if err != nil && r.onError != nil {
+		r.onError(in, err)
 	}
 	if err != nil {
 		if in.Op == "get" {

@@ -101,7 +101,7 @@ func TestFaultClusterStartsOverWhenAPortIsTaken(t *testing.T) {
 		calls++
 		addrs, err := freeAddrs(n)
 		if err == nil && calls == 1 {
-			addrs[4] = held.Addr().String() // n2's client port
+			addrs[5] = held.Addr().String() // n2's client port
 		}
 		return addrs, err
 	}

@@ -17,6 +17,10 @@
 // SessionMargin): Done closes by then whatever the network does, before
 // the cluster can expire its leases.
 //
+// Backups: Snapshot streams a backup of every shard from one member into
+// an io.Writer, on a connection of its own read at the writer's pace (see
+// `coord snapshot save`).
+//
 // Get returns whole ranges: when a member answers in pages (its response
 // limit) Get follows them, each page at the first page's revisions. A
 // watch delivers each revision whole even when the member sent it in

@@ -403,8 +403,10 @@ var ErrDataDirNotEmpty = errors.New("statemachine: the state directory is not em
 //     at 1 and applies its entries on top of the restored state (the
 //     revisions, the lease counter and the exactly-once clock go on from
 //     the backup's);
-//   - the cluster identity and the member registry are left out: the new
-//     cluster draws a new identity and its members publish themselves.
+//   - the cluster identity, the member registry and the alarms are left
+//     out: the new cluster draws a new identity, its members publish
+//     themselves, and each raises its own alarms (an alarm of the old
+//     cluster names one of its members).
 //
 // Every member of the new cluster restores the same backup, so all start
 // from the same state. The backup is verified whole before anything is
@@ -433,7 +435,7 @@ func RestoreBackup(r io.ReaderAt, size int64, dir string, cfg Config) (*BackupSu
 		switch {
 		case bytes.Equal(key, space.ClusterKey()), bytes.Equal(key, space.RestoringKey()):
 			return nil
-		case k[0] == mvcc.TagMember:
+		case k[0] == mvcc.TagMember, k[0] == mvcc.TagAlarm:
 			return nil
 		case bytes.Equal(key, space.MetaKey()):
 			m, err := decodeMeta(v)

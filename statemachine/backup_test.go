@@ -14,8 +14,8 @@ import (
 )
 
 // backupFixture is a store of two shards with data: shard 0 holds the
-// cluster identity, a member record, keys (one deleted), a lease with a
-// key attached; shard 1 keys only.
+// cluster identity, a member record, a raised alarm, keys (one deleted),
+// a lease with a key attached; shard 1 keys only.
 func backupFixture(t *testing.T) (*Store, []*harness) {
 	t.Helper()
 	st, err := OpenStore(t.TempDir(), DefaultConfig())
@@ -37,6 +37,7 @@ func backupFixture(t *testing.T) (*Store, []*harness) {
 	h0.del("b", "")
 	g := h0.grant(30)
 	decodeOK(t, h0.apply1(leasePut("c", "leased", g.ID)), &wire.PutResponse{})
+	h0.apply1(&Command{Op: OpAlarmActivate, req: &AlarmActivate{Alarm: wire.Alarm{Member: "n1", Type: wire.AlarmNoSpace}}})
 	h1.put("z", "9")
 	return st, hs
 }
@@ -102,6 +103,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	require.Zero(t, idx, "a restored shard starts at applied index 0")
 	require.Zero(t, r0.sh.ClusterID(), "the cluster identity is left out")
 	require.Empty(t, r0.sh.Members(), "the member registry is left out")
+	require.Empty(t, r0.sh.Alarms(), "the alarms are left out")
 	cur, _ := r0.sh.Revision()
 	require.Equal(t, cur0, cur)
 	require.Equal(t, "2", string(r0.get("a", 0).Value))

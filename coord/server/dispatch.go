@@ -58,6 +58,9 @@ type Caller struct {
 	// connection's allowance of failed auth.authenticate calls.
 	ident     *identity
 	authFails *authBucket
+	// deadlineExceeded: the etcd door's call ended at the caller's own
+	// deadline (etcdCall), which it answers as gRPC's DeadlineExceeded.
+	deadlineExceeded bool
 }
 
 // Sender is what a door gives a call to send its intermediate messages:

@@ -95,6 +95,7 @@ func (etcdNoStream) Send(any) error {
 // handler's request), as cl, under the call's deadline capped at
 // maxCallTimeout. It is the etcd door's only way into the core.
 func etcdCall[Req, Resp any](ctx context.Context, d *etcdDoor, cl *Caller, method string, req *Req) (*Resp, *wire.Error) {
+	callerCtx := ctx
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > maxCallTimeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, maxCallTimeout, errCallCap)
@@ -109,6 +110,10 @@ func etcdCall[Req, Resp any](ctx context.Context, d *etcdDoor, cl *Caller, metho
 		return nil
 	}, etcdNoStream{})
 	if werr != nil {
+		// The caller's own deadline ended the call: gRPC's answer is
+		// DeadlineExceeded (what clientv3 reports when its deadline fires
+		// first), not etcd's "request timed out" (etcdError).
+		cl.deadlineExceeded = errors.Is(callerCtx.Err(), context.DeadlineExceeded)
 		return nil, werr
 	}
 	resp, ok := body.(*Resp)
@@ -127,6 +132,9 @@ func (d *etcdDoor) etcdError(cl *Caller, werr *wire.Error) error {
 		return nil
 	}
 	d.core.log.Debug("etcd door: call failed", "remote", cl.Remote, "user", cl.User, "code", werr.Code, "err", werr.Message)
+	if cl.deadlineExceeded && (werr.Code == wire.CodeTimeout || werr.Code == wire.CodeCanceled) {
+		return status.Error(codes.DeadlineExceeded, werr.Message)
+	}
 	switch werr.Code {
 	case wire.CodeCompacted:
 		return rpctypes.ErrGRPCCompacted

@@ -43,6 +43,12 @@ var (
 	// ErrAuthFailed: wrong or missing credentials, or an unknown or
 	// expired token (Config.Username, Password, Token).
 	ErrAuthFailed = errors.New("coord: authentication failed")
+	// ErrMemberRemoved: the member was removed from the cluster (coord
+	// member remove) and serves no more calls; the client moves on to
+	// another endpoint.
+	ErrMemberRemoved = errors.New("coord: member removed from the cluster")
+	// ErrNotLearner: a promote of a member that already votes.
+	ErrNotLearner = errors.New("coord: member is not a learner")
 	// ErrClosed is returned by calls on a closed Client.
 	ErrClosed = errors.New("coord: client closed")
 	// ErrNoEndpoints is returned when no endpoint could be reached.
@@ -74,6 +80,8 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeClusterMismatch:  ErrClusterMismatch,
 	wire.CodeAlreadyExists:    ErrAlreadyExists,
 	wire.CodeAuthFailed:       ErrAuthFailed,
+	wire.CodeMemberRemoved:    ErrMemberRemoved,
+	wire.CodeNotLearner:       ErrNotLearner,
 }
 
 // Error is a server-side error as the client sees it: it prints the

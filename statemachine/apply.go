@@ -331,6 +331,9 @@ var coreOps = map[string]opEntry{
 	OpLeaseRenew:      coreOp(func(a *applier, r *LeaseRenew) (Result, error) { return a.leaseRenew(r) }),
 	OpClusterIdentity: coreOp(func(a *applier, r *ClusterIdentity) (Result, error) { return a.clusterIdentity(r) }),
 	OpMemberPublish:   coreOp(func(a *applier, r *MemberPublish) (Result, error) { return a.memberPublish(r) }),
+	OpMemberAdd:       coreOp(func(a *applier, r *MemberAdd) (Result, error) { return a.memberAdd(r) }),
+	OpMemberPromote:   coreOp(func(a *applier, r *MemberPromote) (Result, error) { return a.memberPromote(r) }),
+	OpMemberRemove:    coreOp(func(a *applier, r *MemberRemove) (Result, error) { return a.memberRemove(r) }),
 }
 
 // coreOp is the opEntry of a core operation on a *Q.

@@ -39,6 +39,9 @@ const (
 	CodeClusterMismatch  Code = 22 // the member belongs to another cluster than the one the client talked to
 	CodeAlreadyExists    Code = 23 // a user or role of that name exists
 	CodeAuthFailed       Code = 24 // wrong or missing credentials, an unknown or expired token
+	// 25 is assigned on another branch.
+	CodeMemberRemoved Code = 26 // this member was removed from the cluster
+	CodeNotLearner    Code = 27 // a promote of a member that is already a voter
 )
 
 var codeNames = map[Code]string{
@@ -67,6 +70,8 @@ var codeNames = map[Code]string{
 	CodeClusterMismatch:  "cluster mismatch",
 	CodeAlreadyExists:    "already exists",
 	CodeAuthFailed:       "authentication failed",
+	CodeMemberRemoved:    "member removed",
+	CodeNotLearner:       "not a learner",
 }
 
 func (c Code) String() string {

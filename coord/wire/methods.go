@@ -172,6 +172,13 @@ var methodTable = []Method{
 	{Name: MethodRoleList, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleGrantPermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
 	{Name: MethodRoleRevokePermission, Write: true, NewRequest: newOf[RoleRequest], NewResponse: newOf[RoleResponse]},
+
+	// Membership changes are idempotent steps (Raft configuration changes
+	// and registry records), not exactly-once writes: a retry redoes what
+	// is left of them.
+	{Name: MethodMemberAdd, NewRequest: newOf[MemberAddRequest], NewResponse: newOf[MemberResponse]},
+	{Name: MethodMemberPromote, NewRequest: newOf[MemberPromoteRequest], NewResponse: newOf[MemberResponse]},
+	{Name: MethodMemberRemove, NewRequest: newOf[MemberRemoveRequest], NewResponse: newOf[MemberResponse]},
 }
 
 // methods indexes methodTable by name.

@@ -32,6 +32,7 @@ func TestMethodTable(t *testing.T) {
 		MethodUserGrantRole: w, MethodUserRevokeRole: w,
 		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
 		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
+		MethodMemberAdd: 0, MethodMemberPromote: 0, MethodMemberRemove: 0,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {

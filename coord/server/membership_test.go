@@ -77,6 +77,11 @@ func TestMembershipAddLearnerPromoteRemove(t *testing.T) {
 	tc := newTestCluster(t, 3, 2)
 	ctx := ctxT(t, 2*time.Minute)
 	c := tc.client(tc.Endpoints()[1], tc.Endpoints()[2]) // not n1: it is removed below
+	// only1 knows n1 alone: it learns the others from the member registry.
+	only1 := tc.client(tc.Endpoints()[0])
+	_, err := only1.Put(ctx, "x", "1")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(only1.Endpoints()) == 3 }, 5*time.Second, 10*time.Millisecond, "learned endpoints %v", only1.Endpoints())
 	lease, err := c.Grant(ctx, 10, coord.WithLeaseKey("{k}"))
 	require.NoError(t, err)
 	ka, err := c.KeepAlive(ctx, lease.ID)
@@ -146,6 +151,11 @@ func TestMembershipAddLearnerPromoteRemove(t *testing.T) {
 	require.Equal(t, []string{"n2", "n3", "n4"}, names)
 	err = c.Call(ctx, wire.MethodMemberRemove, &wire.MemberRemoveRequest{Name: "n1"}, &add)
 	require.ErrorIs(t, err, coord.ErrNotFound)
+
+	// The client given only n1 goes on without it, and forgets it.
+	_, err = only1.Put(ctx, "x", "2")
+	require.NoError(t, err)
+	require.NotContains(t, only1.Endpoints(), tc.Endpoints()[0])
 
 	// The lease outlived the leadership moves: its keys are there.
 	g, err = c4.Get(ctx, "{k}", coord.WithPrefix())

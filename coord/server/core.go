@@ -75,7 +75,9 @@ type Core struct {
 	// shards the membership watch restarts on purpose.
 	startedLearner []atomic.Bool
 	removed        atomic.Bool
+	removedAt      atomic.Int64 // Unix nanoseconds when removed was set
 	removedOnce    sync.Once
+	removedStop    sync.Once
 	removedc       chan struct{}
 	restarting     sync.Map // uint32 shard → true
 }

@@ -180,7 +180,7 @@ func newHandlerTable(hs ...*handler) map[string]*handler {
 func (s *Core) Call(ctx context.Context, cl *Caller, method string, decode func(req any) *wire.Error, out Sender) (body any, werr *wire.Error) {
 	start := time.Now()
 	defer func() { s.metrics.observe(method, werr, time.Since(start)) }()
-	if s.removed.Load() {
+	if s.removed.Load() || s.tombstoned() {
 		return nil, s.removedError()
 	}
 	if s.stopping.Load() {

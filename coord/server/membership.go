@@ -40,21 +40,24 @@ import (
 //   - promote: every shard adds the learner as a voter (Dragonboat keeps
 //     its progress), then the registry clears its learner flag. Only a
 //     started member is promoted.
-//   - remove: refused for the last voter of a shard. The leadership of
-//     every shard the member leads moves first (RequestLeaderTransfer, to
-//     this member when it votes there), then every shard deletes the node
-//     (shard 0 last), then the registry keeps a tombstone. A member does
-//     not remove itself (it could not learn the outcome once removed): it
-//     answers CodeUnavailable, and clients move on to another member.
+//   - remove: refused for the last voter of a shard. The registry first
+//     keeps a tombstone (the member applies it while it is still in shard
+//     0, and so learns that it is removed, which a replica deleted from a
+//     group may never hear); the leadership of every shard the member
+//     leads moves (RequestLeaderTransfer, to this member when it votes
+//     there); then every shard deletes the node. A member does not remove
+//     itself (it could not learn the outcome once removed): it answers
+//     CodeUnavailable, and clients move on to another member.
 //
 // Each step is idempotent, so a retried call (the methods are not
 // exactly-once writes) redoes only what is left.
 //
 // The membership watch (runMembershipWatch, one goroutine) follows the
-// member's own role: Dragonboat unloads a replica that applied its own
-// removal, after which the member refuses every call with
-// CodeMemberRemoved, logs why and closes Removed() (coord serve then
-// exits non-zero); a joined learner promotes itself as above; once the
+// member's own role: once its registry record is a tombstone, or
+// Dragonboat unloaded a replica that applied its own removal, the member
+// refuses every call with CodeMemberRemoved and logs why; once every
+// replica is unloaded, or removedGrace later, it closes Removed() (coord
+// serve then stops and exits non-zero); a joined learner promotes itself as above; once the
 // member sees itself a voter in every shard it snapshots every shard and
 // writes the voter mark in its data directory, so that a restart starts
 // it as a voter (settleVoter).
@@ -84,13 +87,40 @@ func hasVoterMark(dataDir string) bool {
 // cluster; it then refuses every call (CodeMemberRemoved).
 func (s *Core) Removed() <-chan struct{} { return s.removedc }
 
+// removedGrace is how long a member that saw its own tombstone in the
+// registry keeps its Raft replicas running (refusing every call) before
+// it stops, unless Dragonboat unloads them all first: the configuration
+// changes that delete it may need its vote (a cluster of two).
+var removedGrace = 10 * time.Second
+
 // setRemoved makes the member refuse every call from now on.
 func (s *Core) setRemoved(why string) {
 	s.removedOnce.Do(func() {
+		s.removedAt.Store(time.Now().UnixNano())
 		s.removed.Store(true)
 		s.log.Error("this member was removed from the cluster (coord member remove): it serves no more calls and stops; to bring this machine back, `coord member add` it again and start it with a new data directory", "reason", why)
-		close(s.removedc)
 	})
+}
+
+// tombstoned reports (and marks) whether the registry holds this
+// member's tombstone: what every call checks, so that a member refuses
+// calls as soon as it applied its removal.
+func (s *Core) tombstoned() bool {
+	for _, r := range s.shards[memberShard].Members() {
+		if r.Name == s.cfg.Name {
+			if r.Removed && r.NodeID == s.self.NodeID {
+				s.setRemoved("the member registry lists it as removed")
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// stopRemoved closes Removed(): the member's owner (coord serve) stops it.
+func (s *Core) stopRemoved() {
+	s.removedStop.Do(func() { close(s.removedc) })
 }
 
 // removedError is the answer of a removed member to every call.
@@ -369,12 +399,18 @@ func (s *Core) memberRemove(ctx context.Context, _ *Caller, req *wire.MemberRemo
 			return nil, wire.Errorf(wire.CodeNotFound, "member %q was removed already", req.Name)
 		}
 	}
+	// The tombstone first, while the member still takes part in shard
+	// 0: it learns from it that it is removed (a replica deleted from a
+	// group may never hear of it), refuses calls from then on and stops
+	// once deleted everywhere (runMembershipWatch).
+	if _, werr := s.proposeMember(ctx, statemachine.OpMemberRemove, &statemachine.MemberRemove{Name: req.Name, NodeID: id, Peer: target.PeerAddr}); werr != nil && werr.Code != wire.CodeNotFound {
+		return nil, werr
+	}
 	for i := range s.shards {
 		if present[i] {
 			s.moveLeadership(ctx, uint32(i), id)
 		}
 	}
-	// Shard 0 last: the registry's shard keeps the member until the end.
 	for i := len(s.shards) - 1; i >= 0; i-- {
 		if !present[i] {
 			continue
@@ -385,9 +421,6 @@ func (s *Core) memberRemove(ctx context.Context, _ *Caller, req *wire.MemberRemo
 		if werr != nil {
 			return nil, werr
 		}
-	}
-	if _, werr := s.proposeMember(ctx, statemachine.OpMemberRemove, &statemachine.MemberRemove{Name: req.Name, NodeID: id, Peer: target.PeerAddr}); werr != nil && werr.Code != wire.CodeNotFound {
-		return nil, werr
 	}
 	s.log.Info("member removed from every shard", "name", req.Name, "node-id", id)
 	return s.memberResponse(target), nil
@@ -468,13 +501,30 @@ func (s *Core) runMembershipWatch(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if s.stopping.Load() || s.removed.Load() {
+		if s.stopping.Load() {
 			continue
 		}
+		// The registry's tombstone, written before the Raft deletions
+		// (memberRemove): this replica may never learn of its own
+		// deletion (the leader stops talking to it).
+		s.tombstoned()
 		info := s.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
 		loaded := map[uint64]dragonboat.ClusterInfo{}
 		for _, ci := range info.ClusterInfoList {
 			loaded[ci.ClusterID] = ci
+		}
+		if s.removed.Load() {
+			unloaded := 0
+			for i := range s.shards {
+				if _, ok := loaded[clusterID(uint32(i))]; !ok {
+					unloaded++
+				}
+			}
+			if unloaded == len(s.shards) || time.Since(time.Unix(0, s.removedAt.Load())) > removedGrace {
+				s.stopRemoved()
+				return
+			}
+			continue
 		}
 		allVoter, allLearner := true, true
 		for i := range s.shards {
@@ -485,13 +535,11 @@ func (s *Core) runMembershipWatch(stop <-chan struct{}) {
 			}
 			ci, ok := loaded[clusterID(shard)]
 			if !ok {
-				if s.stopping.Load() {
-					break
-				}
 				// Dragonboat unloads a replica that applied its own
 				// removal.
 				s.setRemoved(fmt.Sprintf("shard %d applied the removal of this member", shard))
-				return
+				allVoter, allLearner = false, false
+				break
 			}
 			if ci.Pending {
 				allVoter, allLearner = false, false

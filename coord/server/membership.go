@@ -56,8 +56,8 @@ import (
 // member's own role: once its registry record is a tombstone, or
 // Dragonboat unloaded a replica that applied its own removal, the member
 // refuses every call with CodeMemberRemoved and logs why; once every
-// replica is unloaded, or removedGrace later, it closes Removed() (coord
-// serve then stops and exits non-zero); a joined learner promotes itself as above; once the
+// replica is unloaded, or removedGrace after it last led a shard, it
+// closes Removed() (coord serve then stops and exits non-zero); a joined learner promotes itself as above; once the
 // member sees itself a voter in every shard it snapshots every shard and
 // writes the voter mark in its data directory, so that a restart starts
 // it as a voter (settleVoter).
@@ -88,10 +88,15 @@ func hasVoterMark(dataDir string) bool {
 func (s *Core) Removed() <-chan struct{} { return s.removedc }
 
 // removedGrace is how long a member that saw its own tombstone in the
-// registry keeps its Raft replicas running (refusing every call) before
-// it stops, unless Dragonboat unloads them all first: the configuration
-// changes that delete it may need its vote (a cluster of two).
-var removedGrace = 10 * time.Second
+// registry keeps its Raft replicas running (refusing every call) after
+// it last led a shard, before it stops, unless Dragonboat unloads them
+// all first: the remove moves its leaderships, then deletes it, and the
+// configuration changes may need its vote (a cluster of two).
+// removedGraceMax bounds the whole wait.
+var (
+	removedGrace    = 3 * time.Second
+	removedGraceMax = 20 * time.Second
+)
 
 // setRemoved makes the member refuse every call from now on.
 func (s *Core) setRemoved(why string) {
@@ -495,6 +500,7 @@ func (s *Core) runMembershipWatch(stop <-chan struct{}) {
 	// so a promotion since was applied live (the replica follows as a
 	// voter) rather than replayed from a snapshot at start.
 	sawLearner := make([]bool, len(s.shards))
+	var lastLed time.Time // when this removed member last led a shard
 	for {
 		select {
 		case <-stop:
@@ -520,7 +526,14 @@ func (s *Core) runMembershipWatch(stop <-chan struct{}) {
 					unloaded++
 				}
 			}
-			if unloaded == len(s.shards) || time.Since(time.Unix(0, s.removedAt.Load())) > removedGrace {
+			for i := range s.shards {
+				if leader, ok, err := s.nh.GetLeaderID(clusterID(uint32(i))); err == nil && ok && leader == s.self.NodeID {
+					lastLed = time.Now()
+				}
+			}
+			since := time.Unix(0, s.removedAt.Load())
+			if unloaded == len(s.shards) || time.Since(since) > removedGraceMax ||
+				(time.Since(since) > removedGrace && time.Since(lastLed) > removedGrace) {
 				s.stopRemoved()
 				return
 			}

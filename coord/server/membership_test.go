@@ -145,7 +145,7 @@ func TestMembershipAddLearnerPromoteRemove(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond, "n1 refuses calls: %v", err)
 	select {
 	case <-tc.Member(0).Removed():
-	case <-time.After(removedGrace + 5*time.Second):
+	case <-time.After(removedGraceMax + 5*time.Second):
 		t.Fatal("n1 did not learn it was removed")
 	}
 	ms := memberStatus(ctx, t, c, tc.Endpoints()[1])

@@ -3,9 +3,12 @@ package fault
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 
 	"github.com/coord-io/coord/coord"
 )
@@ -158,4 +161,66 @@ func pickVictim(t *testing.T, c *Cluster, leader bool) *Member {
 	}
 	t.Fatal("no member came to lead every shard")
 	return nil
+}
+
+// TestFaultMemberChange runs the KV workload (linearizability checked)
+// and the lock workload (mutual exclusion, fencing checked) together
+// while the member-change nemesis replaces a member: a new member is
+// added and catches up, another is removed. No violation.
+func TestFaultMemberChange(t *testing.T) {
+	seed := Seed(t)
+	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2})
+	cls := clients(t, c, 4)
+	n := NemesisByName("member-change")
+	rounds := 1
+	if !testing.Short() {
+		rounds = 2
+	}
+	for s := 0; s < rounds; s++ {
+		kv := &KVWorkload{Clients: cls, Think: 20 * time.Millisecond, OpTimeout: 2 * time.Second}
+		for k := 0; k < 4; k++ {
+			kv.Keys = append(kv.Keys, fmt.Sprintf("mc/s%d/k%d", s, k))
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := kv.Setup(sctx); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+		lw := &LockWorkload{Clients: cls, Locks: []string{fmt.Sprintf("mc%d-a", s)},
+			SessionTTL: 3, OpTimeout: 2 * time.Second, Think: 10 * time.Millisecond}
+		faults := c.Faults
+		start := time.Now()
+		var hist []KVOp
+		var lh LockHistory
+		runScenario(t, c, n, seed+int64(s), func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); hist = kv.Run(ctx, start, seed+int64(s)) }()
+			go func() { defer wg.Done(); lh = lw.Run(ctx, start, seed+int64(s)) }()
+			wg.Wait()
+		})
+		violations := 0
+		res, _ := CheckKV(hist)
+		if res == porcupine.Illegal {
+			violations++
+			path, err := WriteArtifact(artifactName("kv", seed, s, n.Name)+".json", hist)
+			t.Errorf("round %d: KV history is not linearizable; seed %d; history %s (%v)", s, seed, path, err)
+		}
+		if problems := CheckLocks(lh); len(problems) > 0 {
+			violations += len(problems)
+			t.Errorf("round %d: %d lock violations:\n%s", s, len(problems), strings.Join(problems, "\n"))
+		}
+		grants := 0
+		for _, e := range lh.Events {
+			if e.Kind == "grant" {
+				grants++
+			}
+		}
+		if len(hist) == 0 || grants == 0 {
+			t.Errorf("round %d: no load: %d KV ops, %d lock grants", s, len(hist), grants)
+		}
+		stats.Add(1, len(hist)+len(lh.Events), c.Faults-faults, violations)
+		t.Logf("round %d: kv ops=%d check=%s, lock events=%d grants=%d, members now %d", s, len(hist), res, len(lh.Events), grants, len(c.Members))
+	}
 }

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"fmt"
 	"math/rand"
 	"time"
 )
@@ -85,6 +86,15 @@ var Nemeses = []Nemesis{
 			time.Sleep(time.Until(until))
 			c.Heal()
 		}
+	}},
+	{"member-change", func(c *Cluster, rng *rand.Rand) func() {
+		// Replace a member: add a new one (it catches up as a learner
+		// and promotes itself), then remove another at random — the
+		// leader of a shard as often as not. The change is permanent.
+		old := append([]*Member(nil), c.Members...)
+		c.AddMember(fmt.Sprintf("a%d", c.Faults+1))
+		c.RemoveMember(old[rng.Intn(len(old))])
+		return func() {}
 	}},
 	{"kill-two", func(c *Cluster, rng *rand.Rand) func() {
 		// Lose the quorum: nothing may be acknowledged, nothing lost.

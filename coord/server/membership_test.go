@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/coord-io/coord/coord"
 	"github.com/coord-io/coord/coord/wire"
@@ -182,4 +186,44 @@ func (s *Server) moveLeadershipTo(ctx context.Context, t *testing.T, shard uint3
 		_ = s.nh.RequestLeaderTransfer(clusterID(shard), s.self.NodeID)
 		return false
 	}, 20*time.Second, 200*time.Millisecond, "member %s leads shard %d", s.cfg.Name, shard)
+}
+
+// TestEtcdMemberChanges: etcd's Cluster service over the same core:
+// MemberAdd as a learner (named after its peer address; MemberList shows
+// it a learner), etcd's errors (ErrPeerURLExist, ErrMemberNotFound,
+// ErrMemberNotLearner), MemberPromote of a learner that has not started
+// refused, MemberRemove of the learner, MemberUpdate unimplemented.
+func TestEtcdMemberChanges(t *testing.T) {
+	tc := newEtcdCluster(t, 3, 1)
+	ctx := ctxT(t, time.Minute)
+	c := tc.etcdClient(clientv3.Config{}, tc.Member(1).EtcdAddr())
+
+	add, err := c.MemberAddAsLearner(ctx, []string{"http://127.0.0.1:9"})
+	require.NoError(t, err)
+	require.Equal(t, "m-127-0-0-1-9", add.Member.Name)
+	require.True(t, add.Member.IsLearner)
+	require.Len(t, add.Members, 4)
+	ml, err := c.MemberList(ctx)
+	require.NoError(t, err)
+	require.Len(t, ml.Members, 4)
+	require.True(t, ml.Members[3].IsLearner)
+	require.False(t, ml.Members[0].IsLearner)
+
+	_, err = c.MemberAdd(ctx, []string{"http://" + tc.Config(0).ListenPeer})
+	require.ErrorIs(t, err, rpctypes.ErrPeerURLExist)
+	_, err = c.MemberPromote(ctx, 12345)
+	require.ErrorIs(t, err, rpctypes.ErrMemberNotFound)
+	_, err = c.MemberPromote(ctx, etcdMemberID("n1"))
+	require.ErrorIs(t, err, rpctypes.ErrMemberNotLearner)
+	_, err = c.MemberPromote(ctx, add.Member.ID)
+	require.Error(t, err, "a learner that has not started")
+	require.Contains(t, err.Error(), "has not started")
+	_, err = c.MemberUpdate(ctx, etcdMemberID("n1"), []string{"http://127.0.0.1:10"})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+
+	rm, err := c.MemberRemove(ctx, add.Member.ID)
+	require.NoError(t, err)
+	require.Len(t, rm.Members, 3)
+	_, err = c.MemberRemove(ctx, add.Member.ID)
+	require.ErrorIs(t, err, rpctypes.ErrMemberNotFound)
 }

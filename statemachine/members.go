@@ -52,9 +52,9 @@ type MemberRecord struct {
 // Operations of the member registry's membership changes, as named in
 // the log (with OpMemberPublish): persisted, never change them.
 const (
-	OpMemberAdd     = "member.add"     // *MemberAdd → *MemberChangeResponse
-	OpMemberPromote = "member.promote" // *MemberPromote → *MemberChangeResponse
-	OpMemberRemove  = "member.remove"  // *MemberRemove → *MemberChangeResponse
+	OpMemberAdd     = "member.record.add"     // *MemberAdd → *MemberChangeResponse
+	OpMemberPromote = "member.record.promote" // *MemberPromote → *MemberChangeResponse
+	OpMemberRemove  = "member.record.remove"  // *MemberRemove → *MemberChangeResponse
 )
 
 // MemberAdd records a new member: Name at Peer, a learner, with the next

@@ -171,7 +171,7 @@ func TestFaultMemberChange(t *testing.T) {
 	seed := Seed(t)
 	c := NewCluster(t, bin, ClusterOptions{Members: 3, Shards: 2})
 	cls := clients(t, c, 4)
-	n := NemesisByName("member-change")
+	n := MemberChange
 	rounds := 1
 	if !testing.Short() {
 		rounds = 2

@@ -87,15 +87,6 @@ var Nemeses = []Nemesis{
 			c.Heal()
 		}
 	}},
-	{"member-change", func(c *Cluster, rng *rand.Rand) func() {
-		// Replace a member: add a new one (it catches up as a learner
-		// and promotes itself), then remove another at random — the
-		// leader of a shard as often as not. The change is permanent.
-		old := append([]*Member(nil), c.Members...)
-		c.AddMember(fmt.Sprintf("a%d", c.Faults+1))
-		c.RemoveMember(old[rng.Intn(len(old))])
-		return func() {}
-	}},
 	{"kill-two", func(c *Cluster, rng *rand.Rand) func() {
 		// Lose the quorum: nothing may be acknowledged, nothing lost.
 		p := rng.Perm(len(c.Members))
@@ -105,6 +96,19 @@ var Nemeses = []Nemesis{
 		return func() { c.Start(a); c.Start(b) }
 	}},
 }
+
+// MemberChange replaces a member: it adds a new one (which catches up as
+// a learner and promotes itself), then removes another at random — the
+// leader of a shard as often as not. The change is permanent. It is not
+// among Nemeses: it needs the command line to reach the cluster as an
+// operator (no auth) and changes the member list the other scenarios
+// rely on; TestFaultMemberChange runs it.
+var MemberChange = Nemesis{"member-change", func(c *Cluster, rng *rand.Rand) func() {
+	old := append([]*Member(nil), c.Members...)
+	c.AddMember(fmt.Sprintf("a%d", c.Faults+1))
+	c.RemoveMember(old[rng.Intn(len(old))])
+	return func() {}
+}}
 
 // clientCutAtLeast is how long cut-client keeps a client cut off: longer
 // than the 3 s session TTL of the lock workload (plus the lessor's tick).

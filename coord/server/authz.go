@@ -250,6 +250,10 @@ var authChecks = map[string]authCheck{
 	wire.MethodRoleList:             rootOnly,
 	wire.MethodRoleGrantPermission:  rootOnly,
 	wire.MethodRoleRevokePermission: rootOnly,
+	// Membership changes are the operator's, as etcd's are.
+	wire.MethodMemberAdd:     rootOnly,
+	wire.MethodMemberPromote: rootOnly,
+	wire.MethodMemberRemove:  rootOnly,
 }
 
 func rootOnly(a *authz, _ any) *wire.Error { return a.rootOnly() }

@@ -74,7 +74,7 @@ func all(b []bool, v bool) bool {
 // peer is ErrAlreadyExists); promote before n4 started is refused; n4
 // starts as a joining learner, catches up (it serves a key written
 // before) and stays a learner; promote makes it a voter in both shards
-// (again: ErrNotLearner); remove of n1 moves n1's leaderships first and
+// (again: ErrNotLearner), and it restarts as a voter; remove of n1 moves n1's leaderships first and
 // refuses nothing; n1 learns it was removed (Removed closes, calls are
 // ErrMemberRemoved) and the others list three members; remove n1 again
 // is ErrNotFound; a lease kept alive through all of it still exists.
@@ -135,6 +135,18 @@ func TestMembershipAddLearnerPromoteRemove(t *testing.T) {
 	err = c.Call(ctx, wire.MethodMemberPromote, &wire.MemberPromoteRequest{Name: "n4"}, &add)
 	require.ErrorIs(t, err, coord.ErrNotLearner)
 	require.Eventually(t, func() bool { return hasVoterMark(join.DataDir) }, 10*time.Second, 50*time.Millisecond, "n4 writes its voter mark")
+
+	// n4 restarts from its data directory as a voter (its mark).
+	require.NoError(t, n4.Stop(ctx))
+	n4, err = Start(join)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = n4.Stop(context.Background()) })
+	require.NoError(t, n4.WaitReady(ctx))
+	for i := 0; i < n4.Shards(); i++ {
+		require.False(t, n4.startedLearner[i].Load(), "shard %d restarted as a learner", i)
+	}
+	_, err = c4.Put(ctx, "after-restart", "v")
+	require.NoError(t, err)
 
 	// n1 leads every shard; removing it moves the leaderships first.
 	for i := 0; i < 2; i++ {
@@ -226,4 +238,24 @@ func TestEtcdMemberChanges(t *testing.T) {
 	require.Len(t, rm.Members, 3)
 	_, err = c.MemberRemove(ctx, add.Member.ID)
 	require.ErrorIs(t, err, rpctypes.ErrMemberNotFound)
+}
+
+// TestConfigInitialClusterState: existing needs a node ID, new takes
+// none, other states are refused; a joining member's own entry has its
+// node ID and the others none.
+func TestConfigInitialClusterState(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialCluster = "n1=127.0.0.1:7380,n4=127.0.0.1:9380"
+	cfg.Name, cfg.ListenPeer = "n4", "127.0.0.1:9380"
+	cfg.InitialClusterState = ClusterStateExisting
+	require.ErrorContains(t, cfg.Validate(), "needs the node id")
+	cfg.NodeID = 7
+	require.NoError(t, cfg.Validate())
+	ms, err := cfg.members()
+	require.NoError(t, err)
+	require.Equal(t, []Member{{Name: "n1", PeerAddr: "127.0.0.1:7380"}, {Name: "n4", PeerAddr: "127.0.0.1:9380", NodeID: 7}}, ms)
+	cfg.InitialClusterState = ClusterStateNew
+	require.ErrorContains(t, cfg.Validate(), "node id 7 is only for --initial-cluster-state existing")
+	cfg.InitialClusterState = "old"
+	require.ErrorContains(t, cfg.Validate(), `initial cluster state must be new or existing, got "old"`)
 }

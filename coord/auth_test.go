@@ -128,7 +128,7 @@ func TestAuthClientRequests(t *testing.T) {
 		}
 		return struct{}{}, nil
 	})
-	c, err := New(Config{Endpoints: []string{m.addr}, Username: "root", Password: "pw"})
+	c, err := New(Config{Endpoints: []string{m.addr}, Username: "root", Password: "pw", StaticEndpoints: true}) // counts frames
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +20,15 @@ import (
 type Config struct {
 	// Endpoints are the client addresses of members ("host:port"). The
 	// client talks to one at a time and moves to the next when it fails.
+	// Unless StaticEndpoints, it also learns the client address of every
+	// member from the cluster's member registry each time it connects,
+	// and forgets an endpoint whose member answers that it was removed
+	// from the cluster: a client keeps working when the members it was
+	// given are replaced (coord member add, remove).
 	Endpoints []string
+	// StaticEndpoints keeps the client to Endpoints (for example when
+	// they are proxies or load balancers in front of the members).
+	StaticEndpoints bool
 	// DialTimeout bounds connecting to one endpoint (default 2s).
 	DialTimeout time.Duration
 	// TLS, when set, is used for every connection.
@@ -62,6 +72,7 @@ type Client struct {
 	id  uint64
 
 	mu      sync.Mutex
+	eps     []string // the endpoints: Config.Endpoints and those learned
 	cur     *conn
 	next    int // index of the endpoint to try next
 	closed  bool
@@ -94,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	id := binary.LittleEndian.Uint64(b[:]) | 1 // never 0: 0 disables de-duplication
-	return &Client{cfg: cfg, id: id, nextSeq: 1, lowest: 1, done: map[uint64]bool{}}, nil
+	return &Client{cfg: cfg, id: id, eps: append([]string(nil), cfg.Endpoints...), nextSeq: 1, lowest: 1, done: map[uint64]bool{}}, nil
 }
 
 // Close closes the client's connection. Calls in flight fail.
@@ -109,8 +120,62 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Endpoints returns the configured endpoints.
-func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpoints...) }
+// Endpoints returns the endpoints the client uses: the configured ones
+// and those it learned from the cluster, less those removed from it.
+func (c *Client) Endpoints() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.eps...)
+}
+
+// learnEndpoints adds the client addresses of the cluster's members, as
+// the member at cn reports them, to the endpoints (in the background
+// after each new connection; best effort).
+func (c *Client) learnEndpoints(cn *conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DialTimeout)
+	defer cancel()
+	body, _ := wire.Marshal(&wire.StatusRequest{})
+	r, err := cn.unary(ctx, &wire.Frame{Method: wire.MethodStatus, Body: body})
+	if err != nil || r.Err != nil {
+		return
+	}
+	var st wire.StatusResponse
+	if wire.Unmarshal(r.Body, &st) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range st.Members {
+		if !usableEndpoint(m.ClientAddr) || slices.Contains(c.eps, m.ClientAddr) {
+			continue
+		}
+		c.eps = append(c.eps, m.ClientAddr)
+	}
+}
+
+// usableEndpoint reports whether a member's published client address can
+// be dialed (not "", not a wildcard listen address).
+func usableEndpoint(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host != "" && (ip == nil || !ip.IsUnspecified())
+}
+
+// forgetEndpoint drops addr, whose member was removed from the cluster,
+// unless it is the last endpoint.
+func (c *Client) forgetEndpoint(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := slices.Index(c.eps, addr); i >= 0 && len(c.eps) > 1 {
+		c.eps = slices.Delete(c.eps, i, i+1)
+		if c.next >= len(c.eps) {
+			c.next = 0
+		}
+	}
+}
 
 // getConn returns the live connection, dialing endpoints in turn if there is none.
 func (c *Client) getConn(ctx context.Context) (*conn, error) {
@@ -138,15 +203,16 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 		wait := make(chan struct{})
 		c.dialing = wait
 		start := c.next
+		eps := append([]string(nil), c.eps...)
 		c.mu.Unlock()
 
 		var cn *conn
 		var errs []error
 		var mismatch error
-		n := len(c.cfg.Endpoints)
+		n := len(eps)
 		for i := 0; i < n && ctx.Err() == nil; i++ {
 			idx := (start + i) % n
-			addr := c.cfg.Endpoints[idx]
+			addr := eps[idx]
 			var err error
 			cn, err = dialConn(ctx, addr, &c.cfg, c.id)
 			if err == nil {
@@ -176,6 +242,9 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 		}
 		c.mu.Unlock()
 		if cn != nil {
+			if !c.cfg.StaticEndpoints {
+				go c.learnEndpoints(cn)
+			}
 			return cn, nil
 		}
 		if mismatch != nil {
@@ -398,6 +467,12 @@ func (c *Client) call(ctx context.Context, method string, req, resp any) error {
 			case wire.CodeUnavailable:
 				// This member cannot serve now (no quorum, stopping):
 				// try another one.
+				c.dropConn(cn)
+				lastErr = fromWire(r.Err)
+				continue
+			case wire.CodeMemberRemoved:
+				// This member left the cluster for good.
+				c.forgetEndpoint(cn.addr)
 				c.dropConn(cn)
 				lastErr = fromWire(r.Err)
 				continue

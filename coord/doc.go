@@ -4,7 +4,11 @@
 // A Client talks to one member at a time over one multiplexed connection
 // (see package wire) and moves to the next endpoint when a member is down,
 // stopping, without quorum or at its connection limit; a connection the
-// member closed as idle is redialed on the next call. Every call takes a
+// member closed as idle is redialed on the next call. Each time it
+// connects it learns every member's client address from the cluster's
+// member registry, and it forgets an endpoint whose member was removed
+// (ErrMemberRemoved), so members may be replaced under it
+// (Config.StaticEndpoints keeps it to Endpoints). Every call takes a
 // context; errors wrap the exported sentinels (ErrCompacted, ErrTooLarge,
 // ErrCrossShardTxn, …) for errors.Is.
 //

@@ -49,6 +49,12 @@ var (
 	// the alarm (coord alarm disarm). Reads, deletes, lease revokes and
 	// compaction still work.
 	ErrNoSpace = errors.New("coord: database space exceeded")
+	// ErrMemberRemoved: the member was removed from the cluster (coord
+	// member remove) and serves no more calls; the client moves on to
+	// another endpoint.
+	ErrMemberRemoved = errors.New("coord: member removed from the cluster")
+	// ErrNotLearner: a promote of a member that already votes.
+	ErrNotLearner = errors.New("coord: member is not a learner")
 	// ErrClosed is returned by calls on a closed Client.
 	ErrClosed = errors.New("coord: client closed")
 	// ErrNoEndpoints is returned when no endpoint could be reached.
@@ -81,6 +87,8 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeAlreadyExists:    ErrAlreadyExists,
 	wire.CodeAuthFailed:       ErrAuthFailed,
 	wire.CodeNoSpace:          ErrNoSpace,
+	wire.CodeMemberRemoved:    ErrMemberRemoved,
+	wire.CodeNotLearner:       ErrNotLearner,
 }
 
 // Error is a server-side error as the client sees it: it prints the

@@ -100,7 +100,10 @@ func (c *Client) openStream(ctx context.Context, method string, req any, onMsg f
 				return false, errStreamBroken
 			}
 			if f.Err != nil {
-				if f.Err.Code == wire.CodeUnavailable {
+				if f.Err.Code == wire.CodeUnavailable || f.Err.Code == wire.CodeMemberRemoved {
+					if f.Err.Code == wire.CodeMemberRemoved {
+						c.forgetEndpoint(cn.addr)
+					}
 					c.dropConn(cn)
 					return false, fmt.Errorf("%w: %v", errStreamBroken, fromWire(f.Err))
 				}

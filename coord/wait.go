@@ -152,8 +152,12 @@ func (c *Client) Wait(ctx context.Context, w Waiting, resp any) error {
 				}
 				if r.Err != nil {
 					switch {
-					case r.Err.Code == wire.CodeUnavailable:
-						// The member stops or has no quorum: go on elsewhere.
+					case r.Err.Code == wire.CodeUnavailable || r.Err.Code == wire.CodeMemberRemoved:
+						// The member stops, has no quorum or was removed:
+						// go on elsewhere.
+						if r.Err.Code == wire.CodeMemberRemoved {
+							c.forgetEndpoint(cn.addr)
+						}
 						c.dropConn(cn)
 						lastErr = fromWire(r.Err)
 						break frames

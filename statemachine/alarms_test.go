@@ -173,6 +173,9 @@ func TestNoSpaceOpTable(t *testing.T) {
 		OpPut: true, OpDelete: false, OpTxn: true /* with a put */, OpCompact: false,
 		OpLeaseGrant: true, OpLeaseRevoke: false, OpLeaseRenew: false,
 		OpClusterIdentity: false, OpMemberPublish: false, OpAlarmActivate: false, OpAlarmDeactivate: false,
+		// Membership changes stay possible under NOSPACE (replacing a member is
+		// how an operator may get out of it), as etcd allows them.
+		OpMemberAdd: false, OpMemberPromote: false, OpMemberRemove: false,
 		lockrules.OpLock: true, lockrules.OpUnlock: false,
 		electionrules.OpCampaign: true, electionrules.OpProclaim: true, electionrules.OpResign: false,
 		queuerules.OpEnqueue: true, queuerules.OpDequeue: true, queuerules.OpAck: false,

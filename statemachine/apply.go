@@ -343,6 +343,9 @@ var coreOps = map[string]opEntry{
 	OpMemberPublish:   coreOp(func(a *applier, r *MemberPublish) (Result, error) { return a.memberPublish(r) }),
 	OpAlarmActivate:   coreOp(func(a *applier, r *AlarmActivate) (Result, error) { return a.alarmActivate(r) }),
 	OpAlarmDeactivate: coreOp(func(a *applier, r *AlarmDeactivate) (Result, error) { return a.alarmDeactivate(r) }),
+	OpMemberAdd:       coreOp(func(a *applier, r *MemberAdd) (Result, error) { return a.memberAdd(r) }),
+	OpMemberPromote:   coreOp(func(a *applier, r *MemberPromote) (Result, error) { return a.memberPromote(r) }),
+	OpMemberRemove:    coreOp(func(a *applier, r *MemberRemove) (Result, error) { return a.memberRemove(r) }),
 }
 
 // Which core operations grow the store (refused while a NOSPACE alarm is

@@ -37,6 +37,60 @@ type MemberRecord struct {
 	Client string `msgpack:"ca,omitempty"`
 	Etcd   string `msgpack:"ea,omitempty"`
 	HTTP   string `msgpack:"ha,omitempty"`
+
+	// Learner: the member was added as a non-voting learner and has not
+	// been promoted yet (MemberAdd, MemberPromote). StayLearner: the
+	// operator asked for a learner (member add --learner), so the member
+	// does not promote itself once caught up. Removed: the member was
+	// removed (MemberRemove); the record stays as a tombstone, so that
+	// its node ID is never given again (Raft refuses a removed ID).
+	Learner     bool `msgpack:"l,omitempty"`
+	StayLearner bool `msgpack:"sl,omitempty"`
+	Removed     bool `msgpack:"rm,omitempty"`
+}
+
+// Operations of the member registry's membership changes, as named in
+// the log (with OpMemberPublish): persisted, never change them.
+const (
+	OpMemberAdd     = "member.record.add"     // *MemberAdd → *MemberChangeResponse
+	OpMemberPromote = "member.record.promote" // *MemberPromote → *MemberChangeResponse
+	OpMemberRemove  = "member.record.remove"  // *MemberRemove → *MemberChangeResponse
+)
+
+// MemberAdd records a new member: Name at Peer, a learner, with the next
+// free node ID: the highest of MinNodeID (which the proposer sets above
+// every node ID Raft knows, removed ones included) and one more than any
+// record's, tombstones included. Adding the same name at the same peer
+// again answers the record kept (Existed): a retried add goes on with
+// the Raft changes. Another member of that name, or another member at
+// that peer, is CodeAlreadyExists. StayLearner: see MemberRecord.
+type MemberAdd struct {
+	Name        string `msgpack:"n"`
+	Peer        string `msgpack:"pa"`
+	StayLearner bool   `msgpack:"sl,omitempty"`
+	MinNodeID   uint64 `msgpack:"min,omitempty"`
+}
+
+// MemberPromote marks learner Name a voter (CodeNotFound for no live
+// record; CodeNotLearner for a voter).
+type MemberPromote struct {
+	Name string `msgpack:"n"`
+}
+
+// MemberRemove marks member Name removed (a tombstone). A member of the
+// initial cluster that never published has no record: NodeID and Peer
+// make its tombstone. CodeNotFound if it was removed already.
+type MemberRemove struct {
+	Name   string `msgpack:"n"`
+	NodeID uint64 `msgpack:"id,omitempty"`
+	Peer   string `msgpack:"pa,omitempty"`
+}
+
+// MemberChangeResponse answers a membership op: the member's record
+// after it, and Existed for a MemberAdd that found it already added.
+type MemberChangeResponse struct {
+	Record  MemberRecord `msgpack:"r"`
+	Existed bool         `msgpack:"ex,omitempty"`
 }
 
 // MemberPublish sets the registry's record of a member (Record.Name) to
@@ -97,26 +151,124 @@ func checkMemberRecord(r *MemberRecord) *wire.Error {
 	return nil
 }
 
+// workingMembers is the registry as the batch being applied left it.
+func (a *applier) workingMembers() []MemberRecord {
+	if a.members != nil {
+		return *a.members
+	}
+	return a.sh.Members()
+}
+
+// findMember returns the index of name's record in recs (sorted by
+// name), or where it would go, and whether it is there.
+func findMember(recs []MemberRecord, name string) (int, bool) {
+	i := sort.Search(len(recs), func(i int) bool { return recs[i].Name >= name })
+	return i, i < len(recs) && recs[i].Name == name
+}
+
 func (a *applier) memberPublish(req *MemberPublish) (Result, error) {
 	rec := req.Record
 	if werr := checkMemberRecord(&rec); werr != nil {
 		return errResult(werr)
 	}
-	recs := a.sh.Members()
-	if a.members != nil {
-		recs = *a.members
+	recs := a.workingMembers()
+	i, found := findMember(recs, rec.Name)
+	if found {
+		if recs[i].Removed {
+			return errResult(wire.Errorf(wire.CodeMemberRemoved, "member %s was removed from the cluster", rec.Name))
+		}
+		// The membership flags are the registry's, not the publisher's.
+		rec.Learner, rec.StayLearner = recs[i].Learner, recs[i].StayLearner
 	}
-	i := sort.Search(len(recs), func(i int) bool { return recs[i].Name >= rec.Name })
-	found := i < len(recs) && recs[i].Name == rec.Name
 	if found && recs[i] == rec {
 		return okResult(&MemberPublishResponse{})
 	}
+	if err := a.setMember(recs, i, found, rec); err != nil {
+		return Result{}, err
+	}
+	return okResult(&MemberPublishResponse{Changed: true})
+}
+
+func (a *applier) memberAdd(req *MemberAdd) (Result, error) {
+	rec := MemberRecord{Name: req.Name, Peer: req.Peer, Learner: true, StayLearner: req.StayLearner}
+	if werr := checkMemberRecord(&rec); werr != nil {
+		return errResult(werr)
+	}
+	if rec.Peer == "" {
+		return errResult(wire.Errorf(wire.CodeInvalid, "member %.64q: a new member needs its peer address", rec.Name))
+	}
+	recs := a.workingMembers()
+	next := req.MinNodeID
+	for _, r := range recs {
+		next = max(next, r.NodeID+1)
+		if r.Removed {
+			continue
+		}
+		switch {
+		case r.Name == rec.Name && r.Peer == rec.Peer:
+			return okResult(&MemberChangeResponse{Record: r, Existed: true})
+		case r.Name == rec.Name:
+			return errResult(wire.Errorf(wire.CodeAlreadyExists, "member %s exists (peer %s)", r.Name, r.Peer))
+		case r.Peer == rec.Peer:
+			return errResult(wire.Errorf(wire.CodeAlreadyExists, "peer address %s is member %s's", r.Peer, r.Name))
+		}
+	}
+	rec.NodeID = max(next, 1)
+	i, found := findMember(recs, rec.Name) // found: a tombstone, replaced
+	if err := a.setMember(recs, i, found, rec); err != nil {
+		return Result{}, err
+	}
+	return okResult(&MemberChangeResponse{Record: rec})
+}
+
+func (a *applier) memberPromote(req *MemberPromote) (Result, error) {
+	recs := a.workingMembers()
+	i, found := findMember(recs, req.Name)
+	if !found || recs[i].Removed {
+		return errResult(wire.Errorf(wire.CodeNotFound, "member %.64q not found", req.Name))
+	}
+	rec := recs[i]
+	if !rec.Learner {
+		return errResult(wire.Errorf(wire.CodeNotLearner, "member %s is not a learner (it votes already)", rec.Name))
+	}
+	rec.Learner, rec.StayLearner = false, false
+	if err := a.setMember(recs, i, found, rec); err != nil {
+		return Result{}, err
+	}
+	return okResult(&MemberChangeResponse{Record: rec})
+}
+
+func (a *applier) memberRemove(req *MemberRemove) (Result, error) {
+	recs := a.workingMembers()
+	i, found := findMember(recs, req.Name)
+	var rec MemberRecord
+	switch {
+	case found && recs[i].Removed:
+		return errResult(wire.Errorf(wire.CodeNotFound, "member %.64q was removed already", req.Name))
+	case found:
+		rec = recs[i]
+	default:
+		rec = MemberRecord{Name: req.Name, NodeID: req.NodeID, Peer: req.Peer}
+		if werr := checkMemberRecord(&rec); werr != nil {
+			return errResult(werr)
+		}
+	}
+	rec.Removed, rec.Learner, rec.StayLearner = true, false, false
+	if err := a.setMember(recs, i, found, rec); err != nil {
+		return Result{}, err
+	}
+	return okResult(&MemberChangeResponse{Record: rec})
+}
+
+// setMember writes rec, whose place in recs is i (found: replacing the
+// record there), and publishes the new registry at the batch's end.
+func (a *applier) setMember(recs []MemberRecord, i int, found bool, rec MemberRecord) error {
 	v, err := msgpack.Marshal(&rec)
 	if err != nil {
-		return Result{}, fmt.Errorf("statemachine: encode member record: %w", err)
+		return fmt.Errorf("statemachine: encode member record: %w", err)
 	}
 	if err := a.w.Batch().Set(a.sh.space.MemberKey(rec.Name), v, nil); err != nil {
-		return Result{}, err
+		return err
 	}
 	// Copy on write: readers hold the published slice.
 	next := slices.Clone(recs)
@@ -126,5 +278,5 @@ func (a *applier) memberPublish(req *MemberPublish) (Result, error) {
 		next = slices.Insert(next, i, rec)
 	}
 	a.members = &next
-	return okResult(&MemberPublishResponse{Changed: true})
+	return nil
 }

@@ -145,3 +145,82 @@ func TestMemberRecordWire(t *testing.T) {
 	require.NoError(t, msgpack.Unmarshal(b, &m))
 	require.Equal(t, map[string]map[string]any{"r": {"n": "n1", "id": uint64(1), "pa": "p", "ca": "c", "ea": "e", "ha": "h"}}, m)
 }
+
+func (h *harness) memberOp(op string, req any) (MemberChangeResponse, wire.Code) {
+	h.t.Helper()
+	rs, _ := h.apply(&Command{Op: op, req: req})
+	var resp MemberChangeResponse
+	if rs[0].Code == wire.OK {
+		decodeOK(h.t, rs[0], &resp)
+	}
+	return resp, rs[0].Code
+}
+
+// TestMemberAddPromoteRemove: an add takes the next node ID (above the
+// proposer's floor and every record, tombstones included) and records a
+// learner; the same add again answers the same record; another member of
+// that name or at that peer is refused; promote clears the learner flags
+// (once: a voter is CodeNotLearner); the member's own publish keeps the
+// registry's flags; remove leaves a tombstone whose ID is never given
+// again, whose name may be added anew, and whose member may not publish.
+func TestMemberAddPromoteRemove(t *testing.T) {
+	h := newHarness(t)
+	h.publish(MemberRecord{Name: "n1", NodeID: 1, Peer: "h:1", Client: "h:11"})
+
+	r, code := h.memberOp(OpMemberAdd, &MemberAdd{Name: "n4", Peer: "h:4", MinNodeID: 4, StayLearner: true})
+	require.Equal(t, wire.OK, code)
+	n4 := MemberRecord{Name: "n4", NodeID: 4, Peer: "h:4", Learner: true, StayLearner: true}
+	require.Equal(t, n4, r.Record)
+	require.False(t, r.Existed)
+
+	r, code = h.memberOp(OpMemberAdd, &MemberAdd{Name: "n4", Peer: "h:4", MinNodeID: 9})
+	require.Equal(t, wire.OK, code)
+	require.True(t, r.Existed, "the same add again")
+	require.Equal(t, n4, r.Record)
+	_, code = h.memberOp(OpMemberAdd, &MemberAdd{Name: "n4", Peer: "h:5"})
+	require.Equal(t, wire.CodeAlreadyExists, code)
+	_, code = h.memberOp(OpMemberAdd, &MemberAdd{Name: "n5", Peer: "h:1"})
+	require.Equal(t, wire.CodeAlreadyExists, code, "n1's peer")
+	_, code = h.memberOp(OpMemberAdd, &MemberAdd{Name: "n5"})
+	require.Equal(t, wire.CodeInvalid, code, "no peer")
+
+	// n4 starts and publishes: the registry keeps it a learner.
+	r0, _ := h.publish(MemberRecord{Name: "n4", NodeID: 4, Peer: "h:4", Client: "h:14"})
+	require.True(t, publishChanged(t, r0))
+	n4.Client = "h:14"
+	require.Equal(t, n4, h.sh.Members()[1])
+
+	r, code = h.memberOp(OpMemberPromote, &MemberPromote{Name: "n4"})
+	require.Equal(t, wire.OK, code)
+	n4.Learner, n4.StayLearner = false, false
+	require.Equal(t, n4, r.Record)
+	_, code = h.memberOp(OpMemberPromote, &MemberPromote{Name: "n4"})
+	require.Equal(t, wire.CodeNotLearner, code)
+	_, code = h.memberOp(OpMemberPromote, &MemberPromote{Name: "nx"})
+	require.Equal(t, wire.CodeNotFound, code)
+
+	// Remove n1, and n2 that never published (a tombstone from the
+	// request); again is not found; n1 may not publish any more.
+	r, code = h.memberOp(OpMemberRemove, &MemberRemove{Name: "n1", NodeID: 1})
+	require.Equal(t, wire.OK, code)
+	require.True(t, r.Record.Removed)
+	_, code = h.memberOp(OpMemberRemove, &MemberRemove{Name: "n2", NodeID: 2, Peer: "h:2"})
+	require.Equal(t, wire.OK, code)
+	_, code = h.memberOp(OpMemberRemove, &MemberRemove{Name: "n1"})
+	require.Equal(t, wire.CodeNotFound, code)
+	r0, _ = h.publish(MemberRecord{Name: "n1", NodeID: 1, Peer: "h:1", Client: "h:11"})
+	require.Equal(t, wire.CodeMemberRemoved, r0.Code)
+	_, code = h.memberOp(OpMemberPromote, &MemberPromote{Name: "n1"})
+	require.Equal(t, wire.CodeNotFound, code)
+
+	// n1's peer and name are free again, with a new ID.
+	r, code = h.memberOp(OpMemberAdd, &MemberAdd{Name: "n1", Peer: "h:1"})
+	require.Equal(t, wire.OK, code)
+	require.Equal(t, uint64(5), r.Record.NodeID)
+	require.True(t, r.Record.Learner)
+
+	// The registry survives a snapshot restore.
+	fresh := newHarness(t)
+	require.NoError(t, fresh.sh.RecoverFromSnapshot(bytes.NewReader(snapshotOf(t, h.sh))))
+	require.Equal(t, h.sh.Members(), fresh.sh.Members())
+}

@@ -156,7 +156,22 @@ func clientConfig(c *cli.Context) (coord.Config, error) {
 		TLS:         tc,
 		Username:    user,
 		Password:    password,
+		// A command uses the endpoints it was given (they may be
+		// proxies); membership changes also learn the members' own
+		// addresses (a member does not remove itself: remove goes on
+		// through another member even if only the removed one was given).
+		StaticEndpoints: !isMemberCommand(c),
 	}, nil
+}
+
+// isMemberCommand reports whether c runs under coord member.
+func isMemberCommand(c *cli.Context) bool {
+	for _, l := range c.Lineage() {
+		if l != nil && l.Command != nil && l.Command.Name == "member" {
+			return true
+		}
+	}
+	return false
 }
 
 // newClient makes a client from the global flags.

@@ -441,6 +441,7 @@ func printEndpointStatus(w io.Writer, format string, results []endpointResult) e
 			if st := r.status; st != nil {
 				j.PeerAddr, j.ClientAddr, j.Version, j.DBSize = st.PeerAddr, st.ClientAddr, st.Version, st.DBSize
 				j.Alarms = alarmStrings(st)
+				j.IsLearner = isLearner(st)
 				for _, s := range st.Shards {
 					j.Shards = append(j.Shards, jsonShardStatus(s))
 					if s.IsLeader {
@@ -470,8 +471,7 @@ func printEndpointStatus(w io.Writer, format string, results []endpointResult) e
 		}
 		rows = append(rows, append([]string{
 			r.endpoint, st.Member, st.Version, humanBytes(st.DBSize), ledShards(st),
-			// Every member votes: learners come with live membership.
-			"false",
+			strconv.FormatBool(isLearner(st)),
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatUint(s.Term, 10) }),
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatUint(s.AppliedIndex, 10) }),
 			joinShards(st, func(s wire.ShardStatus) string { return strconv.FormatInt(s.Revision, 10) }),
@@ -491,4 +491,15 @@ func printEndpointStatus(w io.Writer, format string, results []endpointResult) e
 		}
 	}
 	return nil
+}
+
+// isLearner reports whether the member that answered st is a learner in
+// its own member list (a member added by coord member add, not promoted).
+func isLearner(st *coord.StatusResponse) bool {
+	for _, m := range st.Members {
+		if m.Name == st.Member {
+			return m.Learner
+		}
+	}
+	return false
 }

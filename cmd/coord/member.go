@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,39 +16,209 @@ import (
 	"github.com/coord-io/coord/coord/wire"
 )
 
-// fixedMembership explains why member add and remove fail.
-const fixedMembership = "the membership is fixed when the cluster is created (--initial-cluster)"
-
 func memberCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "member",
-		Usage: "List the members of the cluster",
-		UsageText: `coord member list | add NAME PEER | remove NAME
+		Usage: "List, add, promote and remove the members of the cluster",
+		UsageText: `coord member list | add NAME PEER_ADDR [--learner] | promote NAME | remove NAME
 
-The membership is fixed when the cluster is created (coord serve
---initial-cluster): member add and remove are not supported yet and fail.
+Membership changes apply to every shard's Raft group, one shard at a time.
+A new member is added as a non-voting learner and catches up (by snapshot
+and log) before it votes, so that adding a member never makes a quorum
+wait for one that has nothing yet: without --learner it promotes itself
+once it has started and caught up with every shard; with --learner it
+stays a learner until "coord member promote". "add" prints the flags (and
+COORD_* variables) the new member starts with: --initial-cluster-state
+existing and the --node-id the cluster gave it.
 
-   coord member list
-   coord member list -w table`,
+"remove" first moves the leadership of every shard the member leads to
+another voter, and refuses to remove the last voter. The removed member
+stops serving: it refuses calls ("member removed"), says why in its log
+and coord serve exits non-zero. Leases are not expired by a change:
+a new shard leader gives every lease a full TTL.
+
+   coord member list -w table
+   coord member add n4 10.0.0.4:7380
+   coord member add n4 10.0.0.4:7380 --learner && coord member promote n4
+   coord member remove n1`,
 		Action: groupAction,
 		Subcommands: []*cli.Command{
 			memberListCommand(env),
-			memberUnsupportedCommand("add", "NAME PEER", "Add a member (not supported yet)"),
-			memberUnsupportedCommand("remove", "NAME", "Remove a member (not supported yet)"),
+			memberAddCommand(env),
+			memberPromoteCommand(env),
+			memberRemoveCommand(env),
 		},
 	}
 }
 
-func memberUnsupportedCommand(name, args, usage string) *cli.Command {
-	return &cli.Command{
-		Name:  name,
-		Usage: usage,
-		UsageText: fmt.Sprintf(`coord member %s %s
+// memberChangeTimeout is the default time a membership change may take
+// (moving leaderships, one configuration change per shard).
+const memberChangeTimeout = time.Minute
 
-Not supported yet: %s.
-To change it, create a new cluster with the members you want.`, name, args, fixedMembership),
+// memberCall runs one membership change: --timeout if given, else
+// memberChangeTimeout.
+func memberCall(c *cli.Context, method string, req any) (*wire.MemberResponse, uint64, error) {
+	var resp wire.MemberResponse
+	var cluster uint64
+	err := withClient(c, func(cl *coord.Client) error {
+		ctx, cancel := context.WithTimeout(c.Context, memberChangeTimeout)
+		if c.IsSet("timeout") {
+			ctx, cancel = callContext(c)
+		}
+		defer cancel()
+		err := cl.Call(ctx, method, req, &resp)
+		cluster = cl.ClusterID()
+		return err
+	})
+	return &resp, cluster, err
+}
+
+func memberAddCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "add",
+		Usage: "Add a member: a learner in every shard until it catches up",
+		UsageText: `coord member add NAME PEER_ADDR [--learner]
+
+Adds member NAME, whose Raft transport will listen on PEER_ADDR (its
+--listen-peer), to every shard as a non-voting learner, with the next free
+node ID, and prints how to start it (COORD_* variables, then the same as
+coord serve flags). Start it with a new data directory: it joins as a
+learner, catches up by snapshot and log, and then promotes itself to a
+voter — unless --learner, which keeps it a learner until
+"coord member promote NAME". Adding a member again with the same address
+goes on where a failed add stopped.
+
+   coord member add n4 10.0.0.4:7380
+   coord member add n4 10.0.0.4:7380 --learner -w json`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "learner", Usage: "keep the member a non-voting learner until coord member promote"},
+		},
 		Action: func(c *cli.Context) error {
-			return fmt.Errorf("member %s is not supported yet: %s", name, fixedMembership)
+			args, err := argsBetween(c, 2, 2, "NAME PEER_ADDR")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			resp, cluster, err := memberCall(c, wire.MethodMemberAdd, &wire.MemberAddRequest{Name: args[0], PeerAddr: args[1], Learner: c.Bool("learner")})
+			if err != nil {
+				return err
+			}
+			return printMemberAdded(env.stdout, format, resp, cluster, c.Bool("learner"))
+		},
+	}
+}
+
+// joinEnv is what a new member starts with, as COORD_* variables in
+// order.
+func joinEnv(resp *wire.MemberResponse) [][2]string {
+	var cluster []string
+	for _, m := range resp.Members {
+		cluster = append(cluster, m.Name+"="+m.PeerAddr)
+	}
+	return [][2]string{
+		{"COORD_NAME", resp.Member.Name},
+		{"COORD_INITIAL_CLUSTER", strings.Join(cluster, ",")},
+		{"COORD_INITIAL_CLUSTER_STATE", "existing"},
+		{"COORD_NODE_ID", strconv.FormatUint(resp.Member.ID, 10)},
+		{"COORD_LISTEN_PEER", resp.Member.PeerAddr},
+	}
+}
+
+func printMemberAdded(w io.Writer, format string, resp *wire.MemberResponse, cluster uint64, learner bool) error {
+	envs := joinEnv(resp)
+	if format == formatJSON {
+		m := map[string]string{}
+		for _, e := range envs {
+			m[e[0]] = e[1]
+		}
+		return writeJSON(w, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil), "env": m})
+	}
+	then := "it promotes itself to a voter once it has caught up"
+	if learner {
+		then = "it stays a learner until coord member promote " + resp.Member.Name
+	}
+	fmt.Fprintf(w, "Member %s added to cluster %016x as a learner with node ID %d; start it with a new data directory: %s.\n\n",
+		resp.Member.Name, cluster, resp.Member.ID, then)
+	flags := []string{"coord serve"}
+	for _, e := range envs {
+		fmt.Fprintf(w, "%s=%q\n", e[0], e[1])
+		flag := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(e[0], "COORD_")), "_", "-")
+		flags = append(flags, flag+" "+e[1])
+	}
+	fmt.Fprintf(w, "\nor:\n\n  %s --listen-client HOST:PORT\n", strings.Join(flags, " "))
+	return nil
+}
+
+func memberPromoteCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "promote",
+		Usage: "Make a learner a voter in every shard",
+		UsageText: `coord member promote NAME
+
+Promotes learner NAME (added with coord member add --learner) to a voter
+in every shard. The member must have started (and should have caught up:
+coord member list shows it started). A member that votes already is
+refused ("not a learner").
+
+   coord member promote n4`,
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			resp, cluster, err := memberCall(c, wire.MethodMemberPromote, &wire.MemberPromoteRequest{Name: args[0]})
+			if err != nil {
+				return err
+			}
+			if format == formatJSON {
+				return writeJSON(env.stdout, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil)})
+			}
+			fmt.Fprintf(env.stdout, "Member %s promoted in cluster %016x\n", resp.Member.Name, cluster)
+			return nil
+		},
+	}
+}
+
+func memberRemoveCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "remove",
+		Usage: "Remove a member from every shard",
+		UsageText: `coord member remove NAME
+
+Removes member NAME from every shard, after moving the leadership of
+every shard it leads to another voter; the last voter is never removed.
+The member is asked through another member (a member does not remove
+itself: the client moves on to its next endpoint, which it also learns
+from the cluster). The removed member stops serving and coord serve exits
+non-zero; stop it, and do not start it again with the same data
+directory.
+
+   coord member remove n1`,
+		Action: func(c *cli.Context) error {
+			args, err := argsBetween(c, 1, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			resp, cluster, err := memberCall(c, wire.MethodMemberRemove, &wire.MemberRemoveRequest{Name: args[0]})
+			if err != nil {
+				return err
+			}
+			if format == formatJSON {
+				return writeJSON(env.stdout, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil)})
+			}
+			fmt.Fprintf(env.stdout, "Member %s removed from cluster %016x\n", resp.Member.Name, cluster)
+			return nil
 		},
 	}
 }
@@ -175,6 +346,25 @@ type memberRow struct {
 	ID         uint64   `json:"id,omitempty"`
 	EtcdURL    string   `json:"etcd_url,omitempty"`
 	HTTPAddr   string   `json:"http_addr,omitempty"`
+	Status     string   `json:"status"` // started, or unstarted: added, no addresses published yet
+	IsLearner  bool     `json:"is_learner"`
+}
+
+func memberRowOf(m wire.MemberInfo, shards []wire.ShardStatus) memberRow {
+	r := memberRow{Name: m.Name, PeerAddr: m.PeerAddr, ClientAddr: m.ClientAddr, LeaderOf: []uint32{},
+		ID: m.ID, EtcdURL: m.EtcdURL, HTTPAddr: m.HTTPAddr, Status: "unstarted", IsLearner: m.Learner}
+	if m.Started() {
+		r.Status = "started"
+	}
+	for _, s := range shards {
+		if s.Leader == m.Name {
+			r.LeaderOf = append(r.LeaderOf, s.Shard)
+			if s.Shard == 0 {
+				r.IsLeader = true
+			}
+		}
+	}
+	return r
 }
 
 func (l *memberList) rows() []memberRow {
@@ -185,17 +375,10 @@ func (l *memberList) rows() []memberRow {
 	}
 	rows := make([]memberRow, 0, len(members))
 	for _, m := range members {
-		r := memberRow{Name: m.Name, PeerAddr: m.PeerAddr, ClientAddr: m.ClientAddr, LeaderOf: []uint32{},
-			ID: m.ID, EtcdURL: m.EtcdURL, HTTPAddr: m.HTTPAddr}
+		r := memberRowOf(m, l.resp.Shards)
 		if r.ClientAddr == "" {
-			r.ClientAddr = l.clients[m.Name]
-		}
-		for _, s := range l.resp.Shards {
-			if s.Leader == m.Name {
-				r.LeaderOf = append(r.LeaderOf, s.Shard)
-				if s.Shard == 0 {
-					r.IsLeader = true
-				}
+			if r.ClientAddr = l.clients[m.Name]; r.ClientAddr != "" {
+				r.Status = "started"
 			}
 		}
 		rows = append(rows, r)
@@ -215,10 +398,10 @@ func printMembers(w io.Writer, format string, l *memberList) error {
 	if format == formatJSON {
 		return writeJSON(w, jsonMemberList{Endpoint: l.endpoint, Member: l.resp.Member, Shards: len(l.resp.Shards), Members: rows})
 	}
-	header := []string{"NAME", "PEER ADDR", "CLIENT ADDR", "IS LEADER"}
+	header := []string{"NAME", "ID", "STATUS", "PEER ADDR", "CLIENT ADDR", "IS LEARNER", "IS LEADER"}
 	multi := len(l.resp.Shards) > 1
 	if multi {
-		header[3] = "LEADER OF SHARDS"
+		header[6] = "LEADER OF SHARDS"
 	}
 	var cells [][]string
 	for _, r := range rows {
@@ -237,7 +420,11 @@ func printMembers(w io.Writer, format string, l *memberList) error {
 		if client == "" {
 			client = "-"
 		}
-		cells = append(cells, []string{r.Name, r.PeerAddr, client, lead})
+		id := "-"
+		if r.ID != 0 {
+			id = strconv.FormatUint(r.ID, 10)
+		}
+		cells = append(cells, []string{r.Name, id, r.Status, r.PeerAddr, client, strconv.FormatBool(r.IsLearner), lead})
 	}
 	if format == formatTable {
 		writeBorderedTable(w, header, cells, nil)

@@ -41,6 +41,8 @@ type jsonMembers struct {
 		ID         uint64   `json:"id"`
 		EtcdURL    string   `json:"etcd_url"`
 		HTTPAddr   string   `json:"http_addr"`
+		Status     string   `json:"status"`
+		IsLearner  bool     `json:"is_learner"`
 	} `json:"members"`
 }
 
@@ -62,7 +64,8 @@ func TestCLIMemberList(t *testing.T) {
 	}
 	led := map[uint32]int{}
 	for i, m := range ml.Members {
-		if m.Name != cfgs[i].Name || m.PeerAddr != cfgs[i].ListenPeer || m.ClientAddr != cfgs[i].ListenClient || m.ID != uint64(i+1) {
+		if m.Name != cfgs[i].Name || m.PeerAddr != cfgs[i].ListenPeer || m.ClientAddr != cfgs[i].ListenClient || m.ID != uint64(i+1) ||
+			m.Status != "started" || m.IsLearner {
 			t.Fatalf("member %d: %+v, want %s %s %s", i, m, cfgs[i].Name, cfgs[i].ListenPeer, cfgs[i].ListenClient)
 		}
 		for _, s := range m.LeaderOf {
@@ -80,17 +83,17 @@ func TestCLIMemberList(t *testing.T) {
 	// last column lists the shards each member leads.
 	code, out, _ = runCLI(t, "", "member", "list", "--endpoints", all)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if code != 0 || len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PEER ADDR CLIENT ADDR LEADER OF SHARDS" {
+	if code != 0 || len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ID STATUS PEER ADDR CLIENT ADDR IS LEARNER LEADER OF SHARDS" {
 		t.Fatalf("member list:\n%s", out)
 	}
 	for i, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) != 4 || f[0] != cfgs[i].Name || f[1] != cfgs[i].ListenPeer || f[2] != cfgs[i].ListenClient {
+		if len(f) != 7 || f[0] != cfgs[i].Name || f[1] != fmt.Sprint(i+1) || f[2] != "started" || f[3] != cfgs[i].ListenPeer || f[4] != cfgs[i].ListenClient || f[5] != "false" {
 			t.Fatalf("member list row %q", l)
 		}
 	}
 	code, out, _ = runCLI(t, "", "member", "list", "--endpoints", all, "-w", "table")
-	if code != 0 || !strings.Contains(out, "| NAME |") || !strings.Contains(out, "| n3   | "+cfgs[2].ListenPeer) {
+	if code != 0 || !strings.Contains(out, "| NAME |") || !strings.Contains(out, "| n3   | 3  | started | "+cfgs[2].ListenPeer) {
 		t.Fatalf("member list -w table:\n%s", out)
 	}
 
@@ -117,26 +120,40 @@ func TestCLIMemberSingleShard(t *testing.T) {
 	ep := startMember(t, 1024)
 	code, out, errOut := runCLI(t, "", "member", "list", "--endpoints", ep)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if code != 0 || len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PEER ADDR CLIENT ADDR IS LEADER" {
+	if code != 0 || len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ID STATUS PEER ADDR CLIENT ADDR IS LEARNER IS LEADER" {
 		t.Fatalf("member list: %d %q %q", code, out, errOut)
 	}
-	if f := strings.Fields(lines[1]); len(f) != 4 || f[0] != "n1" || f[2] != ep || f[3] != "true" {
+	if f := strings.Fields(lines[1]); len(f) != 7 || f[0] != "n1" || f[4] != ep || f[6] != "true" {
 		t.Fatalf("member list row %q", lines[1])
 	}
 }
 
-func TestCLIMemberAddRemoveUnsupported(t *testing.T) {
-	for _, args := range [][]string{{"member", "add", "n4", "127.0.0.1:7390"}, {"member", "remove", "n2"}} {
-		code, out, errOut := runCLI(t, "", args...)
-		want := fmt.Sprintf("Error: member %s is not supported yet: the membership is fixed when the cluster is created (--initial-cluster)\n", args[1])
-		if code != exitError || out != "" || errOut != want {
-			t.Errorf("%q: exit %d stdout %q stderr %q, want exit 1 and %q", args, code, out, errOut, want)
+// TestCLIMemberChangeErrors: add, promote and remove explain their
+// usage and refusals with a one-line reason and exit 1 (the changes
+// themselves: TestMemberChangeScenario, on real processes).
+func TestCLIMemberChangeErrors(t *testing.T) {
+	cfgs := startCluster(t, 1, 1)
+	ep := cfgs[0].ListenClient
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"member", "add", "n1", "127.0.0.1:1"}, "Error: member n1 exists"},
+		{[]string{"member", "add", "n2", cfgs[0].ListenPeer}, "Error: peer address " + cfgs[0].ListenPeer + " is member n1's"},
+		{[]string{"member", "add", "n2", "nohost"}, `Error: member n2: bad peer address "nohost"`},
+		{[]string{"member", "promote", "n9"}, `Error: member "n9" not found`},
+		{[]string{"member", "promote", "n1"}, "Error: member n1 is not a learner"},
+		{[]string{"member", "remove", "n9"}, `Error: member "n9" not found`},
+	} {
+		code, out, errOut := runCLI(t, "", append(tc.args, "--endpoints", ep)...)
+		if code != exitError || out != "" || !strings.HasPrefix(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: exit %d stdout %q stderr %q, want exit 1 and %q...", tc.args, code, out, errOut, tc.want)
 		}
 	}
-	for _, args := range [][]string{{"member", "--help"}, {"member", "add", "--help"}, {"member", "remove", "--help"}} {
+	for _, args := range [][]string{{"member", "--help"}, {"member", "add", "--help"}, {"member", "remove", "--help"}, {"member", "promote", "--help"}} {
 		code, out, _ := runCLI(t, "", args...)
-		if code != 0 || !strings.Contains(out, "not supported yet") {
-			t.Errorf("%q: exit %d, help lacks \"not supported yet\":\n%s", args, code, out)
+		if code != 0 || !strings.Contains(out, "voter") {
+			t.Errorf("%q: exit %d, help does not explain voters:\n%s", args, code, out)
 		}
 	}
 	if code, _, errOut := runCLI(t, "", "member", "frob"); code != exitUsage || !strings.Contains(errOut, `unknown member command "frob"`) {
@@ -144,5 +161,8 @@ func TestCLIMemberAddRemoveUnsupported(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "member", "list", "extra"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "extra"`) {
 		t.Errorf("member list extra: exit %d stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "member", "add", "n4"); code != exitUsage || !strings.Contains(errOut, "missing argument: NAME PEER_ADDR") {
+		t.Errorf("member add n4: exit %d stderr %q", code, errOut)
 	}
 }

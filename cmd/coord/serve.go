@@ -38,6 +38,8 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen-http", Usage: "address of /metrics, /healthz, /readyz and /status (\"\" disables)", Value: d.ListenHTTP, EnvVars: envVars("listen-http")},
 		&cli.StringFlag{Name: "listen-etcd", Usage: "address of the etcd door: etcd's v3 gRPC API and its JSON gateway, for etcd clients, etcdctl and curl (\"\" disables)", Value: d.ListenEtcd, EnvVars: envVars("listen-etcd")},
 		&cli.StringFlag{Name: "initial-cluster", Usage: "every member as NAME=PEER_ADDR,... in the same order on every member", DefaultText: "NAME=LISTEN_PEER (one member)", EnvVars: envVars("initial-cluster")},
+		&cli.StringFlag{Name: "initial-cluster-state", Usage: "new: create the cluster with --initial-cluster; existing: join a running cluster after coord member add (with the --node-id it printed; the member starts as a learner and catches up)", Value: server.ClusterStateNew, EnvVars: envVars("initial-cluster-state")},
+		&cli.Uint64Flag{Name: "node-id", Usage: "Raft node ID that coord member add assigned (only with --initial-cluster-state existing)", EnvVars: envVars("node-id")},
 		&cli.IntFlag{Name: "shards", Usage: "number of Raft groups the keyspace is spread over (fixed at creation)", Value: d.Shards, EnvVars: envVars("shards")},
 		&cli.IntFlag{Name: "key-cache", Usage: "keys per shard whose latest version is kept in memory, sparing each write a disk lookup (about 150 bytes plus key and value, values up to 256 bytes; 0 disables)", Value: d.KeyCache, EnvVars: envVars("key-cache")},
 		&cli.Uint64Flag{Name: "logdb-shards", Usage: "Raft log storage shards (fixed at creation; see README, \"Choosing the shard count\")", Value: d.LogDBShards, EnvVars: envVars("logdb-shards")},
@@ -86,7 +88,12 @@ With no flags: a one-member cluster "n1" with clients on 127.0.0.1:7379,
 Raft on 127.0.0.1:7380, HTTP on 127.0.0.1:7381, etcd clients (etcd's v3 API
 and JSON gateway) on 127.0.0.1:2379 and data in ./default.coord.
 Every flag can also come from the environment as COORD_<FLAG> (COORD_NAME,
-COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM.
+COORD_DATA_DIR, COORD_LISTEN_CLIENT, ...). Stops cleanly on SIGINT/SIGTERM,
+and with a non-zero exit once removed from the cluster (coord member remove).
+
+A member added to a running cluster (coord member add NAME PEER prints its
+flags) starts with --initial-cluster-state existing --node-id ID: it joins
+every shard as a non-voting learner and catches up by snapshot and log.
 
 TLS on the client port (the HTTP port stays plain): --cert-file and
 --key-file; add --client-cert-auth --trusted-ca-file CA to require client
@@ -137,6 +144,8 @@ func serveConfig(c *cli.Context, logTo io.Writer) (server.Config, error) {
 	cfg.ListenEtcd = c.String("listen-etcd")
 	cfg.BindPeer = c.String("bind-peer")
 	cfg.InitialCluster = c.String("initial-cluster")
+	cfg.InitialClusterState = c.String("initial-cluster-state")
+	cfg.NodeID = c.Uint64("node-id")
 	cfg.Shards = c.Int("shards")
 	cfg.KeyCache = c.Int("key-cache")
 	cfg.LogDBShards = c.Uint64("logdb-shards")
@@ -218,12 +227,20 @@ func serve(ctx context.Context, cfg server.Config) error {
 			log.Info("member ready: every shard has a leader")
 		}
 	}()
-	<-ctx.Done()
+	var removed bool
+	select {
+	case <-ctx.Done():
+	case <-srv.Removed():
+		removed = true
+	}
 	log.Info("stopping member")
 	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	if err := srv.Stop(sctx); err != nil {
 		return fmt.Errorf("stopping member %s: %w", cfg.Name, err)
+	}
+	if removed {
+		return fmt.Errorf("member %s was removed from the cluster (coord member remove) and stopped; to run it again, `coord member add` it and start it with a new data directory", cfg.Name)
 	}
 	return nil
 }

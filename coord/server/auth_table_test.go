@@ -417,6 +417,17 @@ func tableRows(f *tableFixture) []tableRow {
 		tableRow{name: "root", method: wire.MethodUserRevokeRole, as: asRoot, req: func() any { return &wire.UserRequest{Name: "u2", Role: "r2"} }},
 		tableRow{name: "root", method: wire.MethodRoleDelete, as: asRoot, req: func() any { return &wire.RoleRequest{Name: "r2"} }},
 		tableRow{name: "root", method: wire.MethodUserDelete, as: asRoot, req: func() any { return &wire.UserRequest{Name: "u2"} }},
+		// Membership changes are root's: allowed rows end with a refusal
+		// that only root reaches (nothing changes), denied ones at once.
+		tableRow{name: "root", method: wire.MethodMemberAdd, as: asRoot, okErr: []error{coord.ErrInvalid},
+			req: func() any { return &wire.MemberAddRequest{Name: "n9", PeerAddr: "no-port"} }},
+		tableRow{name: "root", method: wire.MethodMemberPromote, as: asRoot, okErr: []error{coord.ErrNotFound},
+			req: func() any { return &wire.MemberPromoteRequest{Name: "n9"} }},
+		tableRow{name: "root", method: wire.MethodMemberRemove, as: asRoot, okErr: []error{coord.ErrNotFound},
+			req: func() any { return &wire.MemberRemoveRequest{Name: "n9"} }},
+		tableRow{name: "t adds a member", method: wire.MethodMemberAdd, want: rowDenied, req: func() any { return &wire.MemberAddRequest{Name: "n9", PeerAddr: "127.0.0.1:1"} }},
+		tableRow{name: "t promotes", method: wire.MethodMemberPromote, want: rowDenied, req: func() any { return &wire.MemberPromoteRequest{Name: "n2"} }},
+		tableRow{name: "t removes", method: wire.MethodMemberRemove, want: rowDenied, req: func() any { return &wire.MemberRemoveRequest{Name: "n2"} }},
 		// Last: root turns auth off and on again.
 		tableRow{name: "root", method: wire.MethodAuthDisable, as: asRoot, req: func() any { return &wire.AuthRequest{} }},
 		tableRow{name: "root", method: wire.MethodAuthEnable, as: asRoot, req: func() any { return &wire.AuthRequest{} }},

@@ -262,6 +262,10 @@ var authChecks = map[string]authCheck{
 
 	// A backup holds every key, the auth store's included.
 	wire.MethodSnapshot: rootOnly,
+	// Membership changes are the operator's, as etcd's are.
+	wire.MethodMemberAdd:     rootOnly,
+	wire.MethodMemberPromote: rootOnly,
+	wire.MethodMemberRemove:  rootOnly,
 }
 
 func rootOnly(a *authz, _ any) *wire.Error { return a.rootOnly() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,7 +72,13 @@ func (tc *testCluster) client(eps ...string) *coord.Client {
 	if len(eps) == 0 {
 		eps = tc.Endpoints()
 	}
-	c, err := coord.New(coord.Config{Endpoints: eps, DialTimeout: time.Second})
+	// A client of a proxy (a tap) keeps to it; one of members learns
+	// the others from the member registry, as applications' do.
+	static := false
+	for _, ep := range eps {
+		static = static || !slices.Contains(tc.Endpoints(), ep)
+	}
+	c, err := coord.New(coord.Config{Endpoints: eps, DialTimeout: time.Second, StaticEndpoints: static})
 	require.NoError(tc.t, err)
 	tc.t.Cleanup(func() { c.Close() })
 	return c

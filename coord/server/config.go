@@ -62,6 +62,17 @@ type Config struct {
 	// same order on every member. Empty means a one-member cluster of
 	// Name at ListenPeer.
 	InitialCluster string
+	// InitialClusterState is "new" (or ""): the member is one of
+	// InitialCluster, which creates the cluster; or "existing": the
+	// member joins a running cluster that `coord member add` told about
+	// it, with NodeID the node ID the add assigned. It then starts as a
+	// non-voting learner and catches up by snapshot and log. Once the
+	// data directory exists, the state recorded in it counts.
+	InitialClusterState string
+	// NodeID is the member's Raft node ID with InitialClusterState
+	// "existing" (from `coord member add`); 0 with "new", where members
+	// are numbered by their position in InitialCluster.
+	NodeID uint64
 	// Shards is the number of Raft groups the keyspace is spread over. It
 	// is fixed when the cluster is created.
 	Shards int
@@ -308,12 +319,39 @@ func ParseInitialCluster(s string) ([]Member, error) {
 	return ms, nil
 }
 
+// Initial cluster states.
+const (
+	ClusterStateNew      = "new"
+	ClusterStateExisting = "existing"
+)
+
+// joining reports whether the member joins an existing cluster.
+func (c Config) joining() bool { return c.InitialClusterState == ClusterStateExisting }
+
 // members returns the parsed initial cluster (or the one-member default).
+// A joining member's own entry has the node ID it was given; the node IDs
+// of the others are meaningless then (positions in a list that need not
+// be the one the cluster was created with).
 func (c Config) members() ([]Member, error) {
 	if strings.TrimSpace(c.InitialCluster) == "" {
-		return []Member{{Name: c.Name, PeerAddr: c.ListenPeer, NodeID: 1}}, nil
+		id := uint64(1)
+		if c.joining() {
+			id = c.NodeID
+		}
+		return []Member{{Name: c.Name, PeerAddr: c.ListenPeer, NodeID: id}}, nil
 	}
-	return ParseInitialCluster(c.InitialCluster)
+	ms, err := ParseInitialCluster(c.InitialCluster)
+	if err != nil || !c.joining() {
+		return ms, err
+	}
+	for i := range ms {
+		if ms[i].Name == c.Name {
+			ms[i].NodeID = c.NodeID
+		} else {
+			ms[i].NodeID = 0
+		}
+	}
+	return ms, nil
 }
 
 // Validate checks the configuration and explains what is wrong.
@@ -381,6 +419,18 @@ func (c Config) Validate() error {
 	}
 	if c.AuthTokenTTL < 0 {
 		errs = append(errs, fmt.Errorf("auth token ttl must not be negative (0: the default, %v), got %v", DefaultAuthTokenTTL, c.AuthTokenTTL))
+	}
+	switch c.InitialClusterState {
+	case "", ClusterStateNew:
+		if c.NodeID != 0 {
+			errs = append(errs, fmt.Errorf("node id %d is only for --initial-cluster-state existing (a new cluster numbers its members by their place in --initial-cluster)", c.NodeID))
+		}
+	case ClusterStateExisting:
+		if c.NodeID == 0 {
+			errs = append(errs, errors.New("initial cluster state existing needs the node id that `coord member add` printed (--node-id)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("initial cluster state must be new or existing, got %q", c.InitialClusterState))
 	}
 	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.validatePeerTLS()...)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -66,6 +67,19 @@ type Core struct {
 	restores atomic.Int64 // shard states replaced by a snapshot since start
 
 	publishes memberPublishes // member.publish proposals made (members.go)
+
+	// Membership (membership.go): startedLearner says, per shard, whether
+	// the member's replica was started as a learner (Dragonboat
+	// observer); removed is set, and removedc closed, once the member
+	// learns it was removed from the cluster; restarting marks the
+	// shards the membership watch restarts on purpose.
+	startedLearner []atomic.Bool
+	removed        atomic.Bool
+	removedAt      atomic.Int64 // Unix nanoseconds when removed was set
+	removedOnce    sync.Once
+	removedStop    sync.Once
+	removedc       chan struct{}
+	restarting     sync.Map // uint32 shard → true
 }
 
 // leaderInfo is the last leader and term Dragonboat reported for a shard.
@@ -80,10 +94,13 @@ func clusterID(shard uint32) uint64 { return uint64(shard) + 1 }
 func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	members, _ := cfg.members()
 	s := &Core{cfg: cfg, log: log, names: map[uint64]string{}, clientAddr: cfg.ListenClient,
-		hub: newHub(cfg.Shards), lessor: newLessor(cfg.Shards, time.Now), stopc: make(chan struct{})}
+		hub: newHub(cfg.Shards), lessor: newLessor(cfg.Shards, time.Now), stopc: make(chan struct{}),
+		removedc: make(chan struct{})}
 	s.dequeuers = newDequeuers(s)
 	for _, m := range members {
-		s.names[m.NodeID] = m.Name
+		if m.NodeID != 0 {
+			s.names[m.NodeID] = m.Name
+		}
 		if m.Name == cfg.Name {
 			s.self = m
 		}
@@ -147,51 +164,23 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	for _, m := range members {
 		initial[m.NodeID] = m.PeerAddr
 	}
+	// A member that joins a running cluster (member add) starts every
+	// shard as a non-voting learner (Dragonboat's observer) with no
+	// initial members: it learns the membership and the state from the
+	// leader's snapshot and log. It restarts as a learner until it has
+	// seen itself a voter in every shard (membership.go, voterMark).
+	learner := cfg.joining() && !hasVoterMark(cfg.DataDir)
 	s.leaders = make([]leaderInfo, cfg.Shards)
+	s.startedLearner = make([]atomic.Bool, cfg.Shards)
+	for i := 0; i < cfg.Shards; i++ {
+		s.shards = append(s.shards, store.Shard(uint32(i)))
+	}
 	for i := 0; i < cfg.Shards; i++ {
 		shard := uint32(i)
-		s.shards = append(s.shards, store.Shard(shard))
-		rc := config.Config{
-			NodeID:             s.self.NodeID,
-			ClusterID:          clusterID(shard),
-			CheckQuorum:        true,
-			ElectionRTT:        cfg.ElectionRTT,
-			HeartbeatRTT:       2,
-			SnapshotEntries:    cfg.SnapshotEntries,
-			CompactionOverhead: cfg.SnapshotEntries / 2,
+		if err := s.startShard(shard, initial, learner); err != nil {
+			return nil, err
 		}
-		if err := rc.Validate(); err != nil {
-			return nil, fmt.Errorf("shard %d raft config: %w", shard, err)
-		}
-		join := initial
-		if nh.HasNodeInfo(rc.ClusterID, rc.NodeID) {
-			join = map[uint64]dragonboat.Target{} // restart: membership is in the log
-		}
-		create := func(uint64, uint64) sm.IOnDiskStateMachine {
-			return &diskSM{
-				shard: s.shards[shard],
-				publish: func(evs []wire.Event) {
-					if shard == wire.AuthShard && touchesAuth(evs) {
-						s.auth.invalidate()
-					}
-					s.hub.publish(shard, evs)
-				},
-				leases: func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
-				reload: func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
-				restored: func() {
-					s.restores.Add(1)
-					if shard == wire.AuthShard {
-						s.auth.invalidate()
-					}
-					s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
-					s.hub.restored(shard)
-				},
-			}
-		}
-		if err := nh.StartOnDiskCluster(join, false, create, rc); err != nil {
-			return nil, fmt.Errorf("start shard %d: %w", shard, err)
-		}
-		s.session = append(s.session, nh.GetNoOPSession(rc.ClusterID))
+		s.session = append(s.session, nh.GetNoOPSession(clusterID(shard)))
 		s.renewers = append(s.renewers, &renewer{s: s, shard: shard, reqs: make(chan *renewReq, 1024)})
 	}
 	for _, r := range s.renewers {
@@ -203,11 +192,74 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	if restored != nil && !restored.Compacted {
 		s.goBackground(s.runRestoredCompaction(restored))
 	}
+	s.goBackground(s.runMembershipWatch)
 	if cfg.AutoCompactionRetention > 0 {
 		s.goBackground(s.runCompactor)
 	}
 	ok = true
 	return s, nil
+}
+
+// raftConfig is the Raft configuration of the member's replica of shard.
+func (s *Core) raftConfig(shard uint32, learner bool) config.Config {
+	return config.Config{
+		NodeID:             s.self.NodeID,
+		ClusterID:          clusterID(shard),
+		CheckQuorum:        true,
+		ElectionRTT:        s.cfg.ElectionRTT,
+		HeartbeatRTT:       2,
+		SnapshotEntries:    s.cfg.SnapshotEntries,
+		CompactionOverhead: s.cfg.SnapshotEntries / 2,
+		IsObserver:         learner,
+	}
+}
+
+// startShard starts the member's replica of shard on the NodeHost: with
+// the initial members on a member's first start in a new cluster, as a
+// joining learner on its first start in an existing one, from its own
+// log on a restart.
+func (s *Core) startShard(shard uint32, initial map[uint64]dragonboat.Target, learner bool) error {
+	rc := s.raftConfig(shard, learner)
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("shard %d raft config: %w", shard, err)
+	}
+	join := initial
+	joining := false
+	switch {
+	case s.nh.HasNodeInfo(rc.ClusterID, rc.NodeID):
+		join = map[uint64]dragonboat.Target{} // restart: membership is in the log
+	case s.cfg.joining():
+		join, joining = map[uint64]dragonboat.Target{}, true
+	}
+	create := func(uint64, uint64) sm.IOnDiskStateMachine {
+		return &diskSM{
+			shard: s.shards[shard],
+			publish: func(evs []wire.Event) {
+				if shard == wire.AuthShard && touchesAuth(evs) {
+					s.auth.invalidate()
+				}
+				s.hub.publish(shard, evs)
+			},
+			leases: func(ch []statemachine.LeaseChange) { s.lessor.applied(shard, ch) },
+			reload: func(infos []statemachine.LeaseInfo) { s.lessor.reset(shard, infos) },
+			restored: func() {
+				s.restores.Add(1)
+				if shard == wire.AuthShard {
+					s.auth.invalidate()
+				}
+				s.log.Info("shard restored from a snapshot", "shard", shard, "applied-index", s.shards[shard].AppliedIndex())
+				s.hub.restored(shard)
+			},
+		}
+	}
+	if err := s.nh.StartOnDiskCluster(join, joining, create, rc); err != nil {
+		if errors.Is(err, dragonboat.ErrNodeRemoved) {
+			return fmt.Errorf("start shard %d: %w: this member was removed from the cluster (coord member remove); start it again only with a new data directory after `coord member add`", shard, err)
+		}
+		return fmt.Errorf("start shard %d: %w", shard, err)
+	}
+	s.startedLearner[shard].Store(learner)
+	return nil
 }
 
 // Name is the member's name.
@@ -228,7 +280,7 @@ func (s *Core) LeaderUpdated(info raftio.LeaderInfo) {
 		prev := s.leaders[shard].v.Swap(&i)
 		s.lessor.setLeader(uint32(shard), info.LeaderID == s.self.NodeID)
 		if prev == nil || prev.LeaderID != info.LeaderID {
-			s.log.Info("shard leader changed", "shard", shard, "leader", s.names[info.LeaderID], "term", info.Term)
+			s.log.Info("shard leader changed", "shard", shard, "leader", s.nodeName(info.LeaderID), "term", info.Term)
 		}
 	}
 }
@@ -242,13 +294,27 @@ func (s *Core) leader(shard uint32) (string, uint64) {
 	if li.LeaderID == 0 {
 		return "", li.Term
 	}
-	return s.names[li.LeaderID], li.Term
+	return s.nodeName(li.LeaderID), li.Term
+}
+
+// nodeName is the name of the member of Raft node ID id: from the member
+// registry, or the initial cluster; "" if unknown.
+func (s *Core) nodeName(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	for _, r := range s.shards[memberShard].Members() {
+		if r.NodeID == id {
+			return r.Name
+		}
+	}
+	return s.names[id]
 }
 
 // Ready reports whether every shard has a known leader and the member
 // knows its cluster's identity.
 func (s *Core) Ready() bool {
-	if s.stopping.Load() || s.ClusterID() == 0 {
+	if s.stopping.Load() || s.removed.Load() || s.ClusterID() == 0 {
 		return false
 	}
 	for i := range s.shards {

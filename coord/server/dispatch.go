@@ -123,6 +123,9 @@ var handlers = newHandlerTable(append([]*handler{
 	unary(wire.MethodAlarm, (*Core).alarmCall),
 	unary(wire.MethodDefrag, (*Core).defragCall),
 	streaming(wire.MethodSnapshot, (*Core).snapshot),
+	unary(wire.MethodMemberAdd, (*Core).memberAdd),
+	unary(wire.MethodMemberPromote, (*Core).memberPromote),
+	unary(wire.MethodMemberRemove, (*Core).memberRemove),
 }, authHandlers()...)...)
 
 // unary registers a handler that answers once.
@@ -183,6 +186,9 @@ func newHandlerTable(hs ...*handler) map[string]*handler {
 func (s *Core) Call(ctx context.Context, cl *Caller, method string, decode func(req any) *wire.Error, out Sender) (body any, werr *wire.Error) {
 	start := time.Now()
 	defer func() { s.metrics.observe(method, werr, time.Since(start)) }()
+	if s.removed.Load() || s.tombstoned() {
+		return nil, s.removedError()
+	}
 	if s.stopping.Load() {
 		return nil, wire.Errorf(wire.CodeUnavailable, "member %s is stopping", s.cfg.Name)
 	}

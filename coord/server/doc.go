@@ -110,13 +110,23 @@
 // wait uncapped, or are cut at maxCallTimeout, the wire method table
 // says. Unknown method names share one metric label.
 //
+// Membership (membership.go): member.add, member.promote and
+// member.remove change every shard's Raft membership, one shard at a
+// time, and the member registry in shard 0 (new node IDs, learner
+// flags, tombstones). A new member joins every shard as a learner
+// (Config.InitialClusterState "existing", Config.NodeID) and promotes
+// itself once caught up; a removed member learns it from its tombstone,
+// refuses every call (CodeMemberRemoved) and closes Removed().
+//
 // Goroutines and what they own. Core: per shard a renewer (owns its
 // batch of keep-alives); the lessor loop (owns the revokes it proposes,
 // at most 256 at once, one goroutine each); the auto-compactor (when
 // enabled); the quota check (quota.go: measures the store every
 // QuotaCheckInterval and proposes the member's NOSPACE alarm; owns
 // nothing); the cluster-identity proposer (identity.go, until shard 0
-// holds one); per queue with blocked consumers one watcher
+// holds one); the membership watch (membership.go: owns the member's
+// view of its own role, and starts at most one self-promotion and one
+// voter settling at a time); per queue with blocked consumers one watcher
 // (dequeuers.go); per withdrawal of a waiter that gave up, one retry
 // loop (owns nothing; ends when it succeeds or the member stops); per
 // watch one feeder per shard (a wait runs on its call's goroutine).

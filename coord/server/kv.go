@@ -442,15 +442,7 @@ func (s *Core) status() *wire.StatusResponse {
 	if out.QuotaBytes == 0 {
 		out.QuotaBytes = -1
 	}
-	if ms, err := s.cfg.members(); err == nil {
-		for _, m := range ms {
-			mi := wire.MemberInfo{Name: m.Name, PeerAddr: m.PeerAddr, ID: m.NodeID}
-			if r, ok := s.memberRecord(m.Name); ok {
-				mi.ClientAddr, mi.EtcdURL, mi.HTTPAddr = r.Client, r.Etcd, r.HTTP
-			}
-			out.Members = append(out.Members, mi)
-		}
-	}
+	out.Members = s.memberView()
 	for i, sh := range s.shards {
 		leader, term := s.leader(uint32(i))
 		cur, compacted := sh.Revision()

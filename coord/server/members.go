@@ -33,7 +33,8 @@ type memberPublishes struct {
 }
 
 // MemberRecords returns the member registry as this member's replica of
-// shard 0 holds it, sorted by name (the caller must not modify it).
+// shard 0 holds it, sorted by name, removed members' tombstones included
+// (the caller must not modify it).
 func (s *Core) MemberRecords() []statemachine.MemberRecord {
 	return s.shards[memberShard].Members()
 }
@@ -111,9 +112,17 @@ func (s *Core) publishMember(rec statemachine.MemberRecord) (done bool, _ *wire.
 	if werr := s.catchUp(ctx, memberShard); werr != nil {
 		return false, werr
 	}
-	if have, ok := s.memberRecord(rec.Name); ok && have == rec {
-		s.log.Debug("member registry already holds the member's addresses", "record", rec)
-		return true, nil
+	if have, ok := s.memberRecord(rec.Name); ok {
+		if have.Removed {
+			s.setRemoved("the member registry lists it as removed")
+			return true, nil
+		}
+		// The membership flags are the registry's own.
+		have.Learner, have.StayLearner = false, false
+		if have == rec {
+			s.log.Debug("member registry already holds the member's addresses", "record", rec)
+			return true, nil
+		}
 	}
 	s.publishes.n.Add(1)
 	r, werr := s.propose(ctx, memberShard, statemachine.NewCommand(statemachine.OpMemberPublish, &statemachine.MemberPublish{Record: rec}))
@@ -123,6 +132,10 @@ func (s *Core) publishMember(rec statemachine.MemberRecord) (done bool, _ *wire.
 	var resp statemachine.MemberPublishResponse
 	var h wire.ResponseHeader
 	if werr := s.decodeResult(memberShard, r, &resp, &h); werr != nil {
+		if werr.Code == wire.CodeMemberRemoved {
+			s.setRemoved("the member registry lists it as removed")
+			return true, nil
+		}
 		s.log.Error("the member registry refused the member's record", "record", rec, "err", werr)
 		return true, nil
 	}

@@ -40,6 +40,8 @@ const (
 	CodeAlreadyExists    Code = 23 // a user or role of that name exists
 	CodeAuthFailed       Code = 24 // wrong or missing credentials, an unknown or expired token
 	CodeNoSpace          Code = 25 // a NOSPACE alarm is raised: writes that grow the store are refused
+	CodeMemberRemoved    Code = 26 // this member was removed from the cluster
+	CodeNotLearner       Code = 27 // a promote of a member that is already a voter
 )
 
 var codeNames = map[Code]string{
@@ -69,6 +71,8 @@ var codeNames = map[Code]string{
 	CodeAlreadyExists:    "already exists",
 	CodeAuthFailed:       "authentication failed",
 	CodeNoSpace:          "database space exceeded",
+	CodeMemberRemoved:    "member removed",
+	CodeNotLearner:       "not a learner",
 }
 
 func (c Code) String() string {

@@ -44,7 +44,13 @@ var pinnedCodes = []struct {
 	{"CodeAlreadyExists", CodeAlreadyExists, 23, "already exists"},
 	{"CodeAuthFailed", CodeAuthFailed, 24, "authentication failed"},
 	{"CodeNoSpace", CodeNoSpace, 25, "database space exceeded"},
+	{"CodeMemberRemoved", CodeMemberRemoved, 26, "member removed"},
+	{"CodeNotLearner", CodeNotLearner, 27, "not a learner"},
 }
+
+// reservedCodes are numbers assigned to codes on other branches, not yet
+// declared here: the pinned numbers skip exactly these (none now).
+var reservedCodes = map[uint16]bool{}
 
 // TestCodesPinned fails when a code is renumbered, renamed, inserted
 // before others, or added without being pinned here.
@@ -54,7 +60,13 @@ func TestCodesPinned(t *testing.T) {
 		if uint16(p.code) != p.num {
 			t.Errorf("%s is %d, pinned at %d: codes are persisted in exactly-once records and must never be renumbered", p.ident, uint16(p.code), p.num)
 		}
-		if p.num != uint16(i) {
+		want := uint16(i)
+		for n := uint16(0); n <= want; n++ {
+			if reservedCodes[n] {
+				want++
+			}
+		}
+		if p.num != want {
 			t.Errorf("%s: pinned numbers must run 0, 1, 2, … in order; entry %d has %d", p.ident, i, p.num)
 		}
 		if got := p.code.String(); got != p.name {

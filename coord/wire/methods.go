@@ -180,6 +180,12 @@ var methodTable = []Method{
 	// A backup streams for as long as the file takes to send: it is not
 	// cut at the server's cap on call duration (Waits, not Resumable).
 	{Name: MethodSnapshot, Waits: true, Streams: true, NewRequest: newOf[SnapshotRequest], NewResponse: newOf[SnapshotResponse]},
+	// Membership changes are idempotent steps (Raft configuration changes
+	// and registry records), not exactly-once writes: a retry redoes what
+	// is left of them.
+	{Name: MethodMemberAdd, NewRequest: newOf[MemberAddRequest], NewResponse: newOf[MemberResponse]},
+	{Name: MethodMemberPromote, NewRequest: newOf[MemberPromoteRequest], NewResponse: newOf[MemberResponse]},
+	{Name: MethodMemberRemove, NewRequest: newOf[MemberRemoveRequest], NewResponse: newOf[MemberResponse]},
 }
 
 // methods indexes methodTable by name.

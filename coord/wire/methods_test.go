@@ -33,7 +33,8 @@ func TestMethodTable(t *testing.T) {
 		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
 		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
 		MethodAlarm: 0, MethodDefrag: 0,
-		MethodSnapshot: wt | st,
+		MethodSnapshot:  wt | st,
+		MethodMemberAdd: 0, MethodMemberPromote: 0, MethodMemberRemove: 0,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {

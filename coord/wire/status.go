@@ -45,4 +45,11 @@ type MemberInfo struct {
 	ClientAddr string `msgpack:"ca,omitempty"`
 	EtcdURL    string `msgpack:"eu,omitempty"`
 	HTTPAddr   string `msgpack:"ha,omitempty"`
+	// Learner: a non-voting member (added, catching up or kept a
+	// learner until promoted).
+	Learner bool `msgpack:"l,omitempty"`
 }
+
+// Started reports whether the member has started and published its
+// addresses (a member added but not started yet has none).
+func (m *MemberInfo) Started() bool { return m.ClientAddr != "" }

@@ -17,7 +17,11 @@
 // isolation of the leader (drop or blackhole), an asymmetric cut, slow
 // links, SIGSTOP/SIGCONT, SIGKILL of every member at once, and cut-client:
 // one client (preferably one holding a lock) silently blackholed from
-// every member.
+// every member. MemberChange (member.go, outside the random schedule)
+// replaces a member as an operator does, with the command line: coord
+// member add, start it, coord member remove another, whose process must
+// exit saying it was removed (TestFaultMemberChange, and the scenario
+// TestMemberChangeScenario).
 //
 // Workloads record histories and checkers judge them:
 //

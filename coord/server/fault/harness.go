@@ -71,10 +71,16 @@ type Member struct {
 	DataDir string
 	LogFile string
 
+	// Initial and Join, for a member added to the running cluster
+	// (AddMember): its --initial-cluster and the flags it joins with.
+	Initial string
+	Join    []string
+
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	stopped bool // SIGSTOPped
+	exitErr error // what the last process's Wait returned
+	stopped bool  // SIGSTOPped
 }
 
 // Running reports whether the member's process is alive.
@@ -317,12 +323,16 @@ func (c *Cluster) Start(m *Member) {
 		c.t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "=== harness: starting %s at %s\n", m.Name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.bin, "serve",
+	initial := c.initial
+	if m.Initial != "" {
+		initial = m.Initial
+	}
+	cmd := exec.Command(c.bin, append([]string{"serve",
 		"--name", m.Name, "--data-dir", m.DataDir,
 		"--listen-client", m.Client, "--listen-peer", m.Peer, "--bind-peer", m.Bind,
-		"--listen-http", m.HTTP, "--initial-cluster", c.initial,
-		"--listen-etcd", m.Etcd,
-		"--shards", fmt.Sprint(c.shards), "--log-level", "warn", "--bcrypt-cost", "4")
+		"--listen-http", m.HTTP, "--initial-cluster", initial,
+		"--listen-etcd", m.Etcd, // "" (no door) for a member added by AddMember
+		"--shards", fmt.Sprint(c.shards), "--log-level", "warn", "--bcrypt-cost", "4"}, m.Join...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -331,8 +341,11 @@ func (c *Cluster) Start(m *Member) {
 	}
 	exited := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
 		logf.Close()
+		m.mu.Lock()
+		m.exitErr = err
+		m.mu.Unlock()
 		close(exited)
 	}()
 	m.cmd, m.exited, m.stopped = cmd, exited, false

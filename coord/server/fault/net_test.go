@@ -77,8 +77,9 @@ func newLeaderAmong(c *Cluster, old *Member) bool {
 	return false
 }
 
+// client is a client of exactly the members at eps (it learns no others).
 func client(t *testing.T, eps ...string) *coord.Client {
-	cl, err := coord.New(coord.Config{Endpoints: eps, DialTimeout: 500 * time.Millisecond})
+	cl, err := coord.New(coord.Config{Endpoints: eps, DialTimeout: 500 * time.Millisecond, StaticEndpoints: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"fmt"
 	"math/rand"
 	"time"
 )
@@ -95,6 +96,19 @@ var Nemeses = []Nemesis{
 		return func() { c.Start(a); c.Start(b) }
 	}},
 }
+
+// MemberChange replaces a member: it adds a new one (which catches up as
+// a learner and promotes itself), then removes another at random — the
+// leader of a shard as often as not. The change is permanent. It is not
+// among Nemeses: it needs the command line to reach the cluster as an
+// operator (no auth) and changes the member list the other scenarios
+// rely on; TestFaultMemberChange runs it.
+var MemberChange = Nemesis{"member-change", func(c *Cluster, rng *rand.Rand) func() {
+	old := append([]*Member(nil), c.Members...)
+	c.AddMember(fmt.Sprintf("a%d", c.Faults+1))
+	c.RemoveMember(old[rng.Intn(len(old))])
+	return func() {}
+}}
 
 // clientCutAtLeast is how long cut-client keeps a client cut off: longer
 // than the 3 s session TTL of the lock workload (plus the lessor's tick).

@@ -13,7 +13,9 @@ out=${1:?usage: $0 OUT [VERSION]}
 version=${2:-v3.6.5}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-if [[ -x "$out" ]] && "$out" version 2>/dev/null | grep -q "etcdctl version: ${version#v}"; then
+# No pipe into grep -q: with pipefail, the writer's SIGPIPE when grep exits
+# early fails the test (exit 141).
+if [[ -x "$out" ]] && [[ "$("$out" version 2>/dev/null)" == *"etcdctl version: ${version#v}"* ]]; then
 	exit 0 # already built
 fi
 

@@ -12,7 +12,9 @@ out=${1:?usage: $0 OUT [VERSION]}
 version=${2:-v3.6.5}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-if [[ -x "$out" ]] && "$out" --version 2>/dev/null | grep -q "etcd Version: ${version#v}"; then
+# No pipes into grep -q or head: with pipefail, the writer's SIGPIPE when
+# they exit early fails the script (exit 141, seen in CI).
+if [[ -x "$out" ]] && [[ "$("$out" --version 2>/dev/null)" == *"etcd Version: ${version#v}"* ]]; then
 	exit 0 # already built
 fi
 
@@ -39,4 +41,5 @@ GO
 	go mod tidy >/dev/null 2>&1 || go mod tidy
 	go build -trimpath -o "$out" .
 )
-"$out" --version | head -1
+v=$("$out" --version)
+echo "${v%%$'\n'*}"

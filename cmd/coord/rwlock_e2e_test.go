@@ -152,7 +152,10 @@ func TestCLIRWLockWriterNotStarved(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			r := startBG(t, ep, "lock", "acquire", "S", "--shared", "--", "sh", "-c", reader)
+			// A long TTL: dozens of coord processes start here (a
+			// reader every 100ms), and on a loaded machine (-race in CI)
+			// a 10s session of one of them expired while it waited.
+			r := startBG(t, ep, "lock", "acquire", "S", "--shared", "--ttl", "60s", "--", "sh", "-c", reader)
 			mu.Lock()
 			readers = append(readers, r)
 			mu.Unlock()
@@ -160,7 +163,7 @@ func TestCLIRWLockWriterNotStarved(t *testing.T) {
 	}()
 	waitFor(t, 30*time.Second, "readers to hold", func() bool { return c.lockStatusJSON("S").Readers >= 2 })
 	start := time.Now()
-	w := startBG(t, ep, "lock", "acquire", "S", "--", "sh", "-c", writer)
+	w := startBG(t, ep, "lock", "acquire", "S", "--ttl", "60s", "--", "sh", "-c", writer)
 	code := w.wait(t, 20*time.Second) // the bound: readers keep coming meanwhile
 	took := time.Since(start)
 	close(stop)

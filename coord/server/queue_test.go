@@ -299,6 +299,16 @@ func TestQueueHistory(t *testing.T) {
 					_ = s.Close()
 					return
 				}
+				if ctx.Err() != nil {
+					// Without this a consumer spun on Dequeue's immediate
+					// failure until the package's timeout (seen once in a
+					// loaded CI run: 4 GB and 5 minutes later).
+					mu.Lock()
+					n := len(acked)
+					mu.Unlock()
+					t.Errorf("seed %d: consumer %d: %d of %d items acked when the test's deadline passed", seed, id, n, items)
+					return
+				}
 				dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				it, err := q.Dequeue(dctx)
 				cancel()

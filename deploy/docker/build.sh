@@ -4,7 +4,8 @@
 #   deploy/docker/build.sh [TAG]          (TAG defaults to coord:latest)
 #
 # The image is FROM scratch (no base image is pulled): one static binary at
-# /coord. It is built WITH cgo (Pebble, under Dragonboat, corrupts memory
+# /usr/local/bin/coord, on the PATH (so `docker compose exec coord1 coord ...`
+# works). It is built WITH cgo (Pebble, under Dragonboat, corrupts memory
 # without it; a CGO_ENABLED=0 coord refuses to serve), linked statically
 # against glibc with Go's own user and DNS lookups (osusergo, netgo). The
 # build context is a temporary directory holding only the binary and the
@@ -45,15 +46,16 @@ fi
 
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM scratch
-COPY coord /coord
-ENV COORD_DATA_DIR=/data \
+COPY coord /usr/local/bin/coord
+ENV PATH=/usr/local/bin \
+    COORD_DATA_DIR=/data \
     COORD_LISTEN_CLIENT=0.0.0.0:7379 \
     COORD_LISTEN_HTTP=0.0.0.0:7381 \
     COORD_LISTEN_ETCD=0.0.0.0:2379
 VOLUME /data
 # client, Raft peer, HTTP (/metrics, /healthz, /readyz, /status), etcd door
 EXPOSE 7379 7380 7381 2379
-ENTRYPOINT ["/coord"]
+ENTRYPOINT ["/usr/local/bin/coord"]
 CMD ["serve"]
 DOCKERFILE
 

@@ -81,9 +81,10 @@ func (c *cluster) containerID(service string) string {
 	return id
 }
 
-// exec runs /coord ARGS in a service's container.
+// exec runs coord ARGS in a service's container (the binary is on the
+// image's PATH, as the README's `docker compose exec coord1 coord ...`).
 func (c *cluster) exec(service string, args ...string) (string, error) {
-	return c.run(30*time.Second, append([]string{"exec", "-T", service, "/coord"}, args...)...)
+	return c.run(30*time.Second, append([]string{"exec", "-T", service, "coord"}, args...)...)
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -163,6 +164,34 @@ func TestComposeCluster(t *testing.T) {
 		return healthy("coord1") && healthy("coord2") && healthy("coord3")
 	})
 	t.Logf("cluster healthy %v after start", time.Since(start).Round(time.Millisecond))
+
+	// The README's `docker compose ... exec coord1 coord member list`: the
+	// binary is on the image's PATH, and the list has the three members,
+	// all started voters.
+	out, err := c.exec("coord1", "member", "list", "-w", "json")
+	if err != nil {
+		t.Fatalf("exec coord1 coord member list: %v: %s", err, out)
+	}
+	var ml struct {
+		Members []struct {
+			Name      string `json:"name"`
+			Status    string `json:"status"`
+			IsLearner bool   `json:"is_learner"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &ml); err != nil {
+		t.Fatalf("member list -w json: %v: %s", err, out)
+	}
+	var names []string
+	for _, m := range ml.Members {
+		if m.Status != "started" || m.IsLearner {
+			t.Errorf("member list: %s is %s, learner %v: %s", m.Name, m.Status, m.IsLearner, out)
+		}
+		names = append(names, m.Name)
+	}
+	if strings.Join(names, ",") != "coord1,coord2,coord3" {
+		t.Fatalf("member list names %v: %s", names, out)
+	}
 
 	cl, err := coord.New(coord.Config{Endpoints: []string{c.client}})
 	if err != nil {
@@ -271,7 +300,7 @@ func TestComposeCluster(t *testing.T) {
 	t.Logf("coord1 and coord2 at revision %d", r1)
 
 	// Every acknowledged write is there, through coord2 alone.
-	out, err := c.exec("coord2", "get", "load/", "--prefix", "--count-only", "--serializable", "-w", "json")
+	out, err = c.exec("coord2", "get", "load/", "--prefix", "--count-only", "--serializable", "-w", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

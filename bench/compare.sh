@@ -95,7 +95,8 @@ extra=()
 # A build with the etcd door gets it on port +5 of each member (three members
 # on the default 127.0.0.1:2379 would collide); an older build has no flag.
 has_etcd_door=0
-"$coord" serve --help 2>/dev/null | grep -q -- --listen-etcd && has_etcd_door=1
+# (No pipe into grep -q: under pipefail the help's SIGPIPE made this false.)
+[[ "$("$coord" serve --help 2>/dev/null)" == *--listen-etcd* ]] && has_etcd_door=1
 for i in 0 1 2; do
 	c=$((base + 100 + 10 * i))
 	door=()

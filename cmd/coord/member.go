@@ -57,6 +57,31 @@ const memberChangeTimeout = time.Minute
 
 // memberCall runs one membership change: --timeout if given, else
 // memberChangeTimeout.
+// memberChangeAction is the action of member promote and remove: method
+// with the request newReq makes for NAME, then "Member NAME VERB cluster
+// ID" (or -w json: the cluster ID and the member's row).
+func memberChangeAction(env *cliEnv, method string, newReq func(name string) any, verb string) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		args, err := argsBetween(c, 1, 1, "NAME")
+		if err != nil {
+			return err
+		}
+		format, err := outputFormat(c)
+		if err != nil {
+			return err
+		}
+		resp, cluster, err := memberCall(c, method, newReq(args[0]))
+		if err != nil {
+			return err
+		}
+		if format == formatJSON {
+			return writeJSON(env.stdout, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil)})
+		}
+		fmt.Fprintf(env.stdout, "Member %s %s cluster %016x\n", resp.Member.Name, verb, cluster)
+		return nil
+	}
+}
+
 func memberCall(c *cli.Context, method string, req any) (*wire.MemberResponse, uint64, error) {
 	var resp wire.MemberResponse
 	var cluster uint64
@@ -164,25 +189,7 @@ coord member list shows it started). A member that votes already is
 refused ("not a learner").
 
    coord member promote n4`,
-		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			resp, cluster, err := memberCall(c, wire.MethodMemberPromote, &wire.MemberPromoteRequest{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			if format == formatJSON {
-				return writeJSON(env.stdout, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil)})
-			}
-			fmt.Fprintf(env.stdout, "Member %s promoted in cluster %016x\n", resp.Member.Name, cluster)
-			return nil
-		},
+		Action: memberChangeAction(env, wire.MethodMemberPromote, func(name string) any { return &wire.MemberPromoteRequest{Name: name} }, "promoted in"),
 	}
 }
 
@@ -201,25 +208,7 @@ non-zero; stop it, and do not start it again with the same data
 directory.
 
    coord member remove n1`,
-		Action: func(c *cli.Context) error {
-			args, err := argsBetween(c, 1, 1, "NAME")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			resp, cluster, err := memberCall(c, wire.MethodMemberRemove, &wire.MemberRemoveRequest{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			if format == formatJSON {
-				return writeJSON(env.stdout, map[string]any{"cluster_id": fmt.Sprintf("%016x", cluster), "member": memberRowOf(resp.Member, nil)})
-			}
-			fmt.Fprintf(env.stdout, "Member %s removed from cluster %016x\n", resp.Member.Name, cluster)
-			return nil
-		},
+		Action: memberChangeAction(env, wire.MethodMemberRemove, func(name string) any { return &wire.MemberRemoveRequest{Name: name} }, "removed from"),
 	}
 }
 

@@ -20,7 +20,7 @@ func memberCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "member",
 		Usage: "List, add, promote and remove the members of the cluster",
-		UsageText: `coord member list | add NAME PEER_ADDR [--learner] | promote NAME | remove NAME
+		UsageText: `coord member list | add NAME PEER_ADDR [--learner] | promote NAME | remove NAME | move-leader NAME
 
 Membership changes apply to every shard's Raft group, one shard at a time.
 A new member is added as a non-voting learner and catches up (by snapshot
@@ -37,16 +37,21 @@ stops serving: it refuses calls ("member removed"), says why in its log
 and coord serve exits non-zero. Leases are not expired by a change:
 a new shard leader gives every lease a full TTL.
 
+"move-leader" makes a voter the leader of every shard (before stopping
+the current leaders' machine for maintenance, say).
+
    coord member list -w table
    coord member add n4 10.0.0.4:7380
    coord member add n4 10.0.0.4:7380 --learner && coord member promote n4
-   coord member remove n1`,
+   coord member remove n1
+   coord member move-leader n2`,
 		Action: groupAction,
 		Subcommands: []*cli.Command{
 			memberListCommand(env),
 			memberAddCommand(env),
 			memberPromoteCommand(env),
 			memberRemoveCommand(env),
+			memberMoveLeaderCommand(env),
 		},
 	}
 }
@@ -209,6 +214,25 @@ directory.
 
    coord member remove n1`,
 		Action: memberChangeAction(env, wire.MethodMemberRemove, func(name string) any { return &wire.MemberRemoveRequest{Name: name} }, "removed from"),
+	}
+}
+
+func memberMoveLeaderCommand(env *cliEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "move-leader",
+		Usage: "Make a voter the leader of every shard",
+		UsageText: `coord member move-leader NAME
+
+Transfers the leadership of every shard that voter NAME does not lead to
+it (a Raft leadership transfer: the current leader brings NAME up to date,
+then NAME wins an election at once) and waits until NAME leads every
+shard, or until --timeout (default 1m: exit 1 naming the shards that did
+not move). A learner cannot lead: promote it first. Any member takes the
+call. Use it before taking the leaders' machine down for maintenance; as
+etcdctl move-leader does for etcd.
+
+   coord member move-leader n2`,
+		Action: memberChangeAction(env, wire.MethodMemberMoveLeader, func(name string) any { return &wire.MemberMoveLeaderRequest{Name: name} }, "leads every shard of"),
 	}
 }
 

@@ -166,3 +166,54 @@ func TestCLIMemberChangeErrors(t *testing.T) {
 		t.Errorf("member add n4: exit %d stderr %q", code, errOut)
 	}
 }
+
+// TestCLIMemberMoveLeader: move-leader makes a follower the leader of
+// every shard (member list shows it), again is a no-op, and refuses an
+// unknown member with a one-line reason and exit 1.
+func TestCLIMemberMoveLeader(t *testing.T) {
+	cfgs := startCluster(t, 3, 2)
+	var eps []string
+	for _, c := range cfgs {
+		eps = append(eps, c.ListenClient)
+	}
+	all := strings.Join(eps, ",")
+	leaders := func() map[string][]uint32 {
+		code, out, errOut := runCLI(t, "", "member", "list", "--endpoints", all, "-w", "json")
+		var ml jsonMembers
+		if code != 0 || json.Unmarshal([]byte(out), &ml) != nil {
+			t.Fatalf("member list -w json: %d %q %q", code, out, errOut)
+		}
+		led := map[string][]uint32{}
+		for _, m := range ml.Members {
+			led[m.Name] = m.LeaderOf
+		}
+		return led
+	}
+	// The member that leads no shard, or else the one leading fewest.
+	before := leaders()
+	to := ""
+	for _, c := range cfgs {
+		if to == "" || len(before[c.Name]) < len(before[to]) {
+			to = c.Name
+		}
+	}
+	if len(before[to]) == 2 {
+		t.Fatalf("one member leads both shards and no other: %v", before)
+	}
+	for i := 0; i < 2; i++ {
+		code, out, errOut := runCLI(t, "", "member", "move-leader", to, "--endpoints", all)
+		if code != 0 || !strings.HasPrefix(out, "Member "+to+" leads every shard of cluster ") {
+			t.Fatalf("member move-leader %s (%d): exit %d stdout %q stderr %q", to, i, code, out, errOut)
+		}
+		if after := leaders(); len(after[to]) != 2 {
+			t.Fatalf("after move-leader %s: leaders %v (before %v)", to, after, before)
+		}
+	}
+	code, out, errOut := runCLI(t, "", "member", "move-leader", "n9", "--endpoints", all)
+	if code != exitError || out != "" || !strings.HasPrefix(errOut, `Error: member "n9" not found`) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("move-leader n9: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, "", "member", "move-leader", "--help"); code != 0 || !strings.Contains(out, "learner cannot lead") {
+		t.Fatalf("move-leader --help: exit %d\n%s", code, out)
+	}
+}

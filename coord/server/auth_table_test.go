@@ -236,6 +236,8 @@ func tableRows(f *tableFixture) []tableRow {
 		tableRow{name: "root disarms", method: wire.MethodAlarm, as: asRoot, req: func() any { return &wire.AlarmRequest{Action: wire.AlarmDeactivate} }},
 		tableRow{name: "t", method: wire.MethodDefrag, want: rowDenied, req: func() any { return &wire.DefragRequest{} }},
 		tableRow{name: "root", method: wire.MethodDefrag, as: asRoot, req: func() any { return &wire.DefragRequest{} }},
+		tableRow{name: "t", method: wire.MethodHash, want: rowDenied, req: func() any { return &wire.HashRequest{} }},
+		tableRow{name: "root", method: wire.MethodHash, as: asRoot, req: func() any { return &wire.HashRequest{} }},
 	)
 
 	// Lease checks: a lease without keys is its granter's; a lease with
@@ -428,6 +430,9 @@ func tableRows(f *tableFixture) []tableRow {
 		tableRow{name: "t adds a member", method: wire.MethodMemberAdd, want: rowDenied, req: func() any { return &wire.MemberAddRequest{Name: "n9", PeerAddr: "127.0.0.1:1"} }},
 		tableRow{name: "t promotes", method: wire.MethodMemberPromote, want: rowDenied, req: func() any { return &wire.MemberPromoteRequest{Name: "n2"} }},
 		tableRow{name: "t removes", method: wire.MethodMemberRemove, want: rowDenied, req: func() any { return &wire.MemberRemoveRequest{Name: "n2"} }},
+		tableRow{name: "root", method: wire.MethodMemberMoveLeader, as: asRoot, okErr: []error{coord.ErrNotFound},
+			req: func() any { return &wire.MemberMoveLeaderRequest{Name: "n9"} }},
+		tableRow{name: "t moves the leader", method: wire.MethodMemberMoveLeader, want: rowDenied, req: func() any { return &wire.MemberMoveLeaderRequest{Name: "n2"} }},
 		// Last: root turns auth off and on again.
 		tableRow{name: "root", method: wire.MethodAuthDisable, as: asRoot, req: func() any { return &wire.AuthRequest{} }},
 		tableRow{name: "root", method: wire.MethodAuthEnable, as: asRoot, req: func() any { return &wire.AuthRequest{} }},

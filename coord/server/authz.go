@@ -263,9 +263,13 @@ var authChecks = map[string]authCheck{
 	// A backup holds every key, the auth store's included.
 	wire.MethodSnapshot: rootOnly,
 	// Membership changes are the operator's, as etcd's are.
-	wire.MethodMemberAdd:     rootOnly,
-	wire.MethodMemberPromote: rootOnly,
-	wire.MethodMemberRemove:  rootOnly,
+	wire.MethodMemberAdd:        rootOnly,
+	wire.MethodMemberPromote:    rootOnly,
+	wire.MethodMemberRemove:     rootOnly,
+	wire.MethodMemberMoveLeader: rootOnly,
+	// A hash of the whole store covers the auth store's keys too (etcd
+	// asks for root as well).
+	wire.MethodHash: rootOnly,
 }
 
 func rootOnly(a *authz, _ any) *wire.Error { return a.rootOnly() }

@@ -122,10 +122,12 @@ var handlers = newHandlerTable(append([]*handler{
 	unary(wire.MethodSemStatus, (*Core).semStatus),
 	unary(wire.MethodAlarm, (*Core).alarmCall),
 	unary(wire.MethodDefrag, (*Core).defragCall),
+	unary(wire.MethodHash, (*Core).hashCall),
 	streaming(wire.MethodSnapshot, (*Core).snapshot),
 	unary(wire.MethodMemberAdd, (*Core).memberAdd),
 	unary(wire.MethodMemberPromote, (*Core).memberPromote),
 	unary(wire.MethodMemberRemove, (*Core).memberRemove),
+	unary(wire.MethodMemberMoveLeader, (*Core).memberMoveLeader),
 }, authHandlers()...)...)
 
 // unary registers a handler that answers once.

@@ -9,6 +9,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,9 +24,10 @@ import (
 // hash of the keyspace at a revision, read through the core from the
 // answering member's replica, so members' hashes compare as etcd's do);
 // Defragment (the core's defrag: a compaction of the member's Pebble
-// files). Snapshot streams a Coord backup (see Snapshot). Hash (of etcd's
-// whole backend), MoveLeader and Downgrade answer Unimplemented with what
-// to do instead.
+// files); Hash (the core's hash of the member's whole store); MoveLeader
+// (the core's move-leader: the target member leads every shard).
+// Snapshot streams a Coord backup (see Snapshot). Downgrade answers
+// Unimplemented.
 
 var etcdMaintenanceService = etcdService{name: "Maintenance", register: func(d *etcdDoor, gs *grpc.Server, mux *runtime.ServeMux) error {
 	s := &etcdMaintenanceServer{d: d}
@@ -210,10 +212,25 @@ func (m *etcdMaintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest)
 	return out, nil
 }
 
-// Hash is etcd's hash of its whole backend, which Coord's store has no
-// equivalent of.
-func (m *etcdMaintenanceServer) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "hash: Coord has no etcd backend to hash; use HashKV (etcdctl endpoint hashkv)")
+// Hash is the core's hash of this member's whole store (wire.MethodHash:
+// every shard's persisted keys, values and records, root's only while
+// auth is on), folded to etcd's 32 bits: members that applied the same
+// log agree, as etcd's do when no writes are going on. The header's
+// revision is the one hashed (with several shards, the highest).
+func (m *etcdMaintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, werr := etcdCall[wire.HashRequest, wire.HashResponse](ctx, m.d, cl, wire.MethodHash, &wire.HashRequest{})
+	if werr != nil {
+		return nil, m.d.etcdError(cl, werr)
+	}
+	var rev int64
+	for _, r := range resp.Revisions {
+		rev = max(rev, r)
+	}
+	return &pb.HashResponse{Header: m.d.shardHeader(0, rev), Hash: uint32(resp.Hash>>32) ^ uint32(resp.Hash)}, nil
 }
 
 // Snapshot streams a backup of every shard from this member: the same
@@ -246,9 +263,37 @@ func (m *etcdMaintenanceServer) Snapshot(_ *pb.SnapshotRequest, srv pb.Maintenan
 	return m.d.etcdError(cl, werr)
 }
 
-// MoveLeader is not served until Coord's membership changes exist.
-func (m *etcdMaintenanceServer) MoveLeader(context.Context, *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "move-leader: not served by Coord yet (it comes with membership changes); Coord's shards elect their own leaders")
+// MoveLeader makes the voting member of etcd ID TargetID the leader of
+// every shard (wire.MethodMemberMoveLeader), waiting until it leads them
+// all. Unlike etcd's, any member takes the call, not only the leader. A
+// member that is unknown or a learner is etcd's ErrBadLeaderTransferee;
+// a transfer not finished by the call's deadline, ErrTimeout.
+func (m *etcdMaintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	cl, err := m.d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
+	if werr != nil {
+		return nil, m.d.etcdError(cl, werr)
+	}
+	name := ""
+	for _, mb := range st.Members {
+		if wire.EtcdMemberID(mb.Name) == r.TargetID {
+			name = mb.Name
+		}
+	}
+	if name == "" {
+		return nil, rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	_, werr = etcdCall[wire.MemberMoveLeaderRequest, wire.MemberResponse](ctx, m.d, cl, wire.MethodMemberMoveLeader, &wire.MemberMoveLeaderRequest{Name: name})
+	if werr != nil {
+		if werr.Code == wire.CodeNotFound || werr.Code == wire.CodeInvalid {
+			return nil, rpctypes.ErrGRPCBadLeaderTransferee
+		}
+		return nil, m.d.etcdError(cl, werr)
+	}
+	return &pb.MoveLeaderResponse{Header: m.d.shardHeader(0, 0)}, nil
 }
 
 // Downgrade does not apply: Coord's etcd door has no storage version to

@@ -8,16 +8,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/coord-io/coord/statemachine"
 )
 
 // TestEtcdMaintenance: Alarm lists none, Defragment succeeds, HashKV
-// agrees across members at one revision and changes with the data, and
-// Hash and MoveLeader answer Unimplemented; Snapshot streams a backup.
+// agrees across members at one revision and changes with the data, Hash
+// agrees across members that applied the same writes and changes with
+// them, MoveLeader moves the leadership to a follower and refuses an
+// unknown member; Snapshot streams a backup.
 func TestEtcdMaintenance(t *testing.T) {
 	tc := newEtcdCluster(t, 3, 1)
 	ctx := ctxT(t, 60*time.Second)
@@ -58,8 +59,53 @@ func TestEtcdMaintenance(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hashes[0], h2.Hash, "the hash at a past revision is the same")
 
-	_, err = c.MoveLeader(ctx, 1)
-	require.Equal(t, codes.Unimplemented, status.Code(err), "%v", err)
+	// Hash: of each member's whole store; equal once all have applied
+	// the same writes, different after another write.
+	// (clientv3 has no Hash call: the gRPC client, one per member.)
+	var mcs []pb.MaintenanceClient
+	for i := 0; i < 3; i++ {
+		mcs = append(mcs, pb.NewMaintenanceClient(tc.etcdClient(clientv3.Config{}, tc.Member(i).EtcdAddr()).ActiveConnection()))
+	}
+	memberHashes := func(minRev int64) []uint32 {
+		var hs []uint32
+		for i := 0; i < 3; i++ {
+			var h *pb.HashResponse
+			require.Eventually(t, func() bool { // until the member has applied minRev
+				h, err = mcs[i].Hash(ctx, &pb.HashRequest{})
+				return err == nil && h.Header.Revision >= minRev
+			}, 20*time.Second, 20*time.Millisecond, "%v", err)
+			hs = append(hs, h.Hash)
+		}
+		return hs
+	}
+	var hs []uint32
+	require.Eventually(t, func() bool { // members' other records (leases, sessions) settle too
+		hs = memberHashes(p2.Header.Revision)
+		return hs[0] == hs[1] && hs[0] == hs[2]
+	}, 20*time.Second, 100*time.Millisecond, "hashes %v", hs)
+	p3, err := c.Put(ctx, "h/1", "c")
+	require.NoError(t, err)
+	hs2 := memberHashes(p3.Header.Revision)
+	require.NotEqual(t, hs[0], hs2[0], "a write changes the hash")
+
+	// MoveLeader: to a follower, then that member leads; an unknown
+	// member is a bad transferee.
+	st, err := c.Status(ctx, tc.Member(0).EtcdAddr())
+	require.NoError(t, err)
+	var to uint64
+	for i := 0; i < 3; i++ {
+		if id := etcdMemberID(tc.Config(i).Name); id != st.Leader {
+			to = id
+			break
+		}
+	}
+	_, err = c.MoveLeader(ctx, to)
+	require.NoError(t, err)
+	st, err = c.Status(ctx, tc.Member(0).EtcdAddr())
+	require.NoError(t, err)
+	require.Equal(t, to, st.Leader, "the member moved to leads")
+	_, err = c.MoveLeader(ctx, 12345)
+	require.ErrorIs(t, err, rpctypes.ErrBadLeaderTransferee)
 	// Snapshot streams a Coord backup that verifies, of the member's
 	// state at least as new as the last put.
 	rc, err := c.Snapshot(ctx)

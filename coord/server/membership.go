@@ -74,6 +74,11 @@ var membershipWatchInterval = 200 * time.Millisecond
 // to move before it deletes the leader anyway (Raft then elects another).
 var leaderTransferWait = 5 * time.Second
 
+// leaderTransferRetry is how often move-leader asks a shard again to
+// transfer its leadership (a request can be dropped: a transfer already
+// going on, an election).
+const leaderTransferRetry = time.Second
+
 // voterMarkFile, in the data directory, records that a member that
 // joined as a learner is a voter in every shard.
 const voterMarkFile = "voter"
@@ -429,6 +434,59 @@ func (s *Core) memberRemove(ctx context.Context, _ *Caller, req *wire.MemberRemo
 	}
 	s.log.Info("member removed from every shard", "name", req.Name, "node-id", id)
 	return s.memberResponse(target), nil
+}
+
+// memberMoveLeader answers wire.MethodMemberMoveLeader: voter req.Name
+// becomes the leader of every shard. Each shard it does not lead is asked
+// to transfer its leadership to it (again every leaderTransferRetry while
+// it has not moved), until it leads them all or ctx ends (CodeTimeout,
+// naming the shards that did not move).
+func (s *Core) memberMoveLeader(ctx context.Context, _ *Caller, req *wire.MemberMoveLeaderRequest) (*wire.MemberResponse, *wire.Error) {
+	if werr := s.catchUp(ctx, memberShard); werr != nil {
+		return nil, werr
+	}
+	target, ok := s.viewMember(req.Name)
+	if !ok {
+		return nil, wire.Errorf(wire.CodeNotFound, "member %q not found", req.Name)
+	}
+	for i := range s.shards {
+		ms, werr := s.raftMembership(ctx, uint32(i))
+		if werr != nil {
+			return nil, werr
+		}
+		if _, voter := ms.Nodes[target.ID]; !voter {
+			return nil, wire.Errorf(wire.CodeInvalid, "member %s does not vote in shard %d (a learner cannot lead): promote it first", req.Name, i)
+		}
+	}
+	asked := make([]time.Time, len(s.shards))
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		var left []uint32
+		for i := range s.shards {
+			cid := clusterID(uint32(i))
+			if leader, ok, err := s.nh.GetLeaderID(cid); err == nil && ok && leader == target.ID {
+				continue
+			}
+			left = append(left, uint32(i))
+			if time.Since(asked[i]) >= leaderTransferRetry {
+				if err := s.nh.RequestLeaderTransfer(cid, target.ID); err != nil {
+					s.log.Debug("leader transfer request failed", "shard", i, "to", req.Name, "err", err)
+				}
+				asked[i] = time.Now()
+			}
+		}
+		if len(left) == 0 {
+			s.log.Info("member leads every shard after move-leader", "name", req.Name)
+			return s.memberResponse(target), nil
+		}
+		t.Reset(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, wire.Errorf(wire.CodeTimeout, "member %s does not lead shard(s) %v yet: the leadership transfer did not finish before the call's deadline", req.Name, left)
+		case <-t.C:
+		}
+	}
 }
 
 func slicesAny(b []bool) bool {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -178,4 +180,36 @@ func (s *Core) defragCall(context.Context, *Caller, *wire.DefragRequest) (*wire.
 	took := time.Since(start)
 	s.log.Info("defragmented the store", "db-size-before", before, "db-size-after", after, "took", took)
 	return &wire.DefragResponse{Member: s.cfg.Name, SizeBefore: before, SizeAfter: after, TookMicros: took.Microseconds()}, nil
+}
+
+// hashCall answers wire.MethodHash: a hash of each shard's whole store on
+// this member, with the revision it was taken at (a shard that applied
+// entries while it was hashed is hashed again, so that hash and revision
+// belong together), and one hash of them all.
+func (s *Core) hashCall(ctx context.Context, _ *Caller, _ *wire.HashRequest) (*wire.HashResponse, *wire.Error) {
+	out := &wire.HashResponse{Member: s.cfg.Name}
+	all := fnv.New64a()
+	for i, sh := range s.shards {
+		var h uint64
+		var rev int64
+		for {
+			before := sh.AppliedIndex()
+			var err error
+			if h, err = sh.Hash(); err != nil {
+				return nil, wire.Errorf(wire.CodeUnknown, "hash of shard %d on member %s: %v", i, s.cfg.Name, err)
+			}
+			rev, _ = sh.Revision()
+			if sh.AppliedIndex() == before {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, wire.Errorf(wire.CodeTimeout, "hash of shard %d on member %s: writes kept coming until the call's deadline", i, s.cfg.Name)
+			}
+		}
+		out.Shards = append(out.Shards, h)
+		out.Revisions = append(out.Revisions, rev)
+		_ = binary.Write(all, binary.BigEndian, h)
+	}
+	out.Hash = all.Sum64()
+	return out, nil
 }

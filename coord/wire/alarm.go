@@ -6,6 +6,8 @@ const (
 	MethodAlarm = "maintenance.alarm"
 	// MethodDefrag compacts the answering member's store files.
 	MethodDefrag = "maintenance.defrag"
+	// MethodHash hashes the answering member's whole store.
+	MethodHash = "maintenance.hash"
 )
 
 // AlarmType is the kind of an alarm, numbered as etcd's (pb.AlarmType).
@@ -71,4 +73,21 @@ type DefragResponse struct {
 	SizeBefore int64  `msgpack:"b"`
 	SizeAfter  int64  `msgpack:"a"`
 	TookMicros int64  `msgpack:"us"`
+}
+
+// HashRequest asks the answering member for a hash of its whole store
+// (etcd's Hash): every shard's persisted keys, values and records, as its
+// replica holds them now. Members that applied the same log have the same
+// hash; while writes go on, members differ (as etcd's do). For testing
+// and checks, not a consistency proof.
+type HashRequest struct{}
+
+// HashResponse answers a HashRequest: the member, its hash of all shards
+// (of the shards' hashes in shard order), each shard's hash, and each
+// shard's applied revision when hashed.
+type HashResponse struct {
+	Member    string   `msgpack:"m"`
+	Hash      uint64   `msgpack:"h"`
+	Shards    []uint64 `msgpack:"s"`
+	Revisions []int64  `msgpack:"r"`
 }

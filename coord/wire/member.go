@@ -7,6 +7,9 @@ const (
 	MethodMemberAdd     = "member.add"
 	MethodMemberPromote = "member.promote"
 	MethodMemberRemove  = "member.remove"
+	// MethodMemberMoveLeader moves the leadership of every shard to one
+	// voting member (etcd's MoveLeader).
+	MethodMemberMoveLeader = "member.move-leader"
 )
 
 // MemberAddRequest adds member Name, whose Raft transport listens on
@@ -29,6 +32,14 @@ type MemberPromoteRequest struct {
 // MemberRemoveRequest removes member Name from every shard, after moving
 // the leadership of each shard it leads to another voter.
 type MemberRemoveRequest struct {
+	Name string `msgpack:"n"`
+}
+
+// MemberMoveLeaderRequest makes voter Name the leader of every shard: a
+// Raft leadership transfer in each shard it does not lead, then a wait
+// until it leads them all (CodeTimeout when one did not move before the
+// call's deadline).
+type MemberMoveLeaderRequest struct {
 	Name string `msgpack:"n"`
 }
 

@@ -177,6 +177,7 @@ var methodTable = []Method{
 	// record): no exactly-once tag. Defrag is the answering member's own.
 	{Name: MethodAlarm, NewRequest: newOf[AlarmRequest], NewResponse: newOf[AlarmResponse]},
 	{Name: MethodDefrag, NewRequest: newOf[DefragRequest], NewResponse: newOf[DefragResponse]},
+	{Name: MethodHash, NewRequest: newOf[HashRequest], NewResponse: newOf[HashResponse]},
 	// A backup streams for as long as the file takes to send: it is not
 	// cut at the server's cap on call duration (Waits, not Resumable).
 	{Name: MethodSnapshot, Waits: true, Streams: true, NewRequest: newOf[SnapshotRequest], NewResponse: newOf[SnapshotResponse]},
@@ -186,6 +187,7 @@ var methodTable = []Method{
 	{Name: MethodMemberAdd, NewRequest: newOf[MemberAddRequest], NewResponse: newOf[MemberResponse]},
 	{Name: MethodMemberPromote, NewRequest: newOf[MemberPromoteRequest], NewResponse: newOf[MemberResponse]},
 	{Name: MethodMemberRemove, NewRequest: newOf[MemberRemoveRequest], NewResponse: newOf[MemberResponse]},
+	{Name: MethodMemberMoveLeader, NewRequest: newOf[MemberMoveLeaderRequest], NewResponse: newOf[MemberResponse]},
 }
 
 // methods indexes methodTable by name.

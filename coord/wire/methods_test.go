@@ -32,9 +32,9 @@ func TestMethodTable(t *testing.T) {
 		MethodUserGrantRole: w, MethodUserRevokeRole: w,
 		MethodRoleAdd: w, MethodRoleDelete: w, MethodRoleGet: 0, MethodRoleList: 0,
 		MethodRoleGrantPermission: w, MethodRoleRevokePermission: w,
-		MethodAlarm: 0, MethodDefrag: 0,
+		MethodAlarm: 0, MethodDefrag: 0, MethodHash: 0,
 		MethodSnapshot:  wt | st,
-		MethodMemberAdd: 0, MethodMemberPromote: 0, MethodMemberRemove: 0,
+		MethodMemberAdd: 0, MethodMemberPromote: 0, MethodMemberRemove: 0, MethodMemberMoveLeader: 0,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods() {

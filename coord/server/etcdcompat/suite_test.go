@@ -56,7 +56,8 @@ var scenarios = []scenario{
 	{"Recipes/DoubleBarrier", recipeDoubleBarrier},
 	{"Recipes/RWMutex", recipeRWMutex},
 	{"Differences/LeaseGrantWithID", leaseGrantWithID},
-	{"Differences/MaintenanceHashAndStatus", maintenance},
+	{"Maintenance/HashAndStatus", maintenance},
+	{"Maintenance/MoveLeader", moveLeader},
 	{"KV/Compaction", kvCompaction},
 }
 
@@ -1043,9 +1044,9 @@ func leaseGrantWithID(t *testing.T, tg *target, c *clientv3.Client, p string) {
 }
 
 // maintenance: Status answers on every member of both (version 3.6.x, a
-// leader, a db size); Maintenance.Hash is etcd's, and Unimplemented on
-// Coord (README: use HashKV, whose hash is Coord's own — members of one
-// target agree on it).
+// leader, a db size); HashKV at one revision is the same on every member
+// (Coord's hash is its own: members of one target agree on it); Hash
+// answers on both, at a revision the member has applied.
 func maintenance(t *testing.T, tg *target, c *clientv3.Client, p string) {
 	ctx := ctxT(t)
 	must(c.Put(ctx, p+"k", "v"))
@@ -1076,17 +1077,59 @@ func maintenance(t *testing.T, tg *target, c *clientv3.Client, p string) {
 		}
 	}
 	mc := pb.NewMaintenanceClient(c.ActiveConnection())
-	_, err := mc.Hash(ctx, &pb.HashRequest{})
-	if tg.coord {
-		eq(t, "Coord: Hash", status.Code(err), codes.Unimplemented)
-	} else {
-		noErr(t, err)
+	h := must(mc.Hash(ctx, &pb.HashRequest{}))
+	if h.Header == nil || h.Header.Revision < 1 {
+		t.Errorf("Hash header %v", h.Header)
 	}
 	ml := must(c.MemberList(ctx))
 	eq(t, "members", len(ml.Members), 3)
 	for _, m := range ml.Members {
 		if len(m.ClientURLs) != 1 {
 			t.Errorf("member %s client URLs %v", m.Name, m.ClientURLs)
+		}
+	}
+}
+
+// moveLeader: MoveLeader sent to the leader (as etcdctl move-leader
+// does) makes a follower the leader, which every member's status then
+// shows; an unknown member is ErrBadLeaderTransferee.
+func moveLeader(t *testing.T, tg *target, c *clientv3.Client, _ string) {
+	ctx := ctxT(t)
+	leader := must(c.Status(ctx, tg.endpoints[0])).Leader
+	at, to := -1, uint64(0)
+	for i, ep := range tg.endpoints {
+		id := must(c.Status(ctx, ep)).Header.MemberId
+		if id == leader {
+			at = i
+		} else if to == 0 {
+			to = id
+		}
+	}
+	if at < 0 || to == 0 {
+		t.Fatalf("leader %x is not one of %v, or no follower", leader, tg.endpoints)
+	}
+	lc := tg.memberClient(t, at)
+	must(lc.MoveLeader(ctx, to))
+	for _, ep := range tg.endpoints {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			st, err := c.Status(ctx, ep)
+			if err == nil && st.Leader == to {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status of %s after MoveLeader to %x: %v, %v", ep, to, st, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// The unknown member, asked of the new leader (etcd answers only
+	// there).
+	for i, ep := range tg.endpoints {
+		if must(c.Status(ctx, ep)).Header.MemberId != to {
+			continue
+		}
+		if _, err := tg.memberClient(t, i).MoveLeader(ctx, 12345); !errors.Is(err, rpctypes.ErrBadLeaderTransferee) {
+			t.Errorf("MoveLeader to an unknown member: %v, want ErrBadLeaderTransferee", err)
 		}
 	}
 }

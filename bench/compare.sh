@@ -25,6 +25,9 @@
 #   ETCD_DOOR=1 also run each workload through Coord's etcd door (etcd's own
 #               client, `--target etcd`, against Coord's etcd ports) and print a
 #               second table: the door against Coord's native door and etcd
+#   ETCD_ROUND_ROBIN=1  give each etcd client every endpoint (clientv3 then
+#               balances each call over a connection to every member) instead of
+#               one endpoint per client, as Coord's client has (bench --etcd-round-robin)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -148,9 +151,11 @@ bench() {
 	local eps=$coord_eps pidlist=$coord_pids ops=() p99=() cpus=() errs=0 target=$t
 	[[ $t == etcd ]] && eps=$etcd_eps pidlist=$etcd_pids
 	[[ $t == door ]] && eps=$door_eps target=etcd # etcd's client against Coord's etcd door
+	local rr=()
+	[[ $target == etcd && "${ETCD_ROUND_ROBIN:-}" == 1 ]] && rr=(--etcd-round-robin)
 	for r in $(seq "$runs"); do
 		local out="$work/$name-$t-$r.json"
-		if ! "$coord" bench "$@" --target "$target" --endpoints "$eps" --server-pids "$pidlist" \
+		if ! "$coord" bench "$@" ${rr[@]+"${rr[@]}"} --target "$target" --endpoints "$eps" --server-pids "$pidlist" \
 			--duration "$duration" --prefix "compare/$name/$r/" --no-progress -w json >"$out" 2>"$out.err"; then
 			echo "n/a $(head -1 "$out.err" | sed 's/^Error: //')"
 			return

@@ -20,6 +20,8 @@ type EtcdTarget struct {
 	Endpoints   []string
 	DialTimeout time.Duration
 	TLS         *tls.Config
+	// RoundRobin gives every client all the endpoints (see Dial).
+	RoundRobin bool
 }
 
 // Name implements Target.
@@ -38,14 +40,14 @@ func (t *EtcdTarget) Supports(workload string) error {
 	return nil
 }
 
-// Dial implements Target. Connection i lists the endpoints starting at
-// i mod len(Endpoints).
+// Dial implements Target. Connection i is a clientv3 client of endpoint
+// i mod len(Endpoints) alone, as the Coord target's connection i is one
+// connection to that member: --conns N is N connections for both. With
+// RoundRobin it lists every endpoint, starting there, and clientv3
+// balances each call over a connection to every member (N × members
+// connections, as an application giving clientv3 every endpoint has).
 func (t *EtcdTarget) Dial(ctx context.Context, i int) (Conn, error) {
-	n := len(t.Endpoints)
-	eps := make([]string, 0, n)
-	for j := 0; j < n; j++ {
-		eps = append(eps, t.Endpoints[(i+j)%n])
-	}
+	eps := t.connEndpoints(i)
 	dt := t.DialTimeout
 	if dt <= 0 {
 		dt = 2 * time.Second
@@ -68,6 +70,19 @@ func (t *EtcdTarget) Dial(ctx context.Context, i int) (Conn, error) {
 		return nil, fmt.Errorf("etcd at %s: %w", eps[0], err)
 	}
 	return &etcdConn{c: c}, nil
+}
+
+// connEndpoints are the endpoints of connection i (see Dial).
+func (t *EtcdTarget) connEndpoints(i int) []string {
+	n := len(t.Endpoints)
+	if !t.RoundRobin {
+		return []string{t.Endpoints[i%n]}
+	}
+	eps := make([]string, 0, n)
+	for j := 0; j < n; j++ {
+		eps = append(eps, t.Endpoints[(i+j)%n])
+	}
+	return eps
 }
 
 type etcdConn struct{ c *clientv3.Client }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,25 @@ func TestEtcdWorkloads(t *testing.T) {
 			}
 			checkRun(t, res, err)
 		})
+	}
+}
+
+// TestEtcdConnEndpoints: connection i of the etcd target is a client of
+// endpoint i mod n alone (as the Coord target's connection i), or with
+// RoundRobin of every endpoint starting there.
+func TestEtcdConnEndpoints(t *testing.T) {
+	eps := []string{"a:1", "b:2", "c:3"}
+	one := &EtcdTarget{Endpoints: eps}
+	rr := &EtcdTarget{Endpoints: eps, RoundRobin: true}
+	for i, want := range [][]string{{"a:1"}, {"b:2"}, {"c:3"}, {"a:1"}} {
+		if got := one.connEndpoints(i); !slices.Equal(got, want) {
+			t.Errorf("connection %d: %v, want %v", i, got, want)
+		}
+	}
+	for i, want := range [][]string{{"a:1", "b:2", "c:3"}, {"b:2", "c:3", "a:1"}, {"c:3", "a:1", "b:2"}} {
+		if got := rr.connEndpoints(i); !slices.Equal(got, want) {
+			t.Errorf("round robin, connection %d: %v, want %v", i, got, want)
+		}
 	}
 }
 

@@ -45,7 +45,8 @@ reports it.
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "target", Usage: "`SYSTEM` to measure: coord or etcd", Value: "coord"},
 			&cli.IntFlag{Name: "clients", Usage: "concurrent workers `N`", Value: d.Clients},
-			&cli.IntFlag{Name: "conns", Usage: "client connections `N` the workers share", Value: d.Conns},
+			&cli.IntFlag{Name: "conns", Usage: "client connections `N` the workers share (connection i to endpoint i mod the endpoints' number, with failover for Coord)", Value: d.Conns},
+			&cli.BoolFlag{Name: "etcd-round-robin", Usage: "--target etcd: give each clientv3 client every endpoint, so that it balances each call over a connection to every member (--conns × endpoints connections); default: each client connects to one endpoint, as Coord's do"},
 			&cli.DurationFlag{Name: "duration", Usage: "run for `DURATION`", Value: d.Duration},
 			&cli.Int64Flag{Name: "total", Usage: "run `N` operations (then --duration only caps the run if given)"},
 			&cli.Float64Flag{Name: "rate", Usage: "open loop: start `R` operations per second in all (0: closed loop)"},
@@ -193,7 +194,7 @@ func runBench(ctx context.Context, c *cli.Context, e *cliEnv, cfg bench.Config, 
 		if !explicit {
 			return usageErrorf(c, "--target etcd needs --endpoints (bench/compare.sh starts a local etcd cluster)")
 		}
-		target = &bench.EtcdTarget{Endpoints: eps, DialTimeout: c.Duration("dial-timeout"), TLS: tc}
+		target = &bench.EtcdTarget{Endpoints: eps, DialTimeout: c.Duration("dial-timeout"), TLS: tc, RoundRobin: c.Bool("etcd-round-robin")}
 	default:
 		return usageErrorf(c, "unknown --target %q (want coord or etcd)", c.String("target"))
 	}

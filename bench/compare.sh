@@ -28,6 +28,10 @@
 #   ETCD_ROUND_ROBIN=1  give each etcd client every endpoint (clientv3 then
 #               balances each call over a connection to every member) instead of
 #               one endpoint per client, as Coord's client has (bench --etcd-round-robin)
+#   PIN=1       run the servers on every core but the last and the load generator
+#               on the last one (taskset), as if it ran on a machine of its own:
+#               then a client that costs more CPU per call (clientv3) takes no CPU
+#               from the servers (Linux with taskset and at least 2 cores)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +62,17 @@ trap 'exit 130' INT TERM
 
 log() { echo "compare: $*" >&2; }
 
+# PIN=1: server and load generator command prefixes (empty otherwise).
+srv_pin=() gen_pin=()
+if [[ "${PIN:-}" == 1 ]]; then
+	ncpu=$(nproc)
+	if ((ncpu < 2)) || ! command -v taskset >/dev/null; then
+		log "PIN=1 needs taskset and at least 2 cores (this machine: $ncpu)"
+		exit 2
+	fi
+	srv_pin=(taskset -c "0-$((ncpu - 2))") gen_pin=(taskset -c "$((ncpu - 1))")
+fi
+
 log "building coord and etcd into $work"
 if [[ -n "${COORD_BIN:-}" ]]; then
 	cp "$COORD_BIN" "$work/coord"
@@ -80,7 +95,7 @@ initial=$(IFS=,; echo "${initial[*]}")
 for i in 0 1 2; do
 	[[ "${NO_ETCD:-}" == 1 ]] && break
 	c=$((base + 10 * i)) p=$((base + 10 * i + 1))
-	"$work/etcd" --name "e$i" --data-dir "$work/e$i" \
+	${srv_pin[@]+"${srv_pin[@]}"} "$work/etcd" --name "e$i" --data-dir "$work/e$i" \
 		--listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
 		--listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
 		--initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token coord-compare \
@@ -104,7 +119,7 @@ for i in 0 1 2; do
 	c=$((base + 100 + 10 * i))
 	door=()
 	[[ $has_etcd_door == 1 ]] && door=(--listen-etcd "127.0.0.1:$((c + 5))") door_eps+=("127.0.0.1:$((c + 5))")
-	"$coord" serve --name "n$i" --data-dir "$work/n$i" --listen-client "127.0.0.1:$c" \
+	${srv_pin[@]+"${srv_pin[@]}"} "$coord" serve --name "n$i" --data-dir "$work/n$i" --listen-client "127.0.0.1:$c" \
 		--listen-peer "127.0.0.1:$((c + 1))" --listen-http "127.0.0.1:$((c + 2))" ${door[@]+"${door[@]}"} \
 		--initial-cluster "$initial" --log-level warn ${extra[@]+"${extra[@]}"} >"$work/n$i.log" 2>&1 &
 	pids+=($!) coord_pids+=($!) coord_eps+=("127.0.0.1:$c")
@@ -155,7 +170,7 @@ bench() {
 	[[ $target == etcd && "${ETCD_ROUND_ROBIN:-}" == 1 ]] && rr=(--etcd-round-robin)
 	for r in $(seq "$runs"); do
 		local out="$work/$name-$t-$r.json"
-		if ! "$coord" bench "$@" ${rr[@]+"${rr[@]}"} --target "$target" --endpoints "$eps" --server-pids "$pidlist" \
+		if ! ${gen_pin[@]+"${gen_pin[@]}"} "$coord" bench "$@" ${rr[@]+"${rr[@]}"} --target "$target" --endpoints "$eps" --server-pids "$pidlist" \
 			--duration "$duration" --prefix "compare/$name/$r/" --no-progress -w json >"$out" 2>"$out.err"; then
 			echo "n/a $(head -1 "$out.err" | sed 's/^Error: //')"
 			return
@@ -171,7 +186,9 @@ fmt_ops() { awk -v v="$1" 'BEGIN {if (v >= 10000) printf "%.1fK", v/1000; else p
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
 echo
 echo "Coord vs etcd 3.6.5, $(date -u +%Y-%m-%d), $machine; three members each on loopback, fsync on;"
-echo "$duration per run, median of $runs run(s); load generator on the same machine. CPU = cores used by the three servers together."
+where="load generator on the same machine"
+[[ "${PIN:-}" == 1 ]] && where="PIN=1: servers on cores ${srv_pin[2]}, load generator on core ${gen_pin[2]}"
+echo "$duration per run, median of $runs run(s); $where. CPU = cores used by the three servers together."
 echo
 echo "| workload | Coord ops/s | etcd ops/s | ratio | Coord p99 | etcd p99 | Coord CPU | etcd CPU | errors (Coord/etcd) |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"

@@ -41,8 +41,10 @@ type Core struct {
 	store   *statemachine.Store
 	shards  []*statemachine.Shard
 	leaders []leaderInfo
-	nh      *dragonboat.NodeHost
-	session []*client.Session // one NoOP session per shard
+	// readGates coalesce each shard's ReadIndex rounds (readgate.go).
+	readGates []readGate
+	nh        *dragonboat.NodeHost
+	session   []*client.Session // one NoOP session per shard
 
 	hub       *hub
 	dequeuers *dequeuers
@@ -171,6 +173,11 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	// seen itself a voter in every shard (membership.go, voterMark).
 	learner := cfg.joining() && !hasVoterMark(cfg.DataDir)
 	s.leaders = make([]leaderInfo, cfg.Shards)
+	s.readGates = make([]readGate, cfg.Shards)
+	for i := range s.readGates {
+		shard := uint32(i)
+		s.readGates[i].round = func() error { return s.readIndexRound(shard) }
+	}
 	s.startedLearner = make([]atomic.Bool, cfg.Shards)
 	for i := 0; i < cfg.Shards; i++ {
 		s.shards = append(s.shards, store.Shard(uint32(i)))

@@ -49,7 +49,9 @@
 // adapter (adapter.go) hands committed entries to statemachine.Shard and
 // passes the applied batch's events to the watch hub and its lease changes
 // to the lessor, without waiting on either. Reads go through ReadIndex
-// (SyncRead + Lookup), or straight to the local replica when serializable.
+// rounds that the reads of a shard share, one in flight at a time as
+// etcd's read loop (readgate.go), then to the local replica; serializable
+// reads straight to it.
 //
 // Responses are bounded (Config.MaxResponseBytes): a range answers a page
 // and the key to go on from, and its continuation reads each shard at the

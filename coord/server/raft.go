@@ -70,10 +70,9 @@ func (s *Core) read(ctx context.Context, shard uint32, req *wire.RangeRequest) (
 	backoff := 5 * time.Millisecond
 	for {
 		actx, cancel := attemptContext(ctx)
-		v, err := s.nh.SyncRead(actx, clusterID(shard), req)
+		rr, err := s.linearRange(actx, shard, req)
 		cancel()
 		if err == nil {
-			rr, _ := v.(*wire.RangeResponse)
 			return s.rangeResult(shard, rr, nil)
 		}
 		var we *wire.Error

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/lni/dragonboat/v3"
+	sm "github.com/lni/dragonboat/v3/statemachine"
+
+	"github.com/coord-io/coord/coord/wire"
+)
+
+// Linearizable reads share ReadIndex rounds, as etcd's linearizable read
+// loop does. A round is one Dragonboat ReadIndex of a shard on this member:
+// it learns the shard's commit index from the leader (confirmed by a
+// quorum) and completes once this replica has applied it. Every read that
+// arrived before a round began may then read the local replica: its
+// result reflects every write committed before the read arrived. So each
+// shard has at most one round in flight on this member; the reads that
+// arrive meanwhile wait together for the next round, which starts when the
+// running one ends. Under load that is one round (a forwarded request and a
+// heartbeat exchange) for many reads instead of about one per Raft step;
+// alone, a read waits for at most the rest of a running round and its own.
+//
+// Goroutines: one per shard while rounds follow each other (runRounds);
+// none while no read waits.
+
+// readGate coalesces one shard's ReadIndex rounds: round runs one.
+type readGate struct {
+	round func() error
+
+	mu      sync.Mutex
+	running bool       // a round is in flight (runRounds runs)
+	next    *readRound // the reads waiting for the round after it
+}
+
+// readRound is one ReadIndex round and the reads that wait for it.
+type readRound struct {
+	done    chan struct{} // closed when the round ended; then err is set
+	err     error
+	waiters int // reads that joined it (under readGate.mu)
+}
+
+// wait returns once a round that began after it was called has ended:
+// nil when it completed (the local replica may be read), else the round's
+// error, or ctx's when ctx ends first.
+func (g *readGate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	r := g.next
+	if r == nil {
+		r = &readRound{done: make(chan struct{})}
+		g.next = r
+	}
+	r.waiters++
+	if !g.running {
+		g.running, g.next = true, nil
+		go g.runRounds(r)
+	}
+	g.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runRounds runs round r, then the rounds of the reads that arrived
+// meanwhile, until none waits.
+func (g *readGate) runRounds(r *readRound) {
+	for r != nil {
+		r.err = g.round()
+		close(r.done)
+		g.mu.Lock()
+		r, g.next = g.next, nil
+		if r == nil {
+			g.running = false
+		}
+		g.mu.Unlock()
+	}
+}
+
+// readBarrier returns once a ReadIndex round of shard that began after it
+// was called has completed on this member (nil: the local replica may be
+// read), or with the round's Dragonboat error, or ctx's when ctx ends
+// first.
+func (s *Core) readBarrier(ctx context.Context, shard uint32) error {
+	return s.readGates[shard].wait(ctx)
+}
+
+// readIndexRound runs one ReadIndex of shard, bounded by attemptTimeout.
+func (s *Core) readIndexRound(shard uint32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+	defer cancel()
+	rs, err := s.nh.ReadIndex(clusterID(shard), attemptTimeout)
+	if err != nil {
+		return err
+	}
+	_, err = waitRequest(ctx, rs)
+	rs.Release()
+	return err
+}
+
+// linearRange reads req from shard's local replica after a read barrier:
+// linearizable.
+func (s *Core) linearRange(ctx context.Context, shard uint32, req *wire.RangeRequest) (*wire.RangeResponse, error) {
+	if err := s.readBarrier(ctx, shard); err != nil {
+		return nil, err
+	}
+	return s.shards[shard].Range(req)
+}
+
+// waitRequest waits for rs's result, as Dragonboat's own synchronous
+// calls do, turning what it reports into Dragonboat's errors.
+func waitRequest(ctx context.Context, rs *dragonboat.RequestState) (sm.Result, error) {
+	select {
+	case r := <-rs.AppliedC():
+		switch {
+		case r.Completed():
+			return r.GetResult(), nil
+		case r.Rejected():
+			return sm.Result{}, dragonboat.ErrRejected
+		case r.Timeout():
+			return sm.Result{}, dragonboat.ErrTimeout
+		case r.Terminated():
+			return sm.Result{}, dragonboat.ErrClusterClosed
+		case r.Dropped():
+			return sm.Result{}, dragonboat.ErrClusterNotReady
+		case r.Aborted():
+			return sm.Result{}, dragonboat.ErrAborted
+		}
+		return sm.Result{}, fmt.Errorf("request ended with an unknown result %v", r)
+	case <-ctx.Done():
+		return sm.Result{}, dragonboat.ErrTimeout
+	}
+}

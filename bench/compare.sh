@@ -70,7 +70,9 @@ if [[ "${PIN:-}" == 1 ]]; then
 		log "PIN=1 needs taskset and at least 2 cores (this machine: $ncpu)"
 		exit 2
 	fi
-	srv_pin=(taskset -c "0-$((ncpu - 2))") gen_pin=(taskset -c "$((ncpu - 1))")
+	srv_cores=0
+	((ncpu > 2)) && srv_cores="0-$((ncpu - 2))"
+	srv_pin=(taskset -c "$srv_cores") gen_pin=(taskset -c "$((ncpu - 1))")
 fi
 
 log "building coord and etcd into $work"

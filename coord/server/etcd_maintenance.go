@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -227,8 +228,8 @@ func (m *etcdMaintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*p
 		return nil, m.d.etcdError(cl, werr)
 	}
 	var rev int64
-	for _, r := range resp.Revisions {
-		rev = max(rev, r)
+	if len(resp.Revisions) > 0 {
+		rev = slices.Max(resp.Revisions)
 	}
 	return &pb.HashResponse{Header: m.d.shardHeader(0, rev), Hash: uint32(resp.Hash>>32) ^ uint32(resp.Hash)}, nil
 }

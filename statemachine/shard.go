@@ -202,10 +202,17 @@ func (sh *Shard) Range(req *wire.RangeRequest) (*wire.RangeResponse, error) {
 // the shard prefix) and value, the meta and exactly-once records included.
 // Replicas that applied the same log have the same hash.
 func (sh *Shard) Hash() (uint64, error) {
+	h, _, err := sh.HashAt()
+	return h, err
+}
+
+// HashAt is Hash with the shard's revision in the state it hashed (one
+// point in time: both are read from one iterator).
+func (sh *Shard) HashAt() (hash uint64, revision int64, err error) {
 	db, err := sh.acquire()
 	defer sh.release()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	it := sh.newIter(db)
 	defer it.Close()
@@ -220,7 +227,11 @@ func (sh *Shard) Hash() (uint64, error) {
 		h.Write(v)
 	}
 	if err := it.Error(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return h.Sum64(), nil
+	m, err := readMeta(it, sh.space)
+	if err != nil {
+		return 0, 0, err
+	}
+	return h.Sum64(), int64(m.current), nil
 }

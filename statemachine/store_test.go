@@ -128,3 +128,22 @@ func TestConcurrentReads(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestHashAt: the hash comes with the revision of the state hashed; a
+// write changes both, and Hash is HashAt's hash.
+func TestHashAt(t *testing.T) {
+	h := newHarness(t)
+	h.put("a", "1")
+	h1, rev1, err := h.sh.HashAt()
+	require.NoError(t, err)
+	cur, _ := h.sh.Revision()
+	require.Equal(t, cur, rev1)
+	h.put("a", "2")
+	h2, rev2, err := h.sh.HashAt()
+	require.NoError(t, err)
+	require.Equal(t, rev1+1, rev2)
+	require.NotEqual(t, h1, h2)
+	plain, err := h.sh.Hash()
+	require.NoError(t, err)
+	require.Equal(t, h2, plain)
+}

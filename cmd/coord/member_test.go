@@ -205,8 +205,15 @@ func TestCLIMemberMoveLeader(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, "Member "+to+" leads every shard of cluster ") {
 			t.Fatalf("member move-leader %s (%d): exit %d stdout %q stderr %q", to, i, code, out, errOut)
 		}
-		if after := leaders(); len(after[to]) != 2 {
-			t.Fatalf("after move-leader %s: leaders %v (before %v)", to, after, before)
+		// Every member's view follows within moments.
+		var after map[string][]uint32
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if after = leaders(); len(after[to]) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after move-leader %s: leaders %v (before %v)", to, after, before)
+			}
 		}
 	}
 	code, out, errOut := runCLI(t, "", "member", "move-leader", "n9", "--endpoints", all)

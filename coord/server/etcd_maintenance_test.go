@@ -66,14 +66,15 @@ func TestEtcdMaintenance(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		mcs = append(mcs, pb.NewMaintenanceClient(tc.etcdClient(clientv3.Config{}, tc.Member(i).EtcdAddr()).ActiveConnection()))
 	}
+	// memberHashes is each member's hash once it has applied minRev (nil
+	// while one has not yet).
 	memberHashes := func(minRev int64) []uint32 {
 		var hs []uint32
 		for i := 0; i < 3; i++ {
-			var h *pb.HashResponse
-			require.Eventually(t, func() bool { // until the member has applied minRev
-				h, err = mcs[i].Hash(ctx, &pb.HashRequest{})
-				return err == nil && h.Header.Revision >= minRev
-			}, 20*time.Second, 20*time.Millisecond, "%v", err)
+			h, err := mcs[i].Hash(ctx, &pb.HashRequest{})
+			if err != nil || h.Header.Revision < minRev {
+				return nil
+			}
 			hs = append(hs, h.Hash)
 		}
 		return hs
@@ -81,11 +82,12 @@ func TestEtcdMaintenance(t *testing.T) {
 	var hs []uint32
 	require.Eventually(t, func() bool { // members' other records (leases, sessions) settle too
 		hs = memberHashes(p2.Header.Revision)
-		return hs[0] == hs[1] && hs[0] == hs[2]
-	}, 20*time.Second, 100*time.Millisecond, "hashes %v", hs)
+		return hs != nil && hs[0] == hs[1] && hs[0] == hs[2]
+	}, 20*time.Second, 100*time.Millisecond, "members' hashes differ")
 	p3, err := c.Put(ctx, "h/1", "c")
 	require.NoError(t, err)
-	hs2 := memberHashes(p3.Header.Revision)
+	var hs2 []uint32
+	require.Eventually(t, func() bool { hs2 = memberHashes(p3.Header.Revision); return hs2 != nil }, 20*time.Second, 20*time.Millisecond)
 	require.NotEqual(t, hs[0], hs2[0], "a write changes the hash")
 
 	// MoveLeader: to a follower, then that member leads; an unknown
@@ -101,9 +103,14 @@ func TestEtcdMaintenance(t *testing.T) {
 	}
 	_, err = c.MoveLeader(ctx, to)
 	require.NoError(t, err)
-	st, err = c.Status(ctx, tc.Member(0).EtcdAddr())
-	require.NoError(t, err)
-	require.Equal(t, to, st.Leader, "the member moved to leads")
+	// Every member reports it (a member other than the one that answered
+	// learns of the new leader a moment later).
+	for i := 0; i < 3; i++ {
+		require.Eventually(t, func() bool {
+			st, err := c.Status(ctx, tc.Member(i).EtcdAddr())
+			return err == nil && st.Leader == to
+		}, 10*time.Second, 20*time.Millisecond, "member %d reports %x the leader", i, to)
+	}
 	_, err = c.MoveLeader(ctx, 12345)
 	require.ErrorIs(t, err, rpctypes.ErrBadLeaderTransferee)
 	// Snapshot streams a Coord backup that verifies, of the member's

@@ -457,6 +457,11 @@ func (s *Core) memberMoveLeader(ctx context.Context, _ *Caller, req *wire.Member
 		if _, voter := ms.Nodes[target.ID]; !voter {
 			return nil, wire.Errorf(wire.CodeInvalid, "member %s does not vote in shard %d (a learner cannot lead): promote it first", req.Name, i)
 		}
+		if _, voter := ms.Nodes[s.self.NodeID]; !voter {
+			// A learner's replica drops a transfer request (only voters
+			// pass it on to the leader): the client asks another member.
+			return nil, wire.Errorf(wire.CodeUnavailable, "member %s is a learner in shard %d and cannot ask for a leadership transfer: ask a voting member", s.cfg.Name, i)
+		}
 	}
 	asked := make([]time.Time, len(s.shards))
 	t := time.NewTimer(0)
@@ -465,11 +470,14 @@ func (s *Core) memberMoveLeader(ctx context.Context, _ *Caller, req *wire.Member
 		var left []uint32
 		for i := range s.shards {
 			cid := clusterID(uint32(i))
-			if leader, ok, err := s.nh.GetLeaderID(cid); err == nil && ok && leader == target.ID {
+			// Led by the target in Raft and in what this member reports
+			// (status, member list: s.leaders, updated a little later).
+			leader, ok, err := s.nh.GetLeaderID(cid)
+			if li := s.leaders[i].v.Load(); err == nil && ok && leader == target.ID && li != nil && li.LeaderID == target.ID {
 				continue
 			}
 			left = append(left, uint32(i))
-			if time.Since(asked[i]) >= leaderTransferRetry {
+			if (!ok || leader != target.ID) && time.Since(asked[i]) >= leaderTransferRetry {
 				if err := s.nh.RequestLeaderTransfer(cid, target.ID); err != nil {
 					s.log.Debug("leader transfer request failed", "shard", i, "to", req.Name, "err", err)
 				}
@@ -483,6 +491,9 @@ func (s *Core) memberMoveLeader(ctx context.Context, _ *Caller, req *wire.Member
 		t.Reset(20 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, wire.Errorf(wire.CodeCanceled, "call cancelled")
+			}
 			return nil, wire.Errorf(wire.CodeTimeout, "member %s does not lead shard(s) %v yet: the leadership transfer did not finish before the call's deadline", req.Name, left)
 		case <-t.C:
 		}

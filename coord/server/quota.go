@@ -183,28 +183,15 @@ func (s *Core) defragCall(context.Context, *Caller, *wire.DefragRequest) (*wire.
 }
 
 // hashCall answers wire.MethodHash: a hash of each shard's whole store on
-// this member, with the revision it was taken at (a shard that applied
-// entries while it was hashed is hashed again, so that hash and revision
-// belong together), and one hash of them all.
-func (s *Core) hashCall(ctx context.Context, _ *Caller, _ *wire.HashRequest) (*wire.HashResponse, *wire.Error) {
+// this member, with the revision of the state it hashed, and one hash of
+// them all.
+func (s *Core) hashCall(_ context.Context, _ *Caller, _ *wire.HashRequest) (*wire.HashResponse, *wire.Error) {
 	out := &wire.HashResponse{Member: s.cfg.Name}
 	all := fnv.New64a()
 	for i, sh := range s.shards {
-		var h uint64
-		var rev int64
-		for {
-			before := sh.AppliedIndex()
-			var err error
-			if h, err = sh.Hash(); err != nil {
-				return nil, wire.Errorf(wire.CodeUnknown, "hash of shard %d on member %s: %v", i, s.cfg.Name, err)
-			}
-			rev, _ = sh.Revision()
-			if sh.AppliedIndex() == before {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil, wire.Errorf(wire.CodeTimeout, "hash of shard %d on member %s: writes kept coming until the call's deadline", i, s.cfg.Name)
-			}
+		h, rev, err := sh.HashAt()
+		if err != nil {
+			return nil, wire.Errorf(wire.CodeUnknown, "hash of shard %d on member %s: %v", i, s.cfg.Name, err)
 		}
 		out.Shards = append(out.Shards, h)
 		out.Revisions = append(out.Revisions, rev)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -44,7 +45,9 @@ type readRound struct {
 
 // wait returns once a round that began after it was called has ended:
 // nil when it completed (the local replica may be read), else the round's
-// error, or ctx's when ctx ends first.
+// error; when ctx ends first, Dragonboat's error for it (ErrTimeout,
+// ErrCanceled), as its own synchronous reads answer, so that the caller
+// retries an attempt that timed out while its call has time left.
 func (g *readGate) wait(ctx context.Context) error {
 	g.mu.Lock()
 	r := g.next
@@ -62,7 +65,10 @@ func (g *readGate) wait(ctx context.Context) error {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return dragonboat.ErrCanceled
+		}
+		return dragonboat.ErrTimeout
 	}
 }
 
@@ -83,8 +89,8 @@ func (g *readGate) runRounds(r *readRound) {
 
 // readBarrier returns once a ReadIndex round of shard that began after it
 // was called has completed on this member (nil: the local replica may be
-// read), or with the round's Dragonboat error, or ctx's when ctx ends
-// first.
+// read), or with a Dragonboat error (the round's, or ErrTimeout or
+// ErrCanceled when ctx ends first).
 func (s *Core) readBarrier(ctx context.Context, shard uint32) error {
 	return s.readGates[shard].wait(ctx)
 }

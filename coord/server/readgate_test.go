@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lni/dragonboat/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -80,13 +81,19 @@ func TestReadGateSharesRounds(t *testing.T) {
 	f.release <- errRound
 	require.ErrorIs(t, <-failed, errRound)
 
-	// A read whose context ends leaves; its round still ends.
+	// A read whose context ends leaves with Dragonboat's error for it
+	// (which the caller retries while its call has time: a timed-out
+	// attempt is ErrTimeout, as SyncRead answers); its round still ends.
 	cctx, cancel := context.WithCancel(ctx)
 	left := make(chan error, 1)
 	go func() { left <- g.wait(cctx) }()
 	require.Eventually(t, func() bool { return f.started.Load() == 4 }, 5*time.Second, time.Millisecond)
 	cancel()
-	require.ErrorIs(t, <-left, context.Canceled)
+	require.ErrorIs(t, <-left, dragonboat.ErrCanceled)
+	dctx, dcancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer dcancel()
+	require.ErrorIs(t, g.wait(dctx), dragonboat.ErrTimeout, "a read joining round 5 while round 4 runs")
+	f.release <- nil
 	f.release <- nil
 	require.Eventually(t, func() bool {
 		g.mu.Lock()

@@ -31,7 +31,7 @@
 #   PIN=1       run the servers on every core but the last and the load generator
 #               on the last one (taskset), as if it ran on a machine of its own:
 #               then a client that costs more CPU per call (clientv3) takes no CPU
-#               from the servers (Linux with taskset and at least 2 cores)
+#               from the servers (Linux with taskset, at least 2 cores numbered from 0)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

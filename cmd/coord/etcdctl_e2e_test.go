@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coord-io/coord/coord/server"
+	"github.com/coord-io/coord/coord/wire"
 )
 
 // etcdctlVersion is the etcdctl the tests build from the module proxy
@@ -174,6 +175,44 @@ func TestEtcdctl(t *testing.T) {
 	for _, ep := range lc.EtcdEndpoints() {
 		if !strings.Contains(health, "http://"+ep+" is healthy: successfully committed proposal") {
 			t.Errorf("endpoint health --cluster does not find %s healthy:\n%s", ep, health)
+		}
+	}
+
+	// move-leader ID: etcdctl finds the leader among the endpoints and
+	// asks it; a follower then leads (every member reports it).
+	leaderOf := func() uint64 {
+		var st []struct {
+			Status struct {
+				Leader uint64 `json:"leader"`
+			} `json:"Status"`
+		}
+		if err := json.Unmarshal([]byte(run("", "endpoint", "status", "-w", "json")), &st); err != nil || len(st) != 3 {
+			t.Fatalf("endpoint status -w json: %v %v", st, err)
+		}
+		for _, e := range st[1:] {
+			if e.Status.Leader != st[0].Status.Leader {
+				return 0 // members disagree for now
+			}
+		}
+		return st[0].Status.Leader
+	}
+	from := leaderOf()
+	for deadline := time.Now().Add(10 * time.Second); from == 0; from = leaderOf() {
+		if time.Now().After(deadline) {
+			t.Fatal("the members' endpoint status never agreed on a leader")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var to uint64
+	for _, name := range []string{"n1", "n2", "n3"} {
+		if id := wire.EtcdMemberID(name); id != from && to == 0 {
+			to = id
+		}
+	}
+	expect(run("", "move-leader", fmt.Sprintf("%x", to)), fmt.Sprintf("Leadership transferred from %x to %x\n", from, to), "move-leader")
+	for deadline := time.Now().Add(10 * time.Second); leaderOf() != to; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after move-leader %x, endpoint status shows leader %x", to, leaderOf())
 		}
 	}
 

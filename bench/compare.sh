@@ -31,7 +31,7 @@
 #   PIN=1       run the servers on every core but the last and the load generator
 #               on the last one (taskset), as if it ran on a machine of its own:
 #               then a client that costs more CPU per call (clientv3) takes no CPU
-#               from the servers (Linux with taskset, at least 2 cores numbered from 0)
+#               from the servers (Linux with taskset and at least 2 usable CPUs)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,17 +62,29 @@ trap 'exit 130' INT TERM
 
 log() { echo "compare: $*" >&2; }
 
-# PIN=1: server and load generator command prefixes (empty otherwise).
+# PIN=1: server and load generator command prefixes (empty otherwise): the
+# servers on every CPU this script may use but the last, the load generator
+# on the last (from the allowed list, e.g. "0-3" or "2,4-5" under a cpuset).
 srv_pin=() gen_pin=()
 if [[ "${PIN:-}" == 1 ]]; then
-	ncpu=$(nproc)
-	if ((ncpu < 2)) || ! command -v taskset >/dev/null; then
-		log "PIN=1 needs taskset and at least 2 cores (this machine: $ncpu)"
+	cpus=()
+	if command -v taskset >/dev/null; then
+		allowed=$(taskset -cp $$)
+		IFS=, read -ra parts <<<"${allowed##*: }"
+		for part in "${parts[@]}"; do
+			if [[ $part == *-* ]]; then
+				for ((c = ${part%-*}; c <= ${part#*-}; c++)); do cpus+=("$c"); done
+			else
+				cpus+=("$part")
+			fi
+		done
+	fi
+	if ((${#cpus[@]} < 2)); then
+		log "PIN=1 needs taskset and at least 2 usable CPUs (found: ${cpus[*]:-none})"
 		exit 2
 	fi
-	srv_cores=0
-	((ncpu > 2)) && srv_cores="0-$((ncpu - 2))"
-	srv_pin=(taskset -c "$srv_cores") gen_pin=(taskset -c "$((ncpu - 1))")
+	srv_cores=$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-1}")
+	srv_pin=(taskset -c "$srv_cores") gen_pin=(taskset -c "${cpus[-1]}")
 fi
 
 log "building coord and etcd into $work"

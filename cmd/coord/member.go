@@ -19,7 +19,7 @@ import (
 func memberCommand(env *cliEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "member",
-		Usage: "List, add, promote and remove the members of the cluster",
+		Usage: "List, add, promote and remove the members of the cluster; move leaderships",
 		UsageText: `coord member list | add NAME PEER_ADDR [--learner] | promote NAME | remove NAME | move-leader NAME
 
 Membership changes apply to every shard's Raft group, one shard at a time.

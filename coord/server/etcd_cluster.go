@@ -112,11 +112,12 @@ func (c *etcdClusterServer) memberError(cl *Caller, werr *wire.Error) error {
 	return c.d.etcdError(cl, werr)
 }
 
-// memberByID finds the member of etcd ID id.
-func (c *etcdClusterServer) memberByID(ctx context.Context, cl *Caller, id uint64) (string, error) {
-	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, c.d, cl, wire.MethodStatus, &wire.StatusRequest{})
+// memberByID finds the name of the member of etcd ID id
+// (ErrGRPCMemberNotFound when none has it).
+func (d *etcdDoor) memberByID(ctx context.Context, cl *Caller, id uint64) (string, error) {
+	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, d, cl, wire.MethodStatus, &wire.StatusRequest{})
 	if werr != nil {
-		return "", c.d.etcdError(cl, werr)
+		return "", d.etcdError(cl, werr)
 	}
 	for _, m := range st.Members {
 		if wire.EtcdMemberID(m.Name) == id {
@@ -163,7 +164,7 @@ func (c *etcdClusterServer) MemberRemove(ctx context.Context, req *pb.MemberRemo
 	if err != nil {
 		return nil, err
 	}
-	name, err := c.memberByID(ctx, cl, req.ID)
+	name, err := c.d.memberByID(ctx, cl, req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func (c *etcdClusterServer) MemberPromote(ctx context.Context, req *pb.MemberPro
 	if err != nil {
 		return nil, err
 	}
-	name, err := c.memberByID(ctx, cl, req.ID)
+	name, err := c.d.memberByID(ctx, cl, req.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"slices"
@@ -55,10 +56,6 @@ func (m *etcdMaintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest)
 		return nil, m.d.etcdError(cl, werr)
 	}
 	out := &pb.StatusResponse{Version: etcdAPIVersion, StorageVersion: etcdAPIVersion, DbSize: st.DBSize, DbSizeInUse: st.DBSize}
-	var rev int64
-	for _, sh := range st.Shards {
-		rev = max(rev, sh.Revision)
-	}
 	if len(st.Shards) > 0 {
 		sh := st.Shards[0]
 		out.RaftIndex, out.RaftAppliedIndex, out.RaftTerm = sh.AppliedIndex, sh.AppliedIndex, sh.Term
@@ -71,7 +68,7 @@ func (m *etcdMaintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest)
 	for _, al := range st.Alarms {
 		out.Errors = append(out.Errors, fmt.Sprintf("memberID:%d alarm:%s", etcdMemberID(al.Member), al.Type))
 	}
-	out.Header = m.d.shardHeader(0, rev)
+	out.Header = m.d.shardHeader(0, statusRevision(st))
 	return out, nil
 }
 
@@ -274,20 +271,14 @@ func (m *etcdMaintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeader
 	if err != nil {
 		return nil, err
 	}
-	st, werr := etcdCall[wire.StatusRequest, wire.StatusResponse](ctx, m.d, cl, wire.MethodStatus, &wire.StatusRequest{})
-	if werr != nil {
-		return nil, m.d.etcdError(cl, werr)
-	}
-	name := ""
-	for _, mb := range st.Members {
-		if wire.EtcdMemberID(mb.Name) == r.TargetID {
-			name = mb.Name
-		}
-	}
-	if name == "" {
+	name, err := m.d.memberByID(ctx, cl, r.TargetID)
+	if errors.Is(err, rpctypes.ErrGRPCMemberNotFound) {
 		return nil, rpctypes.ErrGRPCBadLeaderTransferee
 	}
-	_, werr = etcdCall[wire.MemberMoveLeaderRequest, wire.MemberResponse](ctx, m.d, cl, wire.MethodMemberMoveLeader, &wire.MemberMoveLeaderRequest{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	_, werr := etcdCall[wire.MemberMoveLeaderRequest, wire.MemberResponse](ctx, m.d, cl, wire.MethodMemberMoveLeader, &wire.MemberMoveLeaderRequest{Name: name})
 	if werr != nil {
 		if werr.Code == wire.CodeNotFound || werr.Code == wire.CodeInvalid {
 			return nil, rpctypes.ErrGRPCBadLeaderTransferee

@@ -74,8 +74,8 @@ var membershipWatchInterval = 200 * time.Millisecond
 // to move before it deletes the leader anyway (Raft then elects another).
 var leaderTransferWait = 5 * time.Second
 
-// leaderTransferRetry is how often move-leader asks a shard again to
-// transfer its leadership (a request can be dropped: a transfer already
+// leaderTransferRetry is how often remove and move-leader ask a shard
+// again to transfer its leadership (a request can be dropped: a transfer already
 // going on, an election).
 const leaderTransferRetry = time.Second
 
@@ -547,7 +547,7 @@ func (s *Core) moveLeadership(ctx context.Context, shard uint32, id uint64) {
 			s.log.Info("shard leadership moved off a member being removed", "shard", shard, "from", s.nodeName(id), "to", s.nodeName(leader))
 			return
 		}
-		if time.Since(lastAsk) > time.Second {
+		if time.Since(lastAsk) > leaderTransferRetry {
 			if err := s.nh.RequestLeaderTransfer(cid, to); err != nil {
 				s.log.Debug("leader transfer request failed", "shard", shard, "err", err)
 			}

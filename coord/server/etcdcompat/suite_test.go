@@ -127,6 +127,31 @@ func guarded(t *testing.T, f func()) {
 	f()
 }
 
+// stillBlocked fails the test (as what) if the call that sends its
+// result on done returns within 300 ms.
+func stillBlocked(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s: %v", what, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// returnsOK fails the test unless the call that sends its result on done
+// returns without error (call names it) within 15 s (else: late).
+func returnsOK(t *testing.T, done <-chan error, call, late string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", call, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal(late)
+	}
+}
+
 // rev is the store's revision now.
 func rev(t *testing.T, c *clientv3.Client) int64 {
 	t.Helper()
@@ -655,24 +680,13 @@ func election(t *testing.T, tg *target, c *clientv3.Client, p string) {
 
 	won := make(chan error, 1)
 	go func() { won <- e2.Campaign(ctx, "bob") }()
-	select {
-	case err := <-won:
-		t.Fatalf("second campaign returned while alice leads: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillBlocked(t, won, "second campaign returned while alice leads")
 	noErr(t, e1.Proclaim(ctx, "alice-2"))
 	expectLeader("alice-2")
 	eq(t, "leader after proclaim", string(must(e2.Leader(ctx)).Kvs[0].Value), "alice-2")
 
 	noErr(t, e1.Resign(ctx))
-	select {
-	case err := <-won:
-		if err != nil {
-			t.Fatalf("bob's campaign: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("bob not leader 15 s after alice resigned")
-	}
+	returnsOK(t, won, "bob's campaign", "bob not leader 15 s after alice resigned")
 	expectLeader("bob")
 	l := must(e1.Leader(ctx))
 	eq(t, "leader after resign", string(l.Kvs[0].Value), "bob")
@@ -957,21 +971,10 @@ func recipeDoubleBarrier(t *testing.T, tg *target, c *clientv3.Client, p string)
 	b := recipe.NewDoubleBarrier(s, p+"db2", 2)
 	blocked := make(chan error, 1)
 	go func() { blocked <- b.Enter() }()
-	select {
-	case err := <-blocked:
-		t.Fatalf("Enter with 1 of 2 participants returned: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillBlocked(t, blocked, "Enter with 1 of 2 participants returned")
 	b2 := recipe.NewDoubleBarrier(session(t, tg.client(t)), p+"db2", 2)
 	noErr(t, b2.Enter())
-	select {
-	case err := <-blocked:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("first Enter still blocked 15 s after the second participant entered")
-	}
+	returnsOK(t, blocked, "first Enter", "first Enter still blocked 15 s after the second participant entered")
 }
 
 func recipeRWMutex(t *testing.T, tg *target, c *clientv3.Client, p string) {
@@ -984,43 +987,17 @@ func recipeRWMutex(t *testing.T, tg *target, c *clientv3.Client, p string) {
 	// A writer waits for both readers.
 	wrote := make(chan error, 1)
 	go func() { wrote <- w.Lock() }()
-	select {
-	case err := <-wrote:
-		t.Fatalf("Lock returned while two readers hold the lock: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillBlocked(t, wrote, "Lock returned while two readers hold the lock")
 	noErr(t, r1.RUnlock())
-	select {
-	case err := <-wrote:
-		t.Fatalf("Lock returned while a reader holds the lock: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillBlocked(t, wrote, "Lock returned while a reader holds the lock")
 	noErr(t, r2.RUnlock())
-	select {
-	case err := <-wrote:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("writer still waiting 15 s after the readers left")
-	}
+	returnsOK(t, wrote, "writer's Lock", "writer still waiting 15 s after the readers left")
 	// A reader waits for the writer.
 	read := make(chan error, 1)
 	go func() { read <- r1.RLock() }()
-	select {
-	case err := <-read:
-		t.Fatalf("RLock returned while a writer holds the lock: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillBlocked(t, read, "RLock returned while a writer holds the lock")
 	noErr(t, w.Unlock())
-	select {
-	case err := <-read:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("reader still waiting 15 s after the writer left")
-	}
+	returnsOK(t, read, "reader's RLock", "reader still waiting 15 s after the writer left")
 	noErr(t, r1.RUnlock())
 }
 

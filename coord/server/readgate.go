@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/lni/dragonboat/v3"
-	sm "github.com/lni/dragonboat/v3/statemachine"
 
 	"github.com/coord-io/coord/coord/wire"
 )
@@ -87,14 +86,6 @@ func (g *readGate) runRounds(r *readRound) {
 	}
 }
 
-// readBarrier returns once a ReadIndex round of shard that began after it
-// was called has completed on this member (nil: the local replica may be
-// read), or with a Dragonboat error (the round's, or ErrTimeout or
-// ErrCanceled when ctx ends first).
-func (s *Core) readBarrier(ctx context.Context, shard uint32) error {
-	return s.readGates[shard].wait(ctx)
-}
-
 // readIndexRound runs one ReadIndex of shard, bounded by attemptTimeout.
 func (s *Core) readIndexRound(shard uint32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
@@ -103,15 +94,17 @@ func (s *Core) readIndexRound(shard uint32) error {
 	if err != nil {
 		return err
 	}
-	_, err = waitRequest(ctx, rs)
+	err = waitRequest(ctx, rs)
 	rs.Release()
 	return err
 }
 
-// linearRange reads req from shard's local replica after a read barrier:
-// linearizable.
+// linearRange reads req from shard's local replica once a ReadIndex round
+// of the shard that began after the call has completed on this member:
+// linearizable. Errors are Dragonboat's (the round's, or ErrTimeout or
+// ErrCanceled when ctx ends first) or the replica's.
 func (s *Core) linearRange(ctx context.Context, shard uint32, req *wire.RangeRequest) (*wire.RangeResponse, error) {
-	if err := s.readBarrier(ctx, shard); err != nil {
+	if err := s.readGates[shard].wait(ctx); err != nil {
 		return nil, err
 	}
 	return s.shards[shard].Range(req)
@@ -119,25 +112,25 @@ func (s *Core) linearRange(ctx context.Context, shard uint32, req *wire.RangeReq
 
 // waitRequest waits for rs's result, as Dragonboat's own synchronous
 // calls do, turning what it reports into Dragonboat's errors.
-func waitRequest(ctx context.Context, rs *dragonboat.RequestState) (sm.Result, error) {
+func waitRequest(ctx context.Context, rs *dragonboat.RequestState) error {
 	select {
 	case r := <-rs.AppliedC():
 		switch {
 		case r.Completed():
-			return r.GetResult(), nil
+			return nil
 		case r.Rejected():
-			return sm.Result{}, dragonboat.ErrRejected
+			return dragonboat.ErrRejected
 		case r.Timeout():
-			return sm.Result{}, dragonboat.ErrTimeout
+			return dragonboat.ErrTimeout
 		case r.Terminated():
-			return sm.Result{}, dragonboat.ErrClusterClosed
+			return dragonboat.ErrClusterClosed
 		case r.Dropped():
-			return sm.Result{}, dragonboat.ErrClusterNotReady
+			return dragonboat.ErrClusterNotReady
 		case r.Aborted():
-			return sm.Result{}, dragonboat.ErrAborted
+			return dragonboat.ErrAborted
 		}
-		return sm.Result{}, fmt.Errorf("request ended with an unknown result %v", r)
+		return fmt.Errorf("request ended with an unknown result %v", r)
 	case <-ctx.Done():
-		return sm.Result{}, dragonboat.ErrTimeout
+		return dragonboat.ErrTimeout
 	}
 }

@@ -75,8 +75,8 @@ var membershipWatchInterval = 200 * time.Millisecond
 var leaderTransferWait = 5 * time.Second
 
 // leaderTransferRetry is how often remove and move-leader ask a shard
-// again to transfer its leadership (a request can be dropped: a transfer already
-// going on, an election).
+// again to transfer its leadership (a request can be dropped: a transfer
+// already going on, an election).
 const leaderTransferRetry = time.Second
 
 // voterMarkFile, in the data directory, records that a member that

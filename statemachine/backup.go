@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/coord-io/coord/coord/wire"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/coord-io/coord/statemachine/corruption"
@@ -260,7 +261,7 @@ func ReadBackup(r io.ReaderAt, size int64, each func(shard uint32, key, value []
 	if _, err := io.ReadFull(cr, hb); err != nil {
 		return nil, corruptBackup("header: %v", err)
 	}
-	if err := msgpack.Unmarshal(hb, &out.Header); err != nil {
+	if err := wire.Unmarshal(hb, &out.Header); err != nil {
 		return nil, corruptBackup("header: %v", err)
 	}
 	if out.Header.Version != BackupVersion {

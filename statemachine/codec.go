@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/coord-io/coord/coord/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -471,9 +472,12 @@ type bodyDecoder struct {
 	r   *bytes.Reader
 }
 
-// unmarshalBody decodes a request's body into v, as msgpack.Unmarshal
-// would, with a pooled decoder.
+// unmarshalBody decodes a request's body into v, as wire.Unmarshal
+// would (refusing what wire.CheckEncoding refuses), with a pooled decoder.
 func unmarshalBody(body []byte, v any) error {
+	if err := wire.CheckEncoding(body); err != nil {
+		return err
+	}
 	d := bodyDecoders.Get().(*bodyDecoder)
 	d.r.Reset(body)
 	d.dec.Reset(d.r)

@@ -238,6 +238,9 @@ func (fr *FrameReader) skipFrame(n uint32) error {
 // DecodeFrame decodes the payload of one frame (without its length prefix).
 func DecodeFrame(b []byte, f *Frame) error {
 	*f = Frame{}
+	if err := CheckEncoding(b); err != nil {
+		return err
+	}
 	if err := decodeFrame(b, f); err != nil {
 		return fmt.Errorf("wire: bad frame: %w", err)
 	}
@@ -295,10 +298,17 @@ func encodeFrame(enc *msgpack.Encoder, f *Frame) error {
 // decodeFrame reads what encodeFrame writes, as msgpack's decoding of the
 // struct from an array would: missing trailing fields stay zero and extra
 // ones are skipped.
-func decodeFrame(b []byte, f *Frame) error {
+func decodeFrame(b []byte, f *Frame) (err error) {
 	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(b))
+	defer func() {
+		// A decoder that failed may have grown its buffer toward a length
+		// the input claimed but did not hold (skipFrame decodes a frame's
+		// head unchecked): it is not pooled again.
+		if err == nil {
+			msgpack.PutDecoder(dec)
+		}
+	}()
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
 		return err
@@ -383,5 +393,12 @@ func WriteQueued(w io.Writer, queue <-chan []byte, done <-chan struct{}) error {
 // Marshal encodes a message body.
 func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
-// Unmarshal decodes a message body.
-func Unmarshal(b []byte, v any) error { return msgpack.Unmarshal(b, v) }
+// Unmarshal decodes a message body. It refuses (ErrMalformed) a body
+// whose encoding claims more than it holds before msgpack sees it
+// (CheckEncoding).
+func Unmarshal(b []byte, v any) error {
+	if err := CheckEncoding(b); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, v)
+}

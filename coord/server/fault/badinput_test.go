@@ -204,6 +204,36 @@ func TestFaultBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"bodies claiming gigabytes", func(t *testing.T) error {
+			// A few bytes can claim an array of 268M transaction ops or a
+			// 2-GB key; the member answers invalid without allocating them,
+			// however often it is asked, and goes on serving.
+			rc := dialRaw(t, addr, true)
+			bodies := []struct {
+				method string
+				body   []byte
+			}{
+				{wire.MethodTxn, []byte{0x81, 0xa1, 's', 0xdd, 0x0f, 0xff, 0xff, 0xff, 0x80}},
+				{wire.MethodPut, []byte{0x81, 0xa1, 'k', 0xc6, 0x7f, 0xff, 0xff, 0xff, 'x'}},
+			}
+			for i := 0; i < 40; i++ {
+				b := bodies[i%len(bodies)]
+				rc.send(&wire.Frame{Type: wire.FrameRequest, ID: uint64(i + 1), Method: b.method, Body: b.body})
+				f := rc.read()
+				if f == nil {
+					return fmt.Errorf("request %d: connection closed", i)
+				}
+				if f.Err == nil || f.Err.Code != wire.CodeInvalid {
+					return fmt.Errorf("request %d (%s): answer %+v, want code %v", i, b.method, f.Err, wire.CodeInvalid)
+				}
+			}
+			_, err := cl.Get(ctx(), "bad/sentinel")
+			return err
+		}, func(t *testing.T, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"request before handshake", func(t *testing.T) error {
 			rc := dialRaw(t, addr, false)
 			body, _ := wire.Marshal(&wire.RangeRequest{Key: []byte("bad/sentinel")})

@@ -170,7 +170,7 @@ func newEtcdDoor(core *Core) (*etcdDoor, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/version", d.version)
 	mux.HandleFunc("/health", d.health)
-	mux.Handle("/", d.gw)
+	mux.Handle("/", boundGatewayBodies(d.gw, gatewayRequestLimit(core.cfg.MaxRequestSize)))
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	d.srv = &http.Server{

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -122,8 +124,12 @@ func startGatewayStream[Req, Resp any](ctx context.Context, wg *sync.WaitGroup, 
 	return st
 }
 
-// canceled is the error of a stream whose context ended.
+// canceled is the error of a stream whose context ended: InvalidArgument
+// when a request was too large (boundGatewayBodies), else the context's.
 func (st *gatewayStream[Req, Resp]) canceled() error {
+	if cause := context.Cause(st.ctx); errors.Is(cause, errGatewayTooLarge) {
+		return status.Error(codes.InvalidArgument, cause.Error())
+	}
 	return status.FromContextError(st.ctx.Err()).Err()
 }
 
@@ -145,6 +151,9 @@ func (st *gatewayStream[Req, Resp]) Recv() (*Resp, error) {
 	case <-st.done:
 		if st.err != nil {
 			return nil, st.err
+		}
+		if errors.Is(context.Cause(st.ctx), errGatewayTooLarge) {
+			return nil, st.canceled() // the handler ended on it (watch: as on a client that went)
 		}
 		return nil, io.EOF
 	}
@@ -210,3 +219,98 @@ func (s *gatewayServerStream[Req, Resp]) SendMsg(m any) error {
 func (s *gatewayServerStream[Req, Resp]) RecvMsg(m any) error {
 	return status.Error(codes.Unimplemented, "gateway stream: RecvMsg (use Recv)")
 }
+
+// gatewayRequestLimit is how many bytes of JSON one gateway request may
+// take: a request of maxRequest bytes in base64 with its field names, and
+// the gRPC door's allowance beyond that.
+func gatewayRequestLimit(maxRequest int) int { return 2*maxRequest + etcdGRPCOverhead }
+
+// errGatewayTooLarge is what the gateway's JSON decoder reads once a
+// request passes its limit; the gateway answers it as InvalidArgument
+// with this text (etcd's ErrRequestTooLarge's, at the gRPC door).
+var errGatewayTooLarge = errors.New("etcdserver: request is too large")
+
+// gatewayStreamPaths are the gateway's streaming calls.
+var gatewayStreamPaths = map[string]bool{"/v3/watch": true, "/v3/lease/keepalive": true}
+
+// boundGatewayBodies bounds the JSON the gateway reads per request: a
+// unary call's body is one request, a stream's body (watch, keep-alive)
+// many, each bounded, so that a long stream of small requests lives on.
+// The gateway decodes a request whole before the door sees it, so without
+// a bound one POST could hold memory as large as its body.
+func boundGatewayBodies(next http.Handler, limit int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if gatewayStreamPaths[r.URL.Path] {
+			// A stream answers while its requests still arrive: over
+			// HTTP/1 Go's server stops reading a body once a response
+			// is flushed unless the handler asks for both at once.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
+		// A stream's gateway drops a request it cannot decode and reads
+		// no more; ending the call's context with the cause ends the
+		// stream with that error (gatewayStream.canceled).
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		r.Body = &jsonValueLimiter{body: r.Body, limit: limit, tripped: func() { cancel(errGatewayTooLarge) }}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// jsonValueLimiter reads a body of JSON values and fails once one value
+// (a top-level object, array or string; bytes outside them count toward
+// the next) has taken more than limit bytes.
+type jsonValueLimiter struct {
+	body     io.ReadCloser
+	limit    int
+	n        int // bytes of the current value so far
+	depth    int
+	inString bool
+	escaped  bool
+	err      error
+	tripped  func() // called once, when a value passes the limit
+}
+
+func (l *jsonValueLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	k, err := l.body.Read(p)
+	for i, c := range p[:k] {
+		l.n++
+		if l.n > l.limit {
+			l.err = errGatewayTooLarge
+			l.tripped()
+			return i, l.err
+		}
+		switch {
+		case l.inString:
+			switch {
+			case l.escaped:
+				l.escaped = false
+			case c == '\\':
+				l.escaped = true
+			case c == '"':
+				l.inString = false
+				if l.depth == 0 {
+					l.n = 0
+				}
+			}
+		case c == '"':
+			l.inString = true
+		case c == '{' || c == '[':
+			l.depth++
+		case (c == '}' || c == ']') && l.depth > 0:
+			l.depth--
+			if l.depth == 0 {
+				l.n = 0
+			}
+		}
+	}
+	return k, err
+}
+
+func (l *jsonValueLimiter) Close() error { return l.body.Close() }

@@ -3,8 +3,12 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,3 +129,159 @@ func TestEtcdGatewayKeepAlive(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestEtcdGatewayBoundsBodies: the gateway reads no more of a request
+// body than a request the member takes could need — a unary call's body,
+// a stream's each JSON request — and answers etcd's "request is too large"
+// past it, having allocated nothing near the body's size; a stream of many
+// small requests is not cut off by their sum.
+func TestEtcdGatewayBoundsBodies(t *testing.T) {
+	const maxReq = 64 << 10
+	tc := newEtcdCluster(t, 1, 1, func(c *Config) {
+		c.MaxRequestSize = maxReq
+		c.MaxValueSize = maxReq / 2
+		c.MaxKeySize = 1 << 10
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + tc.Member(0).EtcdAddr()
+	post := func(path string, body io.Reader) (code int, answer string, allocated uint64) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, body)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		runtime.ReadMemStats(&after)
+		return resp.StatusCode, string(b), after.TotalAlloc - before.TotalAlloc
+	}
+	const huge = 64 << 20
+	hugeBody := func(prefix, suffix string) io.Reader {
+		return io.MultiReader(strings.NewReader(prefix), &repeatReader{b: 'A', n: huge}, strings.NewReader(suffix))
+	}
+
+	// A put whose value is 64 MiB of JSON: refused before it is read
+	// whole (the member is in this process: what it allocated is counted).
+	code, body, allocated := post("/v3/kv/put", hugeBody(`{"key":"Zm9v","value":"`, `"}`))
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "request is too large", body)
+	require.Less(t, allocated, uint64(huge/4), "a refused %d-byte put allocated %d bytes", huge, allocated)
+
+	// So is a 64 MiB request on a stream: the stream ends with the error
+	// (or the client, still sending, sees the connection closed: a stream
+	// reads and answers at once).
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v3/watch", hugeBody(`{"create_request":{"key":"`, `"}}`))
+	require.NoError(t, err)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		require.Contains(t, string(b), "request is too large", "status %d: %s", resp.StatusCode, b)
+	}
+	runtime.ReadMemStats(&after)
+	allocated = after.TotalAlloc - before.TotalAlloc
+	require.Less(t, allocated, uint64(huge/4), "a refused %d-byte watch request allocated %d bytes", huge, allocated)
+
+	// A value at the member's limit still goes through the gateway.
+	val := base64.StdEncoding.EncodeToString(make([]byte, maxReq/2))
+	code, body, _ = post("/v3/kv/put", strings.NewReader(`{"key":"Zm9v","value":"`+val+`"}`))
+	require.Equal(t, http.StatusOK, code, body)
+
+	// One watch stream of requests that add up to more than the bound,
+	// each small: every one is answered.
+	one := `{"progress_request":{}}` + strings.Repeat(" ", 1000) + "\n"
+	n := gatewayRequestLimit(maxReq)/len(one) + 50
+	next := postStream(t, ctx, base+"/v3/watch", strings.Repeat(one, n))
+	for i := 0; i < n; i++ {
+		res := next()["result"].(map[string]any)
+		require.Contains(t, res, "header", "answer %d: %v", i, res)
+	}
+}
+
+// repeatReader reads n copies of b.
+type repeatReader struct {
+	b byte
+	n int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), r.n)
+	for i := range p[:k] {
+		p[i] = r.b
+	}
+	r.n -= k
+	return k, nil
+}
+
+// TestEtcdGatewayStreamsBothWays: a gateway stream takes requests after it
+// has answered some — a client keeping a lease alive over one POST sends
+// each renewal when it wants (as `curl -N --data-binary @-`), and each is
+// answered. (Go's HTTP/1 server stops reading a request body once a
+// response is flushed unless the handler enables full duplex.)
+func TestEtcdGatewayStreamsBothWays(t *testing.T) {
+	tc := newEtcdCluster(t, 1, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := tc.etcdClient(clientv3.Config{})
+	g, err := c.Grant(ctx, 30)
+	require.NoError(t, err)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+tc.Member(0).EtcdAddr()+"/v3/lease/keepalive", pr)
+	require.NoError(t, err)
+	renewal := `{"ID":"` + itoa(int64(g.ID)) + `"}` + "\n"
+	send := func() {
+		t.Helper()
+		sent := make(chan error, 1)
+		go func() { _, err := io.WriteString(pw, renewal); sent <- err }()
+		select {
+		case err := <-sent:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			pw.CloseWithError(errors.New("gave up"))
+			t.Fatal("the gateway took no renewal for 10 s after answering one")
+		}
+	}
+	// The response's headers come with the first answer: send the first
+	// renewal while Do waits for them.
+	go func() { _, _ = io.WriteString(pw, renewal) }()
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		got <- result{resp, err}
+	}()
+	var resp *http.Response
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		resp = r.resp
+	case <-time.After(10 * time.Second):
+		// (Without full duplex Go's server reads the rest of the body
+		// before it sends the first answer's headers: it waits for
+		// renewals the client sends only after that answer.)
+		pw.CloseWithError(errors.New("gave up"))
+		t.Fatal("no answer to the first renewal in 10 s")
+	}
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sc := bufio.NewScanner(resp.Body)
+	for i := 0; i < 5; i++ {
+		if i > 0 {
+			send()
+		}
+		require.True(t, sc.Scan(), "answer %d: stream ended (%v)", i, sc.Err())
+		var m map[string]map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "%s", sc.Text())
+		require.Equal(t, itoa(int64(g.ID)), m["result"]["ID"], "answer %d: %s", i, sc.Text())
+	}
+}

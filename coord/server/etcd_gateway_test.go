@@ -221,7 +221,7 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 
 // TestEtcdGatewayStreamsBothWays: a gateway stream takes requests after it
 // has answered some — a client keeping a lease alive over one POST sends
-// each renewal when it wants (as `curl -N --data-binary @-`), and each is
+// each renewal when it wants (as `curl -N -T -`), and each is
 // answered. (Go's HTTP/1 server stops reading a request body once a
 // response is flushed unless the handler enables full duplex.)
 func TestEtcdGatewayStreamsBothWays(t *testing.T) {

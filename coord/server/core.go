@@ -43,6 +43,7 @@ type Core struct {
 	leaders []leaderInfo
 	// readGates coalesce each shard's ReadIndex rounds (readgate.go).
 	readGates []readGate
+	rounds    trackedGoroutines // the read gates' rounds; close waits for them
 	nh        *dragonboat.NodeHost
 	session   []*client.Session // one NoOP session per shard
 
@@ -177,6 +178,7 @@ func newCore(cfg Config, log *slog.Logger) (*Core, error) {
 	for i := range s.readGates {
 		shard := uint32(i)
 		s.readGates[i].round = func() error { return s.readIndexRound(shard) }
+		s.readGates[i].goRound = s.rounds.Go
 	}
 	s.startedLearner = make([]atomic.Bool, cfg.Shards)
 	for i := 0; i < cfg.Shards; i++ {
@@ -390,6 +392,7 @@ func (s *Core) beginStop() {
 func (s *Core) close() error {
 	s.beginStop()
 	s.bgWG.Wait()
+	s.rounds.Close()
 	if s.nh != nil {
 		s.nh.Stop()
 		s.nh = nil

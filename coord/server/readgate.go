@@ -24,11 +24,16 @@ import (
 // alone, a read waits for at most the rest of a running round and its own.
 //
 // Goroutines: one per shard while rounds follow each other (runRounds);
-// none while no read waits.
+// none while no read waits. A round outlives a read that leaves early, so
+// they run tracked (Core.rounds): close waits for them before it stops the
+// NodeHost, and refuses new ones.
 
 // readGate coalesces one shard's ReadIndex rounds: round runs one.
 type readGate struct {
 	round func() error
+	// goRound runs f on a goroutine the member's close waits for; false
+	// when the member is closing (nil: a plain goroutine).
+	goRound func(f func()) bool
 
 	mu      sync.Mutex
 	running bool       // a round is in flight (runRounds runs)
@@ -56,8 +61,12 @@ func (g *readGate) wait(ctx context.Context) error {
 	}
 	r.waiters++
 	if !g.running {
+		if !g.start(func() { g.runRounds(r) }) {
+			r.waiters--
+			g.mu.Unlock()
+			return dragonboat.ErrClosed
+		}
 		g.running, g.next = true, nil
-		go g.runRounds(r)
 	}
 	g.mu.Unlock()
 	select {
@@ -69,6 +78,46 @@ func (g *readGate) wait(ctx context.Context) error {
 		}
 		return dragonboat.ErrTimeout
 	}
+}
+
+// start runs f on a goroutine (goRound's), reporting false if it may not.
+func (g *readGate) start(f func()) bool {
+	if g.goRound == nil {
+		go f()
+		return true
+	}
+	return g.goRound(f)
+}
+
+// trackedGoroutines runs goroutines that Close waits for; once Close has
+// begun it runs no more.
+type trackedGoroutines struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Go runs f on a goroutine, or reports false once Close has begun.
+func (t *trackedGoroutines) Go(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Close refuses new goroutines and waits for the running ones.
+func (t *trackedGoroutines) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
 }
 
 // runRounds runs round r, then the rounds of the reads that arrived

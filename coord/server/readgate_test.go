@@ -101,3 +101,35 @@ func TestReadGateSharesRounds(t *testing.T) {
 		return !g.running
 	}, 5*time.Second, time.Millisecond, "the gate goes idle once no read waits")
 }
+
+// TestReadGateRoundsEndBeforeClose: a round runs on after the read that
+// started it left (its context ended), so the member's close must wait for
+// it — it reads the NodeHost that close stops and clears (a data race,
+// and a nil NodeHost, seen under -race in TestPeerTLSRefusesUntrustedMember);
+// once closing, a read is refused (ErrClosed) without starting a round.
+func TestReadGateRoundsEndBeforeClose(t *testing.T) {
+	f := &fakeRounds{release: make(chan error)}
+	var rounds trackedGoroutines
+	g := &readGate{round: f.round, goRound: rounds.Go}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, g.wait(ctx), dragonboat.ErrTimeout)
+	require.Eventually(t, func() bool { return f.started.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	closed := make(chan struct{})
+	go func() { rounds.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned while a round was still running")
+	case <-time.After(200 * time.Millisecond):
+	}
+	f.release <- nil
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("close did not return after the round ended")
+	}
+
+	require.ErrorIs(t, g.wait(context.Background()), dragonboat.ErrClosed)
+	require.EqualValues(t, 1, f.started.Load(), "a round started after close")
+}

@@ -1,10 +1,6 @@
 package statemachine
 
-import (
-	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/coord-io/coord/coord/wire"
-)
+import "github.com/coord-io/coord/coord/wire"
 
 // legacyCommand is the log format before version 1, frozen: the envelope
 // with one field per operation, exactly one of them set. Logs and
@@ -61,7 +57,7 @@ const (
 // that applying it fails as it always did.
 func decodeLegacy(b []byte) (*Command, error) {
 	var l legacyCommand
-	if err := msgpack.Unmarshal(b, &l); err != nil {
+	if err := wire.Unmarshal(b, &l); err != nil {
 		return nil, err
 	}
 	c := &Command{ClientID: l.ClientID, Seq: l.Seq, AckBelow: l.AckBelow, Time: l.Time, Sent: l.Sent}

@@ -122,7 +122,7 @@ func (sh *Shard) loadMembers(db *pebble.DB) error {
 	var recs []MemberRecord
 	for valid := it.First(); valid; valid = it.Next() {
 		var r MemberRecord
-		if err := msgpack.Unmarshal(it.Value(), &r); err != nil || r.Name != string(it.Key()[len(lo):]) {
+		if err := wire.Unmarshal(it.Value(), &r); err != nil || r.Name != string(it.Key()[len(lo):]) {
 			_ = it.Close()
 			return corruption.Errorf("statemachine: corrupt member record %q", it.Key()[len(lo):])
 		}

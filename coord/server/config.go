@@ -384,6 +384,9 @@ func (c Config) Validate() error {
 	if c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.MaxTxnOps < 1 {
 		errs = append(errs, errors.New("max key size, max value size and max txn ops must be positive"))
 	}
+	if c.MaxTxnOps > wire.MaxRequestItems {
+		errs = append(errs, fmt.Errorf("max txn ops must be at most %d (the most elements of a request's array), got %d", wire.MaxRequestItems, c.MaxTxnOps))
+	}
 	if c.MaxRequestSize < c.MaxKeySize+c.MaxValueSize {
 		errs = append(errs, fmt.Errorf("max request size (%d) must be at least max key size + max value size (%d)", c.MaxRequestSize, c.MaxKeySize+c.MaxValueSize))
 	}
@@ -480,8 +483,8 @@ func (c Config) validateConnLimits() []error {
 	if c.MaxLeaseTTL < time.Second || c.MaxLeaseTTL > statemachine.MaxLeaseTTL*time.Second || c.MaxLeaseTTL%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("max lease TTL must be whole seconds between 1s and %ds, got %s", int64(statemachine.MaxLeaseTTL), c.MaxLeaseTTL))
 	}
-	if c.MaxKeepAliveLeases < 1 {
-		errs = append(errs, fmt.Errorf("max keep-alive leases must be at least 1, got %d", c.MaxKeepAliveLeases))
+	if c.MaxKeepAliveLeases < 1 || c.MaxKeepAliveLeases > wire.MaxRequestItems {
+		errs = append(errs, fmt.Errorf("max keep-alive leases must be between 1 and %d (the most elements of a request's array), got %d", wire.MaxRequestItems, c.MaxKeepAliveLeases))
 	}
 	return errs
 }

@@ -638,7 +638,7 @@ func waitsUncapped(method string) bool {
 
 // decode reads a msgpack request body into v.
 func decode(b []byte, v any) *wire.Error {
-	if err := wire.Unmarshal(b, v); err != nil {
+	if err := wire.UnmarshalRequest(b, v); err != nil {
 		return wire.Errorf(wire.CodeInvalid, "malformed request: %v", err)
 	}
 	return nil

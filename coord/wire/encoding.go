@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrMalformed is what Unmarshal and DecodeFrame return for bytes that are
@@ -26,7 +29,29 @@ const maxNesting = 100
 // megabyte at a time into a pooled decoder that keeps the buffer. So ten
 // bytes from a client could claim gigabytes. Every message a member or
 // client decodes from the network is checked first.
-func CheckEncoding(b []byte) error {
+func CheckEncoding(b []byte) error { return checkEncoding(b, math.MaxInt) }
+
+// MaxRequestItems bounds the elements of any one array or map in a
+// request a member decodes (UnmarshalRequest). Within a body's bytes an
+// array of that many empty elements still costs msgpack one element of
+// the target type per byte, over a hundred times the body; the largest
+// array in a valid request is a keep-alive's lease IDs (10,000 by
+// default) or an enqueue's values (10,000), and a member's configuration
+// may not allow more than this.
+const MaxRequestItems = 1 << 16
+
+// UnmarshalRequest decodes a request body as Unmarshal does, also refusing
+// (ErrMalformed) an array or map of more than MaxRequestItems elements.
+func UnmarshalRequest(b []byte, v any) error {
+	if err := checkEncoding(b, MaxRequestItems); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, v)
+}
+
+// checkEncoding is CheckEncoding with arrays and maps of at most maxItems
+// elements (fixarray and fixmap, at most 15, are not checked).
+func checkEncoding(b []byte, maxItems int) error {
 	// open[d] counts the values still to read in the container at depth d;
 	// depth 0 is the top level, which holds one value.
 	var open [maxNesting + 1]int
@@ -89,7 +114,7 @@ func CheckEncoding(b []byte) error {
 			if len(b)-p < lenBytes {
 				return fmt.Errorf("%w: %d bytes end inside a length", ErrMalformed, len(b))
 			}
-			var n uint64
+			var n uint64 // compared as uint64: on 32-bit an int of it may be negative
 			switch lenBytes {
 			case 1:
 				n = uint64(b[p])
@@ -100,11 +125,21 @@ func CheckEncoding(b []byte) error {
 			}
 			p += lenBytes
 			switch c {
-			case 0xdc, 0xdd:
+			case 0xdc, 0xdd, 0xde, 0xdf:
+				if n > uint64(maxItems) {
+					return fmt.Errorf("%w: %d elements at byte %d, over the limit of %d", ErrMalformed, n, p, maxItems)
+				}
+				if c >= 0xde {
+					n *= 2 // a key and a value each
+				}
+				if n > uint64(len(b)-p) {
+					return fmt.Errorf("%w: %d values claimed at byte %d of %d", ErrMalformed, n, p, len(b))
+				}
 				items = int(n)
-			case 0xde, 0xdf:
-				items = 2 * int(n)
 			default:
+				if rest := len(b) - p - size; rest < 0 || n > uint64(rest) {
+					return fmt.Errorf("%w: a value of %d bytes at byte %d of %d", ErrMalformed, n, p, len(b))
+				}
 				size += int(n)
 			}
 		}

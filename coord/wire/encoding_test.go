@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -46,6 +48,8 @@ func TestDecodeRefusesClaimsPastTheInput(t *testing.T) {
 		"bin32 in an op":          {0x81, 0xa1, 'o', 0x91, 0x93, 0xc6, 0x7f, 0xff, 0xff, 0xff},
 		"map32 of 4G entries":     {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'n'},
 		"unknown field's ext32":   {0x81, 0xa1, 'x', 0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01},
+		"str32 of 2 GiB":          {0x81, 0xa1, 'n', 0xdb, 0x80, 0x00, 0x00, 0x00, 0xc0}, // negative as a 32-bit int
+		"ext32 of 4 GiB":          {0x81, 0xa1, 'x', 0xc9, 0xff, 0xff, 0xff, 0xff},
 		"nested past depth limit": append(repeat(0x91, maxNesting+1), 0xc0),
 	}
 	for name, body := range bodies {
@@ -82,6 +86,40 @@ func repeat(b byte, n int) []byte {
 		out[i] = b
 	}
 	return out
+}
+
+// A request's body can declare no more elements than it has bytes, but a
+// byte per element still costs msgpack a whole element of the target type
+// (a 112-byte struct, twice over): a member's requests take at most
+// MaxRequestItems per array or map (UnmarshalRequest).
+func TestUnmarshalRequestBoundsElements(t *testing.T) {
+	const n = 1 << 20 // a 1-MiB body of a million empty maps
+	body := append([]byte{0x81, 0xa1, 'o', 0xdd, 0, 0x10, 0, 0}, bytes.Repeat([]byte{0x80}, n)...)
+	var err error
+	allocatedReq := allocated(func() {
+		var r claimRequest
+		err = UnmarshalRequest(body, &r)
+	})
+	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorContains(t, err, "over the limit of 65536")
+	require.Less(t, allocatedReq, uint64(1<<20), "a refused request allocated %d bytes", allocatedReq)
+
+	// At the limit a request still decodes; Unmarshal (a client reading
+	// a response) takes any count that fits in the bytes.
+	ints := func(k int) []byte {
+		b := append([]byte{0xdd}, binary.BigEndian.AppendUint32(nil, uint32(k))...)
+		return append(b, bytes.Repeat([]byte{0x01}, k)...)
+	}
+	var v []int
+	require.NoError(t, UnmarshalRequest(ints(MaxRequestItems), &v))
+	require.Len(t, v, MaxRequestItems)
+	require.ErrorIs(t, UnmarshalRequest(ints(MaxRequestItems+1), &v), ErrMalformed)
+	v = nil
+	require.NoError(t, Unmarshal(ints(MaxRequestItems+1), &v))
+	require.Len(t, v, MaxRequestItems+1)
+	// A map counts its pairs.
+	m := append([]byte{0xdf}, binary.BigEndian.AppendUint32(nil, MaxRequestItems+1)...)
+	require.ErrorContains(t, UnmarshalRequest(append(m, bytes.Repeat([]byte{0x01}, 2*(MaxRequestItems+1))...), &v), "over the limit")
 }
 
 // Well-formed bodies still decode, whatever their shape.

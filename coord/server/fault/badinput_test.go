@@ -223,8 +223,8 @@ func TestFaultBadInput(t *testing.T) {
 				if f == nil {
 					return fmt.Errorf("request %d: connection closed", i)
 				}
-				if f.Err == nil || f.Err.Code != wire.CodeInvalid {
-					return fmt.Errorf("request %d (%s): answer %+v, want code %v", i, b.method, f.Err, wire.CodeInvalid)
+				if f.Err == nil || f.Err.Code != wire.CodeInvalid || !strings.Contains(f.Err.Message, "malformed encoding") {
+					return fmt.Errorf("request %d (%s): answer %+v, want code %v for a malformed encoding", i, b.method, f.Err, wire.CodeInvalid)
 				}
 			}
 			_, err := cl.Get(ctx(), "bad/sentinel")

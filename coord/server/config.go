@@ -483,8 +483,11 @@ func (c Config) validateConnLimits() []error {
 	if c.MaxLeaseTTL < time.Second || c.MaxLeaseTTL > statemachine.MaxLeaseTTL*time.Second || c.MaxLeaseTTL%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("max lease TTL must be whole seconds between 1s and %ds, got %s", int64(statemachine.MaxLeaseTTL), c.MaxLeaseTTL))
 	}
-	if c.MaxKeepAliveLeases < 1 || c.MaxKeepAliveLeases > wire.MaxRequestItems {
-		errs = append(errs, fmt.Errorf("max keep-alive leases must be between 1 and %d (the most elements of a request's array), got %d", wire.MaxRequestItems, c.MaxKeepAliveLeases))
+	if c.MaxKeepAliveLeases < 1 {
+		errs = append(errs, fmt.Errorf("max keep-alive leases must be at least 1, got %d", c.MaxKeepAliveLeases))
+	}
+	if c.MaxKeepAliveLeases > wire.MaxRequestItems {
+		errs = append(errs, fmt.Errorf("max keep-alive leases must be at most %d (the most elements of a request's array), got %d", wire.MaxRequestItems, c.MaxKeepAliveLeases))
 	}
 	return errs
 }

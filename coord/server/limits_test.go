@@ -360,6 +360,8 @@ func TestLimitsValidated(t *testing.T) {
 		{func(c *Config) { c.MaxInflightBytesPerConn = c.MaxRequestSize - 1 }, "must be at least max request size"},
 		{func(c *Config) { c.MaxLeaseTTL = 1500 * time.Millisecond }, "max lease TTL must be whole seconds"},
 		{func(c *Config) { c.MaxKeepAliveLeases = 0 }, "max keep-alive leases must be at least 1"},
+		{func(c *Config) { c.MaxKeepAliveLeases = 1 << 17 }, "max keep-alive leases must be at most 65536"},
+		{func(c *Config) { c.MaxTxnOps = 1 << 17 }, "max txn ops must be at most 65536"},
 	} {
 		cfg := DefaultConfig()
 		require.NoError(t, cfg.Validate())

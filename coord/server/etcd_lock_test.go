@@ -131,8 +131,10 @@ func TestEtcdLockCancel(t *testing.T) {
 	require.Equal(t, codes.Canceled, status.Code(<-done))
 	require.Eventually(t, func() bool { return tc.lockWaiters(ctx, "c") == 0 }, 20*time.Second, 10*time.Millisecond)
 
-	// Cut off by its deadline.
-	dctx, dcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Cut off by its deadline, while it waits (a deadline that passes
+	// before the waiter is even queued — 300 ms did under -race on two
+	// cores — answers etcd's "request timed out", as etcd's proposals).
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
 	defer dcancel()
 	_, err = l2.Lock(dctx, &v3lockpb.LockRequest{Name: []byte("c"), Lease: lease2})
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)

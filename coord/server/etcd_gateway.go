@@ -127,10 +127,16 @@ func startGatewayStream[Req, Resp any](ctx context.Context, wg *sync.WaitGroup, 
 // canceled is the error of a stream whose context ended: InvalidArgument
 // when a request was too large (boundGatewayBodies), else the context's.
 func (st *gatewayStream[Req, Resp]) canceled() error {
-	if cause := context.Cause(st.ctx); errors.Is(cause, errGatewayTooLarge) {
-		return status.Error(codes.InvalidArgument, cause.Error())
+	if st.tooLarge() {
+		return status.Error(codes.InvalidArgument, errGatewayTooLarge.Error())
 	}
 	return status.FromContextError(st.ctx.Err()).Err()
+}
+
+// tooLarge reports whether the stream's context ended on a request over
+// the gateway's limit.
+func (st *gatewayStream[Req, Resp]) tooLarge() bool {
+	return errors.Is(context.Cause(st.ctx), errGatewayTooLarge)
 }
 
 func (st *gatewayStream[Req, Resp]) Send(r *Req) error {
@@ -152,7 +158,7 @@ func (st *gatewayStream[Req, Resp]) Recv() (*Resp, error) {
 		if st.err != nil {
 			return nil, st.err
 		}
-		if errors.Is(context.Cause(st.ctx), errGatewayTooLarge) {
+		if st.tooLarge() {
 			return nil, st.canceled() // the handler ended on it (watch: as on a client that went)
 		}
 		return nil, io.EOF

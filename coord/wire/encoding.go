@@ -114,7 +114,7 @@ func checkEncoding(b []byte, maxItems int) error {
 			if len(b)-p < lenBytes {
 				return fmt.Errorf("%w: %d bytes end inside a length", ErrMalformed, len(b))
 			}
-			var n uint64 // compared as uint64: on 32-bit an int of it may be negative
+			var n uint64
 			switch lenBytes {
 			case 1:
 				n = uint64(b[p])
@@ -124,22 +124,21 @@ func checkEncoding(b []byte, maxItems int) error {
 				n = uint64(binary.BigEndian.Uint32(b[p:]))
 			}
 			p += lenBytes
+			// Bounded as uint64 first, so that int(n) is exact on 32-bit
+			// too; the checks below then compare it with what is left.
+			if n > uint64(len(b)-p) {
+				return fmt.Errorf("%w: a length of %d at byte %d of %d", ErrMalformed, n, p, len(b))
+			}
 			switch c {
 			case 0xdc, 0xdd, 0xde, 0xdf:
-				if n > uint64(maxItems) {
+				if int(n) > maxItems {
 					return fmt.Errorf("%w: %d elements at byte %d, over the limit of %d", ErrMalformed, n, p, maxItems)
 				}
-				if c >= 0xde {
-					n *= 2 // a key and a value each
-				}
-				if n > uint64(len(b)-p) {
-					return fmt.Errorf("%w: %d values claimed at byte %d of %d", ErrMalformed, n, p, len(b))
-				}
 				items = int(n)
-			default:
-				if rest := len(b) - p - size; rest < 0 || n > uint64(rest) {
-					return fmt.Errorf("%w: a value of %d bytes at byte %d of %d", ErrMalformed, n, p, len(b))
+				if c >= 0xde {
+					items *= 2 // a key and a value each
 				}
+			default:
 				size += int(n)
 			}
 		}
